@@ -1,0 +1,147 @@
+/*
+ * proto.h -- the memcached text protocol as a pure parser and composer.
+ *
+ * Bytes in, requests out; replies composed into caller buffers.  No I/O, no
+ * store, no libevent, no allocation.  A parsed request borrows pointers into
+ * the caller's buffer, valid until the caller moves or overwrites it.
+ *
+ * Parsing a command line yields one of four results:
+ *   PROTO_NEED_MORE  no complete line yet (or: keep reading a long get line)
+ *   PROTO_OK         a request; for storage commands req->nbytes data bytes
+ *                    plus "\r\n" follow the line and are the caller's to read
+ *   PROTO_BAD        the line is bad but framing is intact: send req->error,
+ *                    skip req->swallow further bytes (a data block), go on
+ *   PROTO_CLOSE      framing is lost: send req->error if not NULL, close
+ * In every case but NEED_MORE, *consumed is the length of the line
+ * including its "\n".
+ *
+ * Commands are found through a table of names and per-command argument
+ * parsers (proto_parse.c), so new families such as the meta commands slot in
+ * as more rows.
+ */
+#ifndef CACHED_PROTO_H
+#define CACHED_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTO_KEY_MAX		250
+/* Longest command line without "\n" before the connection is closed. */
+#define PROTO_LINE_MAX		2048
+/* get/gets/gat/gats lines may be longer (many keys), up to this. */
+#define PROTO_GET_LINE_MAX	(1024 * 1024)
+/* Longest value length a storage line may declare (INT32_MAX - 2). */
+#define PROTO_NBYTES_MAX	2147483645u
+/* Enough for any line proto_value_line composes. */
+#define PROTO_VALUE_LINE_MAX	(6 + PROTO_KEY_MAX + 3 * 21 + 4)
+
+enum proto_cmd {
+	PROTO_CMD_GET,
+	PROTO_CMD_GETS,
+	PROTO_CMD_GAT,
+	PROTO_CMD_GATS,
+	PROTO_CMD_SET,
+	PROTO_CMD_ADD,
+	PROTO_CMD_REPLACE,
+	PROTO_CMD_APPEND,
+	PROTO_CMD_PREPEND,
+	PROTO_CMD_CAS,
+	PROTO_CMD_DELETE,
+	PROTO_CMD_INCR,
+	PROTO_CMD_DECR,
+	PROTO_CMD_TOUCH,
+	PROTO_CMD_FLUSH_ALL,
+	PROTO_CMD_VERSION,
+	PROTO_CMD_VERBOSITY,
+	PROTO_CMD_QUIT,
+	PROTO_CMD_SHUTDOWN,
+	PROTO_CMD_STATS,
+	PROTO_CMD_COUNT
+};
+
+enum proto_result {
+	PROTO_NEED_MORE = 0,
+	PROTO_OK,
+	PROTO_BAD,
+	PROTO_CLOSE
+};
+
+struct proto_req {
+	enum proto_cmd	 cmd;
+	/* single-key commands: the key */
+	const char	*key;
+	size_t		 nkey;
+	/* get/gets/gat/gats: the validated key list, walked with
+	 * proto_next_key(); at least one key */
+	const char	*keys;
+	size_t		 nkeys_bytes;
+	uint32_t	 flags;		/* storage */
+	int64_t		 exptime;	/* storage, touch, gat/gats */
+	uint32_t	 nbytes;	/* storage: data length without CRLF */
+	uint64_t	 cas;		/* cas */
+	uint64_t	 delta;		/* incr/decr */
+	int64_t		 delay;		/* flush_all (0 when absent) */
+	uint32_t	 level;		/* verbosity */
+	bool		 noreply;
+	/* stats: the sub-command ("" for plain stats) and its argument */
+	const char	*arg;
+	size_t		 narg;
+	/* PROTO_BAD / PROTO_CLOSE: the reply line with "\r\n", or NULL */
+	const char	*error;
+	size_t		 swallow;	/* PROTO_BAD: data bytes to discard */
+};
+
+/* Parses one command line from buf[0 .. len). */
+enum proto_result proto_parse(const char *buf, size_t len,
+	    struct proto_req *req, size_t *consumed);
+
+/* Walks a multi-key request's keys: *cursor starts at 0; returns false
+ * after the last key. */
+bool	proto_next_key(const struct proto_req *req, size_t *cursor,
+	    const char **key, size_t *nkey);
+
+/* True when the two bytes ending a data block are "\r\n". */
+bool	proto_data_end_ok(const char *end2);
+
+/* Fixed replies; proto_reply() gives each with its "\r\n". */
+enum proto_reply {
+	PROTO_R_STORED,
+	PROTO_R_NOT_STORED,
+	PROTO_R_EXISTS,
+	PROTO_R_NOT_FOUND,
+	PROTO_R_DELETED,
+	PROTO_R_TOUCHED,
+	PROTO_R_OK,
+	PROTO_R_END,
+	PROTO_R_RESET,
+	PROTO_R_ERROR,
+	PROTO_R_NON_NUMERIC,	/* CLIENT_ERROR cannot increment or decrement non-numeric value */
+	PROTO_R_BAD_FORMAT,	/* CLIENT_ERROR bad command line format */
+	PROTO_R_BAD_CHUNK,	/* CLIENT_ERROR bad data chunk */
+	PROTO_R_TOO_LARGE,	/* SERVER_ERROR object too large for cache */
+	PROTO_R_NO_MEMORY,	/* SERVER_ERROR out of memory storing object */
+	PROTO_R_TOO_MANY_CONNS,	/* ERROR Too many open connections */
+	PROTO_R_SHUTDOWN_OFF,	/* ERROR: shutdown not enabled */
+	PROTO_R_COUNT
+};
+
+/* The reply text including "\r\n"; *len (if not NULL) gets its length. */
+const char *proto_reply(enum proto_reply r, size_t *len);
+
+/* Composes "VALUE <key> <flags> <bytes>[ <cas>]\r\n" into out (at least
+ * PROTO_VALUE_LINE_MAX bytes); returns its length. */
+size_t	proto_value_line(char *out, const char *key, size_t nkey,
+	    uint32_t flags, size_t nbytes, bool with_cas, uint64_t cas);
+/* Composes "<value>\r\n" for incr/decr into out (>= 23 bytes). */
+size_t	proto_u64_line(char *out, uint64_t value);
+/* Composes "STAT <name> <value>\r\n" into out (cap bytes); returns the
+ * length, or 0 when it does not fit. */
+size_t	proto_stat_u64(char *out, size_t cap, const char *name,
+	    uint64_t value);
+size_t	proto_stat_str(char *out, size_t cap, const char *name,
+	    const char *value);
+/* Formats a decimal uint64 into out (>= 21 bytes), returns the length. */
+size_t	proto_fmt_u64(char *out, uint64_t v);
+
+#endif

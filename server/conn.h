@@ -1,0 +1,117 @@
+/*
+ * conn.h -- one client connection: input buffer, request loop, streaming
+ * of values into items, and the output queue sent with writev.
+ *
+ * Input: rbuf[rpos .. rlen) holds bytes not yet consumed.  Command lines
+ * are parsed in place; a value being stored is copied from rbuf into the
+ * reserved item and, once rbuf is empty, read straight into item memory.
+ *
+ * Output: a queue of iovecs.  Small replies are copied into chunk memory
+ * owned by the connection (adjacent copies share one iovec); large values
+ * are sent from item memory, and the item's reference is held in
+ * iov_item[] until that iovec has been written.  All replies produced by
+ * one pass over the input go out in as few writev calls as possible.
+ *
+ * A connection belongs to one worker thread; only that thread touches it,
+ * except `pub_state` and `last_cmd`, which "stats conns" reads atomically.
+ */
+#ifndef CACHED_CONN_H
+#define CACHED_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "proto.h"
+#include "store.h"
+
+struct event;
+struct worker;
+struct server;
+
+enum conn_state {
+	CONN_READ_CMD,		/* waiting for / parsing command lines */
+	CONN_NREAD,		/* reading a value into nread_it */
+	CONN_SWALLOW,		/* discarding a refused value */
+	CONN_CLOSING		/* flush what is queued, then close */
+};
+
+struct out_chunk {
+	struct out_chunk	*next;
+	size_t			 used;
+	size_t			 size;
+	char			 data[];
+};
+
+struct conn {
+	int			 fd;
+	struct worker		*w;
+	struct server		*srv;
+	struct event		*rev;
+	struct event		*wev;
+	struct event		*tev;
+	enum conn_state		 state;
+	bool			 reading;	/* rev is armed */
+	bool			 writing;	/* wev is armed */
+	bool			 noreply;	/* current request said noreply */
+
+	char			*rbuf;
+	size_t			 rsize;
+	size_t			 rpos;
+	size_t			 rlen;
+
+	item_t			*nread_it;
+	char			*nread_dst;
+	size_t			 nread_left;
+	enum proto_cmd		 nread_cmd;
+	uint64_t		 nread_cas;
+	bool			 nread_noreply;
+	size_t			 swallow_left;
+
+	struct iovec		*iov;
+	item_t		       **iov_item;
+	size_t			 iov_n;
+	size_t			 iov_pos;
+	size_t			 iov_cap;
+	struct out_chunk	*chunk_head;
+	struct out_chunk	*chunk_cur;
+	size_t			 out_pending;	/* bytes queued, not yet sent */
+
+	uint32_t		 last_cmd;	/* atomic: time of last activity */
+	int			 pub_state;	/* atomic: state for stats conns */
+	char			 addr[80];
+	const char		*listen_addr;
+	struct conn		*prev;
+	struct conn		*next;
+};
+
+/* Creates a connection on worker w for an accepted socket; NULL on error
+ * (the socket is then closed by the caller). */
+struct conn	*conn_new(struct worker *w, int fd, const char *listen_addr);
+/* Closes the socket and frees everything the connection holds. */
+void		 conn_free(struct conn *c);
+
+/* Queues a copy of n bytes of reply text. */
+void	conn_out(struct conn *c, const char *s, size_t n);
+/* Queues a fixed reply unless the request said noreply. */
+void	conn_reply(struct conn *c, enum proto_reply r);
+/* Queues a fixed error reply, sent even for noreply requests. */
+void	conn_error(struct conn *c, enum proto_reply r);
+/* Returns space for up to n bytes of reply text; conn_out_commit() then
+ * queues the used part. */
+char	*conn_out_space(struct conn *c, size_t n);
+void	conn_out_commit(struct conn *c, size_t used);
+/* Queues an item's value and "\r\n"; takes over the caller's reference. */
+void	conn_out_value(struct conn *c, item_t *it);
+/* Starts reading a value of nbytes into reserved item it. */
+void	conn_start_nread(struct conn *c, item_t *it, enum proto_cmd cmd,
+	    uint64_t cas, bool noreply);
+/* Starts discarding n bytes of input. */
+void	conn_start_swallow(struct conn *c, size_t n);
+/* Marks the connection to close once queued output has been sent. */
+void	conn_set_closing(struct conn *c);
+/* Name of the state for "stats conns". */
+const char *conn_state_name(int state);
+
+#endif

@@ -1,0 +1,21 @@
+/*
+ * dispatch.h -- runs parsed requests against the store and queues their
+ * replies: a table maps each protocol command to its handler.
+ */
+#ifndef CACHED_DISPATCH_H
+#define CACHED_DISPATCH_H
+
+#include <stdint.h>
+
+#include "proto.h"
+#include "store.h"
+
+struct conn;
+
+/* Runs one parsed request on connection c. */
+void	dispatch_request(struct conn *c, const struct proto_req *req);
+/* Completes a storage command once its value (with "\r\n") is in it. */
+void	dispatch_value(struct conn *c, item_t *it, enum proto_cmd cmd,
+	    uint64_t cas);
+
+#endif

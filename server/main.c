@@ -1,0 +1,215 @@
+/*
+ * main.c -- cached's entry point: parse options, bind, optionally
+ * daemonize and drop privileges, start the store, the workers and the
+ * accept loop, and tear everything down on SIGTERM/SIGINT or "shutdown".
+ *
+ * Order matters: sockets are bound before daemonizing so bind errors reach
+ * the terminal and the exit status; threads start only after fork().
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "listener.h"
+#include "log.h"
+#include "options.h"
+#include "server.h"
+#include "worker.h"
+
+/* Asks the main loop to stop; safe from any thread. */
+void
+server_request_shutdown(struct server *srv)
+{
+	__atomic_store_n(&srv->shutdown_requested, 1, __ATOMIC_RELAXED);
+	event_base_loopbreak(srv->main_base);
+}
+
+/* The store's clock: wall-clock seconds, coarse is precise enough. */
+static uint32_t
+wall_clock(void *ctx)
+{
+	struct timespec ts;
+
+	(void)ctx;
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	return (uint32_t)ts.tv_sec;
+}
+
+/* Raises the descriptor limit to fit -c connections plus our own. */
+static void
+raise_fd_limit(unsigned maxconns)
+{
+	struct rlimit	rl;
+	rlim_t		want = (rlim_t)maxconns + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = want;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want)
+		rl.rlim_max = want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		getrlimit(RLIMIT_NOFILE, &rl);
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		log_msg(LOG_ERR, "warning: cannot raise the descriptor limit "
+		    "to %u; connections beyond %lu fail", (unsigned)want,
+		    (unsigned long)rl.rlim_cur);
+	}
+}
+
+/* Writes a small text file atomically enough for pid and port files. */
+static int
+write_number_file(const char *path, long value)
+{
+	FILE *f;
+
+	if ((f = fopen(path, "w")) == NULL) {
+		fprintf(stderr, "cached: cannot write %s: %s\n", path,
+		    strerror(errno));
+		return -1;
+	}
+	fprintf(f, "%ld\n", value);
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+/* Switches to an unprivileged user when running as root with -u. */
+static int
+drop_privileges(const char *user)
+{
+	struct passwd *pw;
+
+	if (user == NULL)
+		return 0;
+	if (getuid() != 0 && geteuid() != 0) {
+		log_msg(LOG_INFO, "not root, -u %s ignored", user);
+		return 0;
+	}
+	if ((pw = getpwnam(user)) == NULL) {
+		fprintf(stderr, "cached: unknown user '%s'\n", user);
+		return -1;
+	}
+	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0) {
+		fprintf(stderr, "cached: cannot switch to user '%s': %s\n",
+		    user, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Signal callback: SIGTERM and SIGINT end the main loop. */
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	log_msg(LOG_INFO, "signal %d received, shutting down", (int)sig);
+	server_request_shutdown(arg);
+}
+
+/* Starts store, workers and listeners, then runs until told to stop. */
+static int
+run(struct server *srv, struct listeners *ls)
+{
+	struct store_config	 sc;
+	struct event		*sigterm, *sigint;
+	int			 rc = 1;
+
+	memset(&sc, 0, sizeof sc);
+	sc.mem_limit = srv->opts->mem_limit;
+	sc.item_size_max = srv->opts->item_size_max;
+	sc.no_evict = srv->opts->no_evict;
+	sc.clock = wall_clock;
+	if ((srv->store = store_create(&sc)) == NULL) {
+		fprintf(stderr, "cached: cannot create the store\n");
+		return 1;
+	}
+	sigterm = evsignal_new(srv->main_base, SIGTERM, on_signal, srv);
+	sigint = evsignal_new(srv->main_base, SIGINT, on_signal, srv);
+	if (sigterm == NULL || sigint == NULL ||
+	    evsignal_add(sigterm, NULL) != 0 || evsignal_add(sigint, NULL) != 0)
+		fprintf(stderr, "cached: cannot install signal handlers\n");
+	else if (store_expiry_start(srv->store) != 0)
+		fprintf(stderr, "cached: cannot start the expiry thread\n");
+	else if (workers_init(srv, srv->opts->threads) != 0 ||
+	    workers_start(srv) != 0)
+		fprintf(stderr, "cached: cannot start worker threads\n");
+	else if (listeners_start(ls, srv) != 0)
+		fprintf(stderr, "cached: cannot start accepting\n");
+	else {
+		event_base_dispatch(srv->main_base);
+		rc = 0;
+	}
+	listeners_close(ls);
+	workers_stop(srv);
+	store_destroy(srv->store);
+	if (sigterm != NULL)
+		event_free(sigterm);
+	if (sigint != NULL)
+		event_free(sigint);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options		 opts;
+	struct server		 srv;
+	struct listeners	*ls;
+	int			 rc;
+
+	switch (options_parse(&opts, argc, argv)) {
+	case OPTIONS_EXIT_OK:
+		return 0;
+	case OPTIONS_EXIT_USAGE:
+		return EXIT_USAGE;
+	case OPTIONS_RUN:
+		break;
+	}
+	log_set_level(opts.verbose);
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit(opts.maxconns);
+
+	memset(&srv, 0, sizeof srv);
+	srv.opts = &opts;
+	srv.started = time(NULL);
+	pthread_mutex_init(&srv.stats_lock, NULL);
+	if ((ls = listeners_open(&srv)) == NULL)
+		return 1;
+	if (opts.port_file != NULL && opts.unix_path == NULL &&
+	    write_number_file(opts.port_file, srv.tcp_port) != 0)
+		return 1;
+	if (opts.daemonize && daemon(1, 0) != 0) {
+		fprintf(stderr, "cached: cannot daemonize: %s\n",
+		    strerror(errno));
+		return 1;
+	}
+	if (opts.pidfile != NULL &&
+	    write_number_file(opts.pidfile, (long)getpid()) != 0)
+		return 1;
+	if (drop_privileges(opts.user) != 0)
+		return 1;
+	if (evthread_use_pthreads() != 0 ||
+	    (srv.main_base = event_base_new()) == NULL) {
+		fprintf(stderr, "cached: cannot initialise libevent\n");
+		return 1;
+	}
+	rc = run(&srv, ls);
+	event_base_free(srv.main_base);
+	libevent_global_shutdown();
+	if (opts.pidfile != NULL)
+		unlink(opts.pidfile);
+	pthread_mutex_destroy(&srv.stats_lock);
+	return rc;
+}

@@ -1,0 +1,323 @@
+/*
+ * stats.c -- the "stats" family of replies, with memcached's field names so
+ * that dashboards and exporters built for memcached read them unchanged.
+ *
+ * Counters come from three places: each worker's thread_stats (summed
+ * here with relaxed atomic loads), the store (store_get_stats, which locks
+ * each shard briefly) and the server's connection atomics.  "stats reset"
+ * stores the current sums as a baseline under srv->stats_lock.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conn.h"
+#include "server.h"
+#include "stats.h"
+#include "version.h"
+#include "worker.h"
+
+#define STAT_LINE_MAX 512
+
+typedef void (*stats_fn)(struct conn *);
+
+/* Queues "STAT name value" for a number. */
+static void
+emit_u64(struct conn *c, const char *name, uint64_t v)
+{
+	char *p = conn_out_space(c, STAT_LINE_MAX);
+
+	if (p != NULL)
+		conn_out_commit(c, proto_stat_u64(p, STAT_LINE_MAX, name, v));
+}
+
+/* Queues "STAT name value" for a string. */
+static void
+emit_str(struct conn *c, const char *name, const char *v)
+{
+	char *p = conn_out_space(c, STAT_LINE_MAX);
+
+	if (p != NULL)
+		conn_out_commit(c, proto_stat_str(p, STAT_LINE_MAX, name, v));
+}
+
+/* Queues a "STAT name value" line for a printf-formatted value. */
+static void
+emit_fmt(struct conn *c, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void
+emit_fmt(struct conn *c, const char *name, const char *fmt, ...)
+{
+	char	buf[256];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	emit_str(c, name, buf);
+}
+
+/* Sums every worker's counters into out. */
+static void
+sum_raw(struct server *srv, struct thread_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	for (unsigned i = 0; i < srv->nworkers; i++) {
+		struct thread_stats *ts = &srv->workers[i].stats;
+#define X(name) out->name += __atomic_load_n(&ts->name, __ATOMIC_RELAXED);
+		THREAD_STATS_FIELDS(X)
+#undef X
+	}
+}
+
+/* Sums every worker's counters into out, less the reset baseline. */
+static void
+sum_thread_stats(struct server *srv, struct thread_stats *out)
+{
+	sum_raw(srv, out);
+	pthread_mutex_lock(&srv->stats_lock);
+#define X(name) out->name -= srv->stats_base.name;
+	THREAD_STATS_FIELDS(X)
+#undef X
+	pthread_mutex_unlock(&srv->stats_lock);
+}
+
+/* Reads an atomic server counter. */
+static uint64_t
+load(uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+/* Queues the process and connection part of plain "stats". */
+static void
+stats_process(struct conn *c)
+{
+	struct server	*srv = c->srv;
+	struct rusage	 ru;
+	time_t		 now = time(NULL);
+	uint64_t	 total, rejected;
+
+	getrusage(RUSAGE_SELF, &ru);
+	pthread_mutex_lock(&srv->stats_lock);
+	total = load(&srv->total_conns) - srv->total_conns_base;
+	rejected = load(&srv->rejected_conns) - srv->rejected_conns_base;
+	pthread_mutex_unlock(&srv->stats_lock);
+
+	emit_u64(c, "pid", (uint64_t)getpid());
+	emit_u64(c, "uptime", (uint64_t)(now - srv->started));
+	emit_u64(c, "time", (uint64_t)now);
+	emit_str(c, "version", CACHED_WIRE_VERSION);
+	emit_str(c, "libevent", event_get_version());
+	emit_u64(c, "pointer_size", 8 * sizeof(void *));
+	emit_fmt(c, "rusage_user", "%ld.%06ld", (long)ru.ru_utime.tv_sec,
+	    (long)ru.ru_utime.tv_usec);
+	emit_fmt(c, "rusage_system", "%ld.%06ld", (long)ru.ru_stime.tv_sec,
+	    (long)ru.ru_stime.tv_usec);
+	emit_u64(c, "max_connections", srv->opts->maxconns);
+	emit_u64(c, "curr_connections", load(&srv->curr_conns));
+	emit_u64(c, "total_connections", total);
+	emit_u64(c, "rejected_connections", rejected);
+	emit_u64(c, "connection_structures", load(&srv->curr_conns));
+}
+
+/* Queues plain "stats". */
+static void
+stats_general(struct conn *c)
+{
+	struct server		*srv = c->srv;
+	struct thread_stats	 ts;
+	struct store_stats	 ss;
+
+	sum_thread_stats(srv, &ts);
+	store_get_stats(srv->store, &ss);
+	stats_process(c);
+	emit_u64(c, "cmd_get", ts.cmd_get);
+	emit_u64(c, "cmd_set", ts.cmd_set);
+	emit_u64(c, "cmd_flush", ts.cmd_flush);
+	emit_u64(c, "cmd_touch", ts.cmd_touch);
+	emit_u64(c, "cmd_meta", 0);
+	emit_u64(c, "get_hits", ts.get_hits);
+	emit_u64(c, "get_misses", ts.get_misses);
+	emit_u64(c, "get_expired", ss.get_expired);
+	emit_u64(c, "get_flushed", ss.get_flushed);
+	emit_u64(c, "delete_misses", ts.delete_misses);
+	emit_u64(c, "delete_hits", ts.delete_hits);
+	emit_u64(c, "incr_misses", ts.incr_misses);
+	emit_u64(c, "incr_hits", ts.incr_hits);
+	emit_u64(c, "decr_misses", ts.decr_misses);
+	emit_u64(c, "decr_hits", ts.decr_hits);
+	emit_u64(c, "cas_misses", ts.cas_misses);
+	emit_u64(c, "cas_hits", ts.cas_hits);
+	emit_u64(c, "cas_badval", ts.cas_badval);
+	emit_u64(c, "touch_hits", ts.touch_hits);
+	emit_u64(c, "touch_misses", ts.touch_misses);
+	emit_u64(c, "store_too_large", ts.store_too_large);
+	emit_u64(c, "store_no_memory", ts.store_no_memory);
+	emit_u64(c, "auth_cmds", 0);
+	emit_u64(c, "auth_errors", 0);
+	emit_u64(c, "idle_kicks", ts.idle_kicks);
+	emit_u64(c, "bytes_read", ts.bytes_read);
+	emit_u64(c, "bytes_written", ts.bytes_written);
+	emit_u64(c, "limit_maxbytes", ss.limit_maxbytes);
+	emit_u64(c, "accepting_conns", 1);
+	emit_u64(c, "listen_disabled_num", load(&srv->listen_disabled));
+	emit_u64(c, "threads", srv->nworkers);
+	emit_u64(c, "conn_yields", ts.conn_yields);
+	emit_u64(c, "hash_power_level", ss.hash_power_level);
+	emit_u64(c, "hash_bytes", ss.hash_bytes);
+	emit_u64(c, "hash_is_expanding", ss.hash_is_expanding);
+	emit_u64(c, "expired_unfetched", ss.expired_unfetched);
+	emit_u64(c, "evicted_unfetched", ss.evicted_unfetched);
+	emit_u64(c, "evictions", ss.evictions);
+	emit_u64(c, "reclaimed", ss.reclaimed);
+	emit_u64(c, "curr_items", ss.curr_items);
+	emit_u64(c, "total_items", ss.total_items);
+	emit_u64(c, "bytes", ss.bytes);
+}
+
+/* Queues "stats settings". */
+static void
+stats_settings(struct conn *c)
+{
+	const struct options *o = c->srv->opts;
+
+	emit_u64(c, "maxbytes", o->mem_limit);
+	emit_u64(c, "maxconns", o->maxconns);
+	emit_u64(c, "tcpport", o->unix_path != NULL ? 0 :
+	    (uint64_t)c->srv->tcp_port);
+	emit_u64(c, "udpport", (uint64_t)o->udp_port);
+	emit_str(c, "inter", o->unix_path != NULL ? "NULL" : o->listen);
+	emit_u64(c, "verbosity", (uint64_t)o->verbose);
+	emit_u64(c, "num_threads", o->threads);
+	emit_str(c, "evictions", o->no_evict ? "off" : "on");
+	emit_str(c, "domain_socket", o->unix_path != NULL ? o->unix_path :
+	    "NULL");
+	emit_fmt(c, "umask", "%o", o->unix_mask);
+	emit_str(c, "cas_enabled", "yes");
+	emit_u64(c, "tcp_backlog", (uint64_t)o->backlog);
+	emit_str(c, "binding_protocol", "ascii");
+	emit_str(c, "auth_enabled_sasl", "no");
+	emit_u64(c, "item_size_max", o->item_size_max);
+	emit_str(c, "maxconns_fast", "yes");
+	emit_u64(c, "idle_timeout", o->idle_timeout);
+	emit_str(c, "shutdown_enabled", o->allow_shutdown ? "yes" : "no");
+}
+
+/* Queues "stats items": one pseudo slab class 1 holds every item. */
+static void
+stats_items(struct conn *c)
+{
+	struct store_stats ss;
+
+	store_get_stats(c->srv->store, &ss);
+	if (ss.curr_items == 0)
+		return;
+	emit_u64(c, "items:1:number", ss.curr_items);
+	emit_u64(c, "items:1:evicted", ss.evictions);
+	emit_u64(c, "items:1:evicted_unfetched", ss.evicted_unfetched);
+	emit_u64(c, "items:1:expired_unfetched", ss.expired_unfetched);
+	emit_u64(c, "items:1:reclaimed", ss.reclaimed);
+	emit_u64(c, "items:1:outofmemory", 0);
+}
+
+/* Queues "stats slabs": items are malloc'ed, reported as one class. */
+static void
+stats_slabs(struct conn *c)
+{
+	struct store_stats ss;
+
+	store_get_stats(c->srv->store, &ss);
+	if (ss.curr_items > 0) {
+		emit_u64(c, "1:used_chunks", ss.curr_items);
+		emit_u64(c, "1:mem_requested", ss.bytes);
+	}
+	emit_u64(c, "active_slabs", ss.curr_items > 0 ? 1 : 0);
+	emit_u64(c, "total_malloced", ss.bytes);
+}
+
+/* Queues "stats conns": one group of lines per open connection. */
+static void
+stats_conns(struct conn *c)
+{
+	struct server	*srv = c->srv;
+	uint32_t	 now = (uint32_t)time(NULL);
+	char		 name[64];
+
+	for (unsigned i = 0; i < srv->nworkers; i++) {
+		struct worker *w = &srv->workers[i];
+
+		pthread_mutex_lock(&w->lock);
+		for (struct conn *o = w->conns; o != NULL; o = o->next) {
+			snprintf(name, sizeof name, "%d:addr", o->fd);
+			emit_str(c, name, o->addr);
+			snprintf(name, sizeof name, "%d:listen_addr", o->fd);
+			emit_str(c, name, o->listen_addr);
+			snprintf(name, sizeof name, "%d:state", o->fd);
+			emit_str(c, name, conn_state_name(
+			    __atomic_load_n(&o->pub_state, __ATOMIC_RELAXED)));
+			snprintf(name, sizeof name, "%d:secs_since_last_cmd",
+			    o->fd);
+			emit_u64(c, name, now - __atomic_load_n(&o->last_cmd,
+			    __ATOMIC_RELAXED));
+		}
+		pthread_mutex_unlock(&w->lock);
+	}
+}
+
+/* "stats reset": records the current sums as the new baseline. */
+static void
+stats_reset(struct conn *c)
+{
+	struct server		*srv = c->srv;
+	struct thread_stats	 raw;
+
+	sum_raw(srv, &raw);
+	pthread_mutex_lock(&srv->stats_lock);
+	srv->stats_base = raw;
+	srv->total_conns_base = load(&srv->total_conns);
+	srv->rejected_conns_base = load(&srv->rejected_conns);
+	pthread_mutex_unlock(&srv->stats_lock);
+	store_reset_stats(srv->store);
+}
+
+static const struct {
+	const char	*name;
+	stats_fn	 fn;
+} stats_table[] = {
+	{ "", stats_general },
+	{ "settings", stats_settings },
+	{ "items", stats_items },
+	{ "slabs", stats_slabs },
+	{ "conns", stats_conns },
+};
+
+/* Answers "stats [sub]"; returns -1 for an unknown sub-command. */
+int
+stats_reply(struct conn *c, const char *arg, size_t narg)
+{
+	static const char reset[] = "RESET\r\n", end[] = "END\r\n";
+
+	if (narg == 5 && memcmp(arg, "reset", 5) == 0) {
+		stats_reset(c);
+		conn_out(c, reset, sizeof reset - 1);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof stats_table / sizeof stats_table[0];
+	    i++) {
+		if (strlen(stats_table[i].name) == narg &&
+		    memcmp(stats_table[i].name, arg, narg) == 0) {
+			stats_table[i].fn(c);
+			conn_out(c, end, sizeof end - 1);
+			return 0;
+		}
+	}
+	return -1;
+}

@@ -1,0 +1,165 @@
+/*
+ * store.h -- the cache's item store: a sharded hash table of refcounted
+ * items with per-key TTL, a memory limit enforced by LRU eviction and a
+ * background thread that reclaims expired items.
+ *
+ * Depends on libc and pthreads only; knows nothing of sockets or the wire
+ * protocol.  Time comes from an injected clock so tests can advance it.
+ *
+ * Data structure: 2^shards_log2 shards, each with its own mutex, an
+ * incrementally rehashed chained hash table, an LRU list and a hierarchical
+ * timing wheel of items that carry an expiry time.  A key lives in the shard
+ * chosen by the top bits of its hash.
+ *
+ * Ownership: an item_t handed out by store_get/store_gat/store_reserve
+ * carries one reference owned by the caller, released with store_release
+ * (or passed to store_commit, which consumes it).  An item stays readable
+ * while referenced even if another thread replaces, deletes or evicts it.
+ *
+ * Lock order: a thread holds at most one shard lock at a time; eviction
+ * that has to visit another shard drops its own lock first.  The memory
+ * counter is atomic and needs no lock.  The expiry thread takes one shard
+ * lock at a time and holds it for a bounded amount of work.
+ */
+#ifndef CACHED_STORE_H
+#define CACHED_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_KEY_MAX 250
+/* Relative expiry times are at most this many seconds (30 days). */
+#define STORE_REALTIME_MAXDELTA (60 * 60 * 24 * 30)
+
+typedef struct store store_t;
+typedef struct item item_t;
+
+/* Returns the current unix time in seconds. */
+typedef uint32_t (*store_clock_fn)(void *ctx);
+
+struct store_config {
+	size_t		mem_limit;	/* bytes, counting every item's full cost */
+	size_t		item_size_max;	/* largest value (data bytes) accepted */
+	unsigned	shards_log2;	/* 0 means the default (6) */
+	bool		no_evict;	/* -M: fail stores instead of evicting */
+	store_clock_fn	clock;		/* NULL means time(NULL) */
+	void	       *clock_ctx;
+};
+
+/* Each status maps one to one onto a wire reply. */
+typedef enum store_status {
+	STORE_OK = 0,		/* get hit, incr/decr done, reserve done */
+	STORE_STORED,
+	STORE_NOT_STORED,
+	STORE_EXISTS,
+	STORE_NOT_FOUND,
+	STORE_DELETED,
+	STORE_TOUCHED,
+	STORE_NON_NUMERIC,	/* incr/decr on a value that is no number */
+	STORE_TOO_LARGE,	/* larger than item_size_max */
+	STORE_NO_MEMORY,	/* over the limit and no_evict, or malloc failed */
+} store_status_t;
+
+typedef enum store_mode {
+	STORE_SET,
+	STORE_ADD,
+	STORE_REPLACE,
+	STORE_APPEND,
+	STORE_PREPEND,
+	STORE_CAS,
+} store_mode_t;
+
+struct store_stats {
+	uint64_t	curr_items;	/* linked items */
+	uint64_t	total_items;	/* items ever linked by a store */
+	uint64_t	bytes;		/* full cost of all live allocations */
+	uint64_t	limit_maxbytes;
+	uint64_t	evictions;	/* live items removed to make room */
+	uint64_t	evicted_unfetched;
+	uint64_t	expired_unfetched;
+	uint64_t	reclaimed;	/* expired items freed (thread or lazily) */
+	uint64_t	get_expired;	/* lookups that found an expired item */
+	uint64_t	get_flushed;	/* lookups that found a flushed item */
+	uint64_t	hash_bytes;	/* memory of the hash tables */
+	uint64_t	hash_power_level; /* log2 of the largest shard table */
+	uint64_t	hash_is_expanding;
+	uint64_t	expiry_runs;	/* passes of the expiry thread */
+};
+
+/* Creates a store; returns NULL on allocation failure or bad config. */
+store_t	*store_create(const struct store_config *cfg);
+/* Stops the expiry thread if running and frees everything.  Items still
+ * referenced by callers must have been released first. */
+void	 store_destroy(store_t *st);
+
+/* Starts the background expiry thread (wakes every 100 ms); 0 or errno. */
+int	 store_expiry_start(store_t *st);
+/* Stops and joins the expiry thread. */
+void	 store_expiry_stop(store_t *st);
+/* Frees expired and flushed items up to the clock's now, at most `budget`
+ * units of work per shard lock hold; returns items freed.  The expiry
+ * thread calls this; tests call it directly with a fake clock. */
+size_t	 store_expire_run(store_t *st, size_t budget);
+
+/* Converts a wire exptime (0 never, <=30 days relative, larger absolute
+ * unix time, negative already expired) to the store's absolute form. */
+uint32_t store_exptime(store_t *st, int64_t exptime);
+
+/*
+ * Allocates an unlinked item for key with room for nbytes of value plus the
+ * trailing "\r\n"; the caller fills item_value_mut(it)[0 .. nbytes+2) and
+ * then calls store_commit, or store_release to abandon it.  May evict.
+ * Returns STORE_OK, STORE_TOO_LARGE or STORE_NO_MEMORY.
+ */
+store_status_t store_reserve(store_t *st, const char *key, size_t nkey,
+	    uint32_t flags, int64_t exptime, size_t nbytes, item_t **out);
+/*
+ * Links a reserved item according to mode; consumes the caller's reference.
+ * For STORE_CAS, cas is the client's value.  On success *cas_out (if not
+ * NULL) receives the new item's CAS.  Returns STORE_STORED, STORE_NOT_STORED,
+ * STORE_EXISTS, STORE_NOT_FOUND or STORE_NO_MEMORY/TOO_LARGE (append).
+ */
+store_status_t store_commit(store_t *st, item_t *it, store_mode_t mode,
+	    uint64_t cas, uint64_t *cas_out);
+/* Drops a reference; the item is freed once unlinked and unreferenced. */
+void	 store_release(store_t *st, item_t *it);
+
+/* Looks up a live item and bumps it in the LRU; STORE_OK or NOT_FOUND. */
+store_status_t store_get(store_t *st, const char *key, size_t nkey,
+	    item_t **out);
+/* Like store_get, and also sets a new exptime. */
+store_status_t store_gat(store_t *st, const char *key, size_t nkey,
+	    int64_t exptime, item_t **out);
+/* Sets a new exptime; STORE_TOUCHED or STORE_NOT_FOUND. */
+store_status_t store_touch(store_t *st, const char *key, size_t nkey,
+	    int64_t exptime);
+/* Unlinks a key; STORE_DELETED or STORE_NOT_FOUND. */
+store_status_t store_delete(store_t *st, const char *key, size_t nkey);
+/*
+ * Adds (incr) or subtracts (decr) delta to a decimal value: incr wraps at
+ * 2^64, decr stops at 0.  STORE_OK with *result set, STORE_NOT_FOUND,
+ * STORE_NON_NUMERIC or STORE_NO_MEMORY.
+ */
+store_status_t store_incr(store_t *st, const char *key, size_t nkey,
+	    bool incr, uint64_t delta, uint64_t *result);
+/* Invalidates every item stored before now + delay seconds (delay <= 0:
+ * now).  A later flush replaces a pending delayed one. */
+void	 store_flush(store_t *st, int64_t delay);
+
+/* Sums the shards' counters (takes each shard lock briefly). */
+void	 store_get_stats(store_t *st, struct store_stats *out);
+/* Zeroes the resettable counters (total_items, evictions, ...). */
+void	 store_reset_stats(store_t *st);
+
+/* Item accessors; valid while the caller holds a reference. */
+const char	*item_key(const item_t *it);
+size_t		 item_nkey(const item_t *it);
+/* The value, followed by "\r\n" (item_nbytes counts the value only). */
+const char	*item_value(const item_t *it);
+char		*item_value_mut(item_t *it);
+size_t		 item_nbytes(const item_t *it);
+uint32_t	 item_flags(const item_t *it);
+uint64_t	 item_cas(const item_t *it);
+
+#endif
