@@ -30,6 +30,11 @@
  *    also accept '+', leading blanks and silently truncate out-of-range
  *    values; we refuse those rather than store something the client did
  *    not ask for.
+ *
+ * Beyond the fields proto.h documents: req->noreply is also set on
+ * PROTO_BAD/PROTO_CLOSE when the line's last token is "noreply" (memcached
+ * then leaves the error unsent; whether to do the same is the server's
+ * call), and shutdown's req->arg is "" or "graceful".
  */
 #include <string.h>
 
@@ -524,8 +529,12 @@ static enum proto_result
 find_line(const char *buf, size_t len, size_t *nl)
 {
 	size_t win = len < PROTO_LINE_MAX + 1 ? len : PROTO_LINE_MAX + 1;
-	const char *p = memchr(buf, '\n', win);
+	const char *p;
 
+	/* memchr must not see the NULL an empty buffer may come as. */
+	if (len == 0)
+		return PROTO_NEED_MORE;
+	p = memchr(buf, '\n', win);
 	if (p == NULL) {
 		if (len <= PROTO_LINE_MAX)
 			return PROTO_NEED_MORE;
@@ -603,11 +612,11 @@ bool
 proto_next_key(const struct proto_req *req, size_t *cursor,
     const char **key, size_t *nkey)
 {
-	const char *end = req->keys + req->nkeys_bytes;
-	const char *p, *e;
+	const char *end, *p, *e;
 
 	if (req->keys == NULL || *cursor >= req->nkeys_bytes)
 		return false;
+	end = req->keys + req->nkeys_bytes;
 	p = skip_spaces(req->keys + *cursor, end);
 	if (p == end) {
 		*cursor = req->nkeys_bytes;

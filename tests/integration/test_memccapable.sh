@@ -1,0 +1,32 @@
+#!/bin/sh
+# test_memccapable.sh -- libmemcached's ASCII conformance check
+# (memccapable -a, Debian's libmemcached-tools) against the real cached:
+# all 27 checks must pass.  Skips (exit 77) where memccapable is missing.
+set -u
+CACHED=${CACHED:-./cached}
+command -v memccapable >/dev/null 2>&1 || { echo "memccapable not installed"; exit 77; }
+
+tmp=$(mktemp -d)
+trap 'kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+"$CACHED" -p 0 -l 127.0.0.1 -U 0 -o "port_file=$tmp/port" &
+pid=$!
+i=0
+while [ ! -s "$tmp/port" ]; do
+	i=$((i + 1))
+	[ $i -gt 200 ] && { echo "cached did not start"; exit 99; }
+	sleep 0.05
+done
+port=$(cat "$tmp/port")
+
+timeout 120 memccapable -a -h 127.0.0.1 -p "$port" >"$tmp/out" 2>&1
+rc=$?
+cat "$tmp/out"
+ok=$(grep -c '\[ok\]' "$tmp/out")
+failed=$(grep -c -i 'fail' "$tmp/out")
+echo "memccapable: $ok ok, $failed failed, exit $rc"
+
+kill -TERM "$pid"
+wait "$pid"
+srv_rc=$?
+[ "$srv_rc" -eq 0 ] || { echo "cached exited with $srv_rc"; exit 1; }
+[ "$rc" -eq 0 ] && [ "$ok" -eq 27 ] && [ "$failed" -eq 0 ]
