@@ -416,11 +416,16 @@ args_flush(const struct args *a, struct proto_req *req)
 }
 
 /* verbosity <level> [noreply]  (a second token other than noreply is
- * ignored, as memcached does) */
+ * ignored, as memcached does; "verbosity noreply" sets level 0 silently,
+ * as memcached 1.6 does and libmemcached's memcapable checks) */
 static enum proto_result
 args_verbosity(const struct args *a, struct proto_req *req)
 {
 	req->noreply = last_is_noreply(a->t, a->n);
+	if (req->noreply && a->n == 1) {
+		req->level = 0;
+		return PROTO_OK;
+	}
 	if (!parse_u32(&a->t[0], &req->level))
 		return bad_format(req, 0);
 	return PROTO_OK;

@@ -458,14 +458,17 @@ conn_run_swallow(struct conn *c)
 	return true;
 }
 
-/* Runs buffered requests until input runs out, the output queue is over
- * its soft limit, or the connection is closing. */
-static void
+/* Runs buffered requests until the input runs out, the output queue is
+ * over its soft limit, or the connection is closing; returns true only in
+ * the first case, when reading more is what it takes to go on. */
+static bool
 conn_run(struct conn *c)
 {
 	bool progress = true;
 
-	while (progress && c->out_pending < OUT_SOFT_LIMIT) {
+	while (progress) {
+		if (c->out_pending >= OUT_SOFT_LIMIT)
+			return false;
 		switch (c->state) {
 		case CONN_READ_CMD:
 			progress = conn_run_line(c);
@@ -477,11 +480,12 @@ conn_run(struct conn *c)
 			progress = conn_run_swallow(c);
 			break;
 		case CONN_CLOSING:
-			return;
+			return false;
 		}
 	}
 	if (c->rpos == c->rlen)
 		c->rpos = c->rlen = 0;
+	return true;
 }
 
 /* Writes queued output; returns false when the socket failed. */
@@ -612,28 +616,40 @@ conn_want(struct event *ev, bool *armed, bool want)
 	*armed = want;
 }
 
-/* Reads, runs and writes until the socket would block; the heart of the
- * connection. */
+/* Runs buffered input, writes, reads more, until the socket would block,
+ * the client must drain its replies first, or the read budget is spent;
+ * the heart of the connection. */
 static void
 conn_drive(struct conn *c)
 {
-	ssize_t	n = 1;
+	ssize_t	n;
 	int	reads = 0;
 
-	if (!conn_write(c))
-		goto close;
-	while (c->state != CONN_CLOSING && c->out_pending < OUT_SOFT_LIMIT) {
+	for (;;) {
+		bool need_input = conn_run(c);
+
+		if (!conn_write(c))
+			goto close;
+		if (c->state == CONN_CLOSING)
+			break;
+		if (!need_input) {
+			/* Stopped at the soft limit: go on once it drained. */
+			if (c->out_pending >= OUT_SOFT_LIMIT)
+				break;
+			continue;
+		}
+		if (reads++ >= READS_PER_EVENT) {
+			/* Let other connections run; level-triggered readiness
+			 * brings us back for the rest. */
+			STAT_INC(&c->w->stats, conn_yields);
+			break;
+		}
 		n = conn_read_once(c);
 		if (n == -2 || n == 0)
 			goto close;
-		conn_run(c);
-		if (n == -1 || ++reads >= READS_PER_EVENT)
+		if (n == -1)
 			break;
 	}
-	if (reads >= READS_PER_EVENT)
-		STAT_INC(&c->w->stats, conn_yields);
-	if (!conn_write(c))
-		goto close;
 	if (c->state == CONN_CLOSING && c->iov_pos == c->iov_n)
 		goto close;
 	if (c->out_pending == 0)

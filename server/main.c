@@ -147,6 +147,9 @@ run(struct server *srv, struct listeners *ls)
 		fprintf(stderr, "cached: cannot start worker threads\n");
 	else if (listeners_start(ls, srv) != 0)
 		fprintf(stderr, "cached: cannot start accepting\n");
+	else if (srv->opts->port_file != NULL && srv->opts->unix_path == NULL &&
+	    write_number_file(srv->opts->port_file, srv->tcp_port) != 0)
+		;	/* write_number_file said why */
 	else {
 		event_base_dispatch(srv->main_base);
 		rc = 0;
@@ -186,9 +189,6 @@ main(int argc, char **argv)
 	srv.started = time(NULL);
 	pthread_mutex_init(&srv.stats_lock, NULL);
 	if ((ls = listeners_open(&srv)) == NULL)
-		return 1;
-	if (opts.port_file != NULL && opts.unix_path == NULL &&
-	    write_number_file(opts.port_file, srv.tcp_port) != 0)
 		return 1;
 	if (opts.daemonize && daemon(1, 0) != 0) {
 		fprintf(stderr, "cached: cannot daemonize: %s\n",

@@ -178,9 +178,11 @@ workers_stop(struct server *srv)
 
 	if (srv->workers == NULL)
 		return;
+	/* loopexit, not loopbreak: a break sent before the worker entered
+	 * its loop would be forgotten when the loop starts. */
 	for (unsigned i = 0; i < srv->nworkers; i++)
 		if (srv->workers[i].thread != 0)
-			event_base_loopbreak(srv->workers[i].base);
+			event_base_loopexit(srv->workers[i].base, NULL);
 	for (unsigned i = 0; i < srv->nworkers; i++) {
 		struct worker *w = &srv->workers[i];
 

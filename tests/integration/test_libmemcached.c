@@ -1090,12 +1090,12 @@ test_concurrency(void **state)
 		    &w[i]), 0);
 	for (unsigned i = 0; i < NTHREADS; i++)
 		assert_int_equal(pthread_join(w[i].tid, NULL), 0);
-	for (unsigned i = 0; i < NTHREADS; i++) {
+	for (unsigned i = 0; i < NTHREADS; i++)
 		memcached_free(w[i].memc);
+	for (unsigned i = 0; i < NTHREADS; i++)
 		if (w[i].failures > 0)
 			fail_msg("thread %u: %u failures, first: %s", i,
 			    w[i].failures, w[i].first_failure);
-	}
 	/* Own key k was last set at op 4 * j, j the last round with
 	 * j % OWN_KEYS == k. */
 	for (unsigned t = 0; t < NTHREADS; t++)
@@ -1134,6 +1134,7 @@ test_many_connections(void **state)
 	assert_stat(m, "total_connections", NCLIENTS + 1);
 }
 
+/* Runs every test, each against a fresh server. */
 int
 main(void)
 {

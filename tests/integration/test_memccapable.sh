@@ -21,9 +21,9 @@ port=$(cat "$tmp/port")
 timeout 120 memccapable -a -h 127.0.0.1 -p "$port" >"$tmp/out" 2>&1
 rc=$?
 cat "$tmp/out"
-ok=$(grep -c '\[ok\]' "$tmp/out")
+ok=$(grep -c '\[pass\]' "$tmp/out")
 failed=$(grep -c -i 'fail' "$tmp/out")
-echo "memccapable: $ok ok, $failed failed, exit $rc"
+echo "memccapable: $ok passed, $failed failed, exit $rc"
 
 kill -TERM "$pid"
 wait "$pid"

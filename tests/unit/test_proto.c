@@ -268,6 +268,8 @@ static const struct ok_case ok_cases[] = {
 	{ "verbosity 1\r\n", PROTO_CMD_VERBOSITY, .level = 1 },
 	{ "verbosity 4294967295 noreply\r\n", PROTO_CMD_VERBOSITY,
 	    .level = UINT32_MAX, .noreply = true },
+	{ "verbosity noreply\r\n", PROTO_CMD_VERBOSITY, .level = 0,
+	    .noreply = true },
 	{ "verbosity 2 junk\r\n", PROTO_CMD_VERBOSITY, .level = 2 },
 	{ "quit\r\n", .cmd = PROTO_CMD_QUIT },
 	{ "shutdown\r\n", .cmd = PROTO_CMD_SHUTDOWN },
@@ -648,7 +650,6 @@ static const struct bad_case bad_cases[] = {
 	{ "verbosity x\r\n", PROTO_BAD, FMT, .swallow = 0 },
 	{ "verbosity -1\r\n", PROTO_BAD, FMT, .swallow = 0 },
 	{ "verbosity 4294967296\r\n", PROTO_BAD, FMT, .swallow = 0 },
-	{ "verbosity noreply\r\n", PROTO_BAD, FMT, 0, .noreply = true },
 
 	/* shutdown */
 	{ "shutdown foo\r\n", PROTO_BAD, SHUT, .swallow = 0 },
