@@ -25,8 +25,9 @@
  * flush_all: a global word (generation << 32 | due time).  The first
  * operation on a shard that sees a due flush it has not applied records
  * the shard's last CAS as a watermark; items with cas <= watermark are
- * dead.  Since dead items are never bumped, they form the tail of the LRU,
- * which store_expire_run frees in bounded batches.
+ * dead, and leave curr_items at once.  Since dead items are never bumped,
+ * they form the tail of the LRU, which store_expire_run frees in bounded
+ * batches.
  *
  * Locking: each shard's mutex guards everything in struct shard and the
  * mutable fields of the items linked in it.  A thread holds at most one
@@ -93,7 +94,7 @@ struct shard {
 	uint64_t		flush_wm;	/* cas <= this: flushed */
 	uint64_t		flushed_linked;	/* linked, cas <= flush_wm */
 	bool			flush_applied;
-	bool			flush_sweep;	/* dead items left at LRU tail */
+	bool			flush_sweep;	/* dead items at the LRU tail */
 	size_t			hash_bytes;
 	struct shard_stats	stats;
 	struct wheel		wheel;
@@ -110,8 +111,9 @@ struct store {
 	store_clock_fn		clock;
 	void		       *clock_ctx;
 	uint64_t		seed;
-	_Atomic uint64_t	bytes;
+	/* Read by every operation: kept off the line `bytes` bounces on. */
 	_Atomic uint64_t	flush_word;	/* generation << 32 | due */
+	_Alignas(64) _Atomic uint64_t bytes;
 	_Atomic uint64_t	expiry_runs;
 	_Atomic uint64_t	expire_units;
 	_Atomic uint64_t	max_hold_units;
@@ -460,7 +462,7 @@ ht_remove(struct shard *sh, item_t *it, uint64_t hv)
 			}
 		}
 	}
-	assert(!"item not in its shard's table");
+	assert(false && "item not in its shard's table");
 }
 
 /* Allocates a bucket array as ht[1] and starts moving items into it. */
@@ -1024,7 +1026,7 @@ store_commit(store_t *st, item_t *it, store_mode_t mode, uint64_t cas,
 	if (rc == STORE_STORED)
 		item_replace(st, sh, old, it, hv, now, cas_out);
 	else if (old != NULL && mode == STORE_ADD)
-		lru_bump(sh, old);	/* as memcached: a failed add is a use */
+		lru_bump(sh, old);	/* as memcached: a failed add uses it */
 	shard_unlock(sh);
 	if (rc != STORE_STORED)
 		store_release(st, it);
@@ -1225,7 +1227,12 @@ store_flush(store_t *st, int64_t delay)
 	 * word can replace it in shards that have not looked yet. */
 	flush_sync_all(st);
 	now = store_now(st);
-	due = delay <= 0 ? now : (uint64_t)now + (uint64_t)delay;
+	if (delay <= 0)
+		due = now;
+	else if (delay > STORE_REALTIME_MAXDELTA)
+		due = (uint64_t)delay;	/* absolute, like an exptime */
+	else
+		due = (uint64_t)now + (uint64_t)delay;
 	if (due > UINT32_MAX)
 		due = UINT32_MAX;
 	w = atomic_load_explicit(&st->flush_word, memory_order_relaxed);
@@ -1300,11 +1307,14 @@ shard_expire(store_t *st, struct shard *sh, size_t budget, size_t *freed)
 	used = flush_sweep(st, sh, budget, freed);
 	used += wheel_advance(&sh->wheel, now, budget - used, expire_one,
 	    &ctx);
-	/* An idle table also shrinks after a mass expiry. */
+	/* An idle table also shrinks after a mass expiry, step by step. */
 	if (!ht_rehashing(sh))
 		ht_maybe_resize(sh);
-	if (ht_rehashing(sh) && used < budget)
+	if (ht_rehashing(sh) && used < budget) {
 		used += ht_rehash_step(st, sh, budget - used, budget - used);
+		if (!ht_rehashing(sh))
+			ht_maybe_resize(sh);
+	}
 	more = sh->flush_sweep || !wheel_caught_up(&sh->wheel, now) ||
 	    ht_rehashing(sh);
 	shard_unlock(sh);

@@ -143,8 +143,10 @@ store_status_t store_delete(store_t *st, const char *key, size_t nkey);
  */
 store_status_t store_incr(store_t *st, const char *key, size_t nkey,
 	    bool incr, uint64_t delta, uint64_t *result);
-/* Invalidates every item stored before now + delay seconds (delay <= 0:
- * now).  A later flush replaces a pending delayed one. */
+/* Invalidates every item stored before the flush takes effect: now for
+ * delay <= 0, after delay seconds up to 30 days, at a larger delay read as
+ * an absolute unix time (as exptimes are).  A later flush replaces a
+ * pending delayed one. */
 void	 store_flush(store_t *st, int64_t delay);
 
 /* Sums the shards' counters (takes each shard lock briefly). */

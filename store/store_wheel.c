@@ -113,19 +113,19 @@ wheel_caught_up(const struct wheel *w, uint32_t now)
 static item_t *
 cascade_source(const struct wheel *w)
 {
-	unsigned level;
-	uint64_t span;
+	unsigned level, shift;
+	item_t *it;
 
 	if (w->pending != NULL)
 		return w->pending;
 	for (level = WHEEL_LEVELS - 1; level >= 1; level--) {
-		span = UINT64_C(1) << level_shift(level);
-		if ((w->now & (span - 1)) != 0)
+		shift = level_shift(level);
+		/* Only a slot that starts exactly at the cursor cascades. */
+		if ((w->now & ((UINT64_C(1) << shift) - 1)) != 0)
 			continue;
-		if (w->slot[level][(w->now >> level_shift(level)) &
-		    (WHEEL_SLOTS - 1)] != NULL)
-			return w->slot[level][(w->now >> level_shift(level)) &
-			    (WHEEL_SLOTS - 1)];
+		it = w->slot[level][(w->now >> shift) & (WHEEL_SLOTS - 1)];
+		if (it != NULL)
+			return it;
 	}
 	return NULL;
 }

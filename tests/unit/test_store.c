@@ -2,7 +2,7 @@
  * test_store.c -- cmocka unit tests of store/: command semantics, TTL,
  * flush_all, LRU eviction and the memory limit, refcounts, the expiry
  * wheel (with a fake clock, never sleeping), incremental rehash and a
- * multi-threaded hammer that checks invariants.
+ * multi-threaded hammer, on a shared fast clock, that checks invariants.
  *
  * The tests include store_internal.h for white-box checks: the item
  * header size, the work counters that show expiry costs what it reclaims,
@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "store.h"
@@ -205,6 +206,7 @@ key_in_shard(store_t *st, unsigned shard, int *i, char *buf, size_t len)
 
 /* ---- layout and accounting ------------------------------------------ */
 
+/* The header is 64 bytes and bytes counts the real allocation. */
 static void
 test_item_layout(void **state)
 {
@@ -232,6 +234,7 @@ test_item_layout(void **state)
 
 /* ---- TTL ------------------------------------------------------------ */
 
+/* Wire exptimes: 0, relative up to 30 days, absolute, negative. */
 static void
 test_exptime_conversion(void **state)
 {
@@ -251,6 +254,7 @@ test_exptime_conversion(void **state)
 	store_destroy(st);
 }
 
+/* Each TTL form expires exactly when it should on the fake clock. */
 static void
 test_ttl_rules(void **state)
 {
@@ -287,6 +291,7 @@ test_ttl_rules(void **state)
 	store_destroy(st);
 }
 
+/* A set born expired is STORED, invisible, and removes the old value. */
 static void
 test_set_expired_replaces_old(void **state)
 {
@@ -305,6 +310,7 @@ test_set_expired_replaces_old(void **state)
 	store_destroy(st);
 }
 
+/* No command sees an expired item; add treats it as absent. */
 static void
 test_expired_never_returned(void **state)
 {
@@ -334,6 +340,7 @@ test_expired_never_returned(void **state)
 	store_destroy(st);
 }
 
+/* touch and gat move the expiry and keep the CAS. */
 static void
 test_touch_and_gat(void **state)
 {
@@ -367,6 +374,7 @@ test_touch_and_gat(void **state)
 
 /* ---- storage commands ---------------------------------------------- */
 
+/* set, add and replace against present and absent keys. */
 static void
 test_set_add_replace(void **state)
 {
@@ -400,6 +408,7 @@ test_set_add_replace(void **state)
 	store_destroy(st);
 }
 
+/* append/prepend need the key and keep its flags and exptime. */
 static void
 test_append_prepend(void **state)
 {
@@ -434,6 +443,7 @@ test_append_prepend(void **state)
 	store_destroy(st);
 }
 
+/* cas: NOT_FOUND, EXISTS on a mismatch, STORED with a new CAS. */
 static void
 test_cas(void **state)
 {
@@ -462,6 +472,7 @@ test_cas(void **state)
 	store_destroy(st);
 }
 
+/* A key deleted, flushed and stored again never reuses a CAS. */
 static void
 test_cas_unique_across_readd(void **state)
 {
@@ -517,6 +528,7 @@ check_incr(store_t *st, const char *start, bool incr, uint64_t delta,
 	}
 }
 
+/* incr/decr: wrap, floor, what counts as a number, length changes. */
 static void
 test_incr_decr(void **state)
 {
@@ -573,6 +585,7 @@ test_incr_decr(void **state)
 
 /* ---- LRU, eviction, memory limit ------------------------------------- */
 
+/* The least recently used item of the key's shard goes first. */
 static void
 test_lru_order(void **state)
 {
@@ -616,6 +629,45 @@ test_lru_order(void **state)
 	store_destroy(st);
 }
 
+/* Eviction takes a dead item near the LRU tail first, as reclaimed. */
+static void
+test_evict_prefers_expired(void **state)
+{
+	struct fake_clock fc;
+	size_t cost = item_cost(3, 100);
+	store_t *st = mk_store(&fc, 3 * cost + cost / 2, 1, false);
+	char val[101], a[16], b[16], c[16], d[16];
+	struct store_stats s;
+	unsigned sh;
+	int i = 10;
+
+	(void)state;
+	memset(val, 'v', 100);
+	val[100] = '\0';
+	key_in_shard(st, 0, &i, a, sizeof(a));
+	sh = store_key_shard(st, a, strlen(a));
+	key_in_shard(st, sh, &i, b, sizeof(b));
+	key_in_shard(st, sh, &i, c, sizeof(c));
+	key_in_shard(st, sh, &i, d, sizeof(d));
+	assert_int_equal(strlen(a) + strlen(b) + strlen(c) + strlen(d), 12);
+	assert_int_equal(put(st, a, val, 0), STORE_STORED);
+	assert_int_equal(put(st, b, val, 10), STORE_STORED);
+	assert_int_equal(put(st, c, val, 0), STORE_STORED);
+	fc.now = T0 + 10;
+	/* a is the tail but live; b, next to it, expired: b goes. */
+	assert_int_equal(put(st, d, val, 0), STORE_STORED);
+	s = stats(st);
+	assert_int_equal(s.evictions, 0);
+	assert_int_equal(s.reclaimed, 1);
+	assert_int_equal(s.expired_unfetched, 1);
+	assert_int_equal(s.get_expired, 0);
+	check_value(st, a, val);
+	check_value(st, c, val);
+	check_value(st, d, val);
+	store_destroy(st);
+}
+
+/* Many random inserts never push bytes over the limit. */
 static void
 test_eviction_keeps_limit(void **state)
 {
@@ -664,6 +716,7 @@ test_eviction_keeps_limit(void **state)
 	store_destroy(st);
 }
 
+/* -M: stores fail with NO_MEMORY and old data stays. */
 static void
 test_no_evict(void **state)
 {
@@ -701,6 +754,7 @@ test_no_evict(void **state)
 	store_destroy(st);
 }
 
+/* Values over item_size_max, keys over 250 bytes, bad configs. */
 static void
 test_too_large(void **state)
 {
@@ -746,6 +800,7 @@ test_too_large(void **state)
 
 /* ---- refcounts ------------------------------------------------------ */
 
+/* A referenced item outlives delete and replace. */
 static void
 test_ref_survives_delete_replace(void **state)
 {
@@ -777,6 +832,7 @@ test_ref_survives_delete_replace(void **state)
 	store_destroy(st);
 }
 
+/* A referenced item outlives eviction; its memory returns on release. */
 static void
 test_ref_survives_eviction(void **state)
 {
@@ -808,6 +864,7 @@ test_ref_survives_eviction(void **state)
 
 /* ---- flush_all ------------------------------------------------------ */
 
+/* flush_all hides everything at once; the sweep frees it in batches. */
 static void
 test_flush_now(void **state)
 {
@@ -850,6 +907,7 @@ test_flush_now(void **state)
 	store_destroy(st);
 }
 
+/* A delayed flush hits items stored before its due time only. */
 static void
 test_flush_delayed(void **state)
 {
@@ -876,6 +934,25 @@ test_flush_delayed(void **state)
 	store_destroy(st);
 }
 
+/* A flush_all time over 30 days is an absolute unix time, as exptimes
+ * are (memcached's realtime() rule). */
+static void
+test_flush_absolute(void **state)
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, 0, 0, false);
+
+	(void)state;
+	assert_int_equal(put(st, "before", "v", 0), STORE_STORED);
+	store_flush(st, (int64_t)T0 + 20);
+	fc.now = T0 + 19;
+	check_value(st, "before", "v");
+	fc.now = T0 + 20;
+	check_missing(st, "before");
+	store_destroy(st);
+}
+
+/* A new flush replaces a pending one but never a due one. */
 static void
 test_flush_replaces_pending(void **state)
 {
@@ -916,6 +993,7 @@ test_flush_replaces_pending(void **state)
 
 /* ---- expiry -------------------------------------------------------- */
 
+/* The expiry pass frees what expired, and only that. */
 static void
 test_expire_reclaims(void **state)
 {
@@ -954,6 +1032,7 @@ test_expire_reclaims(void **state)
 	store_destroy(st);
 }
 
+/* Expiry work follows what expired, not how much is stored. */
 static void
 test_expire_proportional(void **state)
 {
@@ -1004,6 +1083,7 @@ test_expire_proportional(void **state)
 	store_destroy(st);
 }
 
+/* A jump of months costs work per item, in bounded holds. */
 static void
 test_large_clock_jump(void **state)
 {
@@ -1046,14 +1126,23 @@ test_large_clock_jump(void **state)
 static void
 check_wheel_model(store_t *st, const uint32_t *exp, int n, uint32_t now)
 {
-	int i, live = 0;
+	char key[32];
+	item_t *it;
+	int i, k, live = 0;
 
 	for (i = 0; i < n; i++)
-		live += exp[i] != 0 && (exp[i] == UINT32_MAX ||
-		    exp[i] > now);
+		live += exp[i] > now;
 	assert_int_equal(stats(st).curr_items, live);
+	for (k = 0; k < 50; k++) {
+		i = rand() % n;
+		snprintf(key, sizeof(key), "w%d", i);
+		assert_int_equal(store_get(st, key, strlen(key), &it),
+		    exp[i] > now ? STORE_OK : STORE_NOT_FOUND);
+		store_release(st, it);
+	}
 }
 
+/* Random TTLs, touches and clock steps against a model. */
 static void
 test_wheel_random(void **state)
 {
@@ -1095,6 +1184,7 @@ test_wheel_random(void **state)
 	store_destroy(st);
 }
 
+/* The expiry thread starts, refuses a second start and stops. */
 static void
 test_expiry_thread_start_stop(void **state)
 {
@@ -1112,6 +1202,7 @@ test_expiry_thread_start_stop(void **state)
 
 /* ---- stats ---------------------------------------------------------- */
 
+/* reset zeroes the counters but not curr_items or bytes. */
 static void
 test_stats_reset(void **state)
 {
@@ -1142,6 +1233,7 @@ test_stats_reset(void **state)
 
 /* ---- incremental rehash -------------------------------------------- */
 
+/* 200k keys stay reachable while tables grow, and shrink after. */
 static void
 test_rehash(void **state)
 {
@@ -1207,8 +1299,20 @@ static char hammer_keys[HAMMER_KEYS][16];
 struct hammer {
 	store_t		*st;
 	unsigned	 seed;
-	int		 bad;		/* malformed values seen */
+	int		 bad;		/* broken invariants seen */
 };
+
+/* Operations so far; the hammer's clock runs one second per 256, so TTLs
+ * of a few seconds expire while the threads run. */
+static _Atomic uint32_t hammer_ops;
+
+/* The hammer's shared clock. */
+static uint32_t
+hammer_now(void *ctx)
+{
+	(void)ctx;
+	return T0 + atomic_load(&hammer_ops) / 256;
+}
 
 /* True if v is digits and "<cc..c>" runs, each run one lowercase letter. */
 static bool
@@ -1259,6 +1363,52 @@ make_value(unsigned *seed, char *buf, size_t cap)
 	buf[n + 2] = '\0';
 }
 
+/* Gets a key and keeps the reference in a random slot, checking and
+ * releasing the one it displaces. */
+static void
+hammer_hold(struct hammer *h, item_t **held, const char **held_key,
+    const char *key)
+{
+	item_t *it;
+	int slot;
+
+	if (store_get(h->st, key, strlen(key), &it) != STORE_OK)
+		return;
+	h->bad += !item_ok(it, key);
+	slot = rand_r(&h->seed) % HAMMER_HELD;
+	if (held[slot] != NULL) {
+		h->bad += !item_ok(held[slot], held_key[slot]);
+		store_release(h->st, held[slot]);
+	}
+	held[slot] = it;
+	held_key[slot] = key;
+}
+
+/* Returns a TTL: mostly none, sometimes a few seconds. */
+static int64_t
+hammer_ttl(struct hammer *h)
+{
+	return rand_r(&h->seed) % 3 == 0 ? rand_r(&h->seed) % 4 + 1 : 0;
+}
+
+/* The rare operations: flush_all, an expiry pass racing the thread, or
+ * a look at the memory counter, which may never pass the limit. */
+static void
+hammer_rare(struct hammer *h)
+{
+	struct store_stats s;
+	int op = rand_r(&h->seed) % 20;
+
+	if (op == 0) {
+		store_flush(h->st, rand_r(&h->seed) % 3);
+	} else if (op < 10) {
+		store_expire_run(h->st, 4);
+	} else {
+		store_get_stats(h->st, &s);
+		h->bad += s.bytes > HAMMER_LIMIT;
+	}
+}
+
 /* One random operation of the hammer. */
 static void
 hammer_op(struct hammer *h, item_t **held, const char **held_key,
@@ -1269,44 +1419,37 @@ hammer_op(struct hammer *h, item_t **held, const char **held_key,
 	char val[200];
 	item_t *it;
 	uint64_t v;
-	int op = rand_r(&h->seed) % 100, slot;
+	int op = rand_r(&h->seed) % 100;
 
+	atomic_fetch_add(&hammer_ops, 1);
 	make_value(&h->seed, val, sizeof(val));
-	if (op < 30) {
-		put(st, key, val, rand_r(&h->seed) % 4 == 0 ?
-		    rand_r(&h->seed) % 2 + 1 : 0);
-	} else if (op < 55) {
-		if (store_get(st, key, nk, &it) != STORE_OK)
-			return;
-		h->bad += !item_ok(it, key);
-		/* Keep some references across later operations. */
-		slot = rand_r(&h->seed) % HAMMER_HELD;
-		if (held[slot] != NULL) {
-			h->bad += !item_ok(held[slot], held_key[slot]);
-			store_release(st, held[slot]);
-		}
-		held[slot] = it;
-		held_key[slot] = key;
-	} else if (op < 65) {
+	if (op < 28) {
+		put(st, key, val, hammer_ttl(h));
+	} else if (op < 52) {
+		hammer_hold(h, held, held_key, key);
+	} else if (op < 61) {
 		store_delete(st, key, nk);
-	} else if (op < 75) {
+	} else if (op < 70) {
 		store_incr(st, key, nk, op % 2, (uint64_t)rand_r(&h->seed),
 		    &v);
-	} else if (op < 82) {
-		store_touch(st, key, nk, rand_r(&h->seed) % 3);
-	} else if (op < 86) {
-		if (store_gat(st, key, nk, 0, &it) == STORE_OK) {
+	} else if (op < 77) {
+		store_touch(st, key, nk, hammer_ttl(h));
+	} else if (op < 81) {
+		if (store_gat(st, key, nk, hammer_ttl(h), &it) == STORE_OK) {
 			h->bad += !item_ok(it, key);
 			store_release(st, it);
 		}
-	} else if (op < 99) {
+	} else if (op < 93) {
 		put_mode(st, key, val, 0, 0, op % 2 ? STORE_APPEND :
 		    STORE_PREPEND, 0, NULL);
-	} else if (rand_r(&h->seed) % 50 == 0) {
-		store_flush(st, 0);
-	} else {
+	} else if (op < 97) {
 		put_mode(st, key, val, 0, 0, STORE_CAS,
 		    (uint64_t)rand_r(&h->seed) % 10000, NULL);
+	} else if (op < 99) {
+		put_mode(st, key, val, 0, hammer_ttl(h), op % 2 ? STORE_ADD :
+		    STORE_REPLACE, 0, NULL);
+	} else {
+		hammer_rare(h);
 	}
 }
 
@@ -1331,12 +1474,13 @@ hammer_main(void *arg)
 	return NULL;
 }
 
+/* Four threads on shared keys with the expiry thread: invariants hold. */
 static void
 test_hammer(void **state)
 {
 	struct store_config cfg = {
 		.mem_limit = HAMMER_LIMIT, .item_size_max = 2048,
-		.shards_log2 = 2,
+		.shards_log2 = 2, .clock = hammer_now,
 	};
 	struct hammer h[HAMMER_THREADS];
 	pthread_t t[HAMMER_THREADS];
@@ -1366,6 +1510,7 @@ test_hammer(void **state)
 	    s.curr_items, s.bytes);
 	assert_true(s.bytes <= HAMMER_LIMIT);
 	assert_true(s.evictions > 0);
+	assert_true(s.reclaimed > 0);
 	/* Every reference is back: bytes is exactly the linked items. */
 	for (i = 0; i < HAMMER_KEYS; i++) {
 		if (store_get(st, hammer_keys[i], strlen(hammer_keys[i]),
@@ -1398,6 +1543,7 @@ main(void)
 		cmocka_unit_test(test_cas_unique_across_readd),
 		cmocka_unit_test(test_incr_decr),
 		cmocka_unit_test(test_lru_order),
+		cmocka_unit_test(test_evict_prefers_expired),
 		cmocka_unit_test(test_eviction_keeps_limit),
 		cmocka_unit_test(test_no_evict),
 		cmocka_unit_test(test_too_large),
@@ -1406,6 +1552,7 @@ main(void)
 		cmocka_unit_test(test_flush_now),
 		cmocka_unit_test(test_flush_delayed),
 		cmocka_unit_test(test_flush_replaces_pending),
+		cmocka_unit_test(test_flush_absolute),
 		cmocka_unit_test(test_expire_reclaims),
 		cmocka_unit_test(test_expire_proportional),
 		cmocka_unit_test(test_large_clock_jump),
