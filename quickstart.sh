@@ -13,7 +13,8 @@ cd "$(dirname "$0")"
 top=$(pwd)
 
 PACKAGES="build-essential autoconf automake libtool pkg-config libevent-dev
-libcmocka-dev libmemcached-dev libmemcached-tools memcached python3"
+libcmocka-dev libmemcached-dev libmemcached-tools memcached nutcracker
+python3 clang valgrind"
 
 # Installs the Debian packages the build and the tests need.
 install_packages() {
