@@ -96,6 +96,9 @@ struct proto_req {
 enum proto_result proto_parse(const char *buf, size_t len,
 	    struct proto_req *req, size_t *consumed);
 
+/* True for the commands that take a list of keys (get, gets, gat, gats). */
+bool	proto_is_multikey(enum proto_cmd cmd);
+
 /* Walks a multi-key request's keys: *cursor starts at 0; returns false
  * after the last key. */
 bool	proto_next_key(const struct proto_req *req, size_t *cursor,

@@ -611,6 +611,14 @@ proto_parse(const char *buf, size_t len, struct proto_req *req,
 	return parse_args(row, e, end, req);
 }
 
+/* True for the commands that take a list of keys. */
+bool
+proto_is_multikey(enum proto_cmd cmd)
+{
+	return cmd == PROTO_CMD_GET || cmd == PROTO_CMD_GETS ||
+	    cmd == PROTO_CMD_GAT || cmd == PROTO_CMD_GATS;
+}
+
 /* Walks a multi-key request's keys: *cursor starts at 0; returns false
  * after the last key. */
 bool

@@ -49,6 +49,7 @@ static const char *const state_names[] = {
 	[CONN_READ_CMD] = "conn_parse_cmd",
 	[CONN_NREAD] = "conn_nread",
 	[CONN_SWALLOW] = "conn_swallow",
+	[CONN_MGET] = "conn_mwrite",
 	[CONN_CLOSING] = "conn_closing",
 };
 
@@ -324,7 +325,7 @@ conn_out_value(struct conn *c, item_t *it)
 {
 	size_t n = item_nbytes(it) + 2;
 
-	if (n <= COPY_VALUE_MAX) {
+	if (n <= COPY_VALUE_MAX && !conn_out_full(c)) {
 		conn_out(c, item_value(it), n);
 		store_release(c->srv->store, it);
 		return;
@@ -372,6 +373,13 @@ conn_set_closing(struct conn *c)
 	conn_set_state(c, CONN_CLOSING);
 }
 
+/* True when the output queue is over its soft limit: stop producing. */
+bool
+conn_out_full(const struct conn *c)
+{
+	return c->out_pending >= OUT_SOFT_LIMIT;
+}
+
 /* Hands a finished value to dispatch and returns to reading commands. */
 static void
 conn_finish_nread(struct conn *c)
@@ -399,6 +407,14 @@ conn_run_line(struct conn *c)
 	case PROTO_NEED_MORE:
 		return false;
 	case PROTO_OK:
+		if (proto_is_multikey(req.cmd)) {
+			/* Leave the line in rbuf until every key is answered. */
+			c->mget = req;
+			c->mget_cursor = 0;
+			c->mget_len = consumed;
+			conn_set_state(c, CONN_MGET);
+			break;
+		}
 		c->rpos += consumed;
 		c->noreply = req.noreply;
 		dispatch_request(c, &req);
@@ -458,6 +474,18 @@ conn_run_swallow(struct conn *c)
 	return true;
 }
 
+/* Answers the next slice of a multi-key get; done once END is queued. */
+static bool
+conn_run_mget(struct conn *c)
+{
+	if (!dispatch_retrieve(c, &c->mget, &c->mget_cursor))
+		return true;
+	c->rpos += c->mget_len;
+	conn_set_state(c, CONN_READ_CMD);
+	conn_touch(c);
+	return true;
+}
+
 /* Runs buffered requests until the input runs out, the output queue is
  * over its soft limit, or the connection is closing; returns true only in
  * the first case, when reading more is what it takes to go on. */
@@ -478,6 +506,9 @@ conn_run(struct conn *c)
 			break;
 		case CONN_SWALLOW:
 			progress = conn_run_swallow(c);
+			break;
+		case CONN_MGET:
+			progress = conn_run_mget(c);
 			break;
 		case CONN_CLOSING:
 			return false;

@@ -5,6 +5,8 @@
  * Input: rbuf[rpos .. rlen) holds bytes not yet consumed.  Command lines
  * are parsed in place; a value being stored is copied from rbuf into the
  * reserved item and, once rbuf is empty, read straight into item memory.
+ * Multi-key gets are answered a slice of keys at a time, so one request
+ * line cannot make the output queue grow without bound.
  *
  * Output: a queue of iovecs.  Small replies are copied into chunk memory
  * owned by the connection (adjacent copies share one iovec); large values
@@ -34,6 +36,7 @@ enum conn_state {
 	CONN_READ_CMD,		/* waiting for / parsing command lines */
 	CONN_NREAD,		/* reading a value into nread_it */
 	CONN_SWALLOW,		/* discarding a refused value */
+	CONN_MGET,		/* answering a multi-key get, key by key */
 	CONN_CLOSING		/* flush what is queued, then close */
 };
 
@@ -68,6 +71,13 @@ struct conn {
 	uint64_t		 nread_cas;
 	bool			 nread_noreply;
 	size_t			 swallow_left;
+
+	/* A get-family request answered a part at a time so its output never
+	 * runs far past OUT_SOFT_LIMIT; its line stays in rbuf (rpos is only
+	 * advanced past it once done), so mget's pointers stay valid. */
+	struct proto_req	 mget;
+	size_t			 mget_cursor;
+	size_t			 mget_len;
 
 	struct iovec		*iov;
 	item_t		       **iov_item;
@@ -111,6 +121,8 @@ void	conn_start_nread(struct conn *c, item_t *it, enum proto_cmd cmd,
 void	conn_start_swallow(struct conn *c, size_t n);
 /* Marks the connection to close once queued output has been sent. */
 void	conn_set_closing(struct conn *c);
+/* True when the output queue is over its soft limit: stop producing. */
+bool	conn_out_full(const struct conn *c);
 /* Name of the state for "stats conns". */
 const char *conn_state_name(int state);
 

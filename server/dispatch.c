@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <assert.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -64,21 +65,25 @@ out_hit(struct conn *c, item_t *it, bool with_cas)
 	conn_out_value(c, it);
 }
 
-/* get, gets, gat, gats: one VALUE block per hit, then END. */
-static void
-cmd_retrieve(struct conn *c, const struct proto_req *req)
+/* get, gets, gat, gats: one VALUE block per hit, then END; resumable. */
+bool
+dispatch_retrieve(struct conn *c, const struct proto_req *req, size_t *cursor)
 {
 	struct thread_stats	*ts = &c->w->stats;
 	bool			 touch = req->cmd == PROTO_CMD_GAT ||
 				     req->cmd == PROTO_CMD_GATS;
 	bool			 with_cas = req->cmd == PROTO_CMD_GETS ||
 				     req->cmd == PROTO_CMD_GATS;
-	size_t			 cursor = 0, nkey;
+	size_t			 nkey;
 	const char		*key;
 	item_t			*it;
 	store_status_t		 st;
 
-	while (proto_next_key(req, &cursor, &key, &nkey)) {
+	while (!conn_out_full(c)) {
+		if (!proto_next_key(req, cursor, &key, &nkey)) {
+			conn_error(c, PROTO_R_END);
+			return true;
+		}
 		STAT_INC(ts, cmd_get);
 		if (touch) {
 			STAT_INC(ts, cmd_touch);
@@ -97,7 +102,7 @@ cmd_retrieve(struct conn *c, const struct proto_req *req)
 				STAT_INC(ts, touch_misses);
 		}
 	}
-	conn_error(c, PROTO_R_END);
+	return false;
 }
 
 /* Refuses a value that cannot be stored and skips its bytes.  A failed
@@ -298,10 +303,6 @@ cmd_stats(struct conn *c, const struct proto_req *req)
 }
 
 static const cmd_fn handlers[PROTO_CMD_COUNT] = {
-	[PROTO_CMD_GET] = cmd_retrieve,
-	[PROTO_CMD_GETS] = cmd_retrieve,
-	[PROTO_CMD_GAT] = cmd_retrieve,
-	[PROTO_CMD_GATS] = cmd_retrieve,
 	[PROTO_CMD_SET] = cmd_store,
 	[PROTO_CMD_ADD] = cmd_store,
 	[PROTO_CMD_REPLACE] = cmd_store,
@@ -320,10 +321,12 @@ static const cmd_fn handlers[PROTO_CMD_COUNT] = {
 	[PROTO_CMD_STATS] = cmd_stats,
 };
 
-/* Runs one parsed request on connection c. */
+/* Runs one parsed request on connection c (multi-key gets go through
+ * dispatch_retrieve instead). */
 void
 dispatch_request(struct conn *c, const struct proto_req *req)
 {
+	assert(handlers[req->cmd] != NULL);
 	if (log_enabled(LOG_DEBUG))
 		log_msg(LOG_DEBUG, "<%d command %d", c->fd, (int)req->cmd);
 	handlers[req->cmd](c, req);

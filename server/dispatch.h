@@ -5,6 +5,7 @@
 #ifndef CACHED_DISPATCH_H
 #define CACHED_DISPATCH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "proto.h"
@@ -14,6 +15,10 @@ struct conn;
 
 /* Runs one parsed request on connection c. */
 void	dispatch_request(struct conn *c, const struct proto_req *req);
+/* Answers keys of a get/gets/gat/gats request from *cursor on until the
+ * output queue is full; returns true once every key and END are queued. */
+bool	dispatch_retrieve(struct conn *c, const struct proto_req *req,
+	    size_t *cursor);
 /* Completes a storage command once its value (with "\r\n") is in it. */
 void	dispatch_value(struct conn *c, item_t *it, enum proto_cmd cmd,
 	    uint64_t cas);

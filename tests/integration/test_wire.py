@@ -122,6 +122,14 @@ CASES = [
 ]
 
 
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
 class WireTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -203,6 +211,34 @@ class WireTest(unittest.TestCase):
         self.assertEqual(reply, b"VALUE a 0 300000\r\n" + value + b"\r\n"
                          + (b"VALUE a 0 300000\r\n" + value + b"\r\n") * 9
                          + b"END\r\n")
+
+    def test_unread_huge_multiget_stays_bounded(self):
+        """A 100k-key get whose ~100 MB reply the client does not read
+        must not make the server buffer that reply."""
+        c = self.fresh()
+        c.call(b"set v 0 0 1000\r\n" + b"x" * 1000 + b"\r\n")
+        rss_before = rss_kib(self.server.proc.pid)
+        n = 100000
+        c.send(b"get" + b" v" * n + b"\r\n")
+        watcher = self.server.connect()
+
+        def stalled_or_grown():
+            conns = watcher.stats(b"conns")
+            return ("conn_mwrite" in conns.values() or
+                    rss_kib(self.server.proc.pid) - rss_before > 16 * 1024)
+        self.assertIsNotNone(wait_for(stalled_or_grown, 10))
+        grown = rss_kib(self.server.proc.pid) - rss_before
+        self.assertLess(grown, 16 * 1024, "server buffered %d KiB" % grown)
+        header = b"VALUE v 0 1000\r\n" + b"x" * 1000 + b"\r\n"
+        want = len(header) * n + len(b"END\r\n")
+        got = 0
+        c.sock.settimeout(30)
+        while got < want:
+            chunk = c.sock.recv(1 << 20)
+            self.assertTrue(chunk)
+            got += len(chunk)
+        self.assertEqual(got, want)
+        self.assertEqual(c.call(b"get v\r\n"), header + b"END\r\n")
 
     def test_stats_counters(self):
         c = self.fresh()
