@@ -109,6 +109,18 @@ drop_privileges(const char *user)
 	return 0;
 }
 
+/* The signals that stop the server. */
+static const sigset_t *
+stop_signals(void)
+{
+	static sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	return &set;
+}
+
 /* Signal callback: SIGTERM and SIGINT end the main loop. */
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
@@ -147,10 +159,9 @@ run(struct server *srv, struct listeners *ls)
 		fprintf(stderr, "cached: cannot start worker threads\n");
 	else if (listeners_start(ls, srv) != 0)
 		fprintf(stderr, "cached: cannot start accepting\n");
-	else if (srv->opts->port_file != NULL && srv->opts->unix_path == NULL &&
-	    write_number_file(srv->opts->port_file, srv->tcp_port) != 0)
-		;	/* write_number_file said why */
 	else {
+		/* Signals held back since start-up are handled from here on. */
+		pthread_sigmask(SIG_UNBLOCK, stop_signals(), NULL);
 		event_base_dispatch(srv->main_base);
 		rc = 0;
 	}
@@ -188,7 +199,14 @@ main(int argc, char **argv)
 	srv.opts = &opts;
 	srv.started = time(NULL);
 	pthread_mutex_init(&srv.stats_lock, NULL);
+	/* A stop signal that arrives before the loop runs (a script may send
+	 * one as soon as the port file appears) waits until it can be handled
+	 * cleanly; threads inherit the mask, so the main thread takes it. */
+	pthread_sigmask(SIG_BLOCK, stop_signals(), NULL);
 	if ((ls = listeners_open(&srv)) == NULL)
+		return 1;
+	if (opts.port_file != NULL && opts.unix_path == NULL &&
+	    write_number_file(opts.port_file, srv.tcp_port) != 0)
 		return 1;
 	if (opts.daemonize && daemon(1, 0) != 0) {
 		fprintf(stderr, "cached: cannot daemonize: %s\n",

@@ -82,6 +82,19 @@ class CliTest(unittest.TestCase):
                 wait_for(lambda: not os.path.exists(pidfile), 5),
                 "pidfile not removed at exit")
 
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to switch user")
+    def test_user_drops_root(self):
+        with Server("-u", "nobody") as srv:
+            c = srv.connect()
+            self.assertEqual(c.call(b"set k 0 0 1\r\na\r\n"), b"STORED\r\n")
+            with open("/proc/%d/status" % srv.proc.pid) as f:
+                uids = [line.split()[1:] for line in f
+                        if line.startswith("Uid:")][0]
+            self.assertEqual(set(uids), {"65534"})
+        r = run("-u", "no-such-user-here", "-p", "0")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b"unknown user", r.stderr)
+
     def test_unix_socket_with_mask(self):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "cached.sock")
