@@ -1,0 +1,537 @@
+/*
+ * bench_conn.c -- one load-generator connection: requests are composed
+ * into a write buffer and remembered in a ring (oldest at head), replies
+ * are parsed by a small state machine that matches them in order against
+ * the ring, and each completed reply is counted and its latency recorded.
+ *
+ * Reply grammar, per request kind:
+ *   get:  ("VALUE key flags bytes [cas]" CRLF data CRLF)* "END" CRLF
+ *   set:  "STORED" | "NOT_STORED" | "EXISTS" | "NOT_FOUND" CRLF
+ *   any:  "ERROR" | "CLIENT_ERROR ..." | "SERVER_ERROR ..." CRLF
+ * A line is parsed only once it is whole; value bytes are skipped as they
+ * arrive and never buffered, so the read buffer holds at most one partial
+ * line.  Anything else means the framing is lost and the run stops.
+ *
+ * Timestamps: a closed-loop request is stamped when it is written; a paced
+ * one carries its intended send time, so a server that falls behind is
+ * charged for the wait (no coordinated omission).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define RBUF_SIZE	(256 * 1024)
+#define MAX_LINE	4096
+
+/* Returns CLOCK_MONOTONIC in nanoseconds. */
+uint64_t
+bench_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Allocates n zeroed elements of size sz or aborts: a benchmark without
+ * memory has nothing useful left to do. */
+static void *
+xcalloc(size_t n, size_t sz)
+{
+	void	*p = calloc(n ? n : 1, sz);
+
+	if (p == NULL) {
+		fputs("cached-bench: out of memory\n", stderr);
+		exit(2);
+	}
+	return p;
+}
+
+/* Sets up c for a connected non-blocking fd, `cap` requests in flight at
+ * most, counting into st. */
+int
+conn_init(struct bench_conn *c, const struct bench_cfg *cfg,
+    struct bench_stats *st, unsigned cap, uint64_t seed)
+{
+	memset(c, 0, sizeof *c);
+	c->fd = -1;
+	c->cfg = cfg;
+	c->st = st;
+	rng_seed(&c->rng, seed);
+	c->wcap = 64 * 1024;
+	c->wbuf = xcalloc(c->wcap, 1);
+	c->rbuf = xcalloc(RBUF_SIZE, 1);
+	c->cap = cap;
+	c->depth = cap;
+	c->ring = xcalloc(cap, sizeof *c->ring);
+	if (cfg->miss_set) {
+		c->ring_keys = xcalloc((size_t)cap * cfg->keys_per_get,
+		    sizeof *c->ring_keys);
+		c->found = xcalloc(cfg->keys_per_get, 1);
+		c->mq_cap = cap * cfg->keys_per_get;
+		c->missq = xcalloc(c->mq_cap, sizeof *c->missq);
+	}
+	return 0;
+}
+
+/* Releases c's memory and socket. */
+void
+conn_free(struct bench_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->wbuf);
+	free(c->rbuf);
+	free(c->ring);
+	free(c->ring_keys);
+	free(c->found);
+	free(c->missq);
+	c->fd = -1;
+}
+
+/* Makes room for n more bytes of output. */
+static char *
+wreserve(struct bench_conn *c, size_t n)
+{
+	if (c->woff > 0 && c->woff == c->wlen)
+		c->woff = c->wlen = 0;
+	if (c->wlen + n > c->wcap) {
+		if (c->woff > 0) {
+			memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+			c->wlen -= c->woff;
+			c->woff = 0;
+		}
+		while (c->wlen + n > c->wcap)
+			c->wcap *= 2;
+		if ((c->wbuf = realloc(c->wbuf, c->wcap)) == NULL) {
+			fputs("cached-bench: out of memory\n", stderr);
+			exit(2);
+		}
+	}
+	return c->wbuf + c->wlen;
+}
+
+/* Writes v in decimal at p; returns the end. */
+static char *
+put_u64(char *p, uint64_t v)
+{
+	char	tmp[24];
+	int	n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	while (n > 0)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* Writes the key with index k at p; returns the end. */
+static char *
+put_key(const struct bench_cfg *cfg, char *p, uint64_t k)
+{
+	size_t	n = strlen(cfg->prefix);
+
+	memcpy(p, cfg->prefix, n);
+	return put_u64(p + n, k);
+}
+
+/* Appends a ring entry for a request just composed. */
+static struct bench_req *
+ring_push(struct bench_conn *c, enum bench_req_kind kind, unsigned nkeys,
+    uint64_t t_sent)
+{
+	struct bench_req *r = &c->ring[(c->head + c->count) % c->cap];
+
+	r->kind = (uint8_t)kind;
+	r->nkeys = (uint16_t)nkeys;
+	r->t_sent = t_sent;
+	c->count++;
+	if (t_sent == 0)
+		c->unstamped++;
+	return r;
+}
+
+/* Queues "get k1 k2 ...": t_sent 0 means stamp it when written. */
+void
+conn_put_get(struct bench_conn *c, const uint64_t *keys, unsigned n,
+    uint64_t t_sent)
+{
+	size_t		 klen = strlen(c->cfg->prefix) + 21;
+	char		*p, *start;
+	unsigned	 i, slot = (c->head + c->count) % c->cap;
+
+	start = p = wreserve(c, 8 + (size_t)n * (klen + 1));
+	memcpy(p, "get", 3);
+	p += 3;
+	for (i = 0; i < n; i++) {
+		*p++ = ' ';
+		p = put_key(c->cfg, p, keys[i]);
+	}
+	*p++ = '\r';
+	*p++ = '\n';
+	c->wlen += (size_t)(p - start);
+	if (c->ring_keys != NULL)
+		memcpy(c->ring_keys + (size_t)slot * c->cfg->keys_per_get, keys,
+		    n * sizeof *keys);
+	ring_push(c, REQ_GET, n, t_sent);
+}
+
+/* Picks a TTL from the configured mix. */
+static uint32_t
+pick_ttl(struct bench_conn *c)
+{
+	const struct bench_cfg	*cfg = c->cfg;
+	double			 x;
+	unsigned		 i;
+
+	if (cfg->nttls == 1)
+		return cfg->ttls[0].ttl;
+	x = rng_double(&c->rng) * cfg->ttl_total;
+	for (i = 0; i + 1 < cfg->nttls; i++) {
+		if (x < cfg->ttls[i].weight)
+			break;
+		x -= cfg->ttls[i].weight;
+	}
+	return cfg->ttls[i].ttl;
+}
+
+/* Queues "set key 0 ttl n" with a value of the configured size. */
+void
+conn_put_set(struct bench_conn *c, uint64_t key, enum bench_req_kind kind,
+    uint64_t t_sent)
+{
+	const struct bench_cfg	*cfg = c->cfg;
+	uint32_t		 len = cfg->vmin;
+	char			*p, *start;
+
+	if (cfg->vmax > cfg->vmin)
+		len += (uint32_t)rng_below(&c->rng, cfg->vmax - cfg->vmin + 1);
+	start = p = wreserve(c, strlen(cfg->prefix) + 64 + len);
+	memcpy(p, "set ", 4);
+	p = put_key(cfg, p + 4, key);
+	memcpy(p, " 0 ", 3);
+	p = put_u64(p + 3, pick_ttl(c));
+	*p++ = ' ';
+	p = put_u64(p, len);
+	*p++ = '\r';
+	*p++ = '\n';
+	memcpy(p, cfg->value, len);
+	p += len;
+	*p++ = '\r';
+	*p++ = '\n';
+	c->wlen += (size_t)(p - start);
+	ring_push(c, kind, 1, t_sent);
+}
+
+/* Takes the oldest key waiting for a set after a miss; 0 if there is one. */
+int
+conn_pop_miss(struct bench_conn *c, uint64_t *key)
+{
+	if (c->mq_count == 0)
+		return -1;
+	*key = c->missq[c->mq_head];
+	c->mq_head = (c->mq_head + 1) % c->mq_cap;
+	c->mq_count--;
+	return 0;
+}
+
+/* Remembers a key that missed, unless the queue is full. */
+static void
+push_miss(struct bench_conn *c, uint64_t key)
+{
+	if (c->mq_count == c->mq_cap)
+		return;
+	c->missq[(c->mq_head + c->mq_count) % c->mq_cap] = key;
+	c->mq_count++;
+}
+
+/* Writes pending output, stamping closed-loop requests first; 0 or -1. */
+int
+conn_flush(struct bench_conn *c)
+{
+	ssize_t	n;
+
+	if (c->unstamped > 0) {
+		uint64_t	now = bench_now();
+		unsigned	i;
+
+		for (i = c->count - c->unstamped; i < c->count; i++)
+			c->ring[(c->head + i) % c->cap].t_sent = now;
+		c->unstamped = 0;
+	}
+	while (c->woff < c->wlen) {
+		n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff,
+		    MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			c->want_out = 1;
+			return 0;
+		}
+		if (n < 0) {
+			snprintf(c->err, sizeof c->err, "send: %s",
+			    strerror(errno));
+			return -1;
+		}
+		c->woff += (size_t)n;
+	}
+	c->woff = c->wlen = 0;
+	c->want_out = 0;
+	return 0;
+}
+
+/* Says whether line (without CRLF) starts with word w. */
+static int
+starts(const char *line, size_t len, const char *w)
+{
+	size_t	n = strlen(w);
+
+	return len >= n && memcmp(line, w, n) == 0;
+}
+
+/* Says whether line is an error reply any request may get. */
+static int
+is_error(const char *line, size_t len)
+{
+	return (len == 5 && memcmp(line, "ERROR", 5) == 0) ||
+	    starts(line, len, "CLIENT_ERROR") ||
+	    starts(line, len, "SERVER_ERROR");
+}
+
+/* Retires the oldest request, recording its latency. */
+static void
+complete(struct bench_conn *c, uint64_t now)
+{
+	struct bench_req	*r = &c->ring[c->head];
+	struct bench_stats	*st = c->st;
+	uint64_t		 lat = now > r->t_sent ? now - r->t_sent : 0;
+
+	switch (r->kind) {
+	case REQ_GET:
+		st->gets++;
+		st->get_keys += r->nkeys;
+		st->hits += c->hits;
+		hist_record(&st->lat_get, lat);
+		break;
+	case REQ_SET:
+		st->sets++;
+		hist_record(&st->lat_set, lat);
+		break;
+	case REQ_MISS_SET:
+		st->miss_sets++;
+		hist_record(&st->lat_set, lat);
+		break;
+	default:
+		st->preloads++;
+		break;
+	}
+	c->hits = 0;
+	c->head = (c->head + 1) % c->cap;
+	c->count--;
+}
+
+/* Parses the key index out of a VALUE line's key; -1 if not ours. */
+static int
+key_index(const struct bench_cfg *cfg, const char *k, size_t len,
+    uint64_t *out)
+{
+	size_t		n = strlen(cfg->prefix), i;
+	uint64_t	v = 0;
+
+	if (len <= n || memcmp(k, cfg->prefix, n) != 0)
+		return -1;
+	for (i = n; i < len; i++) {
+		if (k[i] < '0' || k[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(k[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* Marks the requested key named in a VALUE line as found. */
+static void
+mark_found(struct bench_conn *c, const char *key, size_t klen)
+{
+	const struct bench_req	*r = &c->ring[c->head];
+	const uint64_t		*keys;
+	uint64_t		 k;
+	unsigned		 i;
+
+	if (key_index(c->cfg, key, klen, &k) != 0)
+		return;
+	keys = c->ring_keys + (size_t)c->head * c->cfg->keys_per_get;
+	for (i = 0; i < r->nkeys; i++)
+		if (!c->found[i] && keys[i] == k) {
+			c->found[i] = 1;
+			return;
+		}
+}
+
+/* Queues a set for every key of the finished get that was not found. */
+static void
+queue_misses(struct bench_conn *c)
+{
+	const struct bench_req	*r = &c->ring[c->head];
+	const uint64_t		*keys;
+	unsigned		 i;
+
+	keys = c->ring_keys + (size_t)c->head * c->cfg->keys_per_get;
+	for (i = 0; i < r->nkeys; i++) {
+		if (!c->found[i])
+			push_miss(c, keys[i]);
+		c->found[i] = 0;
+	}
+}
+
+/* Parses "VALUE key flags bytes [cas]"; -1 if it is malformed. */
+static int
+parse_value_line(struct bench_conn *c, const char *line, size_t len)
+{
+	const char		*p = line + 6, *end = line + len, *key;
+	size_t			 klen;
+	unsigned long long	 bytes = 0;
+	int			 field;
+
+	key = p;
+	while (p < end && *p != ' ')
+		p++;
+	klen = (size_t)(p - key);
+	for (field = 0; field < 2; field++) {	/* flags, then bytes */
+		if (p >= end || *p != ' ')
+			return -1;
+		p++;
+		if (p >= end || *p < '0' || *p > '9')
+			return -1;
+		bytes = 0;
+		while (p < end && *p >= '0' && *p <= '9')
+			bytes = bytes * 10 + (unsigned long long)(*p++ - '0');
+	}
+	if (klen == 0)
+		return -1;
+	c->hits++;
+	if (c->found != NULL)
+		mark_found(c, key, klen);
+	c->in_data = 1;
+	c->data_left = bytes + 2;
+	return 0;
+}
+
+/* Handles one whole reply line for the oldest request; -1 on bad framing. */
+static int
+parse_line(struct bench_conn *c, const char *line, size_t len, uint64_t now)
+{
+	const struct bench_req	*r = &c->ring[c->head];
+
+	if (c->count == 0) {
+		snprintf(c->err, sizeof c->err, "reply with no request: %.*s",
+		    (int)(len > 60 ? 60 : len), line);
+		return -1;
+	}
+	if (is_error(line, len)) {
+		c->st->errors++;
+		if (r->kind == REQ_GET && c->found != NULL)
+			memset(c->found, 0, c->cfg->keys_per_get);
+		complete(c, now);
+		return 0;
+	}
+	if (r->kind == REQ_GET) {
+		if (starts(line, len, "VALUE "))
+			return parse_value_line(c, line, len);
+		if (len == 3 && memcmp(line, "END", 3) == 0) {
+			if (c->found != NULL)
+				queue_misses(c);
+			complete(c, now);
+			return 0;
+		}
+	} else if (len == 6 && memcmp(line, "STORED", 6) == 0) {
+		complete(c, now);
+		return 0;
+	} else if ((len == 10 && memcmp(line, "NOT_STORED", 10) == 0) ||
+	    (len == 6 && memcmp(line, "EXISTS", 6) == 0) ||
+	    (len == 9 && memcmp(line, "NOT_FOUND", 9) == 0)) {
+		c->st->not_stored++;
+		complete(c, now);
+		return 0;
+	}
+	snprintf(c->err, sizeof c->err, "unexpected reply: %.*s",
+	    (int)(len > 60 ? 60 : len), line);
+	return -1;
+}
+
+/* Consumes rbuf[0, rlen): whole lines and value bytes; -1 on bad framing. */
+static int
+parse(struct bench_conn *c, uint64_t now)
+{
+	size_t	pos = 0, skip;
+	char	*nl;
+
+	while (pos < c->rlen) {
+		if (c->in_data) {
+			skip = c->rlen - pos;
+			if (skip > c->data_left)
+				skip = (size_t)c->data_left;
+			pos += skip;
+			if ((c->data_left -= skip) == 0)
+				c->in_data = 0;
+			continue;
+		}
+		nl = memchr(c->rbuf + pos, '\n', c->rlen - pos);
+		if (nl == NULL)
+			break;
+		if (nl == c->rbuf + pos || nl[-1] != '\r') {
+			snprintf(c->err, sizeof c->err, "line without CRLF");
+			return -1;
+		}
+		if (parse_line(c, c->rbuf + pos,
+		    (size_t)(nl - 1 - (c->rbuf + pos)), now) != 0)
+			return -1;
+		pos = (size_t)(nl + 1 - c->rbuf);
+	}
+	if (c->rlen - pos > MAX_LINE) {
+		snprintf(c->err, sizeof c->err, "reply line over %d bytes",
+		    MAX_LINE);
+		return -1;
+	}
+	memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
+	c->rlen -= pos;
+	return 0;
+}
+
+/*
+ * Reads once (the socket was readable) and handles every complete reply,
+ * timing them all at the moment the read returned.  Returns the number of
+ * requests completed, or -1 when the server closed the connection or broke
+ * the framing.
+ */
+int
+conn_read(struct bench_conn *c)
+{
+	unsigned	before = c->count;
+	ssize_t		n;
+
+	do
+		n = read(c->fd, c->rbuf + c->rlen, RBUF_SIZE - c->rlen);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	if (n <= 0) {
+		snprintf(c->err, sizeof c->err, "%s",
+		    n == 0 ? "server closed the connection" : strerror(errno));
+		return -1;
+	}
+	c->rlen += (size_t)n;
+	if (parse(c, bench_now()) != 0)
+		return -1;
+	return (int)(before - c->count);
+}
