@@ -1240,7 +1240,8 @@ store_flush(store_t *st, int64_t delay)
 	gen = gen == 0 ? 1 : gen;
 	atomic_store_explicit(&st->flush_word, gen << 32 | due,
 	    memory_order_release);
-	if (delay <= 0)
+	/* Due already (now, or an absolute time gone by): apply it now. */
+	if (due <= now)
 		flush_sync_all(st);
 	pthread_mutex_unlock(&st->flush_lock);
 }

@@ -952,6 +952,30 @@ test_flush_absolute(void **state)
 	store_destroy(st);
 }
 
+/* A flush_all whose absolute time has already passed is a flush now:
+ * nothing stays counted as an item, even in shards not touched since. */
+static void
+test_flush_absolute_past(void **state)
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, 0, 0, false);
+	char key[16];
+	int i;
+
+	(void)state;
+	for (i = 0; i < 100; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		assert_int_equal(put(st, key, "v", 0), STORE_STORED);
+	}
+	store_flush(st, (int64_t)T0 - 100);
+	assert_int_equal(stats(st).curr_items, 0);
+	check_missing(st, "k0");
+	assert_int_equal(put(st, "after", "v", 0), STORE_STORED);
+	check_value(st, "after", "v");
+	assert_int_equal(stats(st).curr_items, 1);
+	store_destroy(st);
+}
+
 /* A new flush replaces a pending one but never a due one. */
 static void
 test_flush_replaces_pending(void **state)
@@ -1553,6 +1577,7 @@ main(void)
 		cmocka_unit_test(test_flush_delayed),
 		cmocka_unit_test(test_flush_replaces_pending),
 		cmocka_unit_test(test_flush_absolute),
+		cmocka_unit_test(test_flush_absolute_past),
 		cmocka_unit_test(test_expire_reclaims),
 		cmocka_unit_test(test_expire_proportional),
 		cmocka_unit_test(test_large_clock_jump),
