@@ -55,6 +55,7 @@ struct bench_cfg {
 	int		 miss_set;	/* a get miss is followed by a set */
 	int		 json;
 	int		 quiet;
+	int		 busy_poll;	/* spin instead of sleeping in epoll */
 	double		 duration;	/* seconds, unless has_requests */
 	double		 warmup;	/* seconds not measured */
 	double		 rate;		/* requests/s over all conns; 0 = closed loop */
@@ -76,6 +77,7 @@ struct bench_stats {
 	uint64_t	errors;		/* ERROR, CLIENT_ERROR, SERVER_ERROR */
 	struct hist	lat_get;	/* nanoseconds */
 	struct hist	lat_set;
+	struct hist	lag;		/* paced: written minus intended time */
 };
 
 enum bench_req_kind {
@@ -110,12 +112,13 @@ struct bench_conn {
 	uint64_t		 data_left;	/* of them, with the CRLF */
 	unsigned		 hits;		/* VALUEs in the current reply */
 
-	/* Requests in flight, oldest at head; the last `unstamped` not yet
-	 * written and still waiting for their send time. */
+	/* Requests in flight, oldest at head; the last `unsent` not yet
+	 * written, and of those the last `unstamped` still waiting for their
+	 * send time (closed loop). */
 	struct bench_req	*ring;
 	uint64_t		*ring_keys;	/* cap * keys_per_get, with miss_set */
 	uint8_t			*found;		/* keys_per_get flags, with miss_set */
-	unsigned		 head, count, cap, depth, unstamped;
+	unsigned		 head, count, cap, depth, unsent, unstamped;
 
 	/* Keys that missed, to set next (miss_set). */
 	uint64_t		*missq;

@@ -156,6 +156,7 @@ ring_push(struct bench_conn *c, enum bench_req_kind kind, unsigned nkeys,
 	r->nkeys = (uint16_t)nkeys;
 	r->t_sent = t_sent;
 	c->count++;
+	c->unsent++;
 	if (t_sent == 0)
 		c->unstamped++;
 	return r;
@@ -255,20 +256,34 @@ push_miss(struct bench_conn *c, uint64_t key)
 	c->mq_count++;
 }
 
-/* Writes pending output, stamping closed-loop requests first; 0 or -1. */
+/* Stamps closed-loop requests about to be written with now, and records
+ * how late paced ones are. */
+static void
+stamp(struct bench_conn *c)
+{
+	uint64_t	now = bench_now();
+	unsigned	i;
+
+	for (i = c->count - c->unsent; i < c->count; i++) {
+		struct bench_req *r = &c->ring[(c->head + i) % c->cap];
+
+		if (i >= c->count - c->unstamped)
+			r->t_sent = now;
+		else
+			hist_record(&c->st->lag, now > r->t_sent ?
+			    now - r->t_sent : 0);
+	}
+	c->unsent = c->unstamped = 0;
+}
+
+/* Writes pending output, stamping new requests first; 0 or -1. */
 int
 conn_flush(struct bench_conn *c)
 {
 	ssize_t	n;
 
-	if (c->unstamped > 0) {
-		uint64_t	now = bench_now();
-		unsigned	i;
-
-		for (i = c->count - c->unstamped; i < c->count; i++)
-			c->ring[(c->head + i) % c->cap].t_sent = now;
-		c->unstamped = 0;
-	}
+	if (c->unsent > 0)
+		stamp(c);
 	while (c->woff < c->wlen) {
 		n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff,
 		    MSG_NOSIGNAL);

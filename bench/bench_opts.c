@@ -30,6 +30,9 @@ static const char usage_text[] =
 "  -R, --rate N             open loop: N requests/s in all, latency taken\n"
 "                           from each request's intended send time (0 =\n"
 "                           closed loop)\n"
+"  -y, --busy-poll          poll without sleeping: keeps the generator's\n"
+"                           own wake-ups out of the latencies (costs a\n"
+"                           CPU per thread)\n"
 "Keys and values:\n"
 "  -K, --key-space N        keys 0 .. N-1 (100000)\n"
 "  -D, --distribution D     uniform, zipf or sequential (uniform)\n"
@@ -74,6 +77,7 @@ static const struct option long_opts[] = {
 	{ "warmup",		required_argument, NULL, 'w' },
 	{ "warmup-requests",	required_argument, NULL, 'W' },
 	{ "seed",		required_argument, NULL, 'S' },
+	{ "busy-poll",		no_argument,	   NULL, 'y' },
 	{ "json",		no_argument,	   NULL, 'j' },
 	{ "quiet",		no_argument,	   NULL, 'q' },
 	{ "help",		no_argument,	   NULL, 'h' },
@@ -276,6 +280,7 @@ apply(struct bench_cfg *cfg, int ch, const char *arg, int *dist_set)
 	case 'w': return parse_double(arg, 0, &cfg->warmup);
 	case 'W': return parse_u64(arg, 0, UINT64_MAX / 4, &cfg->warmup_requests);
 	case 'S': return parse_u64(arg, 0, UINT64_MAX, &cfg->seed);
+	case 'y': cfg->busy_poll = 1; return 0;
 	case 'j': cfg->json = 1; return 0;
 	case 'q': cfg->quiet = 1; return 0;
 	}
@@ -311,7 +316,7 @@ bench_opts_parse(struct bench_cfg *cfg, int argc, char **argv)
 
 	set_defaults(cfg);
 	while ((ch = getopt_long(argc, argv,
-	    "s:p:c:T:P:k:r:R:K:D:z:x:v:e:mld:n:w:W:S:jqhV", long_opts,
+	    "s:p:c:T:P:k:r:R:K:D:z:x:v:e:mld:n:w:W:S:yjqhV", long_opts,
 	    NULL)) != -1) {
 		if (ch == 'h') {
 			bench_usage(stdout);

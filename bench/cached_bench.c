@@ -290,6 +290,8 @@ wait_ms(const struct bench_thread *t, uint64_t now)
 {
 	uint64_t	until = now + 100000000u;
 
+	if (t->cfg->busy_poll)
+		return 0;
 	if (t->phase == PHASE_RUN && !t->cfg->has_requests) {
 		if (!t->measuring && t->t_measure_at < until)
 			until = t->t_measure_at;
@@ -343,7 +345,7 @@ run_phase(struct bench_thread *t, enum phase phase)
 		flush(t, &t->conns[i]);
 	}
 	while (!atomic_load(t->abort) && !phase_done(t, now)) {
-		if (paced)
+		if (paced && !t->cfg->busy_poll)
 			arm_timer(t);
 		n = epoll_wait(t->epfd, evs, MAX_EVENTS, wait_ms(t, now));
 		if (n < 0 && errno != EINTR) {
@@ -493,6 +495,7 @@ merge(const struct bench_cfg *cfg, struct bench_thread *th,
 		s->errors += o->errors;
 		hist_merge(&s->lat_get, &o->lat_get);
 		hist_merge(&s->lat_set, &o->lat_set);
+		hist_merge(&s->lag, &o->lag);
 		if (w > tot->window_s)
 			tot->window_s = w;
 		if ((double)th[i].pre_ns / NS > tot->pre_s)
@@ -571,6 +574,8 @@ report_text(const struct bench_cfg *cfg, const struct totals *tot)
 	text_latency("latency", &tot->lat_all);
 	text_latency("  get", &s->lat_get);
 	text_latency("  set", &s->lat_set);
+	if (cfg->rate > 0)
+		text_latency("send lag", &s->lag);
 }
 
 /* Prints a latency object of the JSON report. */
@@ -620,6 +625,8 @@ report_json(const struct bench_cfg *cfg, const struct totals *tot)
 	json_latency("get_latency_us", &s->lat_get);
 	putchar(',');
 	json_latency("set_latency_us", &s->lat_set);
+	putchar(',');
+	json_latency("send_lag_us", &s->lag);
 	printf("}\n");
 }
 

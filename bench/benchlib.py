@@ -1,0 +1,230 @@
+"""benchlib.py -- the pieces bench/compare is built from: start cached or
+memcached pinned to a CPU on a free loopback port, read a process's CPU
+time and RSS from /proc, ask a server for its stats, fill it with raw
+pipelined sets, and run cached-bench pinned to another CPU.
+
+Both servers get the same flags where they mean the same thing (-t, -m,
+-l 127.0.0.1, -U 0, TCP); the differences are only how the port is
+chosen (cached: -p 0 and a port file; memcached: a port the kernel just
+handed out and released) and memcached's -u nobody, which it needs as
+root.  Every wait is bounded; standard library only.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    """A loopback port the kernel just chose and released."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of process pid, all threads (/proc)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_mib(pid):
+    """Resident set size of pid in MiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def version_of(argv0):
+    """The first line of `argv0 -V`, or '?'."""
+    try:
+        out = subprocess.run([argv0, "-V"], capture_output=True, text=True,
+                             timeout=10, stdin=subprocess.DEVNULL)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "?"
+
+
+class Conn:
+    """A raw protocol connection for stats and fills."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), 10)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def close(self):
+        self.sock.close()
+
+    def _read_until(self, end, timeout):
+        buf = b""
+        deadline = time.monotonic() + timeout
+        while not buf.endswith(end):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError("no reply within %.0f s" % timeout)
+            self.sock.settimeout(left)
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise RuntimeError("server closed the connection")
+            buf += chunk
+        return buf
+
+    def stats(self):
+        """`stats` as a dict of strings."""
+        self.sock.sendall(b"stats\r\n")
+        reply = self._read_until(b"END\r\n", 10)
+        out = {}
+        for line in reply.split(b"\r\n"):
+            if line.startswith(b"STAT "):
+                _, name, value = line.split(b" ", 2)
+                out[name.decode()] = value.decode()
+        return out
+
+    def set_many(self, prefix, first, count, size, ttl=0, batch=2000):
+        """Sets keys prefix+first .. prefix+first+count-1, pipelined with
+        noreply; a trailing `version` proves they were all processed."""
+        value = b"v" * size
+        for start in range(first, first + count, batch):
+            n = min(batch, first + count - start)
+            req = b"".join(b"set %s%d 0 %d %d noreply\r\n%s\r\n"
+                           % (prefix, i, ttl, size, value)
+                           for i in range(start, start + n))
+            self.sock.sendall(req + b"version\r\n")
+            self._read_until(b"\r\n", 60)
+
+
+class Server:
+    """A cached or memcached process pinned to one CPU on 127.0.0.1."""
+
+    def __init__(self, kind, binary, cpu, threads, mem):
+        self.kind = kind
+        self.binary = binary
+        self.cpu = cpu
+        self.threads = threads
+        self.mem = mem
+        self.proc = None
+        self.port = None
+        self.tmp = None
+
+    def _argv(self, port):
+        common = ["-U", "0", "-l", "127.0.0.1", "-t", str(self.threads),
+                  "-m", str(self.mem)]
+        if self.kind == "cached":
+            return [self.binary, "-p", "0", "-o",
+                    "port_file=" + os.path.join(self.tmp.name, "port")
+                    ] + common
+        return [self.binary, "-u", "nobody", "-p", str(port)] + common
+
+    def start(self):
+        """Starts the server and waits until it accepts connections."""
+        for _ in range(5):
+            self.tmp = tempfile.TemporaryDirectory(prefix="cached-bench-")
+            port = free_port()
+            argv = ["taskset", "-c", str(self.cpu)] + self._argv(port)
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL)
+            self.port = self._wait_ready(port)
+            if self.port is not None:
+                return self
+            self.stop()
+        raise RuntimeError("%s did not start: %r" % (self.kind, argv))
+
+    def _wait_ready(self, port):
+        deadline = time.monotonic() + 10
+        port_file = os.path.join(self.tmp.name, "port")
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return None     # e.g. memcached lost its port to a race
+            if self.kind == "cached":
+                try:
+                    with open(port_file) as f:
+                        port = int(f.read().strip() or 0) or None
+                except (FileNotFoundError, ValueError):
+                    port = None
+            if port is not None:
+                try:
+                    socket.create_connection(("127.0.0.1", port), 1).close()
+                    return port
+                except OSError:
+                    pass
+            time.sleep(0.02)
+        return None
+
+    @property
+    def pid(self):
+        return self.proc.pid     # taskset execs the server: same pid
+
+    def cpu_seconds(self):
+        return cpu_seconds(self.pid)
+
+    def rss_mib(self):
+        return rss_mib(self.pid)
+
+    def stats(self):
+        c = Conn(self.port)
+        try:
+            return c.stats()
+        finally:
+            c.close()
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.tmp is not None:
+            self.tmp.cleanup()
+            self.tmp = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def find_bench(top):
+    """The cached-bench binary: $CACHED_BENCH, build/, or $PATH."""
+    for cand in (os.environ.get("CACHED_BENCH"),
+                 os.path.join(top, "build", "bench", "cached-bench"),
+                 shutil.which("cached-bench")):
+        if cand and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def run_bench(bench, server, cpu, args, timeout):
+    """Runs cached-bench against server, pinned to cpu; returns its JSON
+    report plus the server's CPU seconds during the run, CPU seconds per
+    million keys, and how busy the server was (CPU s / wall s)."""
+    argv = ["taskset", "-c", str(cpu), bench, "-p", str(server.port),
+            "-j", "-q"] + [str(a) for a in args]
+    cpu0 = server.cpu_seconds()
+    t0 = time.monotonic()
+    out = subprocess.run(argv, capture_output=True, text=True,
+                         timeout=timeout, stdin=subprocess.DEVNULL)
+    wall = time.monotonic() - t0
+    cpu = server.cpu_seconds() - cpu0
+    if out.returncode != 0:
+        raise RuntimeError("cached-bench failed (%d): %s"
+                           % (out.returncode, out.stderr.strip()))
+    r = json.loads(out.stdout)
+    r["server_cpu_s"] = cpu
+    r["server_busy"] = cpu / wall if wall > 0 else 0.0
+    r["cpu_s_per_mkeys"] = (cpu / (r["keys"] / 1e6) if r["keys"]
+                            else float("nan"))
+    return r
