@@ -14,6 +14,13 @@
  * completes or output is actually written; a connection with no such
  * progress for T seconds is closed, whether silent, half-way through a
  * line or a value, or not reading its replies.
+ *
+ * Write timeout (-o write_timeout=W, default 60): while replies wait on a
+ * socket the client does not drain, `last_write` holds when bytes last
+ * moved; after W seconds without any the connection is closed.  Queued
+ * replies pin their items (and the memory -m counts for them) even after
+ * eviction, so a few dozen clients that never read could otherwise hold
+ * most of the cache's memory for good.
  */
 #include "config.h"
 
@@ -44,6 +51,7 @@
 
 static void	conn_event(evutil_socket_t fd, short what, void *arg);
 static void	conn_timer(evutil_socket_t fd, short what, void *arg);
+static void	conn_stall_timer(evutil_socket_t fd, short what, void *arg);
 
 static const char *const state_names[] = {
 	[CONN_READ_CMD] = "conn_parse_cmd",
@@ -103,6 +111,7 @@ conn_new(struct worker *w, int fd, const char *listen_addr)
 {
 	struct conn	*c;
 	unsigned	 idle = w->srv->opts->idle_timeout;
+	bool		 stall = w->srv->opts->write_timeout > 0;
 
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		return NULL;
@@ -116,14 +125,19 @@ conn_new(struct worker *w, int fd, const char *listen_addr)
 	c->wev = event_new(w->base, fd, EV_WRITE | EV_PERSIST, conn_event, c);
 	if (idle > 0)
 		c->tev = evtimer_new(w->base, conn_timer, c);
+	if (stall)
+		c->sev = evtimer_new(w->base, conn_stall_timer, c);
 	if (c->rbuf == NULL || c->rev == NULL || c->wev == NULL ||
-	    (idle > 0 && c->tev == NULL) || event_add(c->rev, NULL) != 0) {
+	    (idle > 0 && c->tev == NULL) || (stall && c->sev == NULL) ||
+	    event_add(c->rev, NULL) != 0) {
 		if (c->rev != NULL)
 			event_free(c->rev);
 		if (c->wev != NULL)
 			event_free(c->wev);
 		if (c->tev != NULL)
 			event_free(c->tev);
+		if (c->sev != NULL)
+			event_free(c->sev);
 		free(c->rbuf);
 		free(c);
 		return NULL;
@@ -175,6 +189,8 @@ conn_free(struct conn *c)
 	event_free(c->wev);
 	if (c->tev != NULL)
 		event_free(c->tev);
+	if (c->sev != NULL)
+		event_free(c->sev);
 	close(c->fd);
 	free(c->rbuf);
 	free(c->iov);
@@ -539,6 +555,7 @@ conn_write(struct conn *c)
 		STAT_ADD(&c->w->stats, bytes_written, n);
 		c->out_pending -= (size_t)n;
 		conn_touch(c);
+		c->last_write = c->last_cmd;
 		/* Retire fully written iovecs, trim a partly written one. */
 		while (n > 0 && c->iov_pos < c->iov_n) {
 			struct iovec *v = &c->iov[c->iov_pos];
@@ -647,6 +664,23 @@ conn_want(struct event *ev, bool *armed, bool want)
 	*armed = want;
 }
 
+/* Starts the write-stall clock when replies begin to wait on a socket the
+ * client does not drain, and stops it once they are all sent. */
+static void
+conn_watch_stall(struct conn *c)
+{
+	struct timeval tv = { .tv_sec = c->srv->opts->write_timeout };
+
+	if (c->sev == NULL || c->stall_armed == c->writing)
+		return;
+	if (c->writing) {
+		c->last_write = now_sec();
+		evtimer_add(c->sev, &tv);
+	} else
+		evtimer_del(c->sev);
+	c->stall_armed = c->writing;
+}
+
 /* Runs buffered input, writes, reads more, until the socket would block,
  * the client must drain its replies first, or the read budget is spent;
  * the heart of the connection. */
@@ -686,6 +720,7 @@ conn_drive(struct conn *c)
 	if (c->out_pending == 0)
 		conn_rbuf_shrink(c);
 	conn_want(c->wev, &c->writing, c->iov_pos < c->iov_n);
+	conn_watch_stall(c);
 	/* Over the soft limit, stop reading: TCP pushes back on a client
 	 * that sends without reading, so its memory stays bounded. */
 	conn_want(c->rev, &c->reading, c->state != CONN_CLOSING &&
@@ -722,4 +757,26 @@ conn_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	conn_arm_timer(c, idle - since);
+}
+
+/* Write-stall timer: closes a connection whose waiting replies did not
+ * move for write_timeout seconds, otherwise re-arms for the rest. */
+static void
+conn_stall_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	unsigned	 wt = c->srv->opts->write_timeout;
+	uint32_t	 since = now_sec() - c->last_write;
+	struct timeval	 tv = { .tv_sec = since < wt ? wt - since : 0 };
+
+	(void)fd;
+	(void)what;
+	if (since >= wt) {
+		log_msg(LOG_INFO, "<%d replies unread for %u s, closing",
+		    c->fd, since);
+		STAT_INC(&c->w->stats, output_kicks);
+		conn_close(c);
+		return;
+	}
+	evtimer_add(c->sev, &tv);
 }

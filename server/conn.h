@@ -54,10 +54,12 @@ struct conn {
 	struct event		*rev;
 	struct event		*wev;
 	struct event		*tev;
+	struct event		*sev;		/* write-stall timer */
 	enum conn_state		 state;
 	bool			 reading;	/* rev is armed */
 	bool			 writing;	/* wev is armed */
 	bool			 noreply;	/* current request said noreply */
+	bool			 stall_armed;	/* sev is armed */
 
 	char			*rbuf;
 	size_t			 rsize;
@@ -89,6 +91,7 @@ struct conn {
 	size_t			 out_pending;	/* bytes queued, not yet sent */
 
 	uint32_t		 last_cmd;	/* atomic: time of last activity */
+	uint32_t		 last_write;	/* time replies last moved */
 	int			 pub_state;	/* atomic: state for stats conns */
 	char			 addr[80];
 	const char		*listen_addr;

@@ -38,6 +38,8 @@ static const char usage_text[] =
 "  -u, --user=USER         drop root privileges to USER after binding\n"
 "  -v, --verbose           log errors and connections; -vv also commands\n"
 "  -o, --extended=OPT      idle_timeout=SECONDS  close connections idle that long\n"
+"                          write_timeout=SECONDS close connections whose replies\n"
+"                                                wait unread that long (default 60)\n"
 "                          port_file=PATH        write the bound TCP port to PATH\n"
 "  -h, --help              print this help and exit\n"
 "  -V, --version           print the version and exit\n";
@@ -144,6 +146,10 @@ parse_extended(struct options *o, char *arg)
 		if (!parse_ulong(val, 0, 86400 * 365, &v))
 			return usage_error("bad idle_timeout '%s'", val);
 		o->idle_timeout = (unsigned)v;
+	} else if (strcmp(arg, "write_timeout") == 0) {
+		if (!parse_ulong(val, 0, 86400 * 365, &v))
+			return usage_error("bad write_timeout '%s'", val);
+		o->write_timeout = (unsigned)v;
 	} else if (strcmp(arg, "port_file") == 0) {
 		o->port_file = val;
 	} else
@@ -264,6 +270,7 @@ options_parse(struct options *o, int argc, char **argv)
 	o->item_size_max = MB;
 	o->threads = 4;
 	o->backlog = 1024;
+	o->write_timeout = 60;
 
 	opterr = 0;
 	optind = 1;

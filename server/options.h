@@ -30,6 +30,7 @@ struct options {
 	int		 verbose;	/* -v, -vv */
 	int		 backlog;	/* -b */
 	unsigned	 idle_timeout;	/* -o idle_timeout=S, 0 = never */
+	unsigned	 write_timeout;	/* -o write_timeout=S, 0 = never */
 	const char	*port_file;	/* -o port_file=PATH */
 };
 

@@ -164,6 +164,7 @@ stats_general(struct conn *c)
 	emit_u64(c, "auth_cmds", 0);
 	emit_u64(c, "auth_errors", 0);
 	emit_u64(c, "idle_kicks", ts.idle_kicks);
+	emit_u64(c, "output_kicks", ts.output_kicks);
 	emit_u64(c, "bytes_read", ts.bytes_read);
 	emit_u64(c, "bytes_written", ts.bytes_written);
 	emit_u64(c, "limit_maxbytes", ss.limit_maxbytes);
@@ -208,6 +209,7 @@ stats_settings(struct conn *c)
 	emit_u64(c, "item_size_max", o->item_size_max);
 	emit_str(c, "maxconns_fast", "yes");
 	emit_u64(c, "idle_timeout", o->idle_timeout);
+	emit_u64(c, "write_timeout", o->write_timeout);
 	emit_str(c, "shutdown_enabled", o->allow_shutdown ? "yes" : "no");
 }
 

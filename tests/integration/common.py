@@ -4,9 +4,16 @@ kernel-chosen loopback port and talk the text protocol to it over sockets.
 The binary comes from $CACHED (set by `make check`). Every wait is bounded:
 a server that does not come up, a reply that never arrives or a process
 that does not exit fails the test instead of hanging it.
+
+$CACHED_WRAPPER, when set, is a command the server runs under (valgrind in
+tests/valgrind.sh); every timeout then stretches by $CACHED_TIME_SCALE
+(default 20).  INSTRUMENTED tells tests whose bounds on memory or time mean
+nothing under a wrapper or a sanitizer build to skip those checks.
 """
 import os
 import re
+import resource
+import shlex
 import signal
 import socket
 import subprocess
@@ -14,8 +21,51 @@ import tempfile
 import time
 
 CACHED = os.environ.get("CACHED", os.path.join(os.getcwd(), "cached"))
+WRAPPER = shlex.split(os.environ.get("CACHED_WRAPPER", ""))
+TIME_SCALE = float(os.environ.get("CACHED_TIME_SCALE",
+                                  "20" if WRAPPER else "1"))
 SENTINEL = b"version\r\n"
 VERSION_RE = re.compile(rb"VERSION [^\r\n]*\r\n$")
+CLOSED = b"<CLOSED>"
+
+
+def _sanitized(path):
+    """True when the binary at path was built with ASan, TSan or MSan."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return False
+    return any(s in data for s in (b"__asan_init", b"__tsan_init",
+                                   b"__msan_init"))
+
+
+INSTRUMENTED = bool(WRAPPER) or _sanitized(CACHED)
+
+
+def rss_kib(pid):
+    """Resident set size of a process, in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def raise_nofile(want):
+    """Raises this process's descriptor limit to at least want if it can;
+    returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= want:
+        return soft
+    if hard != resource.RLIM_INFINITY and hard < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            return want
+        except (ValueError, OSError):
+            want = hard
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return want
 
 
 class Server:
@@ -24,7 +74,7 @@ class Server:
     def __init__(self, *args, port_file=True):
         self.tmp = tempfile.TemporaryDirectory(prefix="cached-test-")
         self.port_path = os.path.join(self.tmp.name, "port")
-        argv = [CACHED, "-U", "0"]
+        argv = WRAPPER + [CACHED, "-U", "0"]
         if port_file:
             argv += ["-p", "0", "-l", "127.0.0.1", "-o",
                      "port_file=" + self.port_path]
@@ -33,7 +83,7 @@ class Server:
         self.port = self._wait_port() if port_file else None
 
     def _wait_port(self, timeout=10.0):
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * TIME_SCALE
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("cached exited with %d at start-up"
@@ -49,7 +99,8 @@ class Server:
         raise RuntimeError("cached did not start within %.0f s" % timeout)
 
     def connect(self, timeout=5.0):
-        s = socket.create_connection(("127.0.0.1", self.port), timeout)
+        s = socket.create_connection(("127.0.0.1", self.port),
+                                     timeout * TIME_SCALE)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return Client(s)
 
@@ -58,7 +109,7 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            return self.proc.wait(timeout)
+            return self.proc.wait(timeout * TIME_SCALE)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
@@ -98,7 +149,7 @@ class Client:
 
     def read_until_version(self, timeout=5.0):
         out = b""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * TIME_SCALE
         while True:
             m = VERSION_RE.search(out)
             if m:
@@ -113,8 +164,60 @@ class Client:
             except ConnectionResetError:
                 chunk = b""
             if not chunk:
-                return out + b"<CLOSED>"
+                return out + CLOSED
             out += chunk
+
+    def read_until_closed(self, timeout=5.0, limit=1 << 20):
+        """Returns what the server sends until it closes the connection,
+        followed by b"<CLOSED>"; fails after timeout or past limit bytes."""
+        out = b""
+        deadline = time.monotonic() + timeout * TIME_SCALE
+        while len(out) <= limit:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            except socket.timeout:
+                break
+            if not chunk:
+                return out + CLOSED
+            out += chunk
+        raise AssertionError("connection not closed within %.0f s; got %r"
+                             % (timeout, out[:200]))
+
+    def read_exactly(self, n, timeout=5.0):
+        """Returns the next n bytes, or fewer followed by b"<CLOSED>" if
+        the server closes first."""
+        out = b""
+        deadline = time.monotonic() + timeout * TIME_SCALE
+        while len(out) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("%d of %d bytes within %.0f s: %r"
+                                     % (len(out), n, timeout, out[:200]))
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(n - len(out))
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                return out + CLOSED
+            out += chunk
+        return out
+
+    def send_bytes(self, data, step=1):
+        """Sends data step bytes per send() call; returns False if the
+        server closed the connection before all of it was sent."""
+        try:
+            for i in range(0, len(data), step):
+                self.sock.sendall(data[i:i + step])
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+        return True
 
     def stats(self, sub=b""):
         """Returns a dict of "stats [sub]"."""
@@ -133,7 +236,7 @@ def wait_for(predicate, timeout, interval=0.05):
     """Polls predicate until it is true or timeout seconds passed; returns
     the elapsed time, or None on timeout."""
     start = time.monotonic()
-    while time.monotonic() - start < timeout:
+    while time.monotonic() - start < timeout * TIME_SCALE:
         if predicate():
             return time.monotonic() - start
         time.sleep(interval)

@@ -12,7 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Server, wait_for  # noqa: E402
+from common import Server, rss_kib, wait_for  # noqa: E402
 
 BAD_FORMAT = b"CLIENT_ERROR bad command line format\r\n"
 CLOSED = b"<CLOSED>"
@@ -120,14 +120,6 @@ CASES = [
     (b"quit\r\n", CLOSED),
     (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"ERROR\r\nERROR\r\nERROR\r\n"),
 ]
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for %d" % pid)
 
 
 class WireTest(unittest.TestCase):
