@@ -37,6 +37,23 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def sched_seconds(pid):
+    """(seconds on a CPU, seconds runnable but waiting for a CPU) summed
+    over pid's threads (/proc/PID/task/*/schedstat); the wait shows how
+    much other work on the same CPU got in the way."""
+    run = wait = 0
+    base = "/proc/%d/task" % pid
+    for tid in os.listdir(base):
+        try:
+            with open(os.path.join(base, tid, "schedstat")) as f:
+                fields = f.read().split()
+            run += int(fields[0])
+            wait += int(fields[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    return run / 1e9, wait / 1e9
+
+
 def rss_mib(pid):
     """Resident set size of pid in MiB."""
     with open("/proc/%d/status" % pid) as f:
@@ -214,17 +231,22 @@ def run_bench(bench, server, cpu, args, timeout):
     argv = ["taskset", "-c", str(cpu), bench, "-p", str(server.port),
             "-j", "-q"] + [str(a) for a in args]
     cpu0 = server.cpu_seconds()
+    _, wait0 = sched_seconds(server.pid)
     t0 = time.monotonic()
     out = subprocess.run(argv, capture_output=True, text=True,
                          timeout=timeout, stdin=subprocess.DEVNULL)
     wall = time.monotonic() - t0
     cpu = server.cpu_seconds() - cpu0
+    wait = sched_seconds(server.pid)[1] - wait0
     if out.returncode != 0:
         raise RuntimeError("cached-bench failed (%d): %s"
                            % (out.returncode, out.stderr.strip()))
     r = json.loads(out.stdout)
     r["server_cpu_s"] = cpu
     r["server_busy"] = cpu / wall if wall > 0 else 0.0
+    r["server_wait"] = wait / wall if wall > 0 else 0.0
+    r["client_wait"] = (r.get("client_wait_s", 0) / r["seconds"]
+                        if r["seconds"] else 0.0)
     r["cpu_s_per_mkeys"] = (cpu / (r["keys"] / 1e6) if r["keys"]
                             else float("nan"))
     return r

@@ -63,6 +63,7 @@ struct bench_thread {
 	uint64_t		 pre_next, pre_end;	/* preload key range */
 	uint64_t		 pre_ns, pre_sets, pre_errors;
 	uint64_t		 t_measure_at, t_measure, t_end, t_stop;
+	uint64_t		 run_ns, wait_ns;	/* this thread, measured run */
 	char			 err[200];
 };
 
@@ -389,6 +390,26 @@ setup_epoll(struct bench_thread *t)
 	return 0;
 }
 
+/*
+ * Reads this thread's time on a CPU and time spent runnable but waiting
+ * for one (/proc/thread-self/schedstat); zeros where there is no such file.
+ * The wait shows a generator starved by other work on its CPU.
+ */
+static void
+sched_ns(uint64_t *run, uint64_t *wait)
+{
+	unsigned long long	 r = 0, w = 0;
+	FILE			*f = fopen("/proc/thread-self/schedstat", "r");
+
+	if (f != NULL) {
+		if (fscanf(f, "%llu %llu", &r, &w) != 2)
+			r = w = 0;
+		fclose(f);
+	}
+	*run = r;
+	*wait = w;
+}
+
 /* A thread: preload its share of the keys, wait for the others, run. */
 static void *
 thread_main(void *arg)
@@ -410,8 +431,15 @@ thread_main(void *arg)
 	}
 	pthread_barrier_wait(t->barrier);
 	if (!(cfg->has_requests && cfg->requests == 0) &&
-	    !atomic_load(t->abort))
+	    !atomic_load(t->abort)) {
+		uint64_t	run0, wait0;
+
+		sched_ns(&run0, &wait0);
 		run_phase(t, PHASE_RUN);
+		sched_ns(&t->run_ns, &t->wait_ns);
+		t->run_ns -= run0;
+		t->wait_ns -= wait0;
+	}
 	return NULL;
 }
 
@@ -471,6 +499,8 @@ struct totals {
 	double			window_s;	/* measured seconds */
 	double			pre_s;
 	uint64_t		pre_sets, pre_errors;
+	double			cpu_s;		/* generator threads on a CPU */
+	double			wait_s;		/* runnable, waiting for one */
 };
 
 /* Merges the threads' counters into tot. */
@@ -501,6 +531,8 @@ merge(const struct bench_cfg *cfg, struct bench_thread *th,
 		if ((double)th[i].pre_ns / NS > tot->pre_s)
 			tot->pre_s = (double)th[i].pre_ns / NS;
 		tot->pre_sets += th[i].pre_sets;
+		tot->cpu_s += (double)th[i].run_ns / NS;
+		tot->wait_s += (double)th[i].wait_ns / NS;
 		tot->pre_errors += th[i].pre_errors;
 	}
 	hist_merge(&tot->lat_all, &s->lat_get);
@@ -576,6 +608,8 @@ report_text(const struct bench_cfg *cfg, const struct totals *tot)
 	text_latency("  set", &s->lat_set);
 	if (cfg->rate > 0)
 		text_latency("send lag", &s->lag);
+	printf("generator  %.2f s on CPU, %.2f s waiting for a CPU\n",
+	    tot->cpu_s, tot->wait_s);
 }
 
 /* Prints a latency object of the JSON report. */
@@ -610,7 +644,8 @@ report_json(const struct bench_cfg *cfg, const struct totals *tot)
 	    "\"seconds\":%.4f,\"ops\":%llu,\"keys\":%llu,\"ops_per_s\":%.1f,"
 	    "\"keys_per_s\":%.1f,\"gets\":%llu,\"get_keys\":%llu,\"hits\":%llu,"
 	    "\"misses\":%llu,\"hit_ratio\":%.6f,\"sets\":%llu,"
-	    "\"miss_sets\":%llu,\"not_stored\":%llu,\"errors\":%llu,",
+	    "\"miss_sets\":%llu,\"not_stored\":%llu,\"errors\":%llu,"
+	    "\"client_cpu_s\":%.4f,\"client_wait_s\":%.4f,",
 	    (unsigned long long)tot->pre_sets, tot->pre_s,
 	    (unsigned long long)tot->pre_errors, tot->window_s,
 	    (unsigned long long)ops, (unsigned long long)keys,
@@ -619,7 +654,8 @@ report_json(const struct bench_cfg *cfg, const struct totals *tot)
 	    (unsigned long long)(s->get_keys - s->hits),
 	    s->get_keys ? (double)s->hits / (double)s->get_keys : 0,
 	    (unsigned long long)s->sets, (unsigned long long)s->miss_sets,
-	    (unsigned long long)s->not_stored, (unsigned long long)s->errors);
+	    (unsigned long long)s->not_stored, (unsigned long long)s->errors,
+	    tot->cpu_s, tot->wait_s);
 	json_latency("latency_us", &tot->lat_all);
 	putchar(',');
 	json_latency("get_latency_us", &s->lat_get);

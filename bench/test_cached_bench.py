@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""test_cached_bench.py -- cached-bench end to end: against the real cached
+(preload, pipelined multi-gets, value ranges and TTL mixes, cache-aside
+replay, pacing, equal seeds giving equal results) and against a fake
+server that sends its replies one byte at a time or breaks the framing,
+which the reply parser must survive or report.
+
+Run by `make check` (it needs $CACHED and $TOP_BUILDDIR); every wait is
+bounded.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import unittest
+
+TOP_SRCDIR = os.environ.get(
+    "TOP_SRCDIR", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                               ".."))
+sys.path.insert(0, os.path.join(TOP_SRCDIR, "tests", "integration"))
+from common import Server  # noqa: E402
+
+BENCH = os.path.join(os.environ.get("TOP_BUILDDIR", os.getcwd()), "bench",
+                     "cached-bench")
+
+
+def bench(port, *args, check=True):
+    """Runs cached-bench -j against port; returns (exit status, report)."""
+    out = subprocess.run([BENCH, "-p", str(port), "-j", "-q"] +
+                         [str(a) for a in args], capture_output=True,
+                         text=True, timeout=60, stdin=subprocess.DEVNULL)
+    if check and out.returncode != 0:
+        raise AssertionError("cached-bench exited %d: %s"
+                             % (out.returncode, out.stderr))
+    report = json.loads(out.stdout) if out.stdout.strip() else None
+    return out.returncode, report, out.stderr
+
+
+class FakeServer:
+    """Answers every get line of one connection with `reply`, sent one
+    byte at a time, and every other line with STORED."""
+
+    def __init__(self, reply):
+        self.reply = reply
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        self.sock.settimeout(30)
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        conn.settimeout(30)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buf = b""
+        try:
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                buf += chunk
+                while b"\r\n" in buf:
+                    line, buf = buf.split(b"\r\n", 1)
+                    out = (self.reply if line.startswith(b"get ")
+                           else b"STORED\r\n")
+                    for i in range(len(out)):
+                        conn.sendall(out[i:i + 1])
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+    def close(self):
+        self.sock.close()
+        self.thread.join(5)
+
+
+class TestAgainstCached(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server("-t", "1", "-m", "64")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_preload_then_pipelined_multiget_all_hit(self):
+        _, r, _ = bench(self.server.port, "--preload", "-K", 2000, "-x",
+                        "pre:", "-c", 4, "-P", 4, "-k", 5, "-d", 0.3)
+        self.assertEqual(r["preload_sets"], 2000)
+        self.assertEqual(r["errors"], 0)
+        self.assertGreater(r["gets"], 0)
+        self.assertEqual(r["get_keys"], 5 * r["gets"])
+        self.assertEqual(r["hit_ratio"], 1.0)
+        self.assertEqual(r["keys"], r["get_keys"] + r["sets"])
+        lat = r["latency_us"]
+        self.assertEqual(lat["count"], r["ops"])
+        self.assertTrue(0 < lat["p50"] <= lat["p99"] <= lat["p99_9"]
+                        <= lat["max"])
+
+    def test_value_range_and_ttl_mix(self):
+        _, r, _ = bench(self.server.port, "--preload", "-K", 500, "-x",
+                        "mix:", "-v", "0-3000", "-e", "0:1,600:1", "-r",
+                        "1:1", "-c", 2, "-d", 0.3)
+        self.assertEqual(r["errors"] + r["not_stored"], 0)
+        self.assertEqual(r["hit_ratio"], 1.0)
+        self.assertGreater(r["sets"], 0)
+
+    def test_miss_set_replay_is_deterministic(self):
+        runs = []
+        for prefix in ("zA:", "zB:"):
+            _, r, _ = bench(self.server.port, "-x", prefix, "-z", 1.0,
+                            "-K", 5000, "-r", "1:0", "-m", "-c", 1, "-P", 1,
+                            "-n", 3000, "-S", 7)
+            runs.append(r)
+        a, b = runs
+        self.assertEqual(a["gets"], 3000)
+        self.assertGreater(a["hits"], 0)
+        self.assertGreater(a["misses"], 0)
+        self.assertEqual(a["miss_sets"], a["misses"])
+        self.assertEqual((a["hits"], a["misses"]), (b["hits"], b["misses"]))
+
+    def test_paced_rate(self):
+        _, r, _ = bench(self.server.port, "--preload", "-K", 1000, "-x",
+                        "pace:", "-c", 2, "-R", 2000, "-d", 0.5)
+        self.assertAlmostEqual(r["ops_per_s"], 2000, delta=200)
+        # Requests written near the end may be answered after it.
+        self.assertAlmostEqual(r["send_lag_us"]["count"], r["ops"], delta=4)
+
+    def test_preload_only(self):
+        _, r, _ = bench(self.server.port, "--preload", "-n", 0, "-K", 300,
+                        "-x", "only:")
+        self.assertEqual(r["preload_sets"], 300)
+        self.assertEqual(r["ops"], 0)
+
+
+class TestParser(unittest.TestCase):
+
+    def test_replies_split_at_every_byte(self):
+        fake = FakeServer(b"VALUE key:1 0 5\r\nhello\r\nVALUE key:2 3 2 9"
+                          b"\r\nhi\r\nEND\r\n")
+        try:
+            _, r, _ = bench(fake.port, "-c", 1, "-k", 2, "-r", "1:0",
+                            "-n", 20, "-K", 10)
+        finally:
+            fake.close()
+        self.assertEqual(r["gets"], 20)
+        self.assertEqual(r["hits"], 40)
+        self.assertEqual(r["errors"], 0)
+
+    def test_misses_and_errors_counted(self):
+        fake = FakeServer(b"SERVER_ERROR out of memory\r\n")
+        try:
+            _, r, _ = bench(fake.port, "-c", 1, "-r", "1:0", "-n", 5)
+        finally:
+            fake.close()
+        self.assertEqual(r["errors"], 5)
+
+    def test_broken_framing_fails(self):
+        fake = FakeServer(b"HELLO\r\n")
+        try:
+            rc, _, err = bench(fake.port, "-c", 1, "-r", "1:0", "-n", 5,
+                               check=False)
+        finally:
+            fake.close()
+        self.assertEqual(rc, 1)
+        self.assertIn("unexpected reply", err)
+
+
+class TestCommandLine(unittest.TestCase):
+
+    def run_bench(self, *args):
+        return subprocess.run([BENCH] + list(args), capture_output=True,
+                              text=True, timeout=30,
+                              stdin=subprocess.DEVNULL)
+
+    def test_help_and_bad_options(self):
+        out = self.run_bench("--help")
+        self.assertEqual(out.returncode, 0)
+        self.assertIn("--pipeline", out.stdout)
+        for bad in (["-c", "0"], ["-r", "0:0"], ["-z", "0"],
+                    ["-v", "10-5"], ["-e", "x"], ["-n", "0"],
+                    ["--nonsense"], ["extra"]):
+            self.assertEqual(self.run_bench(*bad).returncode, 64, bad)
+
+    def test_connection_refused(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        out = self.run_bench("-p", str(port), "-d", "0.1")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("connect", out.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
