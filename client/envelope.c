@@ -1,0 +1,86 @@
+/*
+ * envelope.c -- the header cc_memoize puts in front of every value it
+ * stores, and the TTL arithmetic that fills it.
+ *
+ * Layout (16 bytes, then the payload):
+ *   0..2   magic "CCm"
+ *   3      format version, 1
+ *   4      flags: bit 0 = a cached "not found" result (no payload)
+ *   5..7   zero
+ *   8..15  soft expiry, unix milliseconds, big-endian
+ *
+ * The soft expiry is when the value stops being fresh.  The server keeps
+ * it longer (the hard TTL = soft TTL + grace + 1 s), so that while one
+ * caller recomputes an expired value the others can still be served the
+ * stale one.  Pure functions, no locking.
+ */
+#include "client_internal.h"
+
+#include <string.h>
+
+#define MAGIC		"CCm"
+#define MAGIC_LEN	3
+#define FORMAT_VERSION	1
+#define KNOWN_FLAGS	ENVELOPE_NEGATIVE
+
+/* Writes an envelope header. */
+void
+envelope_header(uint8_t out[ENVELOPE_HEADER_LEN], uint64_t soft_expiry_ms,
+    unsigned flags)
+{
+	int i;
+
+	memcpy(out, MAGIC, MAGIC_LEN);
+	out[3] = FORMAT_VERSION;
+	out[4] = (uint8_t)flags;
+	out[5] = out[6] = out[7] = 0;
+	for (i = 0; i < 8; i++)
+		out[8 + i] = (uint8_t)(soft_expiry_ms >> (56 - 8 * i));
+}
+
+/* Parses a stored value; false if it is not a valid envelope. */
+bool
+envelope_decode(const void *buf, size_t len, struct envelope *env)
+{
+	const uint8_t	*p = buf;
+	uint64_t	 t = 0;
+	int		 i;
+
+	if (buf == NULL || len < ENVELOPE_HEADER_LEN ||
+	    memcmp(p, MAGIC, MAGIC_LEN) != 0 || p[3] != FORMAT_VERSION ||
+	    (p[4] & ~KNOWN_FLAGS) != 0 || p[5] != 0 || p[6] != 0 || p[7] != 0)
+		return false;
+	if ((p[4] & ENVELOPE_NEGATIVE) && len != ENVELOPE_HEADER_LEN)
+		return false;
+	for (i = 0; i < 8; i++)
+		t = t << 8 | p[8 + i];
+	env->soft_expiry_ms = t;
+	env->flags = p[4];
+	env->payload_len = len - ENVELOPE_HEADER_LEN;
+	return true;
+}
+
+/*
+ * Plans a value stored at now_ms with a TTL of ttl_s seconds: jitter takes
+ * a random 0..jitter_pct% off the soft TTL (never adds, so the value is
+ * never older than ttl_s), and the server keeps it grace_s + 1 s longer,
+ * the extra second covering servers that count expiry in whole seconds.
+ */
+void
+ttl_plan(struct ttl_plan *out, uint32_t ttl_s, unsigned jitter_pct,
+    unsigned grace_s, uint64_t rnd, uint64_t now_ms)
+{
+	uint64_t soft_ms, span, hard;
+
+	if (ttl_s > CC_TTL_MAX)
+		ttl_s = CC_TTL_MAX;
+	if (jitter_pct > 100)
+		jitter_pct = 100;
+	soft_ms = (uint64_t)ttl_s * 1000;
+	span = soft_ms * jitter_pct / 100;
+	if (span > 0)
+		soft_ms -= rnd % (span + 1);
+	out->soft_expiry_ms = now_ms + soft_ms;
+	hard = (soft_ms + 999) / 1000 + (uint64_t)grace_s + 1;
+	out->hard_ttl_s = hard > CC_TTL_MAX ? CC_TTL_MAX : (uint32_t)hard;
+}
