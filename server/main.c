@@ -10,6 +10,9 @@
 
 #include <errno.h>
 #include <grp.h>
+#ifdef HAVE_MALLOC_H
+#include <malloc.h>
+#endif
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -67,6 +70,18 @@ raise_fd_limit(unsigned maxconns)
 		    "to %u; connections beyond %lu fail", (unsigned)want,
 		    (unsigned long)rl.rlim_cur);
 	}
+}
+
+/* Makes malloc serve large values from mmap, as the store's cost model
+ * assumes, so memory freed by eviction goes back to the system instead of
+ * fragmenting the heaps: without it a -m 64 cache under mixed value sizes
+ * grew to 100-128 MB resident. */
+static void
+tune_malloc(void)
+{
+#if defined(HAVE_MALLOC_H) && defined(M_MMAP_THRESHOLD)
+	mallopt(M_MMAP_THRESHOLD, STORE_LARGE_ALLOC);
+#endif
 }
 
 /* Writes a small text file atomically enough for pid and port files. */
@@ -194,6 +209,7 @@ main(int argc, char **argv)
 	log_set_level(opts.verbose);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(opts.maxconns);
+	tune_malloc();
 
 	memset(&srv, 0, sizeof srv);
 	srv.opts = &opts;

@@ -64,7 +64,7 @@
 #define EXPIRE_MAX_ROUNDS	64	/* lock holds per shard per run */
 #define EVICT_TAIL_SEARCH	5	/* tail items checked for a dead one */
 #define EXPTIME_PAST		1	/* an absolute time long gone */
-#define LARGE_ALLOC		(64 * 1024)
+#define LARGE_ALLOC		STORE_LARGE_ALLOC	/* mmapped */
 
 struct htable {
 	item_t		**b;		/* NULL when unused */

@@ -29,6 +29,15 @@
 #include <stdint.h>
 
 #define STORE_KEY_MAX 250
+/*
+ * Allocations from this size up are costed as whole pages: the store takes
+ * them to be served by mmap and handed back to the system when freed.  A
+ * program using the store should make malloc do so (glibc: mallopt
+ * M_MMAP_THRESHOLD to this value); glibc's default threshold slides up to
+ * 32 MB, and freed large values then stay in its heaps, where a mix of
+ * sizes fragments them until the process is far over the memory limit.
+ */
+#define STORE_LARGE_ALLOC (32 * 1024)
 /* Relative expiry times are at most this many seconds (30 days). */
 #define STORE_REALTIME_MAXDELTA (60 * 60 * 24 * 30)
 
