@@ -300,6 +300,7 @@ test_zipf_rejects_bad(void **state)
 	assert_int_equal(zipf_init(&z, 10, NAN), -1);
 }
 
+/* Runs every test above. */
 int
 main(void)
 {
