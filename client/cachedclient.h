@@ -233,6 +233,34 @@ struct cc_stats {
 /* Copies the client's memoize counters into out. */
 void		 cc_client_stats(cc_client *c, struct cc_stats *out);
 
+/*
+ * Batch stores (client/batch.c, added for cached-warm).  The stores go
+ * out pipelined, each server's share in one stream, so a batch costs about
+ * one round trip per server instead of one per item, and every item still
+ * gets its server's own answer.
+ */
+typedef enum cc_store_mode {
+	CC_STORE_SET = 0,	/* store unconditionally */
+	CC_STORE_ADD,		/* only if missing, else CC_NOT_STORED */
+	CC_STORE_REPLACE	/* only if present, else CC_NOT_STORED */
+} cc_store_mode;
+
+/* One store of a batch; cc_store_many fills in status. */
+struct cc_item {
+	const char	*key;
+	const void	*value;
+	size_t		 len;
+	uint32_t	 flags;
+	uint32_t	 ttl;
+	cc_status	 status;	/* out */
+};
+/*
+ * Stores items[0..n-1], routed like every other call.  Returns CC_OK if
+ * every item's status is CC_OK, else the status of the first that is not.
+ */
+cc_status	 cc_store_many(cc_client *c, cc_store_mode mode,
+		    struct cc_item *items, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

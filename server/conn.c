@@ -4,7 +4,7 @@
  * possible, and keep memory bounded when the client stops reading.
  *
  * Flow per readiness event (conn_drive):
- *   write queued output -> read until EAGAIN or the buffer is full ->
+ *   write queued output -> read until a read comes back short ->
  *   run requests until the input runs out or the output queue passes
  *   OUT_SOFT_LIMIT -> write.  While the output queue is over the limit the
  *   connection stops reading (TCP pushes back on the client) and resumes
@@ -617,9 +617,12 @@ conn_rbuf_shrink(struct conn *c)
 	}
 }
 
-/* Reads once; > 0 bytes read, 0 end of file, -1 would block, -2 error. */
+/* Reads once; > 0 bytes read, 0 end of file, -1 would block, -2 error.
+ * *drained is set when the read did not fill the space offered: the socket
+ * then most likely holds nothing more, and trying again would only cost an
+ * EAGAIN system call (level-triggered readiness tells us if it does). */
 static ssize_t
-conn_read_once(struct conn *c)
+conn_read_once(struct conn *c, bool *drained)
 {
 	ssize_t	 n;
 	char	*dst;
@@ -642,6 +645,7 @@ conn_read_once(struct conn *c)
 		return errno == EAGAIN || errno == EWOULDBLOCK ? -1 : -2;
 	if (n == 0)
 		return 0;
+	*drained = (size_t)n < cap;
 	STAT_ADD(&c->w->stats, bytes_read, n);
 	if (dst == c->nread_dst) {
 		c->nread_dst += n;
@@ -681,14 +685,15 @@ conn_watch_stall(struct conn *c)
 	c->stall_armed = c->writing;
 }
 
-/* Runs buffered input, writes, reads more, until the socket would block,
+/* Runs buffered input, writes, reads more, until the socket is drained,
  * the client must drain its replies first, or the read budget is spent;
- * the heart of the connection. */
+ * the heart of the connection.  `readable` says the socket has input. */
 static void
-conn_drive(struct conn *c)
+conn_drive(struct conn *c, bool readable)
 {
 	ssize_t	n;
 	int	reads = 0;
+	bool	drained = !readable;
 
 	for (;;) {
 		bool need_input = conn_run(c);
@@ -703,13 +708,15 @@ conn_drive(struct conn *c)
 				break;
 			continue;
 		}
+		if (drained)
+			break;
 		if (reads++ >= READS_PER_EVENT) {
 			/* Let other connections run; level-triggered readiness
 			 * brings us back for the rest. */
 			STAT_INC(&c->w->stats, conn_yields);
 			break;
 		}
-		n = conn_read_once(c);
+		n = conn_read_once(c, &drained);
 		if (n == -2 || n == 0)
 			goto close;
 		if (n == -1)
@@ -735,8 +742,7 @@ static void
 conn_event(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
-	(void)what;
-	conn_drive(arg);
+	conn_drive(arg, (what & EV_READ) != 0);
 }
 
 /* Idle timer: closes a connection that made no progress for the timeout,
