@@ -47,20 +47,20 @@ size_t	key_memo(const char *ns, uint64_t version, const char *fn,
 /* Writes the namespace version key "memo1:<ns>" to out; returns length. */
 size_t	key_ns(const char *ns, char *out);
 
-/* ---- envelope.c: the stored value's header and TTL arithmetic ---- */
+/* ---- envelope.c: the stored value's trailer and TTL arithmetic ---- */
 
-#define ENVELOPE_HEADER_LEN	16
+#define ENVELOPE_LEN		16
 #define ENVELOPE_NEGATIVE	0x01	/* a cached "not found" result */
 
 struct envelope {
 	uint64_t	 soft_expiry_ms;	/* fresh before, stale after */
 	unsigned	 flags;			/* ENVELOPE_* */
-	size_t		 payload_len;	/* payload follows the header */
+	size_t		 payload_len;	/* the payload comes first */
 };
 
-/* Writes an envelope header. */
-void	envelope_header(uint8_t out[ENVELOPE_HEADER_LEN],
-	    uint64_t soft_expiry_ms, unsigned flags);
+/* Writes an envelope trailer. */
+void	envelope_trailer(uint8_t out[ENVELOPE_LEN], uint64_t soft_expiry_ms,
+	    unsigned flags);
 /* Parses a stored value; false if it is not a valid envelope. */
 bool	envelope_decode(const void *buf, size_t len, struct envelope *env);
 

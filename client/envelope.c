@@ -1,18 +1,20 @@
 /*
- * envelope.c -- the header cc_memoize puts in front of every value it
- * stores, and the TTL arithmetic that fills it.
+ * envelope.c -- the trailer cc_memoize puts after every value it stores,
+ * and the TTL arithmetic that fills it.
  *
- * Layout (16 bytes, then the payload):
- *   0..2   magic "CCm"
- *   3      format version, 1
- *   4      flags: bit 0 = a cached "not found" result (no payload)
- *   5..7   zero
- *   8..15  soft expiry, unix milliseconds, big-endian
+ * Layout: the payload, then 16 bytes:
+ *   0..7    soft expiry, unix milliseconds, big-endian
+ *   8       flags: bit 0 = a cached "not found" result (no payload)
+ *   9..11   zero
+ *   12..14  magic "CCm"
+ *   15      format version, 1
  *
- * The soft expiry is when the value stops being fresh.  The server keeps
- * it longer (the hard TTL = soft TTL + grace + 1 s), so that while one
- * caller recomputes an expired value the others can still be served the
- * stale one.  Pure functions, no locking.
+ * A trailer, not a header: on a hit the caller gets the very buffer the
+ * reply was read into, payload first, with nothing to move.  The soft
+ * expiry is when the value stops being fresh.  The server keeps it longer
+ * (the hard TTL = soft TTL + grace + 1 s), so that while one caller
+ * recomputes an expired value the others can still be served the stale
+ * one.  Pure functions, no locking.
  */
 #include "client_internal.h"
 
@@ -20,43 +22,47 @@
 
 #define MAGIC		"CCm"
 #define MAGIC_LEN	3
+#define MAGIC_AT	12
 #define FORMAT_VERSION	1
 #define KNOWN_FLAGS	ENVELOPE_NEGATIVE
 
-/* Writes an envelope header. */
+/* Writes an envelope trailer. */
 void
-envelope_header(uint8_t out[ENVELOPE_HEADER_LEN], uint64_t soft_expiry_ms,
+envelope_trailer(uint8_t out[ENVELOPE_LEN], uint64_t soft_expiry_ms,
     unsigned flags)
 {
 	int i;
 
-	memcpy(out, MAGIC, MAGIC_LEN);
-	out[3] = FORMAT_VERSION;
-	out[4] = (uint8_t)flags;
-	out[5] = out[6] = out[7] = 0;
 	for (i = 0; i < 8; i++)
-		out[8 + i] = (uint8_t)(soft_expiry_ms >> (56 - 8 * i));
+		out[i] = (uint8_t)(soft_expiry_ms >> (56 - 8 * i));
+	out[8] = (uint8_t)flags;
+	out[9] = out[10] = out[11] = 0;
+	memcpy(out + MAGIC_AT, MAGIC, MAGIC_LEN);
+	out[15] = FORMAT_VERSION;
 }
 
-/* Parses a stored value; false if it is not a valid envelope. */
+/* Parses a stored value; false if it does not end in a valid trailer. */
 bool
 envelope_decode(const void *buf, size_t len, struct envelope *env)
 {
-	const uint8_t	*p = buf;
+	const uint8_t	*p;
 	uint64_t	 t = 0;
 	int		 i;
 
-	if (buf == NULL || len < ENVELOPE_HEADER_LEN ||
-	    memcmp(p, MAGIC, MAGIC_LEN) != 0 || p[3] != FORMAT_VERSION ||
-	    (p[4] & ~KNOWN_FLAGS) != 0 || p[5] != 0 || p[6] != 0 || p[7] != 0)
+	if (buf == NULL || len < ENVELOPE_LEN)
 		return false;
-	if ((p[4] & ENVELOPE_NEGATIVE) && len != ENVELOPE_HEADER_LEN)
+	p = (const uint8_t *)buf + len - ENVELOPE_LEN;
+	if (memcmp(p + MAGIC_AT, MAGIC, MAGIC_LEN) != 0 ||
+	    p[15] != FORMAT_VERSION || (p[8] & ~KNOWN_FLAGS) != 0 ||
+	    p[9] != 0 || p[10] != 0 || p[11] != 0)
+		return false;
+	if ((p[8] & ENVELOPE_NEGATIVE) && len != ENVELOPE_LEN)
 		return false;
 	for (i = 0; i < 8; i++)
-		t = t << 8 | p[8 + i];
+		t = t << 8 | p[i];
 	env->soft_expiry_ms = t;
-	env->flags = p[4];
-	env->payload_len = len - ENVELOPE_HEADER_LEN;
+	env->flags = p[8];
+	env->payload_len = len - ENVELOPE_LEN;
 	return true;
 }
 

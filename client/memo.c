@@ -6,7 +6,8 @@
  * Protocol (works on any memcached-compatible server and through
  * twemproxy, using only get, add, set, delete and incr):
  *
- *   1. get key.  A fresh envelope (envelope.c) is a hit: one round trip.
+ *   1. get key.  A fresh envelope (envelope.c) is a hit: one round trip,
+ *      and the buffer the reply was read into goes to the caller as is.
  *   2. Missing or stale: "add key:lock" with a TTL of lock_ttl_s.  Whoever
  *      adds it owns the computation: it looks once more (someone may have
  *      finished in between), computes, sets the value with hard TTL =
@@ -255,8 +256,8 @@ memo_deliver(struct memo *m, bool stale)
 		res->not_found = true;
 		free(m->buf);
 	} else {
-		memmove(m->buf, m->buf + ENVELOPE_HEADER_LEN,
-		    m->env.payload_len);
+		/* The payload is already first; the trailer just goes. */
+		m->buf[m->env.payload_len] = '\0';
 		res->value = m->buf;
 		res->len = m->env.payload_len;
 	}
@@ -277,13 +278,13 @@ memo_write(struct memo *m, const void *payload, size_t len, unsigned flags,
 
 	ttl_plan(&plan, ttl_s, c->cfg.jitter_pct, c->cfg.stale_grace_s,
 	    client_random(c), client_now_ms(c));
-	if ((buf = malloc(ENVELOPE_HEADER_LEN + len)) == NULL)
+	if ((buf = malloc(len + ENVELOPE_LEN)) == NULL)
 		return err_set(CC_NO_MEMORY, "memoize: out of memory");
-	envelope_header(buf, plan.soft_expiry_ms, flags);
 	if (len > 0)
-		memcpy(buf + ENVELOPE_HEADER_LEN, payload, len);
+		memcpy(buf, payload, len);
+	envelope_trailer(buf + len, plan.soft_expiry_ms, flags);
 	rc = memcached_set(m->m, m->key, m->key_len, (const char *)buf,
-	    ENVELOPE_HEADER_LEN + len, (time_t)plan.hard_ttl_s, 0);
+	    len + ENVELOPE_LEN, (time_t)plan.hard_ttl_s, 0);
 	free(buf);
 	if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_STORED)
 		return err_memc(m->m, rc, "memoize set");

@@ -443,9 +443,9 @@ test_memo_miss_then_hit(void **state)
 	assert_int_equal(st.stale + st.lock_waits + st.errors, 0);
 	raw = raw_entry(fx->c, "t", "x", &len);
 	assert_non_null(raw);
-	assert_int_equal(len, 16 + strlen("f(x)#1"));
-	assert_memory_equal(raw, "CCm\x01", 4);
-	assert_memory_equal(raw + 16, "f(x)#1", 6);
+	assert_int_equal(len, strlen("f(x)#1") + 16);
+	assert_memory_equal(raw, "f(x)#1", 6);
+	assert_memory_equal(raw + len - 4, "CCm\x01", 4);
 	free(raw);
 }
 
@@ -566,8 +566,8 @@ test_memo_jitter(void **state)
 		raw = raw_entry(c, "jit", arg, &len);
 		assert_non_null(raw);
 		assert_true(len >= 16);
-		for (t = 0, j = 8; j < 16; j++)
-			t = t << 8 | (uint8_t)raw[j];
+		for (t = 0, j = 0; j < 8; j++)	/* trailer bytes 0..7 */
+			t = t << 8 | (uint8_t)raw[len - 16 + j];
 		free(raw);
 		assert_true(t >= now + 500000 && t <= now + 1000000 + 5000);
 		lo = t < lo ? t : lo;

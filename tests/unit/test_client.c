@@ -369,57 +369,59 @@ test_key_ok(void **state)
 	assert_string_equal(big, MEMO_PREFIX "shop");
 }
 
-/* The envelope has the documented byte layout and round-trips. */
+/* The envelope trailer has the documented byte layout and round-trips. */
 static void
 test_envelope_layout(void **state)
 {
-	static const uint8_t want[ENVELOPE_HEADER_LEN] = {
-		'C', 'C', 'm', 1, 0, 0, 0, 0,
-		0x00, 0x00, 0x01, 0x93, 0x64, 0xd8, 0x2f, 0x00
+	static const uint8_t want[ENVELOPE_LEN] = {
+		0x00, 0x00, 0x01, 0x93, 0x64, 0xd8, 0x2f, 0x00,
+		0, 0, 0, 0, 'C', 'C', 'm', 1
 	};
-	uint8_t		buf[ENVELOPE_HEADER_LEN + 5];
+	uint8_t		buf[5 + ENVELOPE_LEN];
 	struct envelope	env;
 
 	(void)state;
-	envelope_header(buf, 0x19364d82f00ULL, 0);
-	assert_memory_equal(buf, want, ENVELOPE_HEADER_LEN);
-	memcpy(buf + ENVELOPE_HEADER_LEN, "hello", 5);
+	memcpy(buf, "hello", 5);
+	envelope_trailer(buf + 5, 0x19364d82f00ULL, 0);
+	assert_memory_equal(buf + 5, want, ENVELOPE_LEN);
 	assert_true(envelope_decode(buf, sizeof buf, &env));
 	assert_int_equal(env.soft_expiry_ms, 0x19364d82f00ULL);
 	assert_int_equal(env.flags, 0);
 	assert_int_equal(env.payload_len, 5);
-	assert_true(envelope_decode(buf, ENVELOPE_HEADER_LEN, &env));
+	assert_true(envelope_decode(buf + 5, ENVELOPE_LEN, &env));
 	assert_int_equal(env.payload_len, 0);
 
-	envelope_header(buf, UINT64_MAX, ENVELOPE_NEGATIVE);
-	assert_int_equal(buf[4], ENVELOPE_NEGATIVE);
-	assert_true(envelope_decode(buf, ENVELOPE_HEADER_LEN, &env));
+	envelope_trailer(buf, UINT64_MAX, ENVELOPE_NEGATIVE);
+	assert_int_equal(buf[8], ENVELOPE_NEGATIVE);
+	assert_true(envelope_decode(buf, ENVELOPE_LEN, &env));
 	assert_int_equal(env.flags, ENVELOPE_NEGATIVE);
 	assert_int_equal(env.soft_expiry_ms, UINT64_MAX);
 }
 
-/* Anything that is not exactly a valid envelope is refused. */
+/* Anything that does not end in exactly a valid trailer is refused. */
 static void
 test_envelope_rejects(void **state)
 {
-	uint8_t		good[ENVELOPE_HEADER_LEN + 3], bad[sizeof good];
+	uint8_t		good[3 + ENVELOPE_LEN], bad[sizeof good];
 	struct envelope	env;
 	size_t		i;
 
 	(void)state;
-	envelope_header(good, 12345, 0);
-	memcpy(good + ENVELOPE_HEADER_LEN, "abc", 3);
+	memcpy(good, "abc", 3);
+	envelope_trailer(good + 3, 12345, 0);
 	assert_true(envelope_decode(good, sizeof good, &env));
 	assert_false(envelope_decode(NULL, 0, &env));
-	for (i = 0; i < ENVELOPE_HEADER_LEN; i++)
-		assert_false(envelope_decode(good, i, &env));
-	for (i = 0; i < 8; i++) {	/* magic, version, flags, reserved */
+	for (i = 0; i < ENVELOPE_LEN; i++)	/* too short for a trailer */
+		assert_false(envelope_decode(good + 3 + ENVELOPE_LEN - i, i,
+		    &env));
+	for (i = 8; i < ENVELOPE_LEN; i++) {	/* flags, zeros, magic, version */
 		memcpy(bad, good, sizeof good);
-		bad[i] ^= (uint8_t)(i == 4 ? 0x02 : 0x40);
+		bad[3 + i] ^= (uint8_t)(i == 8 ? 0x02 : 0x40);
 		assert_false(envelope_decode(bad, sizeof bad, &env));
 	}
 	/* A "not found" entry carries no payload. */
-	envelope_header(bad, 12345, ENVELOPE_NEGATIVE);
+	memcpy(bad, good, sizeof good);
+	envelope_trailer(bad + 3, 12345, ENVELOPE_NEGATIVE);
 	assert_false(envelope_decode(bad, sizeof bad, &env));
 	assert_false(envelope_decode("plain value from someone else", 29,
 	    &env));
