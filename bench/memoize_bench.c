@@ -10,11 +10,12 @@
  * round trip); the bare side is memcached_get() on a libmemcached handle
  * configured the way libcachedclient configures its own (ketama, TCP
  * no-delay, the same timeouts and failure settings), fetching the very
- * key memoize uses.  Each repeat times `ops` calls of each, alternating
- * which goes first; the report gives every repeat, the medians and the
- * ratio of the medians, for wall time (what a caller waits) and for the
- * client's own CPU time (what the library adds, less disturbed by other
- * load on the machine).  Every memoize call must be a hit.
+ * key memoize uses.  Each repeat times `ops` calls of each, interleaved
+ * in chunks of CHUNK calls (alternating which goes first) so that both
+ * see the same load on a busy machine; the report gives every repeat, the
+ * medians and the ratio of the medians, for wall time (what a caller
+ * waits) and for the client's own CPU time (what the library adds).
+ * Every memoize call must be a hit.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -29,6 +30,7 @@
 #include "cachedclient.h"
 
 #define MAX_REPEATS	101
+#define CHUNK		500
 
 /* One timed run: wall and client CPU nanoseconds per call. */
 struct sample {
@@ -37,6 +39,8 @@ struct sample {
 
 struct bench {
 	cc_client	*c;
+	cc_arg		 arg;		/* "size=<value_size>": one key per size */
+	char		 argbuf[32];
 	memcached_st	*m;
 	char		 key[CC_MEMO_KEY_SIZE];
 	size_t		 key_len, value_size;
@@ -54,7 +58,7 @@ clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Starts timing a run. */
+/* Starts timing a chunk. */
 static void
 sample_start(struct sample *s)
 {
@@ -62,13 +66,12 @@ sample_start(struct sample *s)
 	s->cpu = (double)clock_ns(CLOCK_THREAD_CPUTIME_ID);
 }
 
-/* Ends timing a run of ops calls. */
+/* Ends timing a chunk, adding its nanoseconds to *total. */
 static void
-sample_end(struct sample *s, long ops)
+sample_end(struct sample *s, struct sample *total)
 {
-	s->wall = ((double)clock_ns(CLOCK_MONOTONIC) - s->wall) / (double)ops;
-	s->cpu = ((double)clock_ns(CLOCK_THREAD_CPUTIME_ID) - s->cpu) /
-	    (double)ops;
+	total->wall += (double)clock_ns(CLOCK_MONOTONIC) - s->wall;
+	total->cpu += (double)clock_ns(CLOCK_THREAD_CPUTIME_ID) - s->cpu;
 }
 
 /* The benchmarked function: never called once the value is cached. */
@@ -87,29 +90,27 @@ make_value(void *ctx, const cc_arg *args, size_t nargs, void **value,
 	return CC_COMPUTE_OK;
 }
 
-/* Times ops memoize hits. */
-static struct sample
-run_memoize(struct bench *b)
+/* Times n memoize hits into *total. */
+static void
+run_memoize(struct bench *b, long n, struct sample *total)
 {
 	struct cc_memo_result	res;
 	struct sample		s;
-	cc_arg			arg = { "bench-arg", 9 };
 	long			i;
 
 	sample_start(&s);
-	for (i = 0; i < b->ops; i++) {
-		if (cc_memoize(b->c, "bench", "f", &arg, 1, 3600, make_value,
-		    b, &res) != CC_OK || !res.from_cache)
+	for (i = 0; i < n; i++) {
+		if (cc_memoize(b->c, "bench", "f", &b->arg, 1, 3600,
+		    make_value, b, &res) != CC_OK || !res.from_cache)
 			b->not_hits++;
 		free(res.value);
 	}
-	sample_end(&s, b->ops);
-	return s;
+	sample_end(&s, total);
 }
 
-/* Times ops bare memcached_get calls. */
-static struct sample
-run_bare(struct bench *b)
+/* Times n bare memcached_get calls into *total. */
+static void
+run_bare(struct bench *b, long n, struct sample *total)
 {
 	memcached_return_t	 rc;
 	struct sample		 s;
@@ -119,7 +120,7 @@ run_bare(struct bench *b)
 	long			 i;
 
 	sample_start(&s);
-	for (i = 0; i < b->ops; i++) {
+	for (i = 0; i < n; i++) {
 		v = memcached_get(b->m, b->key, b->key_len, &len, &flags, &rc);
 		if (rc != MEMCACHED_SUCCESS) {
 			fprintf(stderr, "memcached_get: %s\n",
@@ -128,8 +129,31 @@ run_bare(struct bench *b)
 		}
 		free(v);
 	}
-	sample_end(&s, b->ops);
-	return s;
+	sample_end(&s, total);
+}
+
+/* One repeat: ops calls of each kind, interleaved in chunks. */
+static void
+run_repeat(struct bench *b, int r, struct sample *bare, struct sample *memo)
+{
+	long done, n;
+
+	memset(bare, 0, sizeof *bare);
+	memset(memo, 0, sizeof *memo);
+	for (done = 0; done < b->ops; done += n) {
+		n = b->ops - done < CHUNK ? b->ops - done : CHUNK;
+		if (((done / CHUNK) + r) % 2 == 0) {
+			run_bare(b, n, bare);
+			run_memoize(b, n, memo);
+		} else {
+			run_memoize(b, n, memo);
+			run_bare(b, n, bare);
+		}
+	}
+	bare->wall /= (double)b->ops;
+	bare->cpu /= (double)b->ops;
+	memo->wall /= (double)b->ops;
+	memo->cpu /= (double)b->ops;
 }
 
 /* Makes a libmemcached handle set up as libcachedclient sets up its own. */
@@ -192,9 +216,11 @@ setup(struct bench *b, const char *servers)
 {
 	struct cc_config	 cfg;
 	struct cc_memo_result	 res;
-	cc_arg			 arg = { "bench-arg", 9 };
 	uint64_t		 ver;
 
+	b->arg.len = (size_t)snprintf(b->argbuf, sizeof b->argbuf, "size=%zu",
+	    b->value_size);
+	b->arg.data = b->argbuf;
 	cc_config_init(&cfg);
 	cfg.servers = servers;
 	if (cc_client_create(&cfg, &b->c) != CC_OK ||
@@ -203,10 +229,15 @@ setup(struct bench *b, const char *servers)
 		    cc_errmsg());
 		exit(1);
 	}
-	if (cc_memoize(b->c, "bench", "f", &arg, 1, 3600, make_value, b,
+	if (cc_memoize(b->c, "bench", "f", &b->arg, 1, 3600, make_value, b,
 	    &res) != CC_OK || cc_ns_version(b->c, "bench", &ver) != CC_OK ||
-	    cc_memo_key("bench", ver, "f", &arg, 1, b->key) != CC_OK) {
+	    cc_memo_key("bench", ver, "f", &b->arg, 1, b->key) != CC_OK) {
 		fprintf(stderr, "memoize_bench: %s\n", cc_errmsg());
+		exit(1);
+	}
+	if (res.len != b->value_size) {
+		fprintf(stderr, "memoize_bench: cached value has %zu bytes\n",
+		    res.len);
 		exit(1);
 	}
 	free(res.value);
@@ -244,21 +275,13 @@ main(int argc, char **argv)
 	    repeats > MAX_REPEATS)
 		goto usage;
 	setup(&b, argv[optind]);
-	b.ops /= 10;			/* warm up both paths */
-	run_bare(&b);
-	run_memoize(&b);
-	b.ops *= 10;
+	run_bare(&b, b.ops / 10, &sb);		/* warm up both paths */
+	run_memoize(&b, b.ops / 10, &sm);
 	b.not_hits = 0;
 	printf("%ld ops per run, %zu-byte values, key %s\n", b.ops,
 	    b.value_size, b.key);
 	for (r = 0; r < repeats; r++) {
-		if (r % 2 == 0) {
-			sb = run_bare(&b);
-			sm = run_memoize(&b);
-		} else {
-			sm = run_memoize(&b);
-			sb = run_bare(&b);
-		}
+		run_repeat(&b, r, &sb, &sm);
 		bw[r] = sb.wall;
 		mw[r] = sm.wall;
 		bc[r] = sb.cpu;
