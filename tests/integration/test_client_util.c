@@ -88,7 +88,7 @@ void
 tc_proc_cleanup(struct tc_proc *p)
 {
 	static const char *const names[] = { "port", "sock", "nc.yml",
-	    "nc.pid", "nc.log" };
+	    "nc.pid", "nc.log", "computed" };
 	char	path[256];
 	size_t	i;
 
