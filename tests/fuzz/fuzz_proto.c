@@ -1,0 +1,227 @@
+/*
+ * fuzz_proto.c -- libFuzzer target: the request parser alone.
+ *
+ * The input is treated as everything one client sent on a connection.  It
+ * is parsed the way the server walks its read buffer: a line, then the
+ * data block a storage command declares (or the bytes a refused one must
+ * swallow), then the next line, until the parser wants more or closes.
+ * Every result is checked against what proto.h promises:
+ *   - consumed is 0 for NEED_MORE, else within the buffer, ending in "\n"
+ *     unless the connection is closed for an over-long line;
+ *   - every key handed out lies inside the line, is 1..250 bytes and holds
+ *     no control byte, space or DEL; multi-key walks terminate;
+ *   - numbers are within the ranges the fields document;
+ *   - parsing is a pure function of the line: the line alone gives the
+ *     same result, and any prefix of it gives NEED_MORE (split at every
+ *     byte is the same as whole);
+ *   - the composers stay inside the buffer sizes proto.h documents.
+ * The input is copied into a buffer of exactly its size, so AddressSanitizer
+ * catches a read past the end.
+ *
+ * Data structure: none beyond the copy; no state survives a call.
+ */
+#include <string.h>
+
+#include "fuzz.h"
+#include "proto.h"
+
+/* Most prefixes of one line checked for NEED_MORE (all for short lines). */
+#define PREFIX_ALL_MAX	64
+
+/* True for a byte a key may hold (the parser's rule, restated). */
+static bool
+key_byte_ok(unsigned char c)
+{
+	return c > 0x20 && c != 0x7f;
+}
+
+/* True for the commands followed by a data block. */
+static bool
+is_storage(enum proto_cmd cmd)
+{
+	return cmd == PROTO_CMD_SET || cmd == PROTO_CMD_ADD ||
+	    cmd == PROTO_CMD_REPLACE || cmd == PROTO_CMD_APPEND ||
+	    cmd == PROTO_CMD_PREPEND || cmd == PROTO_CMD_CAS;
+}
+
+/* Checks that [key, key + nkey) is a valid key inside [lo, hi). */
+static void
+check_key(const char *key, size_t nkey, const char *lo, const char *hi)
+{
+	FUZZ_CHECK(key != NULL);
+	FUZZ_CHECK(nkey >= 1 && nkey <= PROTO_KEY_MAX);
+	FUZZ_CHECK(key >= lo && key + nkey <= hi);
+	for (size_t i = 0; i < nkey; i++)
+		FUZZ_CHECK(key_byte_ok((unsigned char)key[i]));
+}
+
+/* Composes the lines a hit would produce, into exact-size heap buffers. */
+static void
+check_composers(const char *key, size_t nkey, const struct proto_req *req)
+{
+	char	*line = malloc(PROTO_VALUE_LINE_MAX);
+	char	*num = malloc(23);
+	size_t	 n;
+
+	FUZZ_CHECK(line != NULL && num != NULL);
+	n = proto_value_line(line, key, nkey, req->flags, req->nbytes, true,
+	    req->cas);
+	FUZZ_CHECK(n > 0 && n <= PROTO_VALUE_LINE_MAX);
+	FUZZ_CHECK(memcmp(line, "VALUE ", 6) == 0 && line[n - 1] == '\n');
+	n = proto_u64_line(num, req->delta);
+	FUZZ_CHECK(n >= 3 && n <= 22 && num[n - 2] == '\r');
+	n = proto_stat_u64(line, 16, "x", req->delta);
+	FUZZ_CHECK(n <= 16);
+	free(line);
+	free(num);
+}
+
+/* Walks a multi-key request's keys; checks each and that the walk ends. */
+static void
+check_keys(const struct proto_req *req, const char *lo, const char *hi)
+{
+	size_t		 cursor = 0, prev = 0, count = 0;
+	const char	*key;
+	size_t		 nkey;
+
+	FUZZ_CHECK(req->keys >= lo && req->keys + req->nkeys_bytes <= hi);
+	while (proto_next_key(req, &cursor, &key, &nkey)) {
+		check_key(key, nkey, req->keys, req->keys + req->nkeys_bytes);
+		FUZZ_CHECK(cursor > prev && cursor <= req->nkeys_bytes);
+		prev = cursor;
+		if (count++ == 0)
+			check_composers(key, nkey, req);
+	}
+	FUZZ_CHECK(count >= 1);
+	/* A finished walk stays finished. */
+	FUZZ_CHECK(!proto_next_key(req, &cursor, &key, &nkey));
+}
+
+/* Checks the fields of a PROTO_OK request parsed from [lo, hi). */
+static void
+check_ok(const struct proto_req *req, const char *lo, const char *hi)
+{
+	FUZZ_CHECK(req->cmd >= 0 && req->cmd < PROTO_CMD_COUNT);
+	FUZZ_CHECK(req->error == NULL && req->swallow == 0);
+	FUZZ_CHECK(req->exptime >= INT32_MIN && req->exptime <= INT32_MAX);
+	FUZZ_CHECK(req->delay >= INT32_MIN && req->delay <= INT32_MAX);
+	FUZZ_CHECK(req->nbytes <= PROTO_NBYTES_MAX);
+	FUZZ_CHECK(req->arg != NULL);
+	if (req->narg > 0)
+		FUZZ_CHECK(req->arg >= lo && req->arg + req->narg <= hi);
+	if (proto_is_multikey(req->cmd)) {
+		check_keys(req, lo, hi);
+		return;
+	}
+	switch (req->cmd) {
+	case PROTO_CMD_SET: case PROTO_CMD_ADD: case PROTO_CMD_REPLACE:
+	case PROTO_CMD_APPEND: case PROTO_CMD_PREPEND: case PROTO_CMD_CAS:
+	case PROTO_CMD_DELETE: case PROTO_CMD_INCR: case PROTO_CMD_DECR:
+	case PROTO_CMD_TOUCH:
+		check_key(req->key, req->nkey, lo, hi);
+		check_composers(req->key, req->nkey, req);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Checks a PROTO_BAD or PROTO_CLOSE reply line. */
+static void
+check_error(const struct proto_req *req, enum proto_result r)
+{
+	size_t n;
+
+	if (r == PROTO_BAD)
+		FUZZ_CHECK(req->error != NULL);
+	if (req->error == NULL)
+		return;
+	n = strlen(req->error);
+	FUZZ_CHECK(n >= 7 && req->error[n - 2] == '\r' &&
+	    req->error[n - 1] == '\n');
+	FUZZ_CHECK(req->swallow <= (size_t)PROTO_NBYTES_MAX + 2);
+}
+
+/* Parses n bytes at p from a fresh exact-size copy. */
+static enum proto_result
+parse_copy(const char *p, size_t n, struct proto_req *req, size_t *consumed)
+{
+	char			*copy = malloc(n > 0 ? n : 1);
+	enum proto_result	 r;
+
+	FUZZ_CHECK(copy != NULL);
+	memcpy(copy, p, n);
+	r = proto_parse(copy, n, req, consumed);
+	free(copy);
+	return r;
+}
+
+/* Checks that the line [p, p + line) alone parses as it did in context,
+ * and that its prefixes all want more. */
+static void
+check_pure(const char *p, size_t line, enum proto_result r,
+    const struct proto_req *req)
+{
+	struct proto_req	again;
+	size_t			consumed, step;
+
+	FUZZ_CHECK(proto_parse(p, line, &again, &consumed) == r);
+	FUZZ_CHECK(consumed == line);
+	FUZZ_CHECK(again.cmd == req->cmd && again.nkey == req->nkey &&
+	    again.nbytes == req->nbytes && again.swallow == req->swallow &&
+	    again.exptime == req->exptime && again.error == req->error);
+	step = line <= PREFIX_ALL_MAX ? 1 : line / 7 + 1;
+	for (size_t k = 0; k < line; k += step) {
+		FUZZ_CHECK(parse_copy(p, k, &again, &consumed) ==
+		    PROTO_NEED_MORE);
+		FUZZ_CHECK(consumed == 0);
+	}
+	FUZZ_CHECK(parse_copy(p, line - 1, &again, &consumed) ==
+	    PROTO_NEED_MORE);
+}
+
+/* Parses the input as one connection's byte stream. */
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char	*buf = malloc(size > 0 ? size : 1);
+	size_t	 pos = 0;
+
+	FUZZ_CHECK(buf != NULL);
+	if (size > 0)
+		memcpy(buf, data, size);
+	while (pos < size) {
+		struct proto_req	req;
+		size_t			consumed = 99, left = size - pos, skip;
+		enum proto_result	r;
+
+		r = proto_parse(buf + pos, left, &req, &consumed);
+		if (r == PROTO_NEED_MORE) {
+			FUZZ_CHECK(consumed == 0);
+			break;
+		}
+		FUZZ_CHECK(consumed >= 1 && consumed <= left);
+		if (r == PROTO_CLOSE && consumed == left &&
+		    memchr(buf + pos, '\n', left < PROTO_LINE_MAX + 1 ? left :
+		    PROTO_LINE_MAX + 1) == NULL) {
+			/* An over-long line: nothing else to check. */
+			FUZZ_CHECK(left > PROTO_LINE_MAX);
+			break;
+		}
+		FUZZ_CHECK(buf[pos + consumed - 1] == '\n');
+		if (r == PROTO_OK)
+			check_ok(&req, buf + pos, buf + pos + consumed);
+		else
+			check_error(&req, r);
+		check_pure(buf + pos, consumed, r, &req);
+		if (r == PROTO_CLOSE)
+			break;
+		pos += consumed;
+		skip = r == PROTO_BAD ? req.swallow : is_storage(req.cmd) ?
+		    (size_t)req.nbytes + 2 : 0;
+		/* Skip the data block a storage line declared or refused. */
+		pos += size - pos < skip ? size - pos : skip;
+	}
+	free(buf);
+	return 0;
+}

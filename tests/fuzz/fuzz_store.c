@@ -1,0 +1,639 @@
+/*
+ * fuzz_store.c -- libFuzzer target: the request parser driving a real
+ * store, with a tiny memory limit and the expiry thread running.
+ *
+ * The input is one client's byte stream.  Each parsed request runs against
+ * the store the way server/dispatch.c runs it (reserve, fill the value from
+ * the stream, check its "\r\n", commit; a failed set deletes the key), and
+ * each result is checked against a shadow model of what the store must
+ * hold.  Two pseudo-commands steer time: "verbosity N" advances the fake
+ * clock by N seconds and runs an expiry pass; "stats" checks the counters.
+ * The store is created per input, so state lives exactly one input long.
+ *
+ * What is checked:
+ *   - a hit returns exactly the value, flags and CAS the model last wrote,
+ *     and never an item the model knows is deleted, flushed or expired;
+ *   - add/replace/cas/append/prepend/incr/delete/touch answer what the
+ *     model says; while nothing was evicted a miss is also a bug;
+ *   - `bytes` never passes the limit, curr_items never exceeds what the
+ *     model may still hold, and after a final flush it all drains to 0;
+ *   - items handed out by get stay intact while held (up to PINS of them
+ *     are kept across later commands, as the server's output queue does),
+ *     however the key is replaced, evicted or expired meanwhile.
+ *
+ * Data structure: the model is a growable array of entries, one per key
+ * ever named, searched linearly (inputs are a few KB).  `present` means
+ * linked as far as our own commands know; visible = present, unexpired.
+ * Eviction may drop a present item at any time, so a miss is only a bug
+ * while the store's eviction counter is still 0.
+ *
+ * Locking: the fake clock is an atomic read by the expiry thread; the
+ * model is touched by the fuzzing thread only.
+ */
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fuzz.h"
+#include "proto.h"
+#include "store.h"
+
+#define START_TIME	1000000000u	/* 2001: absolute times are below */
+#define MEM_LIMIT	(96 * 1024)
+#define ITEM_MAX	(8 * 1024)
+#define PINS		8
+#define DRAIN_ROUNDS	1000
+
+struct entry {
+	char		 key[PROTO_KEY_MAX];
+	size_t		 nkey;
+	bool		 present;
+	char		*val;
+	size_t		 nval;
+	uint32_t	 flags;
+	uint32_t	 exptime;	/* the store's absolute form, 0 never */
+	uint32_t	 born;		/* clock when this item was created */
+	uint64_t	 cas;		/* 0: not known (incr does not say) */
+};
+
+struct pin {
+	item_t		*it;
+	char		*copy;		/* value + "\r\n" when it was got */
+	size_t		 n;
+};
+
+struct fuzz {
+	store_t		*st;
+	struct entry	*e;
+	size_t		 ne;
+	size_t		 cap;
+	bool		 flush_pending;
+	uint32_t	 flush_due;
+	struct pin	 pins[PINS];
+	unsigned	 npin;
+	const char	*in;		/* the input stream */
+	size_t		 len;
+	size_t		 pos;
+};
+
+static _Atomic uint32_t fake_now;
+
+/* The store's clock. */
+static uint32_t
+fake_clock(void *ctx)
+{
+	(void)ctx;
+	return atomic_load_explicit(&fake_now, memory_order_relaxed);
+}
+
+/* The model's view of the clock. */
+static uint32_t
+now(void)
+{
+	return fake_clock(NULL);
+}
+
+/* ---- the model -------------------------------------------------------- */
+
+/* Returns the model entry of a key, creating an absent one. */
+static struct entry *
+model_get(struct fuzz *f, const char *key, size_t nkey)
+{
+	struct entry *e;
+
+	for (size_t i = 0; i < f->ne; i++)
+		if (f->e[i].nkey == nkey && memcmp(f->e[i].key, key, nkey) == 0)
+			return &f->e[i];
+	if (f->ne == f->cap) {
+		f->cap = f->cap ? f->cap * 2 : 16;
+		f->e = realloc(f->e, f->cap * sizeof *f->e);
+		FUZZ_CHECK(f->e != NULL);
+	}
+	e = &f->e[f->ne++];
+	memset(e, 0, sizeof *e);
+	memcpy(e->key, key, nkey);
+	e->nkey = nkey;
+	return e;
+}
+
+/* The store's reading of a wire exptime, restated. */
+static uint32_t
+model_exptime(int64_t exptime)
+{
+	uint64_t abs;
+
+	if (exptime == 0)
+		return 0;
+	if (exptime < 0)
+		return 1;
+	abs = exptime <= STORE_REALTIME_MAXDELTA ?
+	    (uint64_t)now() + (uint64_t)exptime : (uint64_t)exptime;
+	return abs > UINT32_MAX ? UINT32_MAX : (uint32_t)abs;
+}
+
+/* True when an absolute exptime has passed. */
+static bool
+expired(uint32_t exptime)
+{
+	return exptime != 0 && exptime <= now();
+}
+
+/* True when the model says a get must (absent eviction) find the key. */
+static bool
+visible(const struct entry *e)
+{
+	return e->present && !expired(e->exptime);
+}
+
+/* Records that the key is not linked any more. */
+static void
+model_drop(struct entry *e)
+{
+	e->present = false;
+	free(e->val);
+	e->val = NULL;
+	e->nval = 0;
+}
+
+/* Records a freshly linked item's value; born-expired items are never
+ * linked. */
+static void
+model_put(struct entry *e, const char *val, size_t n, uint32_t flags,
+    uint32_t exptime, uint64_t cas)
+{
+	char *copy = malloc(n > 0 ? n : 1);
+
+	FUZZ_CHECK(copy != NULL);
+	memcpy(copy, val, n);
+	model_drop(e);
+	if (expired(exptime)) {
+		free(copy);
+		return;
+	}
+	e->present = true;
+	e->val = copy;
+	e->nval = n;
+	e->flags = flags;
+	e->exptime = exptime;
+	e->born = now();
+	e->cas = cas;
+}
+
+/* Applies a delayed flush that came due: items born before it die. */
+static void
+model_flush_sync(struct fuzz *f)
+{
+	if (!f->flush_pending || f->flush_due > now())
+		return;
+	for (size_t i = 0; i < f->ne; i++)
+		if (f->e[i].born < f->flush_due)
+			model_drop(&f->e[i]);
+	f->flush_pending = false;
+}
+
+/* True while the store has evicted nothing, so misses are bugs. */
+static bool
+no_evictions(struct fuzz *f)
+{
+	struct store_stats s;
+
+	store_get_stats(f->st, &s);
+	return s.evictions == 0;
+}
+
+/* ---- pinned items ----------------------------------------------------- */
+
+/* Checks a pinned item still holds what it held when got, releases it. */
+static void
+pin_release(struct fuzz *f, struct pin *p)
+{
+	FUZZ_CHECK(item_nbytes(p->it) + 2 == p->n);
+	FUZZ_CHECK(memcmp(item_value(p->it), p->copy, p->n) == 0);
+	store_release(f->st, p->it);
+	free(p->copy);
+	p->it = NULL;
+}
+
+/* Keeps a reference to a hit for a while, as a slow reply would. */
+static void
+pin(struct fuzz *f, item_t *it)
+{
+	struct pin *p = &f->pins[f->npin++ % PINS];
+
+	if (p->it != NULL)
+		pin_release(f, p);
+	p->n = item_nbytes(it) + 2;
+	p->copy = malloc(p->n);
+	FUZZ_CHECK(p->copy != NULL);
+	memcpy(p->copy, item_value(it), p->n);
+	p->it = it;
+}
+
+/* ---- commands --------------------------------------------------------- */
+
+/* Checks a hit against the model and keeps it pinned. */
+static void
+check_hit(struct fuzz *f, struct entry *e, item_t *it)
+{
+	FUZZ_CHECK(visible(e));
+	FUZZ_CHECK(item_nkey(it) == e->nkey &&
+	    memcmp(item_key(it), e->key, e->nkey) == 0);
+	FUZZ_CHECK(item_nbytes(it) == e->nval);
+	FUZZ_CHECK(memcmp(item_value(it), e->val, e->nval) == 0);
+	FUZZ_CHECK(memcmp(item_value(it) + e->nval, "\r\n", 2) == 0);
+	FUZZ_CHECK(item_flags(it) == e->flags);
+	if (e->cas != 0)
+		FUZZ_CHECK(item_cas(it) == e->cas);
+	else
+		e->cas = item_cas(it);
+	pin(f, it);
+}
+
+/* get, gets, gat, gats: every key of the line. */
+static void
+cmd_retrieve(struct fuzz *f, const struct proto_req *req)
+{
+	bool		 touch = req->cmd == PROTO_CMD_GAT ||
+			     req->cmd == PROTO_CMD_GATS;
+	uint32_t	 exp = model_exptime(req->exptime);
+	size_t		 cursor = 0, nkey;
+	const char	*key;
+	item_t		*it;
+	store_status_t	 st;
+
+	while (proto_next_key(req, &cursor, &key, &nkey)) {
+		struct entry *e = model_get(f, key, nkey);
+
+		st = touch ? store_gat(f->st, key, nkey, req->exptime, &it) :
+		    store_get(f->st, key, nkey, &it);
+		if (st != STORE_OK) {
+			FUZZ_CHECK(st == STORE_NOT_FOUND && it == NULL);
+			FUZZ_CHECK(!visible(e) || !no_evictions(f));
+			model_drop(e);
+			continue;
+		}
+		check_hit(f, e, it);
+		if (touch) {
+			e->exptime = exp;
+			if (expired(exp))
+				model_drop(e);
+		}
+	}
+}
+
+/* The commit mode of a storage command. */
+static store_mode_t
+mode_of(enum proto_cmd cmd)
+{
+	static const store_mode_t modes[] = {
+		[PROTO_CMD_SET] = STORE_SET, [PROTO_CMD_ADD] = STORE_ADD,
+		[PROTO_CMD_REPLACE] = STORE_REPLACE,
+		[PROTO_CMD_APPEND] = STORE_APPEND,
+		[PROTO_CMD_PREPEND] = STORE_PREPEND,
+		[PROTO_CMD_CAS] = STORE_CAS,
+	};
+
+	return modes[cmd];
+}
+
+/* Checks a set/add/replace/cas result and updates the model. */
+static void
+commit_plain(struct fuzz *f, struct entry *e, const struct proto_req *req,
+    const char *val, store_status_t st, uint64_t cas)
+{
+	bool was = visible(e), strict = no_evictions(f);
+
+	switch (req->cmd) {
+	case PROTO_CMD_SET:
+		FUZZ_CHECK(st == STORE_STORED);
+		break;
+	case PROTO_CMD_ADD:
+		FUZZ_CHECK(st == STORE_STORED || st == STORE_NOT_STORED);
+		FUZZ_CHECK(st == STORE_STORED ? !was || !strict : was);
+		break;
+	case PROTO_CMD_REPLACE:
+		FUZZ_CHECK(st == STORE_STORED || st == STORE_NOT_STORED);
+		FUZZ_CHECK(st == STORE_STORED ? was : !was || !strict);
+		break;
+	default:	/* cas */
+		FUZZ_CHECK(st == STORE_STORED || st == STORE_EXISTS ||
+		    st == STORE_NOT_FOUND);
+		if (st == STORE_NOT_FOUND)
+			FUZZ_CHECK(!was || !strict);
+		else
+			FUZZ_CHECK(was && (e->cas == 0 ||
+			    (e->cas == req->cas) == (st == STORE_STORED)));
+		break;
+	}
+	if (st == STORE_STORED) {
+		FUZZ_CHECK(cas != 0 && cas != e->cas);
+		model_put(e, val, req->nbytes, req->flags,
+		    model_exptime(req->exptime), cas);
+	} else if (st != STORE_EXISTS && req->cmd != PROTO_CMD_ADD)
+		model_drop(e);
+}
+
+/* Checks an append/prepend result and updates the model. */
+static void
+commit_concat(struct fuzz *f, struct entry *e, const struct proto_req *req,
+    const char *val, store_status_t st, uint64_t cas)
+{
+	bool	 prepend = req->cmd == PROTO_CMD_PREPEND;
+	size_t	 n;
+	char	*cat;
+
+	if (st == STORE_NOT_STORED) {
+		FUZZ_CHECK(!visible(e) || !no_evictions(f));
+		model_drop(e);
+		return;
+	}
+	if (st != STORE_STORED) {
+		FUZZ_CHECK(st == STORE_TOO_LARGE || st == STORE_NO_MEMORY);
+		return;
+	}
+	FUZZ_CHECK(visible(e) && cas != 0 && cas != e->cas);
+	n = e->nval + req->nbytes;
+	FUZZ_CHECK(n <= ITEM_MAX);
+	cat = malloc(n > 0 ? n : 1);
+	FUZZ_CHECK(cat != NULL);
+	memcpy(cat, prepend ? val : e->val, prepend ? req->nbytes : e->nval);
+	memcpy(cat + (prepend ? req->nbytes : e->nval), prepend ? e->val : val,
+	    prepend ? e->nval : req->nbytes);
+	model_put(e, cat, n, e->flags, e->exptime, cas);
+	free(cat);
+}
+
+/* set, add, replace, append, prepend, cas: reserve, fill from the input,
+ * commit.  Returns false when the connection would close. */
+static bool
+cmd_store(struct fuzz *f, const struct proto_req *req)
+{
+	struct entry	*e = model_get(f, req->key, req->nkey);
+	size_t		 need = (size_t)req->nbytes + 2;
+	const char	*val = f->in + f->pos;
+	item_t		*it;
+	store_status_t	 st;
+	uint64_t	 cas = 0;
+
+	st = store_reserve(f->st, req->key, req->nkey, req->flags,
+	    req->exptime, req->nbytes, &it);
+	if (st != STORE_OK) {
+		FUZZ_CHECK(st == (req->nbytes > ITEM_MAX ? STORE_TOO_LARGE :
+		    STORE_NO_MEMORY));
+		/* dispatch.c: a failed set leaves no stale value behind. */
+		if (req->cmd == PROTO_CMD_SET) {
+			store_delete(f->st, req->key, req->nkey);
+			model_drop(e);
+		}
+		f->pos += f->len - f->pos < need ? f->len - f->pos : need;
+		return true;
+	}
+	if (f->len - f->pos < need || !proto_data_end_ok(val + req->nbytes)) {
+		store_release(f->st, it);
+		return false;
+	}
+	memcpy(item_value_mut(it), val, need);
+	f->pos += need;
+	st = store_commit(f->st, it, mode_of(req->cmd), req->cas, &cas);
+	if (req->cmd == PROTO_CMD_APPEND || req->cmd == PROTO_CMD_PREPEND)
+		commit_concat(f, e, req, val, st, cas);
+	else
+		commit_plain(f, e, req, val, st, cas);
+	return true;
+}
+
+/* delete <key>. */
+static void
+cmd_delete(struct fuzz *f, const struct proto_req *req)
+{
+	struct entry	*e = model_get(f, req->key, req->nkey);
+	store_status_t	 st = store_delete(f->st, req->key, req->nkey);
+
+	if (st == STORE_DELETED)
+		FUZZ_CHECK(visible(e));
+	else
+		FUZZ_CHECK(st == STORE_NOT_FOUND &&
+		    (!visible(e) || !no_evictions(f)));
+	model_drop(e);
+}
+
+/* Parses a value the way incr must: digits, then only spaces. */
+static bool
+model_number(const struct entry *e, uint64_t *out)
+{
+	uint64_t	v = 0;
+	size_t		i;
+
+	for (i = 0; i < e->nval && e->val[i] >= '0' && e->val[i] <= '9'; i++) {
+		unsigned d = (unsigned)(e->val[i] - '0');
+
+		if (i == 20 || v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	if (i == 0)
+		return false;
+	while (i < e->nval && e->val[i] == ' ')
+		i++;
+	*out = v;
+	return i == e->nval;
+}
+
+/* incr/decr <key> <delta>. */
+static void
+cmd_arith(struct fuzz *f, const struct proto_req *req)
+{
+	struct entry	*e = model_get(f, req->key, req->nkey);
+	bool		 incr = req->cmd == PROTO_CMD_INCR;
+	uint64_t	 result = 0, v = 0, want;
+	store_status_t	 st;
+	char		 buf[24];
+
+	st = store_incr(f->st, req->key, req->nkey, incr, req->delta, &result);
+	if (st == STORE_NOT_FOUND) {
+		FUZZ_CHECK(!visible(e) || !no_evictions(f));
+		model_drop(e);
+		return;
+	}
+	FUZZ_CHECK(visible(e));
+	if (st == STORE_NON_NUMERIC) {
+		FUZZ_CHECK(!model_number(e, &v));
+		return;
+	}
+	if (st == STORE_NO_MEMORY)
+		return;
+	FUZZ_CHECK(st == STORE_OK && model_number(e, &v));
+	want = incr ? v + req->delta : v > req->delta ? v - req->delta : 0;
+	FUZZ_CHECK(result == want);
+	snprintf(buf, sizeof buf, "%llu", (unsigned long long)result);
+	/* A new item: new CAS (not reported), same flags and exptime. */
+	model_put(e, buf, strlen(buf), e->flags, e->exptime, 0);
+}
+
+/* touch <key> <exptime>. */
+static void
+cmd_touch(struct fuzz *f, const struct proto_req *req)
+{
+	struct entry	*e = model_get(f, req->key, req->nkey);
+	uint32_t	 exp = model_exptime(req->exptime);
+	store_status_t	 st;
+
+	st = store_touch(f->st, req->key, req->nkey, req->exptime);
+	if (st == STORE_NOT_FOUND) {
+		FUZZ_CHECK(!visible(e) || !no_evictions(f));
+		model_drop(e);
+		return;
+	}
+	FUZZ_CHECK(st == STORE_TOUCHED && visible(e));
+	e->exptime = exp;
+	if (expired(exp))
+		model_drop(e);
+}
+
+/* flush_all [delay]: now, or items born before the due time die then. */
+static void
+cmd_flush(struct fuzz *f, const struct proto_req *req)
+{
+	uint64_t due;
+
+	store_flush(f->st, req->delay);
+	if (req->delay <= 0)
+		due = now();
+	else if (req->delay > STORE_REALTIME_MAXDELTA)
+		due = (uint64_t)req->delay;
+	else
+		due = (uint64_t)now() + (uint64_t)req->delay;
+	f->flush_pending = false;
+	if (due <= now()) {
+		for (size_t i = 0; i < f->ne; i++)
+			model_drop(&f->e[i]);
+		return;
+	}
+	f->flush_pending = true;
+	f->flush_due = due > UINT32_MAX ? UINT32_MAX : (uint32_t)due;
+}
+
+/* verbosity N (pseudo): advances the clock N seconds, runs expiry. */
+static void
+cmd_tick(struct fuzz *f, const struct proto_req *req)
+{
+	uint64_t t = (uint64_t)now() + req->level;
+
+	atomic_store(&fake_now, t > UINT32_MAX - 1 ? UINT32_MAX - 1 :
+	    (uint32_t)t);
+	store_expire_run(f->st, 1 + req->level % 1000);
+}
+
+/* stats (pseudo): checks the counters against the limit and the model. */
+static void
+cmd_stats(struct fuzz *f)
+{
+	struct store_stats	s;
+	uint64_t		present = 0;
+
+	for (size_t i = 0; i < f->ne; i++)
+		present += f->e[i].present;
+	store_get_stats(f->st, &s);
+	FUZZ_CHECK(s.bytes <= MEM_LIMIT);
+	FUZZ_CHECK(s.curr_items <= present);
+}
+
+/* Runs one request; false when the connection would close. */
+static bool
+run_request(struct fuzz *f, const struct proto_req *req)
+{
+	model_flush_sync(f);
+	switch (req->cmd) {
+	case PROTO_CMD_GET: case PROTO_CMD_GETS:
+	case PROTO_CMD_GAT: case PROTO_CMD_GATS:
+		cmd_retrieve(f, req);
+		break;
+	case PROTO_CMD_SET: case PROTO_CMD_ADD: case PROTO_CMD_REPLACE:
+	case PROTO_CMD_APPEND: case PROTO_CMD_PREPEND: case PROTO_CMD_CAS:
+		return cmd_store(f, req);
+	case PROTO_CMD_DELETE:
+		cmd_delete(f, req);
+		break;
+	case PROTO_CMD_INCR: case PROTO_CMD_DECR:
+		cmd_arith(f, req);
+		break;
+	case PROTO_CMD_TOUCH:
+		cmd_touch(f, req);
+		break;
+	case PROTO_CMD_FLUSH_ALL:
+		cmd_flush(f, req);
+		break;
+	case PROTO_CMD_VERBOSITY:
+		cmd_tick(f, req);
+		break;
+	case PROTO_CMD_STATS:
+		cmd_stats(f);
+		break;
+	case PROTO_CMD_QUIT:
+		return false;
+	default:
+		break;
+	}
+	cmd_stats(f);
+	return true;
+}
+
+/* ---- one input -------------------------------------------------------- */
+
+/* Releases the pins, flushes, and checks everything drains to 0 bytes. */
+static void
+drain(struct fuzz *f)
+{
+	struct store_stats s;
+
+	for (unsigned i = 0; i < PINS; i++)
+		if (f->pins[i].it != NULL)
+			pin_release(f, &f->pins[i]);
+	store_flush(f->st, 0);
+	for (int i = 0; i < DRAIN_ROUNDS; i++) {
+		store_get_stats(f->st, &s);
+		if (s.bytes == 0)
+			break;
+		store_expire_run(f->st, 100000);
+	}
+	FUZZ_CHECK(s.curr_items == 0 && s.bytes == 0);
+}
+
+/* Runs the input as one connection against a fresh store. */
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct store_config	cfg = {
+		.mem_limit = MEM_LIMIT, .item_size_max = ITEM_MAX,
+		.shards_log2 = 2, .clock = fake_clock,
+	};
+	struct fuzz		f = { .in = (const char *)data, .len = size };
+
+	atomic_store(&fake_now, START_TIME);
+	f.st = store_create(&cfg);
+	FUZZ_CHECK(f.st != NULL && store_expiry_start(f.st) == 0);
+	while (f.pos < f.len) {
+		struct proto_req	req;
+		size_t			consumed;
+		enum proto_result	r;
+
+		r = proto_parse(f.in + f.pos, f.len - f.pos, &req, &consumed);
+		if (r == PROTO_NEED_MORE || r == PROTO_CLOSE)
+			break;
+		f.pos += consumed;
+		if (r == PROTO_BAD) {
+			f.pos += f.len - f.pos < req.swallow ? f.len - f.pos :
+			    req.swallow;
+			continue;
+		}
+		if (!run_request(&f, &req))
+			break;
+	}
+	drain(&f);
+	store_destroy(f.st);
+	for (size_t i = 0; i < f.ne; i++)
+		free(f.e[i].val);
+	free(f.e);
+	return 0;
+}
