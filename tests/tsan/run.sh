@@ -1,0 +1,65 @@
+#!/bin/sh
+# run.sh -- ThreadSanitizer over the threaded parts: builds cached, the
+# store's unit tests and the store hammer with clang -fsanitize=thread in
+# build-tsan/ (configure, like quickstart.sh, with its own flags) and runs
+#   - store_hammer: 16 threads, mixed operations, eviction, expiry thread;
+#   - tests/unit/test_store (its own 4-thread hammer among them);
+#   - cached -t 4 -m 2 under server_load.py: 16 clients, timers firing.
+# Any ThreadSanitizer report, or any failure, makes the exit status 1.
+#
+#   sh tests/tsan/run.sh [hammer-seconds [load-seconds]]   (default 10 20)
+set -u
+cd "$(dirname "$0")/../.."
+top=$(pwd)
+out=$top/build-tsan
+hammer_secs=${1:-10}
+load_secs=${2:-20}
+san="-fsanitize=thread"
+
+if [ ! -x configure ] || [ configure.ac -nt configure ] ||
+    [ Makefile.am -nt configure ]; then
+	autoreconf -fi || exit 1
+fi
+mkdir -p "$out"
+if [ ! -f "$out/Makefile" ] || [ configure -nt "$out/Makefile" ]; then
+	(cd "$out" && "$top/configure" --enable-werror CC=clang \
+	    CFLAGS="-g -O1 $san" LDFLAGS="$san" >configure.log 2>&1) || {
+		tail -n 30 "$out/configure.log"
+		exit 1
+	}
+fi
+progs="cached tests/tsan/store_hammer"
+grep -q '^tests/unit/test_store' "$out/Makefile" 2>/dev/null &&
+    progs="$progs tests/unit/test_store"
+# shellcheck disable=SC2086
+make -C "$out" -j"$(nproc)" $progs >"$out/build.log" 2>&1 || {
+	tail -n 30 "$out/build.log"
+	exit 1
+}
+
+rm -f "$out"/tsan.*
+export TSAN_OPTIONS="halt_on_error=0 exitcode=66 second_deadlock_stack=1 log_path=$out/tsan"
+status=0
+step() {
+	name=$1
+	shift
+	if "$@"; then
+		echo "tsan $name: ok"
+	else
+		echo "tsan $name: FAILED (exit $?)"
+		status=1
+	fi
+}
+step store_hammer "$out/tests/tsan/store_hammer" 16 "$hammer_secs"
+[ -x "$out/tests/unit/test_store" ] &&
+    step test_store sh -c "'$out/tests/unit/test_store' >'$out/test_store.log' 2>&1"
+step server_load env CACHED="$out/cached" PYTHONDONTWRITEBYTECODE=1 \
+    python3 tests/tsan/server_load.py "$load_secs"
+
+reports=$(cat "$out"/tsan.* 2>/dev/null | grep -c 'WARNING: ThreadSanitizer')
+if [ "$reports" -ne 0 ]; then
+	cat "$out"/tsan.* | head -n 200
+	status=1
+fi
+echo "tsan: $reports reports"
+exit $status
