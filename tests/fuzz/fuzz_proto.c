@@ -192,7 +192,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(buf, data, size);
 	while (pos < size) {
 		struct proto_req	req;
-		size_t			consumed = 99, left = size - pos, skip;
+		size_t			left = size - pos;
+		size_t			consumed = 99, skip;
 		enum proto_result	r;
 
 		r = proto_parse(buf + pos, left, &req, &consumed);

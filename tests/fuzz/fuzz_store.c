@@ -39,7 +39,7 @@
 #include "proto.h"
 #include "store.h"
 
-#define START_TIME	1000000000u	/* 2001: absolute times are below */
+#define START_TIME	1000000000u	/* 2001: absolute times below */
 #define MEM_LIMIT	(96 * 1024)
 #define ITEM_MAX	(8 * 1024)
 #define PINS		8
@@ -52,14 +52,14 @@ struct entry {
 	char		*val;
 	size_t		 nval;
 	uint32_t	 flags;
-	uint32_t	 exptime;	/* the store's absolute form, 0 never */
-	uint32_t	 born;		/* clock when this item was created */
-	uint64_t	 cas;		/* 0: not known (incr does not say) */
+	uint32_t	 exptime;	/* absolute, as the store has it */
+	uint32_t	 born;		/* clock when the item was made */
+	uint64_t	 cas;		/* 0: unknown (after incr) */
 };
 
 struct pin {
 	item_t		*it;
-	char		*copy;		/* value + "\r\n" when it was got */
+	char		*copy;		/* value + "\r\n" when got */
 	size_t		 n;
 };
 
@@ -608,8 +608,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.mem_limit = MEM_LIMIT, .item_size_max = ITEM_MAX,
 		.shards_log2 = 2, .clock = fake_clock,
 	};
-	struct fuzz		f = { .in = (const char *)data, .len = size };
+	struct fuzz		f = { .in = (const char *)data };
 
+	f.len = size;
 	atomic_store(&fake_now, START_TIME);
 	f.st = store_create(&cfg);
 	FUZZ_CHECK(f.st != NULL && store_expiry_start(f.st) == 0);

@@ -20,7 +20,6 @@ loopback, each bounded in count and time:
 Measured figures are printed (they end up in the test's log).
 """
 import os
-import random
 import select
 import selectors
 import signal
@@ -464,5 +463,4 @@ class ShutdownTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    random.seed(6)
     unittest.main(verbosity=2)

@@ -61,9 +61,9 @@ static size_t
 make_value(unsigned k, unsigned n, size_t len, char *out)
 {
 	char	unit[40];
-	size_t	u = (size_t)snprintf(unit, sizeof unit, "%s:%u:", keys[k], n);
-	size_t	i = 0;
+	size_t	u, i = 0;
 
+	u = (size_t)snprintf(unit, sizeof unit, "%s:%u:", keys[k], n);
 	while (i + u <= len || i == 0) {
 		memcpy(out + i, unit, u);
 		i += u;
@@ -155,7 +155,7 @@ one_op(struct worker *w)
 {
 	unsigned		k = (unsigned)rand_r(&w->seed) % KEYS;
 	unsigned		op = (unsigned)rand_r(&w->seed) % 100;
-	int64_t			ttl = op % 3 == 0 ? rand_r(&w->seed) % 3 + 1 : 0;
+	int64_t			ttl = op % 3 ? 0 : rand_r(&w->seed) % 3 + 1;
 	size_t			nk = strlen(keys[k]);
 	struct store_stats	s;
 	uint64_t		v;
@@ -251,7 +251,8 @@ main(int argc, char **argv)
 	if (w == NULL || t == NULL)
 		return 2;
 	for (int i = 0; i < nthreads; i++) {
-		w[i] = (struct worker){ .st = st, .seed = (unsigned)i * 7919 + 1 };
+		w[i] = (struct worker){ .st = st,
+		    .seed = (unsigned)i * 7919 + 1 };
 		if (pthread_create(&t[i], NULL, worker_main, &w[i]) != 0)
 			return 2;
 	}
