@@ -19,6 +19,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import unittest
 
 CACHED = os.environ.get("CACHED", os.path.join(os.getcwd(), "cached"))
 WRAPPER = shlex.split(os.environ.get("CACHED_WRAPPER", ""))
@@ -230,6 +231,22 @@ class Client:
                 _, name, value = line.split(b" ", 2)
                 result[name.decode()] = value.decode()
         return result
+
+
+class SharedServerTest(unittest.TestCase):
+    """A test case whose tests share one cached started with SERVER_ARGS;
+    the class fails if the server does not exit 0 when stopped."""
+    SERVER_ARGS = ("-m", "64", "-t", "2")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(*cls.SERVER_ARGS)
+
+    @classmethod
+    def tearDownClass(cls):
+        status = cls.server.stop()
+        if status != 0:
+            raise AssertionError("cached exited with %d" % status)
 
 
 def wait_for(predicate, timeout, interval=0.05):

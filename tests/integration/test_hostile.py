@@ -31,7 +31,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (CLOSED, INSTRUMENTED, SENTINEL, TIME_SCALE,  # noqa: E402
-                    Server, raise_nofile, rss_kib, wait_for)
+                    Server, SharedServerTest, raise_nofile, rss_kib,
+                    wait_for)
 import hostile_cases  # noqa: E402
 from hostile_cases import CLOSED as END_CLOSED, STALL  # noqa: E402
 
@@ -58,17 +59,7 @@ def canary_reply():
                     for k, f, v in CANARIES) + b"END\r\n"
 
 
-class MalformedTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = Server("-m", "64", "-t", "2")
-
-    @classmethod
-    def tearDownClass(cls):
-        status = cls.server.stop()
-        if status != 0:
-            raise AssertionError("cached exited with %d" % status)
-
+class MalformedTest(SharedServerTest):
     def run_case(self, case, split):
         """Sends one case on a new connection; returns the reply as the
         table writes it, or raises."""

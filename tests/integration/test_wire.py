@@ -12,7 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Server, rss_kib, wait_for  # noqa: E402
+from common import Server, SharedServerTest, rss_kib, wait_for  # noqa: E402
 
 BAD_FORMAT = b"CLIENT_ERROR bad command line format\r\n"
 CLOSED = b"<CLOSED>"
@@ -122,17 +122,7 @@ CASES = [
 ]
 
 
-class WireTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = Server("-m", "64", "-t", "2")
-
-    @classmethod
-    def tearDownClass(cls):
-        status = cls.server.stop()
-        if status != 0:
-            raise AssertionError("cached exited with %d" % status)
-
+class WireTest(SharedServerTest):
     def fresh(self):
         c = self.server.connect()
         self.assertEqual(c.call(b"flush_all\r\n"), b"OK\r\n")
