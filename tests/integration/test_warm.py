@@ -109,8 +109,10 @@ class Recorder:
                 data = client.recv(1 << 16)
                 if not data:
                     break
-                server.sendall(data)
+                # Record before relaying: once the server has a command it
+                # may answer, and the tool exit, before a later parse.
                 buf = self._parse(buf + data)
+                server.sendall(data)
         except OSError:
             pass
         server.close()
