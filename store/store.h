@@ -1,15 +1,21 @@
 /*
  * store.h -- the cache's item store: a sharded hash table of refcounted
- * items with per-key TTL, a memory limit enforced by LRU eviction and a
- * background thread that reclaims expired items.
+ * items with per-key TTL, a memory limit enforced by eviction from a
+ * segmented LRU and a background thread that reclaims expired items.
  *
  * Depends on libc and pthreads only; knows nothing of sockets or the wire
  * protocol.  Time comes from an injected clock so tests can advance it.
  *
  * Data structure: 2^shards_log2 shards, each with its own mutex, an
- * incrementally rehashed chained hash table, an LRU list and a hierarchical
- * timing wheel of items that carry an expiry time.  A key lives in the shard
- * chosen by the top bits of its hash.
+ * incrementally rehashed chained hash table, a segmented LRU and a
+ * hierarchical timing wheel of items that carry an expiry time.  A key
+ * lives in the shard chosen by the top bits of its hash.
+ *
+ * Eviction: a key enters its shard's probation segment; a hit there
+ * promotes it to the protected segment (at most 80 % of the shard's
+ * bytes, its least recently used items going back to probation).  Memory
+ * is freed from the probation tail first, so a stream of keys set once
+ * and never read cannot push out the keys that are read again.
  *
  * Ownership: an item_t handed out by store_get/store_gat/store_reserve
  * carries one reference owned by the caller, released with store_release
@@ -134,7 +140,7 @@ store_status_t store_commit(store_t *st, item_t *it, store_mode_t mode,
 /* Drops a reference; the item is freed once unlinked and unreferenced. */
 void	 store_release(store_t *st, item_t *it);
 
-/* Looks up a live item and bumps it in the LRU; STORE_OK or NOT_FOUND. */
+/* Looks up a live item and counts a hit on it; STORE_OK or NOT_FOUND. */
 store_status_t store_get(store_t *st, const char *key, size_t nkey,
 	    item_t **out);
 /* Like store_get, and also sets a new exptime. */

@@ -5,14 +5,15 @@
  *
  * Item: one malloc holding this 64-byte header, then the key, then the
  * value and its trailing "\r\n".  The header carries three intrusive links:
- * the hash chain (singly linked), the shard LRU (doubly linked) and the
- * expiry wheel (next + pointer to the previous next field, so a slot head
- * is one pointer and removal needs no knowledge of the slot).
+ * the hash chain (singly linked), the shard's LRU segment, probation or
+ * protected (doubly linked; the PROTECTED bit says which), and the expiry
+ * wheel (next + pointer to the previous next field, so a slot head is one
+ * pointer and removal needs no knowledge of the slot).
  *
- * Locking: the links, exptime and the LINKED/FETCHED bits may change while
- * an item is shared and are guarded by the lock of the item's shard.  Key,
- * value, nbytes, flags and cas are written before the item is linked and
- * never again, so a reference holder reads them without a lock.  The
+ * Locking: the links, exptime and the flag bits may change while an item
+ * is shared and are guarded by the lock of the item's shard.  Key, value,
+ * nbytes, flags and cas are written before the item is linked and never
+ * again, so a reference holder reads them without a lock.  The
  * refcount lives in the same atomic word as the flag bits; only atomic
  * operations touch that word.
  */
@@ -26,8 +27,9 @@
 
 #include "store.h"
 
-/* The atomic `ref` word: low 30 bits count references, two flag bits. */
-#define ITEM_REF_MASK	0x3fffffffu
+/* The atomic `ref` word: low 29 bits count references, three flag bits. */
+#define ITEM_REF_MASK	0x1fffffffu
+#define ITEM_PROTECTED	0x20000000u	/* in the protected LRU segment */
 #define ITEM_LINKED	0x40000000u	/* in its shard's hash, LRU, wheel */
 #define ITEM_FETCHED	0x80000000u	/* read by a get since it was stored */
 
@@ -44,7 +46,7 @@ struct item {
 	uint32_t	  exptime;	/* absolute unix time, 0 = never */
 	uint32_t	  flags;	/* the client's opaque flags */
 	uint32_t	  nbytes;	/* value length without "\r\n" */
-	_Atomic uint32_t  ref;		/* refcount | LINKED | FETCHED */
+	_Atomic uint32_t  ref;		/* refcount | flag bits */
 	char		  data[];	/* key, value, "\r\n" */
 };
 
@@ -102,5 +104,8 @@ void	store_debug_get(store_t *st, struct store_debug *out);
 unsigned store_key_shard(store_t *st, const char *key, size_t nkey);
 /* Returns the full accounted cost of one allocation. */
 size_t	store_alloc_cost(const void *p);
+/* Returns the LRU segment of a key's live item without counting a hit:
+ * 0 probation, 1 protected, -1 if there is none. */
+int	store_debug_segment(store_t *st, const char *key, size_t nkey);
 
 #endif

@@ -1,12 +1,13 @@
 /*
  * test_store.c -- cmocka unit tests of store/: command semantics, TTL,
- * flush_all, LRU eviction and the memory limit, refcounts, the expiry
- * wheel (with a fake clock, never sleeping), incremental rehash and a
- * multi-threaded hammer, on a shared fast clock, that checks invariants.
+ * flush_all, the segmented LRU and eviction under the memory limit,
+ * refcounts, the expiry wheel (with a fake clock, never sleeping),
+ * incremental rehash and a multi-threaded hammer, on a shared fast clock,
+ * that checks invariants.
  *
  * The tests include store_internal.h for white-box checks: the item
  * header size, the work counters that show expiry costs what it reclaims,
- * and which shard a key maps to.
+ * which shard a key maps to and which LRU segment holds it.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -203,6 +204,40 @@ key_in_shard(store_t *st, unsigned shard, int *i, char *buf, size_t len)
 		}
 	}
 }
+
+/* Fills buf with a key "k%06d" (7 bytes, so all cost the same) for i
+ * that lands in the given shard. */
+static void
+key7_in_shard(store_t *st, unsigned shard, int *i, char *buf, size_t len)
+{
+	for (;; (*i)++) {
+		assert_true(*i < 1000000);
+		snprintf(buf, len, "k%06d", *i);
+		if (store_key_shard(st, buf, strlen(buf)) == shard) {
+			(*i)++;
+			return;
+		}
+	}
+}
+
+/* Returns a memory limit that holds n items of this cost and no more.
+ * The slack of one byte short of an item absorbs glibc's rounding up of
+ * a chunk now and then (16 bytes, depending on the heap's past). */
+static size_t
+limit_for(size_t n, size_t cost)
+{
+	return n * cost + cost - 1;
+}
+
+/* Returns a key's LRU segment without counting a hit (-1: absent). */
+static int
+seg_of(store_t *st, const char *key)
+{
+	return store_debug_segment(st, key, strlen(key));
+}
+
+#define PROBATION	0
+#define PROTECTED	1
 
 /* ---- layout and accounting ------------------------------------------ */
 
@@ -585,7 +620,8 @@ test_incr_decr(void **state)
 
 /* ---- LRU, eviction, memory limit ------------------------------------- */
 
-/* The least recently used item of the key's shard goes first. */
+/* The least recently used item of the key's shard goes first (the same
+ * under plain LRU and the segmented one). */
 static void
 test_lru_order(void **state)
 {
@@ -617,7 +653,8 @@ test_lru_order(void **state)
 	assert_int_equal(store_get(st, a, strlen(a), &it), STORE_OK);
 	store_release(st, it);
 	assert_int_equal(put(st, d, val, 0), STORE_STORED);
-	/* b was least recently used in d's shard; a was bumped by get. */
+	/* b was least recently used in d's shard; a, hit by the get, moved
+	 * to the protected segment. */
 	check_missing(st, b);
 	check_value(st, a, val);
 	check_value(st, c, val);
@@ -798,6 +835,414 @@ test_too_large(void **state)
 	assert_null(store_create(&cfg));
 }
 
+/* ---- segmented LRU -------------------------------------------------- */
+
+/* Makes a 100-byte value. */
+static void
+val100(char *val)
+{
+	memset(val, 'v', 100);
+	val[100] = '\0';
+}
+
+/* An item hit twice outlives newcomers set once, where a plain LRU would
+ * have evicted it after as many newcomers as the shard holds. */
+static void
+test_slru_one_hit_evicted_first(void **state)
+{
+	struct fake_clock fc;
+	size_t cost = item_cost(7, 100);
+	store_t *st = mk_store(&fc, limit_for(4, cost), 1, false);
+	char val[101], h[16], n[7][16];
+	int i = 0, j;
+
+	(void)state;
+	val100(val);
+	key7_in_shard(st, 0, &i, h, sizeof(h));
+	for (j = 1; j <= 6; j++)
+		key7_in_shard(st, 0, &i, n[j], sizeof(n[j]));
+	assert_int_equal(put(st, h, val, 0), STORE_STORED);
+	assert_int_equal(put(st, n[1], val, 0), STORE_STORED);
+	assert_int_equal(put(st, n[2], val, 0), STORE_STORED);
+	assert_int_equal(seg_of(st, h), PROBATION);
+	check_value(st, h, val);
+	check_value(st, h, val);
+	assert_int_equal(seg_of(st, h), PROTECTED);
+	/* Four newcomers after h's last hit: under plain LRU h, older than
+	 * all of them, would be the fourth to go. */
+	for (j = 3; j <= 6; j++)
+		assert_int_equal(put(st, n[j], val, 0), STORE_STORED);
+	assert_int_equal(stats(st).evictions, 3);
+	assert_int_equal(stats(st).evicted_unfetched, 3);
+	for (j = 1; j <= 3; j++)
+		assert_int_equal(seg_of(st, n[j]), -1);
+	for (j = 4; j <= 6; j++)
+		assert_int_equal(seg_of(st, n[j]), PROBATION);
+	assert_int_equal(seg_of(st, h), PROTECTED);
+	check_value(st, h, val);
+	store_destroy(st);
+}
+
+/* A scan of many new keys, each set once, leaves a hot set alone. */
+static void
+test_slru_scan_resistant(void **state)
+{
+	enum { CAP = 40, HOT = 16, SCAN = 400 };
+	struct fake_clock fc;
+	size_t cost = item_cost(7, 100);
+	store_t *st = mk_store(&fc, limit_for(CAP, cost), 1, false);
+	char val[101], hot[HOT][16], key[16];
+	int i = 0, j;
+
+	(void)state;
+	val100(val);
+	for (j = 0; j < HOT; j++) {
+		key7_in_shard(st, 0, &i, hot[j], sizeof(hot[j]));
+		assert_int_equal(put(st, hot[j], val, 0), STORE_STORED);
+	}
+	for (j = HOT; j < CAP; j++) {
+		key7_in_shard(st, 0, &i, key, sizeof(key));
+		assert_int_equal(put(st, key, val, 0), STORE_STORED);
+	}
+	assert_int_equal(stats(st).evictions, 0);
+	for (j = 0; j < HOT; j++)
+		check_value(st, hot[j], val);
+	for (j = 0; j < SCAN; j++) {
+		key7_in_shard(st, 0, &i, key, sizeof(key));
+		assert_int_equal(put(st, key, val, 0), STORE_STORED);
+		assert_true(stats(st).bytes <= limit_for(CAP, cost));
+	}
+	/* Every scanned key took the place of a one-hit item. */
+	assert_true(stats(st).evictions >= SCAN);
+	assert_true(stats(st).curr_items > HOT);
+	for (j = 0; j < HOT; j++)
+		assert_int_equal(seg_of(st, hot[j]), PROTECTED);
+	for (j = 0; j < HOT; j++)
+		check_value(st, hot[j], val);
+	store_destroy(st);
+}
+
+/* Past its share (80 % of the shard's bytes) the protected segment
+ * demotes its tail to the probation head, a few items per operation. */
+static void
+test_slru_demotion(void **state)
+{
+	struct fake_clock fc;
+	size_t cost = item_cost(7, 100);
+	store_t *st = mk_store(&fc, limit_for(10, cost), 1, false);
+	char val[101], k[10][16], n1[16], n2[16];
+	int i = 0, j;
+
+	(void)state;
+	val100(val);
+	for (j = 0; j < 10; j++) {
+		key7_in_shard(st, 0, &i, k[j], sizeof(k[j]));
+		assert_int_equal(put(st, k[j], val, 0), STORE_STORED);
+	}
+	key7_in_shard(st, 0, &i, n1, sizeof(n1));
+	key7_in_shard(st, 0, &i, n2, sizeof(n2));
+	/* 8 of 10 protected is the share exactly: no demotion yet. */
+	for (j = 0; j < 8; j++)
+		check_value(st, k[j], val);
+	for (j = 0; j < 8; j++)
+		assert_int_equal(seg_of(st, k[j]), PROTECTED);
+	/* The ninth promotion pushes the protected tail, k0, back. */
+	check_value(st, k[8], val);
+	assert_int_equal(seg_of(st, k[0]), PROBATION);
+	for (j = 1; j < 9; j++)
+		assert_int_equal(seg_of(st, k[j]), PROTECTED);
+	assert_int_equal(seg_of(st, k[9]), PROBATION);
+	/* k0 went to the probation head: k9, at the tail, goes first. */
+	assert_int_equal(put(st, n1, val, 0), STORE_STORED);
+	assert_int_equal(seg_of(st, k[9]), -1);
+	assert_int_equal(seg_of(st, k[0]), PROBATION);
+	assert_int_equal(put(st, n2, val, 0), STORE_STORED);
+	assert_int_equal(seg_of(st, k[0]), -1);
+	for (j = 1; j < 9; j++)
+		assert_int_equal(seg_of(st, k[j]), PROTECTED);
+	assert_int_equal(stats(st).evictions, 2);
+	store_destroy(st);
+}
+
+/* One big promotion demotes at most four items per operation; later
+ * operations work off the rest. */
+static void
+test_slru_demotion_bounded(void **state)
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, 0, 1, false);
+	char val[101], k[20][16], big[16], *bv;
+	size_t nbig;
+	int i = 0, j, prot;
+
+	(void)state;
+	val100(val);
+	for (j = 0; j < 20; j++) {
+		key7_in_shard(st, 0, &i, k[j], sizeof(k[j]));
+		assert_int_equal(put(st, k[j], val, 0), STORE_STORED);
+	}
+	for (j = 0; j < 20; j++)
+		check_value(st, k[j], val);
+	/* 16 of the 20 fit the 80 % share; the first four went back. */
+	for (j = 0; j < 20; j++)
+		assert_int_equal(seg_of(st, k[j]), j < 4 ? PROBATION :
+		    PROTECTED);
+	/* A value weighing as much as 40 small items: 56 protected of 60
+	 * wants 8 demotions, four per operation. */
+	nbig = 40 * (sizeof(struct item) + 7 + 102) - (sizeof(struct item) +
+	    7 + 2);
+	bv = malloc(nbig + 1);
+	assert_non_null(bv);
+	memset(bv, 'b', nbig);
+	bv[nbig] = '\0';
+	key7_in_shard(st, 0, &i, big, sizeof(big));
+	assert_int_equal(put(st, big, bv, 0), STORE_STORED);
+	check_value(st, big, bv);
+	assert_int_equal(seg_of(st, big), PROTECTED);
+	for (prot = 0, j = 0; j < 20; j++)
+		prot += seg_of(st, k[j]) == PROTECTED;
+	assert_int_equal(prot, 12);
+	check_value(st, big, bv);
+	for (prot = 0, j = 0; j < 20; j++)
+		prot += seg_of(st, k[j]) == PROTECTED;
+	assert_int_equal(prot, 8);
+	/* At the share exactly now: another hit demotes nothing. */
+	check_value(st, big, bv);
+	for (prot = 0, j = 0; j < 20; j++)
+		prot += seg_of(st, k[j]) == PROTECTED;
+	assert_int_equal(prot, 8);
+	/* The oldest protected items went first. */
+	for (j = 4; j < 12; j++)
+		assert_int_equal(seg_of(st, k[j]), PROBATION);
+	free(bv);
+	store_destroy(st);
+}
+
+/* An overwrite, append or incr keeps the key's segment; a failed add and
+ * a touch count as hits; a new key starts in probation. */
+static void
+test_slru_overwrite_keeps_segment(void **state)
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, 0, 1, false);
+	char key[32];
+	uint64_t v;
+	int i;
+
+	(void)state;
+	/* Enough bystanders that the protected share is never reached. */
+	for (i = 0; i < 100; i++) {
+		snprintf(key, sizeof(key), "other:%d", i);
+		assert_int_equal(put(st, key, "x", 0), STORE_STORED);
+	}
+	assert_int_equal(put(st, "a", "1", 0), STORE_STORED);
+	assert_int_equal(put(st, "b", "1", 0), STORE_STORED);
+	assert_int_equal(put(st, "c", "1", 0), STORE_STORED);
+	assert_int_equal(put(st, "d", "1", 0), STORE_STORED);
+	assert_int_equal(seg_of(st, "a"), PROBATION);
+	check_value(st, "a", "1");
+	assert_int_equal(seg_of(st, "a"), PROTECTED);
+	assert_int_equal(put(st, "a", "2", 0), STORE_STORED);
+	assert_int_equal(seg_of(st, "a"), PROTECTED);
+	assert_int_equal(put_mode(st, "a", "0", 0, 0, STORE_APPEND, 0, NULL),
+	    STORE_STORED);
+	assert_int_equal(seg_of(st, "a"), PROTECTED);
+	assert_int_equal(store_incr(st, "a", 1, true, 1, &v), STORE_OK);
+	assert_int_equal(v, 21);
+	assert_int_equal(seg_of(st, "a"), PROTECTED);
+	/* A probation key overwritten stays in probation. */
+	assert_int_equal(put(st, "b", "2", 0), STORE_STORED);
+	assert_int_equal(seg_of(st, "b"), PROBATION);
+	assert_int_equal(put_mode(st, "c", "2", 0, 0, STORE_ADD, 0, NULL),
+	    STORE_NOT_STORED);
+	assert_int_equal(seg_of(st, "c"), PROTECTED);
+	assert_int_equal(store_touch(st, "d", 1, 100), STORE_TOUCHED);
+	assert_int_equal(seg_of(st, "d"), PROTECTED);
+	/* Deleted and set again: new to the cache. */
+	assert_int_equal(store_delete(st, "a", 1), STORE_DELETED);
+	assert_int_equal(put(st, "a", "3", 0), STORE_STORED);
+	assert_int_equal(seg_of(st, "a"), PROBATION);
+	store_destroy(st);
+}
+
+/* Eviction reaps a dead item near the protected tail before it evicts
+ * the live probation tail. */
+static void
+test_slru_evict_prefers_expired_protected(void **state)
+{
+	struct fake_clock fc;
+	size_t cost = item_cost(7, 100);
+	store_t *st = mk_store(&fc, limit_for(6, cost), 1, false);
+	char val[101], e[16], p[16], f[4][16], n[16];
+	struct store_stats s;
+	int i = 0, j;
+
+	(void)state;
+	val100(val);
+	key7_in_shard(st, 0, &i, e, sizeof(e));
+	key7_in_shard(st, 0, &i, p, sizeof(p));
+	key7_in_shard(st, 0, &i, n, sizeof(n));
+	assert_int_equal(put(st, e, val, 10), STORE_STORED);
+	assert_int_equal(put(st, p, val, 0), STORE_STORED);
+	for (j = 0; j < 4; j++) {
+		key7_in_shard(st, 0, &i, f[j], sizeof(f[j]));
+		assert_int_equal(put(st, f[j], val, 0), STORE_STORED);
+	}
+	check_value(st, e, val);
+	check_value(st, p, val);
+	assert_int_equal(seg_of(st, e), PROTECTED);
+	fc.now = T0 + 10;
+	/* Probation (f3 .. f0) is all live; e, at the protected tail, is
+	 * expired and goes instead of f0. */
+	assert_int_equal(put(st, n, val, 0), STORE_STORED);
+	s = stats(st);
+	assert_int_equal(s.evictions, 0);
+	assert_int_equal(s.reclaimed, 1);
+	assert_int_equal(s.get_expired, 0);
+	for (j = 0; j < 4; j++)
+		assert_int_equal(seg_of(st, f[j]), PROBATION);
+	assert_int_equal(seg_of(st, p), PROTECTED);
+	assert_int_equal(seg_of(st, n), PROBATION);
+	store_destroy(st);
+}
+
+/* Sets keys and hits every third, so both segments hold items. */
+static void
+fill_both_segments(store_t *st, const char *fmt, int n, int64_t ttl)
+{
+	char key[32];
+	int i, seg[2] = { 0, 0 };
+
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), fmt, i);
+		assert_int_equal(put(st, key, "value", ttl), STORE_STORED);
+	}
+	for (i = 0; i < n; i += 3) {
+		snprintf(key, sizeof(key), fmt, i);
+		check_value(st, key, "value");
+	}
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), fmt, i);
+		seg[seg_of(st, key)]++;
+	}
+	assert_true(seg[PROBATION] > n / 2);
+	assert_true(seg[PROTECTED] > n / 4);
+}
+
+/* flush_all: the sweep frees dead items from both segments, in bounded
+ * holds, while new items are set and promoted over them. */
+static void
+test_slru_flush_sweeps_both(void **state)
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, 0, 1, false);
+	struct store_debug d;
+	const char *keys[50];
+	char key[50][16], old[16];
+	int i;
+
+	(void)state;
+	fill_both_segments(st, "old:%d", 600, 0);
+	store_flush(st, 0);
+	assert_int_equal(stats(st).curr_items, 0);
+	/* New items go to probation heads, promoted ones to protected heads,
+	 * in front of the dead. */
+	for (i = 0; i < 50; i++) {
+		snprintf(key[i], sizeof(key[i]), "new:%d", i);
+		keys[i] = key[i];
+		assert_int_equal(put(st, keys[i], "v", 0), STORE_STORED);
+		if (i % 2 == 0)
+			check_value(st, keys[i], "v");
+	}
+	assert_int_equal(expire_all(st, 7), 600);
+	store_debug_get(st, &d);
+	assert_true(d.max_hold_units <= 7);
+	assert_int_equal(stats(st).curr_items, 50);
+	assert_int_equal(stats(st).bytes, live_cost(st, keys, 50));
+	for (i = 0; i < 600; i++) {
+		snprintf(old, sizeof(old), "old:%d", i);
+		check_missing(st, old);
+	}
+	assert_int_equal(stats(st).get_flushed, 0);
+	/* Again with everything live in both segments. */
+	store_flush(st, 0);
+	assert_int_equal(expire_all(st, 7), 50);
+	assert_int_equal(stats(st).curr_items, 0);
+	assert_int_equal(stats(st).bytes, 0);
+	store_destroy(st);
+}
+
+/* A promotion that pushes dead items out of protected frees them: were
+ * they demoted, they would sit in front of live probation items, out of
+ * the flush sweep's reach. */
+static void
+test_slru_demote_frees_flushed(void **state)
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, 0, 1, false);
+	char val[101], o[5][16], n[8][16], p[16];
+	const char *live[9];
+	size_t o4_cost, b1;
+	item_t *it;
+	int i = 0, j;
+
+	(void)state;
+	val100(val);
+	for (j = 0; j < 5; j++) {
+		key7_in_shard(st, 0, &i, o[j], sizeof(o[j]));
+		assert_int_equal(put(st, o[j], val, 0), STORE_STORED);
+	}
+	/* Hit o0..o3, noting their costs: o4's is what is left. */
+	o4_cost = stats(st).bytes;
+	for (j = 0; j < 4; j++) {
+		assert_int_equal(store_get(st, o[j], 7, &it), STORE_OK);
+		o4_cost -= store_alloc_cost(it);
+		store_release(st, it);
+	}
+	for (j = 0; j < 5; j++)
+		assert_int_equal(seg_of(st, o[j]), j < 4 ? PROTECTED :
+		    PROBATION);
+	store_flush(st, 0);
+	/* A live probation item, then eight promotions: from the fifth on,
+	 * each pushes the protected share over 80 % and the dead tail out. */
+	key7_in_shard(st, 0, &i, p, sizeof(p));
+	assert_int_equal(put(st, p, val, 0), STORE_STORED);
+	live[8] = p;
+	for (j = 0; j < 8; j++) {
+		key7_in_shard(st, 0, &i, n[j], sizeof(n[j]));
+		live[j] = n[j];
+		assert_int_equal(put(st, n[j], val, 0), STORE_STORED);
+		check_value(st, n[j], val);
+	}
+	assert_int_equal(stats(st).curr_items, 9);
+	/* The sweep gets o4, behind p, and only o4: o0..o3 were freed. */
+	b1 = stats(st).bytes;
+	assert_int_equal(expire_all(st, 100), 1);
+	assert_int_equal(b1 - stats(st).bytes, o4_cost);
+	assert_int_equal(seg_of(st, p), PROBATION);
+	for (j = 0; j < 8; j++)
+		assert_int_equal(seg_of(st, n[j]), PROTECTED);
+	assert_int_equal(stats(st).bytes, live_cost(st, live, 9));
+	store_destroy(st);
+}
+
+/* Items with a TTL in both segments all expire: nothing left. */
+static void
+test_slru_expiry_both(void **state)
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, 0, 1, false);
+
+	(void)state;
+	fill_both_segments(st, "t:%d", 300, 5);
+	fc.now = T0 + 5;
+	assert_int_equal(expire_all(st, 10), 300);
+	assert_int_equal(stats(st).curr_items, 0);
+	assert_int_equal(stats(st).bytes, 0);
+	assert_int_equal(stats(st).reclaimed, 300);
+	store_destroy(st);
+}
+
 /* ---- refcounts ------------------------------------------------------ */
 
 /* A referenced item outlives delete and replace. */
@@ -848,9 +1293,12 @@ test_ref_survives_eviction(void **state)
 	val[200] = '\0';
 	assert_int_equal(put(st, "held", val, 0), STORE_STORED);
 	assert_int_equal(store_get(st, "held", 4, &held), STORE_OK);
+	/* Each key is hit too: the get moved "held" to the protected
+	 * segment, and only hit items push it out of there. */
 	for (i = 0; i < 200; i++) {
 		snprintf(key, sizeof(key), "key:%02d", i % 100);
 		assert_int_equal(put(st, key, val, 0), STORE_STORED);
+		check_value(st, key, val);
 		assert_true(stats(st).bytes <= limit);
 	}
 	check_missing(st, "held");
@@ -1301,8 +1749,11 @@ test_rehash(void **state)
 		assert_int_equal(store_delete(st, key, strlen(key)),
 		    STORE_DELETED);
 	}
-	while (stats(st).hash_is_expanding)
+	/* At least one expiry run: a shrink that finished within the last
+	 * delete leaves the next one for the expiry thread to start. */
+	do
 		store_expire_run(st, 100);
+	while (stats(st).hash_is_expanding);
 	assert_int_equal(stats(st).curr_items, 0);
 	assert_int_equal(stats(st).hash_power_level, 8);
 	assert_true(stats(st).hash_bytes < hb / 100);
@@ -1571,6 +2022,15 @@ main(void)
 		cmocka_unit_test(test_eviction_keeps_limit),
 		cmocka_unit_test(test_no_evict),
 		cmocka_unit_test(test_too_large),
+		cmocka_unit_test(test_slru_one_hit_evicted_first),
+		cmocka_unit_test(test_slru_scan_resistant),
+		cmocka_unit_test(test_slru_demotion),
+		cmocka_unit_test(test_slru_demotion_bounded),
+		cmocka_unit_test(test_slru_overwrite_keeps_segment),
+		cmocka_unit_test(test_slru_evict_prefers_expired_protected),
+		cmocka_unit_test(test_slru_flush_sweeps_both),
+		cmocka_unit_test(test_slru_demote_frees_flushed),
+		cmocka_unit_test(test_slru_expiry_both),
 		cmocka_unit_test(test_ref_survives_delete_replace),
 		cmocka_unit_test(test_ref_survives_eviction),
 		cmocka_unit_test(test_flush_now),
