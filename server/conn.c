@@ -217,15 +217,16 @@ conn_close(struct conn *c)
 	conn_free(c);
 }
 
-/* Makes room for one more iovec; false when memory ran out. */
+/* Makes room for `more` (at most 64) more iovecs; false when memory ran
+ * out. */
 static bool
-conn_iov_grow(struct conn *c)
+conn_iov_grow(struct conn *c, size_t more)
 {
 	struct iovec	 *iov;
 	item_t		**items;
 	size_t		  cap;
 
-	if (c->iov_n < c->iov_cap)
+	if (c->iov_cap - c->iov_n >= more)
 		return true;
 	cap = c->iov_cap == 0 ? 64 : c->iov_cap * 2;
 	if ((iov = realloc(c->iov, cap * sizeof *iov)) == NULL)
@@ -287,7 +288,7 @@ conn_out_commit(struct conn *c, size_t used)
 			return;
 		}
 	}
-	if (!conn_iov_grow(c)) {
+	if (!conn_iov_grow(c, 1)) {
 		conn_set_closing(c);
 		return;
 	}
@@ -335,18 +336,32 @@ conn_error(struct conn *c, enum proto_reply r)
 	conn_out(c, s, n);
 }
 
-/* Queues an item's value and "\r\n"; takes over the caller's reference. */
+/* Queues an item's value and "\r\n"; takes over the caller's reference.
+ * Only the item_nbytes bytes of the value are read from the item: the
+ * "\r\n" after them is not stored there. */
 void
 conn_out_value(struct conn *c, item_t *it)
 {
-	size_t n = item_nbytes(it) + 2;
+	static const char	 crlf[2] = { '\r', '\n' };
+	size_t			 n = item_nbytes(it);
+	char			*p;
 
-	if (n <= COPY_VALUE_MAX && !conn_out_full(c)) {
-		conn_out(c, item_value(it), n);
+	if (n + 2 <= COPY_VALUE_MAX && !conn_out_full(c)) {
+		if ((p = conn_out_space(c, n + 2)) == NULL) {
+			store_release(c->srv->store, it);
+			conn_set_closing(c);
+			return;
+		}
+		memcpy(p, item_value(it), n);
+		memcpy(p + n, crlf, 2);
+		conn_out_commit(c, n + 2);
 		store_release(c->srv->store, it);
 		return;
 	}
-	if (!conn_iov_grow(c)) {
+	/* Value from item memory (the iovec holds the reference), then the
+	 * terminator from static memory (no reference).  Room for both first,
+	 * so a value never goes out without its "\r\n". */
+	if (!conn_iov_grow(c, 2)) {
 		store_release(c->srv->store, it);
 		conn_set_closing(c);
 		return;
@@ -355,7 +370,11 @@ conn_out_value(struct conn *c, item_t *it)
 	c->iov[c->iov_n].iov_len = n;
 	c->iov_item[c->iov_n] = it;
 	c->iov_n++;
-	c->out_pending += n;
+	c->iov[c->iov_n].iov_base = (void *)crlf;
+	c->iov[c->iov_n].iov_len = 2;
+	c->iov_item[c->iov_n] = NULL;
+	c->iov_n++;
+	c->out_pending += n + 2;
 }
 
 /* Starts reading a value into reserved item it. */
@@ -365,7 +384,8 @@ conn_start_nread(struct conn *c, item_t *it, enum proto_cmd cmd,
 {
 	c->nread_it = it;
 	c->nread_dst = item_value_mut(it);
-	c->nread_left = item_nbytes(it) + 2;
+	c->nread_left = item_nbytes(it);
+	c->nread_end_got = 0;
 	c->nread_cmd = cmd;
 	c->nread_cas = cas;
 	c->nread_noreply = noreply;
@@ -454,22 +474,40 @@ conn_run_line(struct conn *c)
 	return true;
 }
 
-/* Moves buffered value bytes into the item being read. */
+/* Accounts for n bytes that have landed at nread_dst (value bytes first)
+ * and then at nread_end; finishes the value once both are complete. */
+static void
+conn_nread_advance(struct conn *c, size_t n)
+{
+	size_t v = n < c->nread_left ? n : c->nread_left;
+
+	c->nread_dst += v;
+	c->nread_left -= v;
+	c->nread_end_got += n - v;
+	if (c->nread_left == 0 && c->nread_end_got == sizeof c->nread_end)
+		conn_finish_nread(c);
+}
+
+/* Moves buffered bytes into the item being read, then its terminator. */
 static bool
 conn_run_nread(struct conn *c)
 {
-	size_t n = c->rlen - c->rpos;
+	size_t	 n = c->rlen - c->rpos;
+	size_t	 want = c->nread_left + sizeof c->nread_end - c->nread_end_got;
+	size_t	 v;
+	char	*src = c->rbuf + c->rpos;
 
 	if (n == 0)
 		return false;
-	if (n > c->nread_left)
-		n = c->nread_left;
-	memcpy(c->nread_dst, c->rbuf + c->rpos, n);
-	c->nread_dst += n;
-	c->nread_left -= n;
+	if (n > want)
+		n = want;
+	v = n < c->nread_left ? n : c->nread_left;
+	if (v > 0)
+		memcpy(c->nread_dst, src, v);
+	if (n > v)
+		memcpy(c->nread_end + c->nread_end_got, src + v, n - v);
 	c->rpos += n;
-	if (c->nread_left == 0)
-		conn_finish_nread(c);
+	conn_nread_advance(c, n);
 	return true;
 }
 
@@ -624,22 +662,32 @@ conn_rbuf_shrink(struct conn *c)
 static ssize_t
 conn_read_once(struct conn *c, bool *drained)
 {
-	ssize_t	 n;
-	char	*dst;
-	size_t	 cap;
+	ssize_t		n;
+	struct iovec	v[2];
+	size_t		cap;
+	bool		direct;
 
-	if (c->state == CONN_NREAD && c->rpos == c->rlen) {
-		/* Stream the value straight into item memory. */
-		dst = c->nread_dst;
-		cap = c->nread_left;
+	/* While value bytes are due and rbuf is empty, stream them straight
+	 * into item memory, and the terminator into nread_end with them.
+	 * Once only (part of) the terminator is due, read into rbuf: a
+	 * 1- or 2-byte read would cost a system call for the next request. */
+	direct = c->state == CONN_NREAD && c->rpos == c->rlen &&
+	    c->nread_left > 0;
+	if (direct) {
+		v[0].iov_base = c->nread_dst;
+		v[0].iov_len = c->nread_left;
+		v[1].iov_base = c->nread_end + c->nread_end_got;
+		v[1].iov_len = sizeof c->nread_end - c->nread_end_got;
 	} else {
 		if (!conn_rbuf_room(c))
 			return -2;
-		dst = c->rbuf + c->rlen;
-		cap = c->rsize - c->rlen;
+		v[0].iov_base = c->rbuf + c->rlen;
+		v[0].iov_len = c->rsize - c->rlen;
 	}
+	cap = v[0].iov_len + (direct ? v[1].iov_len : 0);
 	do
-		n = read(c->fd, dst, cap);
+		n = direct ? readv(c->fd, v, 2) : read(c->fd, v[0].iov_base,
+		    v[0].iov_len);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK ? -1 : -2;
@@ -647,12 +695,9 @@ conn_read_once(struct conn *c, bool *drained)
 		return 0;
 	*drained = (size_t)n < cap;
 	STAT_ADD(&c->w->stats, bytes_read, n);
-	if (dst == c->nread_dst) {
-		c->nread_dst += n;
-		c->nread_left -= (size_t)n;
-		if (c->nread_left == 0)
-			conn_finish_nread(c);
-	} else
+	if (direct)
+		conn_nread_advance(c, (size_t)n);
+	else
 		c->rlen += (size_t)n;
 	return n;
 }

@@ -5,6 +5,8 @@
  * Input: rbuf[rpos .. rlen) holds bytes not yet consumed.  Command lines
  * are parsed in place; a value being stored is copied from rbuf into the
  * reserved item and, once rbuf is empty, read straight into item memory.
+ * The item holds the value only: the "\r\n" after it lands in nread_end,
+ * where dispatch_value() checks it.
  * Multi-key gets are answered a slice of keys at a time, so one request
  * line cannot make the output queue grow without bound.
  *
@@ -66,9 +68,14 @@ struct conn {
 	size_t			 rpos;
 	size_t			 rlen;
 
+	/* A value being read: nread_left bytes still go to nread_dst (item
+	 * memory), then the 2 bytes that should be "\r\n" go to nread_end,
+	 * nread_end_got of them so far; the item holds the value only. */
 	item_t			*nread_it;
 	char			*nread_dst;
 	size_t			 nread_left;
+	char			 nread_end[2];
+	size_t			 nread_end_got;
 	enum proto_cmd		 nread_cmd;
 	uint64_t		 nread_cas;
 	bool			 nread_noreply;
@@ -115,9 +122,11 @@ void	conn_error(struct conn *c, enum proto_reply r);
  * queues the used part. */
 char	*conn_out_space(struct conn *c, size_t n);
 void	conn_out_commit(struct conn *c, size_t used);
-/* Queues an item's value and "\r\n"; takes over the caller's reference. */
+/* Queues an item's value and "\r\n" (not read from the item: only
+ * item_nbytes bytes of it are); takes over the caller's reference. */
 void	conn_out_value(struct conn *c, item_t *it);
-/* Starts reading a value of nbytes into reserved item it. */
+/* Starts reading a value of item_nbytes(it) bytes into reserved item it,
+ * then its 2 terminating bytes into c->nread_end. */
 void	conn_start_nread(struct conn *c, item_t *it, enum proto_cmd cmd,
 	    uint64_t cas, bool noreply);
 /* Starts discarding n bytes of input. */

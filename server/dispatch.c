@@ -4,8 +4,9 @@
  * statuses map one to one onto wire replies through status_reply[].
  *
  * Storage commands run in two steps: the command line reserves an item and
- * the connection streams the value into it (conn_start_nread), then
- * dispatch_value() checks the terminator and commits it.
+ * the connection streams the value into it (conn_start_nread) and the
+ * 2 bytes after it into c->nread_end, then dispatch_value() checks that
+ * terminator and commits the item.
  */
 #include "config.h"
 
@@ -164,7 +165,7 @@ dispatch_value(struct conn *c, item_t *it, enum proto_cmd cmd, uint64_t cas)
 	struct thread_stats	*ts = &c->w->stats;
 	store_status_t		 st;
 
-	if (!proto_data_end_ok(item_value(it) + item_nbytes(it))) {
+	if (c->nread_end_got != 2 || !proto_data_end_ok(c->nread_end)) {
 		/* The client's framing disagrees with ours: stop here. */
 		store_release(c->srv->store, it);
 		conn_error(c, PROTO_R_BAD_CHUNK);

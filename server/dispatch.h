@@ -19,7 +19,8 @@ void	dispatch_request(struct conn *c, const struct proto_req *req);
  * output queue is full; returns true once every key and END are queued. */
 bool	dispatch_retrieve(struct conn *c, const struct proto_req *req,
 	    size_t *cursor);
-/* Completes a storage command once its value (with "\r\n") is in it. */
+/* Completes a storage command once its value is in it and the 2 bytes
+ * that followed it on the wire are in c->nread_end. */
 void	dispatch_value(struct conn *c, item_t *it, enum proto_cmd cmd,
 	    uint64_t cas);
 
