@@ -1,6 +1,6 @@
 /*
- * store.c -- the item store: sharded hash table, refcounted items,
- * segmented LRU, memory limit with eviction, TTL, flush_all and the expiry
+ * store.c -- the item store: sharded hash table, refcounted items in
+ * log-structured memory, the memory limit, TTL, flush_all and the expiry
  * thread.
  *
  * Data structure: 2^shards_log2 shards, picked by the top bits of a 64-bit
@@ -8,53 +8,51 @@
  * grown (and shrunk) by incremental rehash in the style of Redis dict.c:
  * while ht[1] exists, every operation moves a bucket or so from ht[0], and
  * the expiry thread moves more, so no single operation rehashes a whole
- * table.  Each shard also has a segmented LRU, a timing wheel of items
- * that expire (store_wheel.c) and a CAS counter.  Items are one malloc
- * each (store_internal.h).
+ * table.  Items live in segments (store_seg.c, layout in
+ * store_internal.h): 32 bytes of header and no per-item list links, which
+ * is what lets a 64 MB cache hold a third more small items than one with
+ * per-item LRU links and malloc'd items.
  *
- * Segmented LRU (SLRU, Karedla et al. 1994): two doubly linked lists per
- * shard (head = most recently used), told apart by the item's PROTECTED
- * bit.  A new key enters the probation head; a hit (get, gat, touch, a
- * failed add) on a probation item promotes it to the protected head, a
- * hit on a protected item moves it to that head.  An overwrite, append or
- * incr puts the new item in the head of the old one's segment.  While the
- * protected segment holds more than SLRU_PROTECTED_PCT of the shard's
- * bytes, its tail is demoted to the probation head, a few per operation.
- * Eviction takes the probation tail, and the protected tail only when
- * probation is empty.  Keys read again thus stay apart from keys set once
- * and never read, which a plain LRU lets push them out (a Zipf replay
- * with a set after each miss missed 11 to 12 % less often than under
- * plain LRU; docs/benchmarks.md).  Every step is O(1) under the shard
- * lock, and the segment costs no memory: it is one bit of the ref word.
+ * Eviction: FIFO with a second chance, a segment at a time.  When an
+ * allocation finds the limit in the way, the oldest sealed segment is
+ * emptied ("evacuated"): each of its items that is still linked is
+ * reaped if dead, moved to the evacuating thread's arena if it was hit
+ * since it was stored or last moved (its ACCESSED bit, cleared by the
+ * move), and evicted otherwise.  A loose item that earns a second chance
+ * goes back to the FIFO tail without a copy.  FIFO with reinsertion is
+ * CLOCK over memory order, as good as LRU on skewed workloads and with no
+ * per-hit list work (a hit sets one bit).
+ *
+ * Expiry: each segment keeps the earliest exptime of its items (min_exp).
+ * Every 100 ms the expiry thread scans the segments whose min_exp has
+ * passed, unlinks their dead items, and recomputes min_exp; a sealed
+ * segment left less than half live is evacuated at once, all its live
+ * items moved, so its memory is free for new items.  After a flush_all
+ * comes due the next pass scans every segment.  Items carry their own
+ * exptime, so a get never returns an expired item, scan or no scan.
  *
  * Ownership: a linked item holds one reference for the table; get, gat and
- * reserve hand one to the caller.  Unlinking drops the table's reference;
- * whoever drops the last one frees the memory, so a reply can still be
- * sent from an item that another thread has replaced or deleted.
+ * reserve hand one to the caller.  Unlinking drops the table's reference.
+ * An item's memory is reused only after its segment is evacuated and no
+ * reference to any of its items is left (pins, store_seg.c), so a reply
+ * can still be sent from an item that was replaced, deleted or evicted.
  *
- * Memory: `bytes` counts malloc_usable_size + the allocator's size word
- * for every live item, linked or merely referenced.  A reservation charges
- * an upper-bound estimate first (compare-and-swap, only if it fits), so
- * the counter never passes the limit; when it does not fit, items are
- * evicted (a dead one within EVICT_TAIL_SEARCH of either segment's tail
- * first, then the probation tail), the key's own shard first, then the
- * others round-robin.
+ * Reservations: store_reserve hands out a loose item, so a client that
+ * sends its value slowly pins only that much memory; store_commit copies
+ * a small value into a segment under the shard lock and links the copy.
+ * Appends and incr build the new item under the same lock hold.  Memory
+ * is never taken while holding a shard lock if that would need eviction:
+ * the operation drops the lock, makes room, and starts over.
  *
  * flush_all: a global word (generation << 32 | due time).  The first
  * operation on a shard that sees a due flush it has not applied records
  * the shard's last CAS as a watermark; items with cas <= watermark are
- * dead, and leave curr_items at once.  Dead items are never hit, new
- * ones enter at the probation head, and a dead protected tail is freed
- * rather than demoted, so the dead items form the tail of each segment,
- * which store_expire_run frees in bounded batches.
+ * dead, and leave curr_items at once; the expiry thread frees them.
  *
  * Locking: each shard's mutex guards everything in struct shard and the
  * mutable fields of the items linked in it.  A thread holds at most one
- * shard lock (asserted in debug builds), so eviction, which visits other
- * shards, runs with no lock held.  `bytes`, the flush word and item
- * refcounts are atomics.  flush_lock serializes store_flush and is taken
- * before (never while holding) a shard lock.  thr_lock guards the expiry
- * thread's stop flag.
+ * shard lock (asserted in debug builds); evacuation takes the shard lock
+ * of each item in turn.  Lock order: flush_lock -> shard -> arena -> pool.
  */
 #define _GNU_SOURCE
 #include "store_internal.h"
@@ -78,33 +76,16 @@
 #define HT_MIN_LOG2		8
 #define HT_MAX_LOG2		32
 #define REHASH_EMPTY_VISITS	10	/* buckets looked at per op, as Redis */
-#define EXPIRY_BUDGET		1000	/* units per lock hold, thread */
+#define EXPIRY_BUDGET		1000	/* rehash units per lock hold */
 #define EXPIRY_PERIOD_NS	100000000L
-#define EXPIRE_MAX_ROUNDS	64	/* lock holds per shard per run */
-#define EVICT_TAIL_SEARCH	5	/* tail items checked for a dead one */
-#define SLRU_PROTECTED_PCT	80	/* protected share of a shard's bytes */
-#define SLRU_DEMOTE_MAX		4	/* demotions per operation */
+#define COMPACT_LIVE_PCT	50	/* evacuate a scanned segment below */
+#define MAKE_ROOM_TRIES		100000	/* segments emptied for one item */
 #define EXPTIME_PAST		1	/* an absolute time long gone */
-#define LARGE_ALLOC		STORE_LARGE_ALLOC	/* mmapped */
 
 struct htable {
 	item_t		**b;		/* NULL when unused */
 	size_t		  used;
 	unsigned	  log2;
-};
-
-/* The two segments of a shard's LRU; an item's segment is its
- * ITEM_PROTECTED bit. */
-enum segment {
-	SEG_PROBATION,		/* new items, hit at most once since */
-	SEG_PROTECTED,		/* items hit again while in probation */
-	SEG_COUNT,
-};
-
-/* One LRU list: head = most recently used. */
-struct lru {
-	item_t		*head;
-	item_t		*tail;
 };
 
 struct shard_stats {
@@ -122,18 +103,14 @@ struct shard {
 	pthread_mutex_t		lock;
 	struct htable		ht[2];		/* ht[1] set while rehashing */
 	size_t			rehash_idx;	/* next ht[0] bucket to move */
-	struct lru		seg[SEG_COUNT];	/* probation, protected */
-	size_t			lru_bytes;	/* item_size() of all linked */
-	size_t			prot_bytes;	/* ... of the protected ones */
+	size_t			live_bytes;	/* ITEM_SIZE of linked items */
 	uint64_t		cas_last;	/* last CAS handed out */
 	uint64_t		flush_seen;	/* flush word last looked at */
 	uint64_t		flush_wm;	/* cas <= this: flushed */
 	uint64_t		flushed_linked;	/* linked, cas <= flush_wm */
 	bool			flush_applied;
-	bool			flush_sweep;	/* dead items at seg tails */
 	size_t			hash_bytes;
 	struct shard_stats	stats;
-	struct wheel		wheel;
 } __attribute__((aligned(64)));
 
 struct store {
@@ -142,17 +119,19 @@ struct store {
 	unsigned		nshards;
 	size_t			mem_limit;
 	size_t			item_size_max;
-	size_t			page_size;
 	bool			no_evict;
 	store_clock_fn		clock;
 	void		       *clock_ctx;
 	uint64_t		seed;
-	/* Read by every operation: kept off the line `bytes` bounces on. */
+	/* Read by every operation: kept off the lines the pool writes. */
 	_Atomic uint64_t	flush_word;	/* generation << 32 | due */
-	_Alignas(64) _Atomic uint64_t bytes;
+	_Atomic uint64_t	flush_swept;	/* flush word last swept */
+	_Alignas(64) struct pool pool;
 	_Atomic uint64_t	expiry_runs;
 	_Atomic uint64_t	expire_units;
 	_Atomic uint64_t	max_hold_units;
+	_Atomic uint64_t	evacuated;
+	_Atomic uint64_t	moved;
 	pthread_mutex_t		flush_lock;
 	pthread_mutex_t		thr_lock;
 	pthread_cond_t		thr_cond;
@@ -172,13 +151,6 @@ enum liveness {
 	ITEM_LIVE,
 	ITEM_EXPIRED,
 	ITEM_FLUSHED,
-};
-
-/* Context handed through the wheel to expire_one. */
-struct expire_ctx {
-	store_t		*st;
-	struct shard	*sh;
-	size_t		*freed;
 };
 
 /* ---- lock order --------------------------------------------------- */
@@ -313,61 +285,11 @@ item_hash(const store_t *st, const item_t *it)
 
 /* ---- memory ------------------------------------------------------- */
 
-/* Returns the full accounted cost of one allocation. */
-size_t
-store_alloc_cost(const void *p)
+/* Returns what malloc charges for an allocation (the hash tables). */
+static size_t
+alloc_cost(const void *p)
 {
 	return malloc_usable_size((void *)p) + sizeof(size_t);
-}
-
-/* Rounds n up to a multiple of the power of two a. */
-static size_t
-round_up(size_t n, size_t a)
-{
-	return (n + a - 1) & ~(a - 1);
-}
-
-/* Returns an upper bound of what malloc(n) will cost (glibc: 16-byte
- * chunks with one size word; large ones mmapped, page-rounded). */
-static size_t
-cost_estimate(const store_t *st, size_t n)
-{
-	size_t c = round_up(n + sizeof(size_t), 16);
-
-	if (n >= LARGE_ALLOC)
-		return round_up(n + 4 * sizeof(size_t), st->page_size);
-	return c < 32 ? 32 : c;
-}
-
-/* Charges est bytes if that keeps the total within the limit. */
-static bool
-mem_try_charge(store_t *st, size_t est)
-{
-	uint64_t cur = atomic_load_explicit(&st->bytes, memory_order_relaxed);
-
-	do {
-		if (cur + est > st->mem_limit)
-			return false;
-	} while (!atomic_compare_exchange_weak_explicit(&st->bytes, &cur,
-	    cur + est, memory_order_relaxed, memory_order_relaxed));
-	return true;
-}
-
-/* Returns charged bytes to the counter. */
-static void
-mem_uncharge(store_t *st, size_t n)
-{
-	atomic_fetch_sub_explicit(&st->bytes, n, memory_order_relaxed);
-}
-
-/* Frees an unreferenced item and uncharges its cost. */
-static void
-item_free(store_t *st, item_t *it)
-{
-	size_t cost = store_alloc_cost(it);
-
-	free(it);
-	mem_uncharge(st, cost);
 }
 
 /* ---- item references and flag bits -------------------------------- */
@@ -379,7 +301,7 @@ item_ref(item_t *it)
 	atomic_fetch_add_explicit(&it->ref, 1, memory_order_relaxed);
 }
 
-/* Sets a flag bit in the ref word. */
+/* Sets flag bits in the ref word. */
 static void
 item_set_bit(item_t *it, uint32_t bit)
 {
@@ -401,29 +323,37 @@ item_has_bit(const item_t *it, uint32_t bit)
 	    0;
 }
 
-/* Drops a reference; the item is freed once unlinked and unreferenced. */
+/* Sets a flag bit; skips the write (and the cache line) if it is set. */
+static void
+item_mark(item_t *it, uint32_t bit)
+{
+	if (!item_has_bit(it, bit))
+		item_set_bit(it, bit);
+}
+
+/* Drops a reference.  The last one of an unlinked item lets go of its
+ * memory: a loose item is freed, an item in a segment being emptied
+ * unpins it; an item in a live segment stays as dead bytes until its
+ * segment is evacuated. */
 void
 store_release(store_t *st, item_t *it)
 {
+	struct seg *s;
 	uint32_t old;
 
 	if (it == NULL)
 		return;
+	s = pool_seg_of(&st->pool, it);
 	/* acq_rel: the last holder must see every other holder's writes. */
 	old = atomic_fetch_sub_explicit(&it->ref, 1, memory_order_acq_rel);
 	assert((old & ITEM_REF_MASK) != 0);
-	if ((old & ITEM_REF_MASK) == 1) {
-		assert((old & ITEM_LINKED) == 0);
-		item_free(st, it);
-	}
-}
-
-/* Notes that a get read the item; skips the write if already noted. */
-static void
-item_mark_fetched(item_t *it)
-{
-	if (!item_has_bit(it, ITEM_FETCHED))
-		item_set_bit(it, ITEM_FETCHED);
+	if ((old & ITEM_REF_MASK) != 1)
+		return;
+	assert((old & ITEM_LINKED) == 0);
+	if (old & ITEM_EVAC)
+		pool_unpin(&st->pool, s);
+	if (old & ITEM_LOOSE)
+		pool_loose_gone(&st->pool, s);
 }
 
 /* ---- hash table ---------------------------------------------------- */
@@ -511,7 +441,7 @@ ht_resize(struct shard *sh, unsigned log2)
 		return;		/* longer chains until a later try works */
 	sh->ht[1] = (struct htable){ .b = b, .log2 = log2 };
 	sh->rehash_idx = 0;
-	sh->hash_bytes += store_alloc_cost(b);
+	sh->hash_bytes += alloc_cost(b);
 }
 
 /* Starts a grow at load factor 1, or a shrink below 1/8. */
@@ -550,7 +480,7 @@ ht_move_bucket(const store_t *st, struct shard *sh, item_t **b)
 static void
 ht_finish_rehash(struct shard *sh)
 {
-	sh->hash_bytes -= store_alloc_cost(sh->ht[0].b);
+	sh->hash_bytes -= alloc_cost(sh->ht[0].b);
 	free(sh->ht[0].b);
 	sh->ht[0] = sh->ht[1];
 	sh->ht[1] = (struct htable){ 0 };
@@ -579,110 +509,47 @@ ht_rehash_step(const store_t *st, struct shard *sh, size_t moves,
 	return seen;
 }
 
-/* ---- segmented LRU ------------------------------------------------- */
-
-/* Returns the bytes an item weighs in its segment's share. */
-static size_t
-item_size(const item_t *it)
-{
-	return sizeof(*it) + item_nkey(it) + it->nbytes + 2;
-}
-
-/* Returns the segment an item is in. */
-static enum segment
-item_segment(const item_t *it)
-{
-	return item_has_bit(it, ITEM_PROTECTED) ? SEG_PROTECTED :
-	    SEG_PROBATION;
-}
-
-/* Puts an item at the most recently used end of a list. */
+/* Puts n in o's place in its chain: n is a moved copy of o. */
 static void
-lru_push(struct lru *l, item_t *it)
+ht_swap(struct shard *sh, item_t *o, item_t *n, uint64_t hv)
 {
-	it->lru_prev = NULL;
-	it->lru_next = l->head;
-	if (l->head != NULL)
-		l->head->lru_prev = it;
-	else
-		l->tail = it;
-	l->head = it;
-}
+	item_t **pp;
+	int i;
 
-/* Takes an item out of a list. */
-static void
-lru_unhook(struct lru *l, item_t *it)
-{
-	if (it->lru_prev != NULL)
-		it->lru_prev->lru_next = it->lru_next;
-	else
-		l->head = it->lru_next;
-	if (it->lru_next != NULL)
-		it->lru_next->lru_prev = it->lru_prev;
-	else
-		l->tail = it->lru_prev;
-	it->lru_prev = it->lru_next = NULL;
-}
-
-/* Puts a new item at the head of a segment. */
-static void
-seg_insert(struct shard *sh, item_t *it, enum segment seg)
-{
-	size_t size = item_size(it);
-
-	assert(!item_has_bit(it, ITEM_PROTECTED));
-	sh->lru_bytes += size;
-	if (seg == SEG_PROTECTED) {
-		item_set_bit(it, ITEM_PROTECTED);
-		sh->prot_bytes += size;
+	for (i = 0; i < 2 && sh->ht[i].b != NULL; i++) {
+		for (pp = ht_bucket(&sh->ht[i], hv); *pp; pp = &(*pp)->h_next) {
+			if (*pp == o) {
+				n->h_next = o->h_next;
+				*pp = n;
+				o->h_next = NULL;
+				return;
+			}
+		}
 	}
-	lru_push(&sh->seg[seg], it);
-}
-
-/* Takes an item out of its segment. */
-static void
-seg_remove(struct shard *sh, item_t *it)
-{
-	enum segment seg = item_segment(it);
-	size_t size = item_size(it);
-
-	sh->lru_bytes -= size;
-	if (seg == SEG_PROTECTED)
-		sh->prot_bytes -= size;
-	lru_unhook(&sh->seg[seg], it);
-}
-
-/* Moves an item to the head of a segment, the same or the other; the
- * flag word and the byte count change only with the segment. */
-static void
-seg_move(struct shard *sh, item_t *it, enum segment to)
-{
-	enum segment from = item_segment(it);
-
-	if (from == to && sh->seg[to].head == it)
-		return;
-	lru_unhook(&sh->seg[from], it);
-	lru_push(&sh->seg[to], it);
-	if (from == to)
-		return;
-	if (to == SEG_PROTECTED) {
-		item_set_bit(it, ITEM_PROTECTED);
-		sh->prot_bytes += item_size(it);
-	} else {
-		item_clear_bit(it, ITEM_PROTECTED);
-		sh->prot_bytes -= item_size(it);
-	}
-}
-
-/* True while the protected segment holds more than its share. */
-static bool
-seg_protected_over(const struct shard *sh)
-{
-	return (uint64_t)sh->prot_bytes * 100 >
-	    (uint64_t)sh->lru_bytes * SLRU_PROTECTED_PCT;
+	assert(false && "item not in its shard's table");
 }
 
 /* ---- linking ------------------------------------------------------- */
+
+/* Returns the bytes an item takes in a segment. */
+static size_t
+item_size(const item_t *it)
+{
+	return ITEM_SIZE(item_nkey(it), it->nbytes);
+}
+
+/* Adds (or takes) an item's size to (from) its segment's live bytes. */
+static void
+seg_live_add(store_t *st, const item_t *it, bool add)
+{
+	struct seg *s = pool_seg_of(&st->pool, it);
+	uint32_t n = (uint32_t)item_size(it);
+
+	if (add)
+		atomic_fetch_add_explicit(&s->live, n, memory_order_relaxed);
+	else
+		atomic_fetch_sub_explicit(&s->live, n, memory_order_relaxed);
+}
 
 /* Gives an item the shard's next CAS. */
 static void
@@ -691,19 +558,20 @@ item_set_cas(struct shard *sh, item_t *it)
 	it->casnk = (++sh->cas_last << ITEM_CAS_SHIFT) | item_nkey(it);
 }
 
-/* Links an item at the head of a segment; the caller's reference
- * becomes the table's. */
+/* Links an item; the caller's reference becomes the table's.  A loose
+ * item joins the FIFO as a segment of its own. */
 static void
-item_link(struct shard *sh, item_t *it, uint64_t hv, enum segment seg)
+item_link(store_t *st, struct shard *sh, item_t *it, uint64_t hv)
 {
 	item_set_cas(sh, it);
 	item_set_bit(it, ITEM_LINKED);
 	ht_insert(sh, it, hv);
-	seg_insert(sh, it, seg);
-	if (it->exptime != 0)
-		wheel_insert(&sh->wheel, it);
+	sh->live_bytes += item_size(it);
+	seg_live_add(st, it, true);
 	sh->stats.curr_items++;
 	sh->stats.total_items++;
+	if (item_has_bit(it, ITEM_LOOSE))
+		pool_loose_sealed(&st->pool, it);
 }
 
 /* Counts an unlink by its cause. */
@@ -734,9 +602,8 @@ item_unlink(store_t *st, struct shard *sh, item_t *it, enum unlink_why why)
 	assert(item_has_bit(it, ITEM_LINKED));
 	count_unlink(sh, it, why);
 	ht_remove(sh, it, item_hash(st, it));
-	seg_remove(sh, it);
-	if (it->w_pprev != NULL)
-		wheel_remove(&sh->wheel, it);
+	sh->live_bytes -= item_size(it);
+	seg_live_add(st, it, false);
 	item_clear_bit(it, ITEM_LINKED);
 	/* curr_items counts visible items: flushed ones left it already. */
 	if (item_cas(it) <= sh->flush_wm)
@@ -772,80 +639,46 @@ item_reap(store_t *st, struct shard *sh, item_t *it, enum liveness why)
 	    why == ITEM_FLUSHED ? UNLINK_FLUSHED : UNLINK_EXPIRED);
 }
 
-/*
- * Demotes protected tails to the probation head while the protected
- * segment is over its share, at most SLRU_DEMOTE_MAX per call so a lock
- * hold stays bounded (any excess goes on the next call).  A dead tail is
- * freed instead of demoted: flushed items must stay behind every live
- * item of their segment for the sweep (see flush_sweep).
- */
+/* Records a hit: the item earns a second chance at eviction. */
 static void
-seg_balance(store_t *st, struct shard *sh, uint32_t now)
+item_hit(item_t *it)
 {
-	enum liveness l;
-	item_t *it;
-	int n;
-
-	for (n = 0; n < SLRU_DEMOTE_MAX && seg_protected_over(sh); n++) {
-		it = sh->seg[SEG_PROTECTED].tail;
-		if ((l = item_liveness(sh, it, now)) != ITEM_LIVE)
-			item_reap(st, sh, it, l);
-		else
-			seg_move(sh, it, SEG_PROBATION);
-	}
+	item_mark(it, ITEM_ACCESSED);
 }
 
-/* Records a hit on a live item: from probation it is promoted, in
- * protected it moves to the head.  Any hit rebalances, so an excess left
- * by a big promotion or by evictions shrinking the shard is worked off. */
-static void
-item_hit(store_t *st, struct shard *sh, item_t *it, uint32_t now)
-{
-	seg_move(sh, it, SEG_PROTECTED);
-	if (seg_protected_over(sh))
-		seg_balance(st, sh, now);
-}
-
-/* Gives a linked item a new exptime and refiles it in the wheel; a time
- * already past unlinks it. */
+/* Gives a linked item a new exptime; a time already past unlinks it. */
 static void
 item_retime(store_t *st, struct shard *sh, item_t *it, uint32_t exptime,
     uint32_t now)
 {
-	if (it->w_pprev != NULL)
-		wheel_remove(&sh->wheel, it);
 	it->exptime = exptime;
 	if (time_passed(exptime, now))
 		item_unlink(st, sh, it, UNLINK_DELETE);
-	else if (exptime != 0)
-		wheel_insert(&sh->wheel, it);
+	else
+		pool_note_exptime(pool_seg_of(&st->pool, it), exptime);
 }
 
 /* Replaces old (may be NULL) by it, or only drops old if it is born
- * expired; consumes the caller's reference to it.  The new item takes
- * old's segment: a key's standing survives an overwrite, incr or append,
- * while a key new to the cache starts in probation. */
+ * expired; consumes the caller's reference to it.  A key's standing (its
+ * ACCESSED bit) survives an overwrite, incr or append. */
 static void
 item_replace(store_t *st, struct shard *sh, item_t *old, item_t *it,
     uint64_t hv, uint32_t now, uint64_t *cas_out)
 {
-	enum segment seg = SEG_PROBATION;
-
 	if (old != NULL) {
-		seg = item_segment(old);
+		if (item_has_bit(old, ITEM_ACCESSED))
+			item_set_bit(it, ITEM_ACCESSED);
 		item_unlink(st, sh, old, UNLINK_DELETE);
 	}
+	item_set_cas(sh, it);
+	if (cas_out != NULL)
+		*cas_out = item_cas(it);
 	if (time_passed(it->exptime, now)) {
 		/* STORED but never visible: no point in linking it. */
-		item_set_cas(sh, it);
-		if (cas_out != NULL)
-			*cas_out = item_cas(it);
 		store_release(st, it);
 		return;
 	}
-	item_link(sh, it, hv, seg);
-	if (seg == SEG_PROTECTED)
-		seg_balance(st, sh, now);
+	item_link(st, sh, it, hv);
 	if (cas_out != NULL)
 		*cas_out = item_cas(it);
 }
@@ -877,8 +710,6 @@ flush_sync(const store_t *st, struct shard *sh, uint32_t now)
 		sh->flushed_linked += sh->stats.curr_items;
 		sh->stats.curr_items = 0;
 		sh->flush_applied = true;
-		sh->flush_sweep = sh->seg[SEG_PROBATION].tail != NULL ||
-		    sh->seg[SEG_PROTECTED].tail != NULL;
 	}
 }
 
@@ -895,6 +726,19 @@ shard_enter(store_t *st, uint64_t hv, uint32_t now)
 		ht_rehash_step(st, sh, 1, REHASH_EMPTY_VISITS);
 	else
 		ht_maybe_resize(sh);
+	return sh;
+}
+
+/* Locks the shard an item's key maps to, for work on that item. */
+static struct shard *
+shard_of_item(store_t *st, const item_t *it, uint64_t *hv, uint32_t now)
+{
+	struct shard *sh;
+
+	*hv = item_hash(st, it);
+	sh = &st->shards[shard_index(st, *hv)];
+	shard_lock(sh);
+	flush_sync(st, sh, now);
 	return sh;
 }
 
@@ -919,136 +763,174 @@ lookup_live(store_t *st, struct shard *sh, uint64_t hv, const char *key,
 	return NULL;
 }
 
-/* ---- eviction ------------------------------------------------------ */
+/* ---- evacuation ---------------------------------------------------- */
 
-/* Returns a dead item near the tail of one segment, or NULL. */
-static item_t *
-seg_tail_dead(const struct shard *sh, enum segment seg, uint32_t now,
-    enum liveness *why)
-{
-	item_t *it = sh->seg[seg].tail;
-	int n;
-
-	for (n = 0; it != NULL && n < EVICT_TAIL_SEARCH; n++) {
-		*why = item_liveness(sh, it, now);
-		if (*why != ITEM_LIVE)
-			return it;
-		it = it->lru_prev;
-	}
-	return NULL;
-}
-
-/* Returns a dead item near a segment tail, probation first, or NULL. */
-static item_t *
-tail_dead(const struct shard *sh, uint32_t now, enum liveness *why)
-{
-	item_t *it = seg_tail_dead(sh, SEG_PROBATION, now, why);
-
-	return it != NULL ? it : seg_tail_dead(sh, SEG_PROTECTED, now, why);
-}
-
-/* Returns the live item to evict: the probation tail, or the protected
- * tail once probation is empty; NULL if the shard is empty. */
-static item_t *
-evict_victim(const struct shard *sh)
-{
-	item_t *it = sh->seg[SEG_PROBATION].tail;
-
-	return it != NULL ? it : sh->seg[SEG_PROTECTED].tail;
-}
-
-/* Frees one item from a shard's segment tails, preferring a dead one
- * (counted as reclaimed, not evicted); false if the shard is empty. */
+/* Copies a linked item into the calling thread's arena (the last free
+ * segment allowed) and links the copy in its place; false if no room. */
 static bool
-evict_one(store_t *st, struct shard *sh)
+item_move(store_t *st, struct shard *sh, item_t *it, uint64_t hv)
 {
-	uint32_t now = store_now(st);
-	enum liveness why;
-	item_t *it;
+	item_t *n = pool_carve(&st->pool, item_key(it), item_nkey(it),
+	    it->flags, it->exptime, it->nbytes, true);
 
-	shard_lock(sh);
-	flush_sync(st, sh, now);
-	if ((it = tail_dead(sh, now, &why)) != NULL)
-		item_reap(st, sh, it, why);
-	else if ((it = evict_victim(sh)) != NULL)
-		item_unlink(st, sh, it, UNLINK_EVICTED);
-	shard_unlock(sh);
-	return it != NULL;
+	if (n == NULL)
+		return false;
+	memcpy(item_value_mut(n), item_value(it), it->nbytes);
+	n->casnk = it->casnk;
+	/* The second chance is used up: ACCESSED stays behind. */
+	item_set_bit(n, ITEM_LINKED | (atomic_load_explicit(&it->ref,
+	    memory_order_relaxed) & ITEM_FETCHED));
+	ht_swap(sh, it, n, hv);
+	seg_live_add(st, n, true);
+	seg_live_add(st, it, false);
+	item_clear_bit(it, ITEM_LINKED);
+	store_release(st, it);
+	atomic_fetch_add_explicit(&st->moved, 1, memory_order_relaxed);
+	return true;
 }
 
-/* Charges est bytes, evicting round-robin from shard `first` on when the
- * limit is in the way; STORE_OK or STORE_NO_MEMORY. */
-static store_status_t
-mem_reserve(store_t *st, size_t est, unsigned first)
+/*
+ * Empties one item of a segment being evacuated: reaps it if dead, moves
+ * it if it was hit since it was stored (or always, when compacting), and
+ * evicts it otherwise.  Then a reference still held to it pins the
+ * segment until let go (store_release sees ITEM_EVAC).
+ */
+static void
+evac_item(store_t *st, struct seg *s, item_t *it, bool compact)
 {
-	size_t tries, max_tries = 4 * (size_t)st->nshards + est / 32;
-	unsigned idle = 0, s = first;
+	uint32_t now = store_now(st), old;
+	struct shard *sh;
+	enum liveness l;
+	uint64_t hv;
 
-	if (est > st->mem_limit)
-		return STORE_NO_MEMORY;
-	for (tries = 0; !mem_try_charge(st, est); tries++) {
-		if (st->no_evict || tries >= max_tries || idle >= st->nshards)
-			return STORE_NO_MEMORY;
-		/* An evicted item still referenced frees nothing yet. */
-		idle = evict_one(st, &st->shards[s]) ? 0 : idle + 1;
-		s = (s + 1) & (st->nshards - 1);
+	sh = shard_of_item(st, it, &hv, now);
+	if (item_has_bit(it, ITEM_LINKED)) {
+		l = item_liveness(sh, it, now);
+		if (l != ITEM_LIVE)
+			item_reap(st, sh, it, l);
+		else if (s->loose || !(compact ||
+		    item_has_bit(it, ITEM_ACCESSED)) ||
+		    !item_move(st, sh, it, hv))
+			item_unlink(st, sh, it, UNLINK_EVICTED);
 	}
-	return STORE_OK;
+	/* Pin before the bit: a holder letting go right after unpins. */
+	pool_pin(s);
+	old = atomic_fetch_or_explicit(&it->ref, ITEM_EVAC,
+	    memory_order_acq_rel);
+	if ((old & ITEM_REF_MASK) == 0)
+		pool_unpin(&st->pool, s);	/* the taker's pin remains */
+	shard_unlock(sh);
+}
+
+/* A loose item hit since it joined the FIFO goes back to its tail, bit
+ * cleared, without a copy; true if so (the taker's pin is consumed). */
+static bool
+loose_second_chance(store_t *st, struct seg *s)
+{
+	item_t *it = (item_t *)(void *)s->mem;
+	uint32_t now = store_now(st);
+	struct shard *sh;
+	uint64_t hv;
+	bool keep;
+
+	sh = shard_of_item(st, it, &hv, now);
+	keep = item_has_bit(it, ITEM_LINKED) &&
+	    item_has_bit(it, ITEM_ACCESSED) &&
+	    item_liveness(sh, it, now) == ITEM_LIVE;
+	if (keep) {
+		item_clear_bit(it, ITEM_ACCESSED);
+		pool_requeue(&st->pool, s);
+	}
+	shard_unlock(sh);
+	return keep;
+}
+
+/* Empties a segment taken off the FIFO and drops the taker's pin: the
+ * segment is free once no reference to its items is left. */
+static void
+seg_evacuate(store_t *st, struct seg *s, bool compact)
+{
+	item_t *it;
+	char *p;
+
+	if (s->loose && !compact && loose_second_chance(st, s))
+		return;
+	for (p = s->mem; p < s->mem + s->used; p += item_size(it)) {
+		it = (item_t *)(void *)p;
+		evac_item(st, s, it, compact);
+	}
+	atomic_fetch_add_explicit(&st->evacuated, 1, memory_order_relaxed);
+	pool_unpin(&st->pool, s);
+}
+
+/* Frees memory after an allocation found no room: for a loose item a
+ * free segment goes back to the system first; else the oldest segment is
+ * emptied, or under no_evict the one with the fewest live bytes, its live
+ * items moved, not evicted.  Called with no lock held; false if nothing
+ * can be freed. */
+static bool
+make_room(store_t *st, bool loose)
+{
+	struct seg *s;
+
+	if (loose && pool_trim(&st->pool))
+		return true;
+	s = st->no_evict ? pool_pop_emptiest(&st->pool) :
+	    pool_pop_oldest(&st->pool);
+	if (s == NULL)
+		return false;
+	seg_evacuate(st, s, st->no_evict);
+	return true;
+}
+
+/* After an operation dropped its lock for want of room: makes room and
+ * says whether to try again. */
+static bool
+retry_with_room(store_t *st, unsigned *tries, bool loose)
+{
+	return (*tries)++ < MAKE_ROOM_TRIES && make_room(st, loose);
 }
 
 /* ---- allocation ---------------------------------------------------- */
 
-/* Allocates an unlinked item with one reference, within the limit. */
-static store_status_t
-item_alloc(store_t *st, unsigned shard, const char *key, size_t nkey,
-    uint32_t flags, uint32_t exptime, size_t nbytes, item_t **out)
+/* True if an item of this size is carved from a segment. */
+static bool
+item_carved(const store_t *st, size_t nkey, size_t nbytes)
 {
-	size_t size, est, cost;
-	store_status_t rc;
-	item_t *it;
-
-	*out = NULL;
-	if (nkey > STORE_KEY_MAX || nbytes > st->item_size_max)
-		return STORE_TOO_LARGE;
-	size = sizeof(item_t) + nkey + nbytes + 2;
-	est = cost_estimate(st, size);
-	if ((rc = mem_reserve(st, est, shard)) != STORE_OK)
-		return rc;
-	if ((it = malloc(size)) == NULL) {
-		mem_uncharge(st, est);
-		return STORE_NO_MEMORY;
-	}
-	/* Settle the estimate to the real cost: glibc hands out up to 16
-	 * bytes more when the rest of a free chunk would be too small. */
-	cost = store_alloc_cost(it);
-	if (cost < est) {
-		mem_uncharge(st, est - cost);
-	} else if (cost > est && mem_reserve(st, cost - est, shard) !=
-	    STORE_OK) {
-		free(it);
-		mem_uncharge(st, est);
-		return STORE_NO_MEMORY;
-	}
-	memset(it, 0, sizeof(*it));
-	it->casnk = nkey;
-	it->exptime = exptime;
-	it->flags = flags;
-	it->nbytes = (uint32_t)nbytes;
-	atomic_init(&it->ref, 1);
-	memcpy(it->data, key, nkey);
-	*out = it;
-	return STORE_OK;
+	return ITEM_SIZE(nkey, nbytes) <= st->pool.small_max;
 }
 
-/* Allocates an unlinked item for key; the caller fills the value. */
+/* Allocates an unlinked item to be linked right away, without evicting:
+ * carved if small, else loose.  NULL when there is no room. */
+static item_t *
+item_new(store_t *st, const char *key, size_t nkey, uint32_t flags,
+    uint32_t exptime, size_t nbytes)
+{
+	if (item_carved(st, nkey, nbytes))
+		return pool_carve(&st->pool, key, nkey, flags, exptime,
+		    nbytes, false);
+	return pool_loose(&st->pool, key, nkey, flags, exptime, nbytes);
+}
+
+/* Reserves a loose item for the caller to fill, evicting when the limit
+ * is in the way. */
 store_status_t
 store_reserve(store_t *st, const char *key, size_t nkey, uint32_t flags,
     int64_t exptime, size_t nbytes, item_t **out)
 {
-	uint64_t hv = key_hash(st, key, nkey);
+	uint32_t exp = store_exptime(st, exptime);
+	unsigned tries = 0;
 
-	return item_alloc(st, shard_index(st, hv), key, nkey, flags,
-	    store_exptime(st, exptime), nbytes, out);
+	*out = NULL;
+	if (nkey > STORE_KEY_MAX || nbytes > st->item_size_max)
+		return STORE_TOO_LARGE;
+	if (!pool_loose_fits(&st->pool, nkey, nbytes))
+		return STORE_NO_MEMORY;
+	while ((*out = pool_loose(&st->pool, key, nkey, flags, exp,
+	    nbytes)) == NULL)
+		if (!retry_with_room(st, &tries, true))
+			return STORE_NO_MEMORY;
+	return STORE_OK;
 }
 
 /* ---- storage commands ---------------------------------------------- */
@@ -1071,128 +953,113 @@ commit_check(store_mode_t mode, const item_t *old, uint64_t cas)
 	}
 }
 
-/* Copies old's value and the new data into a fresh item for
- * append/prepend; called without a lock. */
+/* Builds old's value with add's appended or prepended, under the lock;
+ * STORE_NO_MEMORY when there is no room without evicting. */
 static store_status_t
-concat_build(store_t *st, unsigned shard, const item_t *old,
-    const item_t *add, bool prepend, item_t **out)
+concat_build(store_t *st, const item_t *old, const item_t *add,
+    bool prepend, item_t **out)
 {
 	size_t n = (size_t)old->nbytes + add->nbytes;
 	const item_t *first = prepend ? add : old;
 	const item_t *second = prepend ? old : add;
-	store_status_t rc;
 	char *v;
 
 	if (n > st->item_size_max)
 		return STORE_TOO_LARGE;
-	rc = item_alloc(st, shard, item_key(old), item_nkey(old), old->flags,
-	    0, n, out);
-	if (rc != STORE_OK)
-		return rc;
+	*out = item_new(st, item_key(old), item_nkey(old), old->flags,
+	    old->exptime, n);
+	if (*out == NULL)
+		return STORE_NO_MEMORY;
 	v = item_value_mut(*out);
 	memcpy(v, item_value(first), first->nbytes);
 	memcpy(v + first->nbytes, item_value(second), second->nbytes);
-	memcpy(v + n, "\r\n", 2);
 	return STORE_OK;
 }
 
-/* Links nit in place of old if old is still the key's live item, keeping
- * old's current exptime; on success consumes nit. */
-static bool
-swap_if_current(store_t *st, item_t *old, item_t *nit, uint64_t hv,
-    uint64_t *cas_out)
-{
-	uint32_t now = store_now(st);
-	struct shard *sh = shard_enter(st, hv, now);
-	bool ok;
-
-	ok = lookup_live(st, sh, hv, item_key(old), item_nkey(old), now) ==
-	    old;
-	if (ok) {
-		nit->exptime = old->exptime;
-		item_replace(st, sh, old, nit, hv, now, cas_out);
-	}
-	shard_unlock(sh);
-	return ok;
-}
-
-/* Returns the live item for key with a reference, or NULL. */
-static item_t *
-get_ref(store_t *st, uint64_t hv, const char *key, size_t nkey)
-{
-	uint32_t now = store_now(st);
-	struct shard *sh = shard_enter(st, hv, now);
-	item_t *it = lookup_live(st, sh, hv, key, nkey, now);
-
-	if (it != NULL)
-		item_ref(it);
-	shard_unlock(sh);
-	return it;
-}
-
-/*
- * append/prepend, optimistically: reference the old item under the lock,
- * build the combined item without a lock (allocation may evict, which
- * takes other shard locks), then link it only if old is still current,
- * else start over.  A retry means another writer got in, so the loop
- * always makes progress somewhere.
- */
+/* append/prepend: the combined item is built and linked in one hold of
+ * the key's shard lock; without room, the lock goes, room is made, and
+ * the command starts over. */
 static store_status_t
 commit_concat(store_t *st, item_t *add, bool prepend, uint64_t *cas_out)
 {
 	uint64_t hv = item_hash(st, add);
+	unsigned tries = 0;
 	store_status_t rc;
+	struct shard *sh;
 	item_t *old, *nit;
-	bool done;
+	uint32_t now;
+	bool loose;
 
-	for (;;) {
-		old = get_ref(st, hv, item_key(add), item_nkey(add));
-		if (old == NULL) {
-			rc = STORE_NOT_STORED;
-			break;
+	do {
+		now = store_now(st);
+		sh = shard_enter(st, hv, now);
+		old = lookup_live(st, sh, hv, item_key(add), item_nkey(add),
+		    now);
+		rc = old == NULL ? STORE_NOT_STORED :
+		    concat_build(st, old, add, prepend, &nit);
+		loose = old != NULL && !item_carved(st, item_nkey(old),
+		    (size_t)old->nbytes + add->nbytes);
+		if (rc == STORE_OK) {
+			item_replace(st, sh, old, nit, hv, now, cas_out);
+			rc = STORE_STORED;
 		}
-		rc = concat_build(st, shard_index(st, hv), old, add, prepend,
-		    &nit);
-		done = rc == STORE_OK &&
-		    swap_if_current(st, old, nit, hv, cas_out);
-		if (rc == STORE_OK && !done)
-			store_release(st, nit);
-		store_release(st, old);
-		if (rc != STORE_OK || done) {
-			rc = rc == STORE_OK ? STORE_STORED : rc;
-			break;
-		}
-	}
+		shard_unlock(sh);
+	} while (rc == STORE_NO_MEMORY && retry_with_room(st, &tries, loose));
 	store_release(st, add);
 	return rc;
 }
 
-/* Links a reserved item according to mode; consumes the reference. */
+/* Copies a filled reservation into a segment, under the shard lock;
+ * NULL when there is no room without evicting. */
+static item_t *
+item_copy(store_t *st, const item_t *src)
+{
+	item_t *it = pool_carve(&st->pool, item_key(src), item_nkey(src),
+	    src->flags, src->exptime, src->nbytes, false);
+
+	if (it != NULL)
+		memcpy(item_value_mut(it), item_value(src), src->nbytes);
+	return it;
+}
+
+/* Links a reserved item according to mode; consumes the reference.  A
+ * small value is copied into a segment, a large one linked as it is. */
 store_status_t
 store_commit(store_t *st, item_t *it, store_mode_t mode, uint64_t cas,
     uint64_t *cas_out)
 {
-	uint64_t hv;
-	uint32_t now;
-	struct shard *sh;
+	bool copy = item_carved(st, item_nkey(it), it->nbytes);
+	uint64_t hv = item_hash(st, it);
+	unsigned tries = 0;
 	store_status_t rc;
-	item_t *old;
+	struct shard *sh;
+	item_t *old, *fin;
+	uint32_t now;
 
 	assert(!item_has_bit(it, ITEM_LINKED));
 	if (mode == STORE_APPEND || mode == STORE_PREPEND)
 		return commit_concat(st, it, mode == STORE_PREPEND, cas_out);
-	hv = item_hash(st, it);
-	now = store_now(st);
-	sh = shard_enter(st, hv, now);
-	old = lookup_live(st, sh, hv, item_key(it), item_nkey(it), now);
-	rc = commit_check(mode, old, cas);
-	if (rc == STORE_STORED)
-		item_replace(st, sh, old, it, hv, now, cas_out);
-	else if (old != NULL && mode == STORE_ADD)
-		item_hit(st, sh, old, now);	/* as memcached's add */
-	shard_unlock(sh);
-	if (rc != STORE_STORED)
-		store_release(st, it);
+	do {
+		now = store_now(st);
+		sh = shard_enter(st, hv, now);
+		old = lookup_live(st, sh, hv, item_key(it), item_nkey(it),
+		    now);
+		rc = commit_check(mode, old, cas);
+		if (rc == STORE_STORED) {
+			fin = copy ? item_copy(st, it) : it;
+			if (fin == NULL)
+				rc = STORE_NO_MEMORY;
+			else if (fin == it)
+				it = NULL;	/* the table's reference now */
+			if (fin != NULL)
+				item_replace(st, sh, old, fin, hv, now,
+				    cas_out);
+		} else if (old != NULL && mode == STORE_ADD) {
+			item_hit(old);	/* as memcached's add */
+		}
+		shard_unlock(sh);
+	} while (rc == STORE_NO_MEMORY && retry_with_room(st, &tries, false));
+	store_release(st, it);
 	return rc;
 }
 
@@ -1217,10 +1084,10 @@ item_access(store_t *st, const char *key, size_t nkey, bool retime,
 	sh = shard_enter(st, hv, now);
 	it = lookup_live(st, sh, hv, key, nkey, now);
 	if (it != NULL) {
-		item_hit(st, sh, it, now);
+		item_hit(it);
 		if (out != NULL) {
 			item_ref(it);
-			item_mark_fetched(it);
+			item_mark(it, ITEM_FETCHED);
 			*out = it;
 		}
 		if (retime)
@@ -1306,61 +1173,56 @@ apply_delta(uint64_t v, bool incr, uint64_t delta)
 	return v > delta ? v - delta : 0;
 }
 
-/* Builds the item holding the decimal result of incr/decr on old. */
+/* Builds the item holding the decimal result of incr/decr on old, under
+ * the lock; STORE_NO_MEMORY when there is no room without evicting. */
 static store_status_t
-incr_build(store_t *st, unsigned shard, const item_t *old, bool incr,
-    uint64_t delta, uint64_t *result, item_t **out)
+incr_build(store_t *st, const item_t *old, bool incr, uint64_t delta,
+    uint64_t *result, item_t **out)
 {
 	char buf[24];
 	uint64_t v;
 	int len;
-	store_status_t rc;
 
-	*out = NULL;
 	if (!parse_u64(item_value(old), old->nbytes, &v))
 		return STORE_NON_NUMERIC;
 	*result = apply_delta(v, incr, delta);
 	len = snprintf(buf, sizeof(buf), "%" PRIu64, *result);
-	rc = item_alloc(st, shard, item_key(old), item_nkey(old), old->flags,
-	    0, (size_t)len, out);
-	if (rc != STORE_OK)
-		return rc;
+	*out = item_new(st, item_key(old), item_nkey(old), old->flags,
+	    old->exptime, (size_t)len);
+	if (*out == NULL)
+		return STORE_NO_MEMORY;
 	memcpy(item_value_mut(*out), buf, (size_t)len);
-	memcpy(item_value_mut(*out) + len, "\r\n", 2);
 	return STORE_OK;
 }
 
 /* Adds or subtracts delta, storing the result as a new item with a new
- * CAS; same optimistic scheme as append. */
+ * CAS, in one lock hold as append does. */
 store_status_t
 store_incr(store_t *st, const char *key, size_t nkey, bool incr,
     uint64_t delta, uint64_t *result)
 {
 	uint64_t hv = key_hash(st, key, nkey), v = 0;
+	unsigned tries = 0;
 	store_status_t rc;
+	struct shard *sh;
 	item_t *old, *nit;
-	bool done;
+	uint32_t now;
 
 	if (nkey > STORE_KEY_MAX)
 		return STORE_NOT_FOUND;
-	for (;;) {
-		if ((old = get_ref(st, hv, key, nkey)) == NULL)
-			return STORE_NOT_FOUND;
-		rc = incr_build(st, shard_index(st, hv), old, incr, delta, &v,
-		    &nit);
-		done = rc == STORE_OK && swap_if_current(st, old, nit, hv,
-		    NULL);
-		if (rc == STORE_OK && !done)
-			store_release(st, nit);
-		store_release(st, old);
-		if (rc != STORE_OK)
-			return rc;
-		if (done)
-			break;
-	}
-	if (result != NULL)
+	do {
+		now = store_now(st);
+		sh = shard_enter(st, hv, now);
+		old = lookup_live(st, sh, hv, key, nkey, now);
+		rc = old == NULL ? STORE_NOT_FOUND :
+		    incr_build(st, old, incr, delta, &v, &nit);
+		if (rc == STORE_OK)
+			item_replace(st, sh, old, nit, hv, now, NULL);
+		shard_unlock(sh);
+	} while (rc == STORE_NO_MEMORY && retry_with_room(st, &tries, false));
+	if (rc == STORE_OK && result != NULL)
 		*result = v;
-	return STORE_OK;
+	return rc;
 }
 
 /* ---- flush_all ----------------------------------------------------- */
@@ -1409,51 +1271,58 @@ store_flush(store_t *st, int64_t delay)
 	pthread_mutex_unlock(&st->flush_lock);
 }
 
+
 /* ---- expiry -------------------------------------------------------- */
 
-/* Wheel callback: unlinks an expired item. */
+/* What a pass of the expiry thread carries through pool_scan. */
+struct scan_ctx {
+	store_t		*st;
+	uint32_t	 now;
+	size_t		 freed;
+};
+
+/*
+ * pool_scan callback: unlinks the dead items of one segment (its
+ * min_exp was reset to 0 under the lock that orders it against new
+ * items, which lower it again themselves) and sets min_exp to the
+ * earliest exptime left.  A sealed segment left less than half live is
+ * evacuated, its live items moved, when there is room to move them to.
+ */
 static void
-expire_one(item_t *it, void *arg)
+scan_seg(struct seg *s, uint32_t used, void *arg)
 {
-	struct expire_ctx *ctx = arg;
-
-	item_unlink(ctx->st, ctx->sh, it, UNLINK_EXPIRED);
-	(*ctx->freed)++;
-}
-
-/* Returns a flushed item at a segment tail, or NULL once both tails are
- * live or empty. */
-static item_t *
-flushed_tail(const struct shard *sh)
-{
+	struct scan_ctx *c = arg;
+	store_t *st = c->st;
+	uint32_t min = 0;
+	size_t live = 0, n = 0;
+	struct shard *sh;
+	enum liveness l;
+	uint64_t hv;
 	item_t *it;
-	int seg;
+	char *p;
 
-	for (seg = 0; seg < SEG_COUNT; seg++) {
-		it = sh->seg[seg].tail;
-		if (it != NULL && item_cas(it) <= sh->flush_wm)
-			return it;
-	}
-	return NULL;
-}
-
-/* Frees flushed items from the segment tails; returns units used. */
-static size_t
-flush_sweep(store_t *st, struct shard *sh, size_t budget, size_t *freed)
-{
-	size_t used = 0;
-	item_t *it;
-
-	while (sh->flush_sweep && used < budget) {
-		if ((it = flushed_tail(sh)) == NULL) {
-			sh->flush_sweep = false;
-			break;
+	for (p = s->mem; p < s->mem + used; p += item_size(it), n++) {
+		it = (item_t *)(void *)p;
+		sh = shard_of_item(st, it, &hv, c->now);
+		if (item_has_bit(it, ITEM_LINKED)) {
+			l = item_liveness(sh, it, c->now);
+			if (l != ITEM_LIVE) {
+				item_reap(st, sh, it, l);
+				c->freed++;
+			} else {
+				live += item_size(it);
+				if (it->exptime != 0 &&
+				    (min == 0 || it->exptime < min))
+					min = it->exptime;
+			}
 		}
-		item_unlink(st, sh, it, UNLINK_FLUSHED);
-		(*freed)++;
-		used++;
+		shard_unlock(sh);
 	}
-	return used;
+	atomic_fetch_add_explicit(&st->expire_units, n, memory_order_relaxed);
+	pool_note_exptime(s, min);
+	if (live * 100 < (size_t)s->cap * COMPACT_LIVE_PCT &&
+	    (live == 0 || pool_has_room(&st->pool)) && pool_take(&st->pool, s))
+		seg_evacuate(st, s, true);
 }
 
 /* Records the units of one lock hold for the debug counters. */
@@ -1463,63 +1332,60 @@ note_hold(store_t *st, size_t used)
 	uint64_t max = atomic_load_explicit(&st->max_hold_units,
 	    memory_order_relaxed);
 
-	atomic_fetch_add_explicit(&st->expire_units, used,
-	    memory_order_relaxed);
 	while (used > max && !atomic_compare_exchange_weak_explicit(
 	    &st->max_hold_units, &max, used, memory_order_relaxed,
 	    memory_order_relaxed))
 		;
 }
 
-/* One bounded lock hold of expiry work on a shard: flushed items, the
- * wheel, then rehash; true if work is left. */
-static bool
-shard_expire(store_t *st, struct shard *sh, size_t budget, size_t *freed)
+/* Grows, shrinks or rehashes an idle shard's table, `budget` buckets per
+ * lock hold, up to 64 holds. */
+static void
+shard_upkeep(store_t *st, struct shard *sh, size_t budget)
 {
-	uint32_t now = store_now(st);
-	struct expire_ctx ctx = { st, sh, freed };
 	size_t used;
-	bool more;
+	int round;
 
-	shard_lock(sh);
-	flush_sync(st, sh, now);
-	used = flush_sweep(st, sh, budget, freed);
-	used += wheel_advance(&sh->wheel, now, budget - used, expire_one,
-	    &ctx);
-	/* An idle table also shrinks after a mass expiry, step by step. */
-	if (!ht_rehashing(sh))
-		ht_maybe_resize(sh);
-	if (ht_rehashing(sh) && used < budget) {
-		used += ht_rehash_step(st, sh, budget - used, budget - used);
+	for (round = 0; round < 64; round++) {
+		used = 0;
+		shard_lock(sh);
+		flush_sync(st, sh, store_now(st));
 		if (!ht_rehashing(sh))
 			ht_maybe_resize(sh);
+		if (ht_rehashing(sh)) {
+			used = ht_rehash_step(st, sh, budget, budget);
+			if (!ht_rehashing(sh))
+				ht_maybe_resize(sh);
+		}
+		shard_unlock(sh);
+		note_hold(st, used);
+		if (used == 0)
+			break;
 	}
-	more = sh->flush_sweep || !wheel_caught_up(&sh->wheel, now) ||
-	    ht_rehashing(sh);
-	shard_unlock(sh);
-	note_hold(st, used);
-	return more;
 }
 
-/* Frees expired and flushed items up to now, at most `budget` units of
- * work per shard lock hold; returns items freed. */
+/* Frees expired and flushed items up to now: the segments whose min_exp
+ * has passed, or all of them once after a flush_all came due; then table
+ * upkeep, `budget` buckets per lock hold.  Returns items freed. */
 size_t
 store_expire_run(store_t *st, size_t budget)
 {
-	size_t freed = 0;
-	unsigned round, i;
-	bool more = true;
+	struct scan_ctx c = { st, store_now(st), 0 };
+	uint64_t w = atomic_load_explicit(&st->flush_word,
+	    memory_order_acquire);
+	bool all = w != 0 && (uint32_t)w <= c.now &&
+	    w != atomic_load_explicit(&st->flush_swept, memory_order_relaxed);
+	unsigned i;
 
 	budget = budget == 0 ? 1 : budget;
 	atomic_fetch_add_explicit(&st->expiry_runs, 1, memory_order_relaxed);
-	/* Round-robin holds so one busy shard does not starve the rest. */
-	for (round = 0; more && round < EXPIRE_MAX_ROUNDS; round++) {
-		more = false;
-		for (i = 0; i < st->nshards; i++)
-			more |= shard_expire(st, &st->shards[i], budget,
-			    &freed);
-	}
-	return freed;
+	pool_scan(&st->pool, c.now, all, scan_seg, &c);
+	if (all)
+		atomic_store_explicit(&st->flush_swept, w,
+		    memory_order_relaxed);
+	for (i = 0; i < st->nshards; i++)
+		shard_upkeep(st, &st->shards[i], budget);
+	return c.freed;
 }
 
 /* Sleeps up to one period or until stop is requested; true to go on. */
@@ -1600,7 +1466,6 @@ store_exptime(store_t *st, int64_t exptime)
 		abs = (uint64_t)exptime;
 	return abs > UINT32_MAX ? UINT32_MAX : (uint32_t)abs;
 }
-
 /* ---- stats --------------------------------------------------------- */
 
 /* Adds one shard's numbers to the totals; the caller holds its lock. */
@@ -1612,6 +1477,7 @@ stats_add(const struct shard *sh, struct store_stats *out)
 
 	out->curr_items += s->curr_items;
 	out->total_items += s->total_items;
+	out->bytes += sh->live_bytes;
 	out->evictions += s->evictions;
 	out->evicted_unfetched += s->evicted_unfetched;
 	out->expired_unfetched += s->expired_unfetched;
@@ -1637,7 +1503,8 @@ store_get_stats(store_t *st, struct store_stats *out)
 		stats_add(&st->shards[i], out);
 		shard_unlock(&st->shards[i]);
 	}
-	out->bytes = atomic_load_explicit(&st->bytes, memory_order_relaxed);
+	out->mem_bytes = atomic_load_explicit(&st->pool.mem,
+	    memory_order_relaxed);
 	out->limit_maxbytes = st->mem_limit;
 	out->expiry_runs = atomic_load_explicit(&st->expiry_runs,
 	    memory_order_relaxed);
@@ -1668,6 +1535,9 @@ store_debug_get(store_t *st, struct store_debug *out)
 	    memory_order_relaxed);
 	out->max_hold_units = atomic_load_explicit(&st->max_hold_units,
 	    memory_order_relaxed);
+	out->evacuated = atomic_load_explicit(&st->evacuated,
+	    memory_order_relaxed);
+	out->moved = atomic_load_explicit(&st->moved, memory_order_relaxed);
 }
 
 /* Returns the shard index a key maps to. */
@@ -1677,18 +1547,11 @@ store_key_shard(store_t *st, const char *key, size_t nkey)
 	return shard_index(st, key_hash(st, key, nkey));
 }
 
-/* Returns a key's LRU segment without counting a hit, or -1. */
-int
-store_debug_segment(store_t *st, const char *key, size_t nkey)
+/* Returns the pool, for white-box tests. */
+struct pool *
+store_debug_pool(store_t *st)
 {
-	uint64_t hv = key_hash(st, key, nkey);
-	uint32_t now = store_now(st);
-	struct shard *sh = shard_enter(st, hv, now);
-	item_t *it = lookup_live(st, sh, hv, key, nkey, now);
-	int seg = it != NULL ? (int)item_segment(it) : -1;
-
-	shard_unlock(sh);
-	return seg;
+	return &st->pool;
 }
 
 /* ---- create / destroy ---------------------------------------------- */
@@ -1717,42 +1580,24 @@ make_seed(const store_t *st)
 
 /* Sets up one shard; false on allocation failure. */
 static bool
-shard_init(struct shard *sh, uint32_t now)
+shard_init(struct shard *sh)
 {
 	memset(sh, 0, sizeof(*sh));
 	sh->ht[0].b = calloc((size_t)1 << HT_MIN_LOG2, sizeof(item_t *));
 	if (sh->ht[0].b == NULL)
 		return false;
 	sh->ht[0].log2 = HT_MIN_LOG2;
-	sh->hash_bytes = store_alloc_cost(sh->ht[0].b);
-	wheel_init(&sh->wheel, now);
+	sh->hash_bytes = alloc_cost(sh->ht[0].b);
 	pthread_mutex_init(&sh->lock, NULL);
 	return true;
 }
 
-/* Frees every item of one table; none may still be referenced. */
+/* Frees a shard's tables (its items live in the pool). */
 static void
-table_free(store_t *st, struct htable *t)
+shard_free(struct shard *sh)
 {
-	size_t i;
-	item_t *it, *next;
-
-	for (i = 0; t->b != NULL && i < ((size_t)1 << t->log2); i++) {
-		for (it = t->b[i]; it != NULL; it = next) {
-			next = it->h_next;
-			assert((atomic_load(&it->ref) & ITEM_REF_MASK) == 1);
-			item_free(st, it);
-		}
-	}
-	free(t->b);
-}
-
-/* Frees a shard's items and tables. */
-static void
-shard_free(store_t *st, struct shard *sh)
-{
-	table_free(st, &sh->ht[0]);
-	table_free(st, &sh->ht[1]);
+	free(sh->ht[0].b);
+	free(sh->ht[1].b);
 	pthread_mutex_destroy(&sh->lock);
 }
 
@@ -1774,7 +1619,7 @@ store_configure(store_t *st, const struct store_config *cfg)
 	st->no_evict = cfg->no_evict;
 	st->clock = cfg->clock ? cfg->clock : default_clock;
 	st->clock_ctx = cfg->clock_ctx;
-	st->page_size = page > 0 ? (size_t)page : 4096;
+	pool_init(&st->pool, st->mem_limit, page > 0 ? (size_t)page : 4096);
 	return true;
 }
 
@@ -1796,23 +1641,23 @@ sync_init(store_t *st)
 store_t *
 store_create(const struct store_config *cfg)
 {
-	store_t *st = calloc(1, sizeof(*st));
-	uint32_t now;
+	store_t *st;
 	unsigned i;
 
-	if (st == NULL)
+	if (posix_memalign((void **)&st, 64, sizeof(*st)) != 0)
 		return NULL;
+	memset(st, 0, sizeof(*st));
 	if (!store_configure(st, cfg) || posix_memalign((void **)&st->shards,
 	    64, st->nshards * sizeof(struct shard)) != 0) {
 		free(st);
 		return NULL;
 	}
-	now = store_now(st);
 	for (i = 0; i < st->nshards; i++) {
-		if (!shard_init(&st->shards[i], now)) {
+		if (!shard_init(&st->shards[i])) {
 			while (i-- > 0)
-				shard_free(st, &st->shards[i]);
+				shard_free(&st->shards[i]);
 			free(st->shards);
+			pool_fini(&st->pool);
 			free(st);
 			return NULL;
 		}
@@ -1832,8 +1677,9 @@ store_destroy(store_t *st)
 		return;
 	store_expiry_stop(st);
 	for (i = 0; i < st->nshards; i++)
-		shard_free(st, &st->shards[i]);
+		shard_free(&st->shards[i]);
 	free(st->shards);
+	pool_fini(&st->pool);
 	pthread_mutex_destroy(&st->flush_lock);
 	pthread_mutex_destroy(&st->thr_lock);
 	pthread_cond_destroy(&st->thr_cond);
@@ -1856,7 +1702,7 @@ item_nkey(const item_t *it)
 	return (size_t)(it->casnk & ((1u << ITEM_CAS_SHIFT) - 1));
 }
 
-/* Returns the value, followed by "\r\n". */
+/* Returns the value: item_nbytes bytes, no terminator. */
 const char *
 item_value(const item_t *it)
 {
@@ -1870,7 +1716,7 @@ item_value_mut(item_t *it)
 	return it->data + item_nkey(it);
 }
 
-/* Returns the value length without the "\r\n". */
+/* Returns the value length. */
 size_t
 item_nbytes(const item_t *it)
 {

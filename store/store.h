@@ -1,21 +1,21 @@
 /*
  * store.h -- the cache's item store: a sharded hash table of refcounted
- * items with per-key TTL, a memory limit enforced by eviction from a
- * segmented LRU and a background thread that reclaims expired items.
+ * items with per-key TTL, a memory limit enforced by eviction and a
+ * background thread that reclaims expired items.
  *
  * Depends on libc and pthreads only; knows nothing of sockets or the wire
  * protocol.  Time comes from an injected clock so tests can advance it.
  *
- * Data structure: 2^shards_log2 shards, each with its own mutex, an
- * incrementally rehashed chained hash table, a segmented LRU and a
- * hierarchical timing wheel of items that carry an expiry time.  A key
- * lives in the shard chosen by the top bits of its hash.
+ * Data structure: 2^shards_log2 shards, each with its own mutex and an
+ * incrementally rehashed chained hash table; a key lives in the shard
+ * chosen by the top bits of its hash.  Items live in log-structured
+ * memory: small ones carved one after another from fixed-size segments,
+ * large ones in allocations of their own (store_internal.h).
  *
- * Eviction: a key enters its shard's probation segment; a hit there
- * promotes it to the protected segment (at most 80 % of the shard's
- * bytes, its least recently used items going back to probation).  Memory
- * is freed from the probation tail first, so a stream of keys set once
- * and never read cannot push out the keys that are read again.
+ * Eviction: FIFO with a second chance, a segment at a time: the oldest
+ * segment is emptied, its items that were hit since they were stored are
+ * moved to a new segment, the rest evicted.  Expired items are unlinked
+ * by the background thread within about 100 ms of their exptime.
  *
  * Ownership: an item_t handed out by store_get/store_gat/store_reserve
  * carries one reference owned by the caller, released with store_release
@@ -23,9 +23,8 @@
  * while referenced even if another thread replaces, deletes or evicts it.
  *
  * Lock order: a thread holds at most one shard lock at a time; eviction
- * that has to visit another shard drops its own lock first.  The memory
- * counter is atomic and needs no lock.  The expiry thread takes one shard
- * lock at a time and holds it for a bounded amount of work.
+ * takes the lock of each item it empties in turn, with no other held.
+ * The memory counter is atomic and needs no lock.
  */
 #ifndef CACHED_STORE_H
 #define CACHED_STORE_H
@@ -88,7 +87,8 @@ typedef enum store_mode {
 struct store_stats {
 	uint64_t	curr_items;	/* linked items */
 	uint64_t	total_items;	/* items ever linked by a store */
-	uint64_t	bytes;		/* full cost of all live allocations */
+	uint64_t	bytes;		/* header + key + value of linked items */
+	uint64_t	mem_bytes;	/* memory held for items (<= limit) */
 	uint64_t	limit_maxbytes;
 	uint64_t	evictions;	/* live items removed to make room */
 	uint64_t	evicted_unfetched;
@@ -122,9 +122,9 @@ size_t	 store_expire_run(store_t *st, size_t budget);
 uint32_t store_exptime(store_t *st, int64_t exptime);
 
 /*
- * Allocates an unlinked item for key with room for nbytes of value plus the
- * trailing "\r\n"; the caller fills item_value_mut(it)[0 .. nbytes+2) and
- * then calls store_commit, or store_release to abandon it.  May evict.
+ * Allocates an unlinked item for key with room for nbytes of value; the
+ * caller fills item_value_mut(it)[0 .. nbytes) and then calls
+ * store_commit, or store_release to abandon it.  May evict.
  * Returns STORE_OK, STORE_TOO_LARGE or STORE_NO_MEMORY.
  */
 store_status_t store_reserve(store_t *st, const char *key, size_t nkey,
@@ -172,7 +172,7 @@ void	 store_reset_stats(store_t *st);
 /* Item accessors; valid while the caller holds a reference. */
 const char	*item_key(const item_t *it);
 size_t		 item_nkey(const item_t *it);
-/* The value, followed by "\r\n" (item_nbytes counts the value only). */
+/* The value: item_nbytes(it) bytes, no terminator. */
 const char	*item_value(const item_t *it);
 char		*item_value_mut(item_t *it);
 size_t		 item_nbytes(const item_t *it);

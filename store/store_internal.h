@@ -1,25 +1,38 @@
 /*
- * store_internal.h -- private to store/: the item layout and the per-shard
- * hierarchical timing wheel that store.c and store_wheel.c share.  The
- * server never includes this; unit tests may, for white-box checks.
+ * store_internal.h -- private to store/: the item layout and the segment
+ * pool that store.c and store_seg.c share.  The server never includes
+ * this; unit tests may, for white-box checks.
  *
- * Item: one malloc holding this 64-byte header, then the key, then the
- * value and its trailing "\r\n".  The header carries three intrusive links:
- * the hash chain (singly linked), the shard's LRU segment, probation or
- * protected (doubly linked; the PROTECTED bit says which), and the expiry
- * wheel (next + pointer to the previous next field, so a slot head is one
- * pointer and removal needs no knowledge of the slot).
+ * Item: a 32-byte header, then the key, then the value (no "\r\n"),
+ * rounded up to 8 bytes.  The only link is the hash chain; eviction and
+ * expiry work on the memory the items sit in, not on per-item lists.
+ *
+ * Segments (log-structured memory, after Segcache, Yang et al., NSDI '21):
+ * items up to `small_max` bytes are carved, one after the other, from
+ * segments of `seg_size` bytes (aligned to their size, so an item finds
+ * its segment by masking its address).  Each thread carves from one of
+ * NARENAS arenas, each with one active segment; a full one is sealed onto
+ * the tail of the store's FIFO.  Larger items, and every reservation a
+ * client is still filling, are "loose": a malloc of their own with a
+ * segment header in front; a loose item that gets linked joins the FIFO
+ * as a segment of one.  Memory is freed a segment at a time, from the
+ * FIFO head (store.c: evacuation).
  *
  * Locking: the links, exptime and the flag bits may change while an item
- * is shared and are guarded by the lock of the item's shard.  Key, value,
- * nbytes, flags and cas are written before the item is linked and never
- * again, so a reference holder reads them without a lock.  The
- * refcount lives in the same atomic word as the flag bits; only atomic
- * operations touch that word.
+ * is shared and are guarded by the lock of the item's shard.  Key, nbytes,
+ * flags and cas are written before the item is linked and never again, so
+ * a reference holder reads them without a lock; header and key of a
+ * carved item are written under its arena's lock, so a thread that finds
+ * the item through the FIFO sees them.  The refcount lives in the same
+ * atomic word as the flag bits; only atomic operations touch that word.
+ *
+ * Lock order: shard -> arena -> pool.  A thread holds one shard lock at
+ * most, and never takes a shard lock while holding an arena or pool lock.
  */
 #ifndef CACHED_STORE_INTERNAL_H
 #define CACHED_STORE_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -27,85 +40,157 @@
 
 #include "store.h"
 
-/* The atomic `ref` word: low 29 bits count references, three flag bits. */
-#define ITEM_REF_MASK	0x1fffffffu
-#define ITEM_PROTECTED	0x20000000u	/* in the protected LRU segment */
-#define ITEM_LINKED	0x40000000u	/* in its shard's hash, LRU, wheel */
-#define ITEM_FETCHED	0x80000000u	/* read by a get since it was stored */
+/* The atomic `ref` word: low 27 bits count references, five flag bits. */
+#define ITEM_REF_MASK	0x07ffffffu
+#define ITEM_LOOSE	0x08000000u	/* own allocation, not in a segment */
+#define ITEM_ACCESSED	0x10000000u	/* hit since stored or moved */
+#define ITEM_LINKED	0x20000000u	/* in its shard's hash table */
+#define ITEM_FETCHED	0x40000000u	/* read by a get since it was stored */
+#define ITEM_EVAC	0x80000000u	/* its segment is being emptied */
 
 /* casnk packs the 56-bit CAS over the 8-bit key length. */
 #define ITEM_CAS_SHIFT	8
 
 struct item {
 	item_t		 *h_next;	/* hash chain */
-	item_t		 *lru_prev;	/* towards the most recently used */
-	item_t		 *lru_next;	/* towards the least recently used */
-	item_t		 *w_next;	/* wheel slot list */
-	item_t		**w_pprev;	/* NULL when not in the wheel */
 	uint64_t	  casnk;	/* cas << 8 | nkey */
 	uint32_t	  exptime;	/* absolute unix time, 0 = never */
 	uint32_t	  flags;	/* the client's opaque flags */
-	uint32_t	  nbytes;	/* value length without "\r\n" */
+	uint32_t	  nbytes;	/* value length */
 	_Atomic uint32_t  ref;		/* refcount | flag bits */
-	char		  data[];	/* key, value, "\r\n" */
+	char		  data[];	/* key, value */
 };
 
-_Static_assert(sizeof(struct item) == 64, "item header must stay 64 bytes");
+_Static_assert(sizeof(struct item) == 32, "item header must stay 32 bytes");
 
+/* Bytes an item of this key and value length takes in a segment. */
+#define ITEM_SIZE(nkey, nbytes) \
+	((sizeof(struct item) + (nkey) + (nbytes) + 7) & ~(size_t)7)
+
+enum seg_state {
+	SEG_FREE,	/* on the free list */
+	SEG_LOOSE,	/* a loose item not linked (yet) */
+	SEG_ACTIVE,	/* an arena carves from it */
+	SEG_SEALED,	/* in the FIFO */
+	SEG_EVAC,	/* taken off the FIFO to be emptied */
+};
+
+/* Segment header: the first 64 bytes of every segment and loose item. */
+struct seg {
+	struct seg	 *prev;		/* FIFO (pool lock) */
+	struct seg	 *next;		/* FIFO or free list (pool lock) */
+	char		 *mem;		/* first item */
+	uint32_t	  cap;		/* bytes for items */
+	uint32_t	  used;		/* bytes carved (arena lock while
+					 * active, then fixed) */
+	_Atomic uint32_t  min_exp;	/* no item expires before, 0: none */
+	_Atomic uint32_t  pins;		/* holders that delay its reuse */
+	_Atomic uint32_t  live;		/* ITEM_SIZE of its linked items */
+	uint8_t		  state;	/* enum seg_state (pool lock) */
+	bool		  loose;
+};
+
+#define SEG_HDR		64
+_Static_assert(sizeof(struct seg) <= SEG_HDR, "segment header too big");
+
+#define NARENAS		4
+
+struct arena {
+	pthread_mutex_t	 lock;
+	struct seg	*active;
+} __attribute__((aligned(64)));
+
+struct pool {
+	pthread_mutex_t	 lock;
+	struct seg	*head;		/* oldest sealed segment */
+	struct seg	*tail;
+	struct seg	*free;		/* free small segments */
+	_Atomic size_t	 nfree;
+	size_t		 nsegs;		/* small segments held */
+	size_t		 seg_size;	/* power of two */
+	size_t		 small_max;	/* largest carved item */
+	size_t		 limit;
+	size_t		 page_size;
+	_Atomic uint64_t mem;		/* segments held + loose items */
+	struct arena	 arena[NARENAS];
+};
+
+/* Sets up an empty pool for a memory limit; false on bad config. */
+bool	 pool_init(struct pool *p, size_t limit, size_t page_size);
+/* Frees every segment and loose item still in the FIFO. */
+void	 pool_fini(struct pool *p);
 /*
- * Timing wheel: WHEEL_LEVELS levels of WHEEL_SLOTS slots; a slot at level L
- * spans 64^L seconds.  An item with expiry e sits at the lowest level L at
- * which e and the cursor agree on every bit above 6(L+1), in slot
- * (e >> 6L) & 63; items beyond the top level wait in `overflow`.  Whenever
- * the cursor reaches the start of a higher-level slot, that slot is drained
- * into lower levels (cascade), so level 0 always holds exactly the items
- * due in the cursor's current 64-second block.
+ * Carves an item of ITEM_SIZE(nkey, nbytes) bytes from the calling
+ * thread's arena and writes its header (one reference) and key.  Never
+ * evicts: returns NULL when the arena's segment is full and no segment is
+ * free or can be allocated within the limit (`reserve`: the last free
+ * segment may be taken too, as evacuation does to move items).
  */
-#define WHEEL_BITS	6
-#define WHEEL_SLOTS	(1u << WHEEL_BITS)
-#define WHEEL_LEVELS	4
-#define WHEEL_SPAN_BITS	(WHEEL_BITS * WHEEL_LEVELS)
-
-struct wheel {
-	item_t		*slot[WHEEL_LEVELS][WHEEL_SLOTS];
-	item_t		*overflow;	/* expiring beyond the top level */
-	item_t		*pending;	/* overflow being re-placed */
-	uint64_t	 occ[WHEEL_LEVELS]; /* bit set: slot may be non-empty */
-	uint64_t	 now;		/* next second to process */
-	size_t		 count;		/* items in slots, overflow, pending */
-	bool		 cascaded;	/* cascade for `now` has started */
-};
-
-/* Called for each item the wheel expires, already out of the wheel. */
-typedef void (*wheel_expire_fn)(item_t *it, void *ctx);
-
-/* Sets up an empty wheel whose cursor starts at now. */
-void	wheel_init(struct wheel *w, uint32_t now);
-/* Files an item with a non-zero exptime. */
-void	wheel_insert(struct wheel *w, item_t *it);
-/* Takes an item out of the wheel, wherever it is. */
-void	wheel_remove(struct wheel *w, item_t *it);
-/* Expires items due at or before now, at most budget units of work;
- * returns the units used. */
-size_t	wheel_advance(struct wheel *w, uint32_t now, size_t budget,
-	    wheel_expire_fn fn, void *ctx);
-/* True once every item due at or before now has been expired. */
-bool	wheel_caught_up(const struct wheel *w, uint32_t now);
+item_t	*pool_carve(struct pool *p, const char *key, size_t nkey,
+	    uint32_t flags, uint32_t exptime, size_t nbytes, bool reserve);
+/* Allocates a loose item the same way; NULL when over the limit. */
+item_t	*pool_loose(struct pool *p, const char *key, size_t nkey,
+	    uint32_t flags, uint32_t exptime, size_t nbytes);
+/* Puts a loose item that was linked at the FIFO tail. */
+void	 pool_loose_sealed(struct pool *p, item_t *it);
+/* Returns the segment an item lives in. */
+struct seg *pool_seg_of(const struct pool *p, const item_t *it);
+/* Lowers a segment's min_exp to exptime (0 is ignored). */
+void	 pool_note_exptime(struct seg *s, uint32_t exptime);
+/*
+ * Takes the oldest sealed segment off the FIFO, state SEG_EVAC, pinned
+ * once for the caller; seals a non-empty arena segment first when the
+ * FIFO is empty.  NULL if there is nothing to take.
+ */
+struct seg *pool_pop_oldest(struct pool *p);
+/* Takes a given sealed segment off the FIFO for emptying, pinned once;
+ * false if it is not sealed any more. */
+bool	 pool_take(struct pool *p, struct seg *s);
+/* Puts a segment taken off the FIFO back at its tail (a second chance for
+ * a loose item); consumes the caller's pin. */
+void	 pool_requeue(struct pool *p, struct seg *s);
+/* Pins a segment; the caller knows it cannot be reused meanwhile. */
+void	 pool_pin(struct seg *s);
+/* Drops a pin; the last pin of an evacuated segment frees it. */
+void	 pool_unpin(struct pool *p, struct seg *s);
+/* Called when a loose item's last reference goes: a loose segment holds
+ * a pin for its item's existence, dropped here. */
+void	 pool_loose_gone(struct pool *p, struct seg *s);
+/* Takes the sealed segment with the fewest live bytes off the FIFO,
+ * pinned once, if emptying it gains room: it has no live item, or a free
+ * segment can take its live ones.  NULL if there is none. */
+struct seg *pool_pop_emptiest(struct pool *p);
+/* Gives one free small segment back to the system; false if none. */
+bool	 pool_trim(struct pool *p);
+/* True if a loose item of this key and value length can fit within the
+ * limit at all (with everything else evicted). */
+bool	 pool_loose_fits(const struct pool *p, size_t nkey, size_t nbytes);
+/* True if a segment is free or can be allocated within the limit. */
+bool	 pool_has_room(struct pool *p);
+/*
+ * Calls fn(s, used, ctx) for every sealed or active segment whose min_exp
+ * is set and at most `upto` (every non-empty one when `all`), pinned for
+ * the call, with `used` read and min_exp reset to 0 under the lock that
+ * orders them against carving: fn recomputes min_exp from the items up to
+ * `used`, and items carved later note their own exptime.  Returns the
+ * number of calls.
+ */
+size_t	 pool_scan(struct pool *p, uint32_t upto, bool all,
+	    void (*fn)(struct seg *s, uint32_t used, void *ctx), void *ctx);
 
 /* Work counters for tests: proportionality and lock hold bounds. */
 struct store_debug {
-	uint64_t	expire_units;	/* units spent by store_expire_run */
+	uint64_t	expire_units;	/* items looked at by store_expire_run */
 	uint64_t	max_hold_units;	/* most units in one lock hold */
+	uint64_t	evacuated;	/* segments emptied */
+	uint64_t	moved;		/* items moved by evacuation */
 };
 
 /* Copies the work counters. */
 void	store_debug_get(store_t *st, struct store_debug *out);
 /* Returns the shard index a key maps to. */
 unsigned store_key_shard(store_t *st, const char *key, size_t nkey);
-/* Returns the full accounted cost of one allocation. */
-size_t	store_alloc_cost(const void *p);
-/* Returns the LRU segment of a key's live item without counting a hit:
- * 0 probation, 1 protected, -1 if there is none. */
-int	store_debug_segment(store_t *st, const char *key, size_t nkey);
+/* Returns the pool, for white-box tests. */
+struct pool *store_debug_pool(store_t *st);
 
 #endif

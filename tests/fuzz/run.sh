@@ -39,7 +39,7 @@ mkdir -p "$out/artifacts"
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 -Iprotocol -Istore -Wall -Wextra -Werror"
 src_proto="protocol/proto_parse.c protocol/proto_reply.c"
-src_store="$src_proto store/store.c store/store_wheel.c -lpthread"
+src_store="$src_proto store/store.c store/store_seg.c -lpthread"
 jobflags=""
 [ "$jobs" -gt 1 ] && jobflags="-jobs=$jobs -workers=$jobs"
 

@@ -81,7 +81,7 @@ value_ok(unsigned k, const char *v, size_t n)
 	for (size_t j = 0; j < n; j++)
 		digits &= v[j] >= '0' && v[j] <= '9';
 	if (digits)
-		return v[n] == '\r' && v[n + 1] == '\n';
+		return true;
 	/* Appends and prepends join several values of the same key. */
 	while (i < n) {
 		if (n - i < klen + 3 || memcmp(v + i, keys[k], klen) != 0 ||
@@ -94,7 +94,7 @@ value_ok(unsigned k, const char *v, size_t n)
 			return false;
 		i += u + 1;
 	}
-	return v[n] == '\r' && v[n + 1] == '\n';
+	return true;
 }
 
 /* True when an item is intact for key k. */
@@ -122,7 +122,6 @@ put(struct worker *w, unsigned k, store_mode_t mode, int64_t ttl,
 	    &it) != STORE_OK)
 		return;
 	memcpy(item_value_mut(it), buf, len);
-	memcpy(item_value_mut(it) + len, "\r\n", 2);
 	store_commit(w->st, it, mode, cas, NULL);
 }
 
@@ -183,7 +182,7 @@ one_op(struct worker *w)
 		store_flush(w->st, rand_r(&w->seed) % 2);
 	else {
 		store_get_stats(w->st, &s);
-		w->bad += s.bytes > LIMIT;
+		w->bad += s.bytes > s.mem_bytes || s.mem_bytes > LIMIT;
 	}
 }
 

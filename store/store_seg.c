@@ -1,0 +1,636 @@
+/*
+ * store_seg.c -- the segment pool: memory for items, carved in order from
+ * fixed-size segments, plus loose allocations for large items and for
+ * reservations; the FIFO of sealed segments that eviction empties from
+ * its head; pins that keep a segment's memory while an item in it is
+ * still referenced.  Knows nothing of keys' hash tables: what happens to
+ * the items of a segment taken off the FIFO is store.c's business.
+ *
+ * Memory accounting: `mem` counts every small segment held (free or not)
+ * at seg_size and every loose item at what malloc charges for it, and is
+ * raised by compare-and-swap only when that keeps it within the limit.
+ */
+#define _GNU_SOURCE
+#include "store_internal.h"
+
+#include <assert.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define SEG_SIZE_MIN	(4 * 1024)
+#define SEG_SIZE_MAX	(256 * 1024)
+#define SEGS_PER_LIMIT	32	/* a limit holds at least this many */
+#define FREE_RESERVE	1	/* free segments kept for evacuation */
+
+/* The arena a thread carves from: threads are dealt out round-robin. */
+static _Atomic unsigned arena_next;
+static _Thread_local unsigned arena_mine = UINT32_MAX;
+
+static struct arena *
+my_arena(struct pool *p)
+{
+	if (arena_mine == UINT32_MAX)
+		arena_mine = atomic_fetch_add_explicit(&arena_next, 1,
+		    memory_order_relaxed) % NARENAS;
+	return &p->arena[arena_mine];
+}
+
+/* Rounds n up to a multiple of the power of two a. */
+static size_t
+round_up(size_t n, size_t a)
+{
+	return (n + a - 1) & ~(a - 1);
+}
+
+/* ---- memory counter ------------------------------------------------ */
+
+/* Charges n bytes if that leaves at least `keep` bytes below the limit. */
+static bool
+mem_try_charge(struct pool *p, size_t n, size_t keep)
+{
+	uint64_t cur = atomic_load_explicit(&p->mem, memory_order_relaxed);
+
+	do {
+		if (cur + n + keep > p->limit)
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(&p->mem, &cur,
+	    cur + n, memory_order_relaxed, memory_order_relaxed));
+	return true;
+}
+
+/*
+ * Bytes an allocation other than evacuation must leave below the limit:
+ * evacuation always finds a segment to move items to, a free one or room
+ * for a new one, or it could only evict what it should move.
+ */
+static size_t
+headroom(const struct pool *p)
+{
+	size_t nfree = atomic_load_explicit(&p->nfree, memory_order_relaxed);
+
+	return nfree >= FREE_RESERVE ? 0 : (FREE_RESERVE - nfree) *
+	    p->seg_size;
+}
+
+/* Returns charged bytes. */
+static void
+mem_uncharge(struct pool *p, size_t n)
+{
+	atomic_fetch_sub_explicit(&p->mem, n, memory_order_relaxed);
+}
+
+/* What malloc(n) costs at most (glibc: 16-byte chunks with one size
+ * word; from STORE_LARGE_ALLOC up mmapped, page-rounded). */
+static size_t
+malloc_cost_bound(const struct pool *p, size_t n)
+{
+	size_t c = round_up(n + sizeof(size_t), 16);
+
+	if (n >= STORE_LARGE_ALLOC)
+		return round_up(n + 4 * sizeof(size_t), p->page_size);
+	return c < 32 ? 32 : c;
+}
+
+/* What an allocation costs once made. */
+static size_t
+malloc_cost(const void *m)
+{
+	return malloc_usable_size((void *)m) + sizeof(size_t);
+}
+
+/* ---- set up -------------------------------------------------------- */
+
+/* Sets up an empty pool: segments of a power of two between 4 KiB and
+ * 256 KiB, at least SEGS_PER_LIMIT of them within the limit. */
+bool
+pool_init(struct pool *p, size_t limit, size_t page_size)
+{
+	size_t seg = SEG_SIZE_MAX;
+	int i;
+
+	memset(p, 0, sizeof(*p));
+	while (seg > SEG_SIZE_MIN && seg * SEGS_PER_LIMIT > limit)
+		seg /= 2;
+	p->seg_size = seg;
+	p->small_max = (seg - SEG_HDR) / 4;
+	if (p->small_max > STORE_LARGE_ALLOC - SEG_HDR)
+		p->small_max = STORE_LARGE_ALLOC - SEG_HDR;
+	p->limit = limit;
+	p->page_size = page_size;
+	pthread_mutex_init(&p->lock, NULL);
+	for (i = 0; i < NARENAS; i++)
+		pthread_mutex_init(&p->arena[i].lock, NULL);
+	return true;
+}
+
+/*
+ * Maps a segment aligned to its size.  Not posix_memalign: glibc serves
+ * that from an mmapped chunk whose header sits in the page before the
+ * aligned address, which costs a resident page per segment.
+ */
+static void *
+seg_map(size_t size)
+{
+	char *m = mmap(NULL, 2 * size, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uintptr_t a;
+
+	if (m == MAP_FAILED)
+		return NULL;
+	a = ((uintptr_t)m + size - 1) & ~(uintptr_t)(size - 1);
+	if (a > (uintptr_t)m)
+		munmap(m, a - (uintptr_t)m);
+	if (a + size < (uintptr_t)m + 2 * size)
+		munmap((void *)(a + size), (uintptr_t)m + size - a);
+	return (void *)a;
+}
+
+/* Returns a segment's memory to the system and uncharges it. */
+static void
+seg_release_mem(struct pool *p, struct seg *s)
+{
+	size_t cost = s->loose ? malloc_cost(s) : p->seg_size;
+
+	if (s->loose)
+		free(s);
+	else
+		munmap(s, p->seg_size);
+	mem_uncharge(p, cost);
+}
+
+/* Frees a list linked through next. */
+static void
+free_list(struct pool *p, struct seg *s)
+{
+	struct seg *next;
+
+	for (; s != NULL; s = next) {
+		next = s->next;
+		seg_release_mem(p, s);
+	}
+}
+
+/* Frees everything; no item may still be referenced. */
+void
+pool_fini(struct pool *p)
+{
+	int i;
+
+	for (i = 0; i < NARENAS; i++) {
+		if (p->arena[i].active != NULL)
+			seg_release_mem(p, p->arena[i].active);
+		pthread_mutex_destroy(&p->arena[i].lock);
+	}
+	free_list(p, p->head);
+	free_list(p, p->free);
+	pthread_mutex_destroy(&p->lock);
+}
+
+/* ---- FIFO (pool lock held) ----------------------------------------- */
+
+static void
+fifo_append(struct pool *p, struct seg *s)
+{
+	s->next = NULL;
+	s->prev = p->tail;
+	if (p->tail != NULL)
+		p->tail->next = s;
+	else
+		p->head = s;
+	p->tail = s;
+	s->state = SEG_SEALED;
+}
+
+static void
+fifo_remove(struct pool *p, struct seg *s)
+{
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		p->head = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	else
+		p->tail = s->prev;
+	s->prev = s->next = NULL;
+}
+
+/* ---- small segments ------------------------------------------------ */
+
+/* Readies a segment's header for carving. */
+static void
+seg_reset(struct seg *s, size_t seg_size)
+{
+	s->prev = s->next = NULL;
+	s->mem = (char *)s + SEG_HDR;
+	s->cap = (uint32_t)(seg_size - SEG_HDR);
+	s->used = 0;
+	atomic_store_explicit(&s->min_exp, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->pins, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->live, 0, memory_order_relaxed);
+	s->state = SEG_ACTIVE;
+	s->loose = false;
+}
+
+/* Gets an empty segment: a free one, or a new one within the limit. */
+static struct seg *
+seg_get(struct pool *p, bool reserve)
+{
+	struct seg *s = NULL;
+	void *m;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->free != NULL && (reserve || p->nfree > FREE_RESERVE ||
+	    atomic_load_explicit(&p->mem, memory_order_relaxed) +
+	    FREE_RESERVE * p->seg_size <= p->limit)) {
+		s = p->free;
+		p->free = s->next;
+		p->nfree--;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (s == NULL) {
+		if (!mem_try_charge(p, p->seg_size, reserve ? 0 : headroom(p)))
+			return NULL;
+		if ((m = seg_map(p->seg_size)) == NULL) {
+			mem_uncharge(p, p->seg_size);
+			return NULL;
+		}
+		s = m;
+		pthread_mutex_lock(&p->lock);
+		p->nsegs++;
+		pthread_mutex_unlock(&p->lock);
+	}
+	seg_reset(s, p->seg_size);
+	return s;
+}
+
+/* Seals an arena's active segment onto the FIFO; arena lock held. */
+static void
+arena_seal(struct pool *p, struct arena *a)
+{
+	pthread_mutex_lock(&p->lock);
+	fifo_append(p, a->active);
+	pthread_mutex_unlock(&p->lock);
+	a->active = NULL;
+}
+
+/* Lowers a segment's min_exp to exptime (0 is ignored). */
+void
+pool_note_exptime(struct seg *s, uint32_t exptime)
+{
+	uint32_t cur = atomic_load_explicit(&s->min_exp, memory_order_relaxed);
+
+	while (exptime != 0 && (cur == 0 || exptime < cur) &&
+	    !atomic_compare_exchange_weak_explicit(&s->min_exp, &cur, exptime,
+	    memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+/* Writes a new item's header and key. */
+static item_t *
+item_init(void *m, const char *key, size_t nkey, uint32_t flags,
+    uint32_t exptime, size_t nbytes, uint32_t bits)
+{
+	item_t *it = m;
+
+	it->h_next = NULL;
+	it->casnk = nkey;
+	it->exptime = exptime;
+	it->flags = flags;
+	it->nbytes = (uint32_t)nbytes;
+	atomic_init(&it->ref, 1 | bits);
+	memcpy(it->data, key, nkey);
+	return it;
+}
+
+/* Carves an item from the calling thread's arena. */
+item_t *
+pool_carve(struct pool *p, const char *key, size_t nkey, uint32_t flags,
+    uint32_t exptime, size_t nbytes, bool reserve)
+{
+	size_t size = ITEM_SIZE(nkey, nbytes);
+	struct arena *a = my_arena(p);
+	struct seg *s, *fresh;
+	item_t *it;
+
+	assert(size <= p->small_max);
+	pthread_mutex_lock(&a->lock);
+	s = a->active;
+	if (s == NULL || s->used + size > s->cap) {
+		if ((fresh = seg_get(p, reserve)) == NULL) {
+			pthread_mutex_unlock(&a->lock);
+			return NULL;
+		}
+		if (s != NULL)
+			arena_seal(p, a);
+		a->active = s = fresh;
+	}
+	it = item_init(s->mem + s->used, key, nkey, flags, exptime, nbytes,
+	    0);
+	s->used += (uint32_t)size;
+	pool_note_exptime(s, exptime);
+	pthread_mutex_unlock(&a->lock);
+	return it;
+}
+
+/* ---- loose items --------------------------------------------------- */
+
+/* Allocates a loose item; NULL when over the limit. */
+item_t *
+pool_loose(struct pool *p, const char *key, size_t nkey, uint32_t flags,
+    uint32_t exptime, size_t nbytes)
+{
+	size_t n = SEG_HDR + sizeof(item_t) + nkey + nbytes;
+	size_t est = malloc_cost_bound(p, n), cost;
+	struct seg *s;
+
+	if (!mem_try_charge(p, est, headroom(p)))
+		return NULL;
+	if ((s = malloc(n)) == NULL) {
+		mem_uncharge(p, est);
+		return NULL;
+	}
+	/* Settle to the real cost: glibc may hand out a little more. */
+	cost = malloc_cost(s);
+	if (cost < est) {
+		mem_uncharge(p, est - cost);
+	} else if (cost > est && !mem_try_charge(p, cost - est, 0)) {
+		free(s);
+		mem_uncharge(p, est);
+		return NULL;
+	}
+	memset(s, 0, sizeof(*s));
+	s->mem = (char *)s + SEG_HDR;
+	s->cap = s->used = (uint32_t)(n - SEG_HDR);
+	s->state = SEG_LOOSE;
+	s->loose = true;
+	atomic_init(&s->pins, 1);	/* the item's existence */
+	return item_init(s->mem, key, nkey, flags, exptime, nbytes,
+	    ITEM_LOOSE);
+}
+
+/* Returns the segment an item lives in. */
+struct seg *
+pool_seg_of(const struct pool *p, const item_t *it)
+{
+	if (atomic_load_explicit(&it->ref, memory_order_relaxed) &
+	    ITEM_LOOSE)
+		return (struct seg *)(void *)((char *)(uintptr_t)it - SEG_HDR);
+	return (struct seg *)((uintptr_t)it & ~(uintptr_t)(p->seg_size - 1));
+}
+
+/* Puts a linked loose item at the FIFO tail. */
+void
+pool_loose_sealed(struct pool *p, item_t *it)
+{
+	struct seg *s = pool_seg_of(p, it);
+
+	atomic_store_explicit(&s->min_exp, it->exptime, memory_order_relaxed);
+	pthread_mutex_lock(&p->lock);
+	assert(s->state == SEG_LOOSE);
+	fifo_append(p, s);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* A loose item's last reference is gone: off the FIFO with it, and the
+ * pin its existence held goes; whoever drops the last pin frees it. */
+void
+pool_loose_gone(struct pool *p, struct seg *s)
+{
+	pthread_mutex_lock(&p->lock);
+	if (s->state == SEG_SEALED)
+		fifo_remove(p, s);
+	s->state = SEG_EVAC;
+	pthread_mutex_unlock(&p->lock);
+	pool_unpin(p, s);
+}
+
+/* ---- emptying segments --------------------------------------------- */
+
+/* Takes a sealed segment off the FIFO; pool lock held. */
+static void
+take_locked(struct pool *p, struct seg *s)
+{
+	fifo_remove(p, s);
+	s->state = SEG_EVAC;
+	atomic_fetch_add_explicit(&s->pins, 1, memory_order_relaxed);
+}
+
+/* Seals the first non-empty arena segment; false if all are empty. */
+static bool
+seal_any(struct pool *p)
+{
+	struct arena *a;
+	bool done = false;
+	int i;
+
+	for (i = 0; i < NARENAS && !done; i++) {
+		a = &p->arena[i];
+		pthread_mutex_lock(&a->lock);
+		if (a->active != NULL && a->active->used > 0) {
+			arena_seal(p, a);
+			done = true;
+		}
+		pthread_mutex_unlock(&a->lock);
+	}
+	return done;
+}
+
+/* Takes the oldest sealed segment off the FIFO, pinned once. */
+struct seg *
+pool_pop_oldest(struct pool *p)
+{
+	struct seg *s;
+	int round;
+
+	for (round = 0; round < 2; round++) {
+		pthread_mutex_lock(&p->lock);
+		if ((s = p->head) != NULL)
+			take_locked(p, s);
+		pthread_mutex_unlock(&p->lock);
+		if (s != NULL || !seal_any(p))
+			return s;
+	}
+	return NULL;
+}
+
+/* Takes the sealed segment with the fewest live bytes, if that gains. */
+struct seg *
+pool_pop_emptiest(struct pool *p)
+{
+	struct seg *s, *best = NULL;
+	uint32_t live, min = UINT32_MAX;
+	bool room;
+
+	pthread_mutex_lock(&p->lock);
+	room = p->nfree > 0 || atomic_load_explicit(&p->mem,
+	    memory_order_relaxed) + p->seg_size <= p->limit;
+	for (s = p->head; s != NULL; s = s->next) {
+		live = atomic_load_explicit(&s->live, memory_order_relaxed);
+		if (live < min && (live == 0 || (!s->loose && room &&
+		    live < s->cap))) {
+			min = live;
+			best = s;
+		}
+	}
+	if (best != NULL)
+		take_locked(p, best);
+	pthread_mutex_unlock(&p->lock);
+	return best;
+}
+
+/* Takes a given segment off the FIFO if it is still sealed. */
+bool
+pool_take(struct pool *p, struct seg *s)
+{
+	bool ok;
+
+	pthread_mutex_lock(&p->lock);
+	if ((ok = s->state == SEG_SEALED))
+		take_locked(p, s);
+	pthread_mutex_unlock(&p->lock);
+	return ok;
+}
+
+/* Puts a taken segment back at the FIFO tail; consumes the pin. */
+void
+pool_requeue(struct pool *p, struct seg *s)
+{
+	pthread_mutex_lock(&p->lock);
+	assert(s->state == SEG_EVAC);
+	fifo_append(p, s);
+	pthread_mutex_unlock(&p->lock);
+	pool_unpin(p, s);
+}
+
+/* Pins a segment. */
+void
+pool_pin(struct seg *s)
+{
+	atomic_fetch_add_explicit(&s->pins, 1, memory_order_relaxed);
+}
+
+/* Drops a pin; the last pin of an emptied segment frees it. */
+void
+pool_unpin(struct pool *p, struct seg *s)
+{
+	bool gone;
+
+	/* acq_rel: whoever frees must see every other holder's reads done. */
+	if (atomic_fetch_sub_explicit(&s->pins, 1, memory_order_acq_rel) != 1)
+		return;
+	pthread_mutex_lock(&p->lock);
+	gone = s->state == SEG_EVAC;
+	if (gone && !s->loose) {
+		s->state = SEG_FREE;
+		s->next = p->free;
+		p->free = s;
+		p->nfree++;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (gone && s->loose)
+		seg_release_mem(p, s);
+}
+
+/* Gives one free small segment back to the system. */
+bool
+pool_trim(struct pool *p)
+{
+	struct seg *s;
+
+	pthread_mutex_lock(&p->lock);
+	if ((s = p->free) != NULL) {
+		p->free = s->next;
+		p->nfree--;
+		p->nsegs--;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (s != NULL)
+		seg_release_mem(p, s);
+	return s != NULL;
+}
+
+/* True if a loose item of this size can fit within the limit at all. */
+bool
+pool_loose_fits(const struct pool *p, size_t nkey, size_t nbytes)
+{
+	return malloc_cost_bound(p, SEG_HDR + sizeof(item_t) + nkey +
+	    nbytes) <= p->limit;
+}
+
+/* True if a segment is free or can be allocated within the limit. */
+bool
+pool_has_room(struct pool *p)
+{
+	bool room;
+
+	pthread_mutex_lock(&p->lock);
+	room = p->nfree > 0;
+	pthread_mutex_unlock(&p->lock);
+	return room || atomic_load_explicit(&p->mem, memory_order_relaxed) +
+	    p->seg_size <= p->limit;
+}
+
+/* ---- scanning ------------------------------------------------------ */
+
+/* True if a segment is due for a scan. */
+static bool
+scan_due(struct seg *s, uint32_t upto, bool all)
+{
+	uint32_t e = atomic_load_explicit(&s->min_exp, memory_order_relaxed);
+
+	return all ? s->used > 0 : e != 0 && e <= upto;
+}
+
+/* Calls fn for each due sealed or active segment, pinned meanwhile. */
+size_t
+pool_scan(struct pool *p, uint32_t upto, bool all,
+    void (*fn)(struct seg *s, uint32_t used, void *ctx), void *ctx)
+{
+	struct seg **v = NULL, *s;
+	size_t n = 0, cap = 0, i, calls = 0;
+	uint32_t used;
+	int a;
+
+	pthread_mutex_lock(&p->lock);
+	for (s = p->head; s != NULL; s = s->next)
+		cap++;
+	if (cap > 0 && (v = malloc(cap * sizeof(*v))) != NULL) {
+		for (s = p->head; s != NULL; s = s->next) {
+			if (scan_due(s, upto, all)) {
+				pool_pin(s);
+				atomic_store_explicit(&s->min_exp, 0,
+				    memory_order_relaxed);
+				v[n++] = s;
+			}
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	for (i = 0; i < n; i++) {
+		fn(v[i], v[i]->used, ctx);
+		pool_unpin(p, v[i]);
+		calls++;
+	}
+	free(v);
+	for (a = 0; a < NARENAS; a++) {
+		pthread_mutex_lock(&p->arena[a].lock);
+		s = p->arena[a].active;
+		if (s != NULL && scan_due(s, upto, all)) {
+			pool_pin(s);
+			atomic_store_explicit(&s->min_exp, 0,
+			    memory_order_relaxed);
+		} else {
+			s = NULL;
+		}
+		used = s != NULL ? s->used : 0;
+		pthread_mutex_unlock(&p->arena[a].lock);
+		if (s != NULL) {
+			fn(s, used, ctx);
+			pool_unpin(p, s);
+			calls++;
+		}
+	}
+	return calls;
+}
