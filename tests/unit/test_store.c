@@ -1,13 +1,17 @@
 /*
  * test_store.c -- cmocka unit tests of store/: command semantics, TTL,
- * flush_all, the segmented LRU and eviction under the memory limit,
- * refcounts, the expiry wheel (with a fake clock, never sleeping),
+ * flush_all, eviction under the memory limit (FIFO over log-structured
+ * segments with a second chance for items hit since stored), compaction
+ * under no_evict, large "loose" items, references that keep an item's
+ * memory, expiry by segment (with a fake clock, never sleeping),
  * incremental rehash and a multi-threaded hammer, on a shared fast clock,
  * that checks invariants.
  *
  * The tests include store_internal.h for white-box checks: the item
- * header size, the work counters that show expiry costs what it reclaims,
- * which shard a key maps to and which LRU segment holds it.
+ * layout and ITEM_SIZE, the pool's segment size and free list, the work
+ * counters that show expiry costs what is due and eviction moves what was
+ * hit, and the items in the segments themselves, looked at (peek) without
+ * counting a hit as store_get would.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -17,7 +21,6 @@
 #include <cmocka.h>
 
 #include <inttypes.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +33,10 @@
 #define T0	1700000000u	/* the fake clock's start */
 #define DAY	86400u
 #define KB	1024u
+/* 32 segments of the smallest size, 4 KiB: the eviction tests' limit. */
+#define SMALL_LIMIT	(128 * KB)
+/* The eviction tests' value: ITEM_SIZE(7, 100) is 144, 28 a segment. */
+#define VLEN	100
 
 struct fake_clock {
 	uint32_t	now;
@@ -76,7 +83,6 @@ put_mode(store_t *st, const char *key, const char *val, uint32_t flags,
 	if (rc != STORE_OK)
 		return rc;
 	memcpy(item_value_mut(it), val, n);
-	memcpy(item_value_mut(it) + n, "\r\n", 2);
 	return store_commit(st, it, mode, cas, cas_out);
 }
 
@@ -87,7 +93,7 @@ put(store_t *st, const char *key, const char *val, int64_t exptime)
 	return put_mode(st, key, val, 0, exptime, STORE_SET, 0, NULL);
 }
 
-/* Asserts a key holds exactly val (and its "\r\n"). */
+/* Asserts a key holds exactly val (a get: counts a hit). */
 static void
 check_value(store_t *st, const char *key, const char *val)
 {
@@ -98,7 +104,6 @@ check_value(store_t *st, const char *key, const char *val)
 	assert_memory_equal(item_key(it), key, strlen(key));
 	assert_int_equal(item_nbytes(it), strlen(val));
 	assert_memory_equal(item_value(it), val, strlen(val));
-	assert_memory_equal(item_value(it) + strlen(val), "\r\n", 2);
 	store_release(st, it);
 }
 
@@ -136,44 +141,24 @@ stats(store_t *st)
 	return s;
 }
 
-/* Returns the accounted cost of an item with this key/value size. */
-static size_t
-item_cost(size_t nkey, size_t nbytes)
+/* Returns the work counters. */
+static struct store_debug
+debug(store_t *st)
 {
-	void *p = malloc(sizeof(struct item) + nkey + nbytes + 2);
-	size_t c;
+	struct store_debug d;
 
-	assert_non_null(p);
-	c = store_alloc_cost(p);
-	free(p);
-	return c;
+	store_debug_get(st, &d);
+	return d;
 }
 
-/* Returns the summed cost of the live items among keys[0..n). */
+/* Returns the bytes a key with this value takes (what `bytes` counts). */
 static size_t
-live_cost(store_t *st, const char *const *keys, int n)
+isize(const char *key, const char *val)
 {
-	size_t sum = 0;
-	item_t *it;
-	int i;
-
-	for (i = 0; i < n; i++) {
-		if (store_get(st, keys[i], strlen(keys[i]), &it) != STORE_OK)
-			continue;
-		sum += store_alloc_cost(it);
-		store_release(st, it);
-	}
-	return sum;
+	return ITEM_SIZE(strlen(key), strlen(val));
 }
 
-/* Returns the cost of one key's live item. */
-static size_t
-key_cost(store_t *st, const char *key)
-{
-	return live_cost(st, &key, 1);
-}
-
-/* Runs expiry until a run does no work; returns items freed. */
+/* Runs expiry until a run looks at no item; returns items freed. */
 static size_t
 expire_all(store_t *st, size_t budget)
 {
@@ -192,78 +177,205 @@ expire_all(store_t *st, size_t budget)
 	return freed;
 }
 
-/* Fills buf with a key for i that lands in the given shard. */
-static void
-key_in_shard(store_t *st, unsigned shard, int *i, char *buf, size_t len)
+/* Returns an item's ref word: refcount and flag bits. */
+static uint32_t
+ref_word(const item_t *it)
 {
-	for (;; (*i)++) {
-		snprintf(buf, len, "k%d", *i);
-		if (store_key_shard(st, buf, strlen(buf)) == shard) {
-			(*i)++;
-			return;
-		}
+	return atomic_load_explicit(&it->ref, memory_order_relaxed);
+}
+
+/* Looks for a linked item with key among the items carved in one segment
+ * (or its one loose item) and records it in *found; a second linked copy
+ * of the key fails the test. */
+static void
+seg_find(const struct seg *s, const char *key, item_t **found)
+{
+	size_t nkey = strlen(key);
+	const char *p;
+	item_t *it;
+
+	for (p = s->mem; p < s->mem + s->used;
+	    p += ITEM_SIZE(item_nkey(it), item_nbytes(it))) {
+		it = (item_t *)(uintptr_t)p;
+		if (!(ref_word(it) & ITEM_LINKED) || item_nkey(it) != nkey ||
+		    memcmp(item_key(it), key, nkey) != 0)
+			continue;
+		if (*found != NULL)
+			fail_msg("key %s linked twice", key);
+		*found = it;
 	}
 }
 
-/* Fills buf with a key "k%06d" (7 bytes, so all cost the same) for i
- * that lands in the given shard. */
-static void
-key7_in_shard(store_t *st, unsigned shard, int *i, char *buf, size_t len)
+/*
+ * Returns the linked item of a key, or NULL, without counting a hit (a
+ * store_get would, and so give the item a second chance): walks the
+ * sealed segments in FIFO order and the arenas' active ones.  Expired and
+ * flushed items not yet unlinked count as linked.  Single-threaded use.
+ */
+static item_t *
+peek(store_t *st, const char *key)
 {
-	for (;; (*i)++) {
-		assert_true(*i < 1000000);
-		snprintf(buf, len, "k%06d", *i);
-		if (store_key_shard(st, buf, strlen(buf)) == shard) {
-			(*i)++;
-			return;
-		}
-	}
+	struct pool *p = store_debug_pool(st);
+	item_t *found = NULL;
+	const struct seg *s;
+	int a;
+
+	for (s = p->head; s != NULL; s = s->next)
+		seg_find(s, key, &found);
+	for (a = 0; a < NARENAS; a++)
+		if (p->arena[a].active != NULL)
+			seg_find(p->arena[a].active, key, &found);
+	return found;
 }
 
-/* Returns a memory limit that holds n items of this cost and no more.
- * The slack of one byte short of an item absorbs glibc's rounding up of
- * a chunk now and then (16 bytes, depending on the heap's past). */
+/* True if a key is linked (peek: no hit counted). */
+static bool
+present(store_t *st, const char *key)
+{
+	return peek(st, key) != NULL;
+}
+
+/* Writes key c%06d: 7 bytes, so all items with the same value length
+ * have the same size. */
+static const char *
+key7(char *buf, char c, int i)
+{
+	snprintf(buf, 16, "%c%06d", c, i);
+	return buf;
+}
+
+/* Sets key c%06d to a value of VLEN bytes of v. */
+static void
+set7(store_t *st, char c, int i, char v, int64_t exptime)
+{
+	char key[16], val[VLEN + 1];
+
+	memset(val, v, VLEN);
+	val[VLEN] = '\0';
+	assert_int_equal(put(st, key7(key, c, i), val, exptime),
+	    STORE_STORED);
+}
+
+/* Returns how many items of this key and value length a segment holds. */
 static size_t
-limit_for(size_t n, size_t cost)
+per_seg(store_t *st, size_t nkey, size_t nbytes)
 {
-	return n * cost + cost - 1;
+	return (store_debug_pool(st)->seg_size - SEG_HDR) /
+	    ITEM_SIZE(nkey, nbytes);
 }
 
-/* Returns a key's LRU segment without counting a hit (-1: absent). */
-static int
-seg_of(store_t *st, const char *key)
+/* Returns the most items of this size the limit can hold: every one of
+ * its segments full. */
+static size_t
+capacity(store_t *st, size_t nkey, size_t nbytes)
 {
-	return store_debug_segment(st, key, strlen(key));
+	struct pool *p = store_debug_pool(st);
+
+	return p->limit / p->seg_size * per_seg(st, nkey, nbytes);
 }
 
-#define PROBATION	0
-#define PROTECTED	1
+/* Asserts memory and item accounting after an operation: mem_bytes
+ * within the limit and at least bytes. */
+static void
+check_mem(store_t *st)
+{
+	struct store_stats s = stats(st);
+
+	assert_true(s.mem_bytes <= s.limit_maxbytes);
+	assert_true(s.bytes <= s.mem_bytes);
+}
 
 /* ---- layout and accounting ------------------------------------------ */
 
-/* The header is 64 bytes and bytes counts the real allocation. */
+/* The header is 32 bytes with key and value right behind it (no "\r\n"),
+ * bytes is the sum of ITEM_SIZE over linked items, and mem_bytes counts
+ * whole segments plus what a loose item's own allocation costs. */
 static void
 test_item_layout(void **state)
 {
 	struct fake_clock fc;
-	store_t *st = mk_store(&fc, 0, 0, false);
-	char val[101];
-	size_t cost = item_cost(10, 100);
+	store_t *st = mk_store(&fc, 1024 * KB, 0, false);
+	struct pool *p = store_debug_pool(st);
+	char key[16], val[301], *big;
+	size_t sum = 0, nb, mem;
+	item_t *it;
+	int i;
 
 	(void)state;
-	assert_int_equal(sizeof(struct item), 64);
-	memset(val, 'v', 100);
+	assert_int_equal(sizeof(struct item), 32);
+	assert_int_equal(ITEM_SIZE(10, 100), 144);
+	assert_int_equal(ITEM_SIZE(1, 0), 40);
+	assert_int_equal(ITEM_SIZE(0, 0), 32);
+	/* 1 MB: the biggest power of two that fits 32 times. */
+	assert_int_equal(p->seg_size, 32 * KB);
+	assert_true(p->small_max <= (p->seg_size - SEG_HDR) / 4);
+	memset(val, 'v', 300);
 	val[100] = '\0';
 	assert_int_equal(put(st, "0123456789", val, 0), STORE_STORED);
-	assert_int_equal(stats(st).bytes, key_cost(st, "0123456789"));
-	/* glibc: 64 + 10 + 102 = 176 bytes asked, a 192-byte chunk. */
-	assert_true(cost >= 176 + sizeof(size_t));
+	it = peek(st, "0123456789");
+	assert_non_null(it);
+	assert_ptr_equal(item_key(it), (const char *)it + 32);
+	assert_ptr_equal(item_value(it), item_key(it) + 10);
+	assert_int_equal((uintptr_t)it % 8, 0);
+	assert_false(ref_word(it) & ITEM_LOOSE);
+	assert_int_equal(stats(st).bytes, 144);
 	assert_int_equal(stats(st).curr_items, 1);
 	assert_true(stats(st).hash_bytes > 0);
+	/* One segment; the reservation the value was read into is gone. */
+	assert_int_equal(stats(st).mem_bytes, p->seg_size);
 	print_message("item header %zu bytes; 10-byte key + 100-byte value "
-	    "costs %zu bytes\n", sizeof(struct item), cost);
+	    "takes %zu bytes\n", sizeof(struct item), ITEM_SIZE(10, 100));
+	/* Every length from 0 to 299: exact sums, whole segments. */
+	for (i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "s%d", i);
+		val[i] = '\0';
+		assert_int_equal(put(st, key, val, 0), STORE_STORED);
+		val[i] = 'v';
+		sum += ITEM_SIZE(strlen(key), (size_t)i);
+		assert_int_equal(stats(st).bytes, 144 + sum);
+		assert_int_equal(stats(st).mem_bytes % p->seg_size, 0);
+		check_mem(st);
+	}
+	assert_true(stats(st).mem_bytes >= 2 * p->seg_size);
+	/* The largest carved item, then one byte more: loose. */
+	nb = p->small_max - sizeof(struct item) - 3;
+	assert_int_equal(ITEM_SIZE(3, nb), p->small_max);
+	big = malloc(nb + 2);
+	assert_non_null(big);
+	memset(big, 'b', nb + 1);
+	big[nb] = '\0';
+	assert_int_equal(put(st, "top", big, 0), STORE_STORED);
+	assert_false(ref_word(peek(st, "top")) & ITEM_LOOSE);
+	assert_int_equal(stats(st).mem_bytes % p->seg_size, 0);
+	sum += ITEM_SIZE(3, nb);
+	mem = stats(st).mem_bytes;
+	big[nb] = 'b';
+	big[nb + 1] = '\0';
+	assert_int_equal(put(st, "big", big, 0), STORE_STORED);
+	it = peek(st, "big");
+	assert_non_null(it);
+	assert_true(ref_word(it) & ITEM_LOOSE);
+	assert_ptr_equal(item_value(it), (const char *)it + 32 + 3);
+	assert_int_equal(stats(st).bytes, 144 + sum + ITEM_SIZE(3, nb + 1));
+	/* Its own allocation: a segment header, the item, malloc's due. */
+	assert_true(stats(st).mem_bytes >= mem + SEG_HDR + 32 + 3 + nb + 1);
+	assert_true(stats(st).mem_bytes <= mem + SEG_HDR + 32 + 3 + nb + 64);
+	check_value(st, "big", big);
+	assert_int_equal(store_delete(st, "big", 3), STORE_DELETED);
+	assert_int_equal(stats(st).mem_bytes, mem);
+	assert_int_equal(stats(st).bytes, 144 + sum);
+	/* Deleted small items stay in their segments until evacuated. */
+	assert_int_equal(store_delete(st, "top", 3), STORE_DELETED);
 	assert_int_equal(store_delete(st, "0123456789", 10), STORE_DELETED);
+	for (i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "s%d", i);
+		assert_int_equal(store_delete(st, key, strlen(key)),
+		    STORE_DELETED);
+	}
 	assert_int_equal(stats(st).bytes, 0);
+	assert_int_equal(stats(st).curr_items, 0);
+	assert_int_equal(stats(st).mem_bytes, mem);
+	free(big);
 	store_destroy(st);
 }
 
@@ -392,16 +504,16 @@ test_touch_and_gat(void **state)
 	fc.now = T0 + 50;
 	check_value(st, "k", "v");
 	assert_int_equal(store_gat(st, "k", 1, 0, &it), STORE_OK);
-	assert_memory_equal(item_value(it), "v\r\n", 3);
+	assert_memory_equal(item_value(it), "v", 1);
 	assert_int_equal(item_cas(it), cas);	/* touch keeps the CAS */
 	store_release(st, it);
 	fc.now = T0 + 5000;
 	check_value(st, "k", "v");
 	/* gat into the past: returned this once, then gone. */
 	assert_int_equal(store_gat(st, "k", 1, -1, &it), STORE_OK);
-	assert_memory_equal(item_value(it), "v\r\n", 3);
+	assert_memory_equal(item_value(it), "v", 1);
 	check_missing(st, "k");
-	assert_memory_equal(item_value(it), "v\r\n", 3);
+	assert_memory_equal(item_value(it), "v", 1);
 	store_release(st, it);
 	assert_int_equal(stats(st).bytes, 0);
 	store_destroy(st);
@@ -618,179 +730,6 @@ test_incr_decr(void **state)
 	store_destroy(st);
 }
 
-/* ---- LRU, eviction, memory limit ------------------------------------- */
-
-/* The least recently used item of the key's shard goes first (the same
- * under plain LRU and the segmented one). */
-static void
-test_lru_order(void **state)
-{
-	struct fake_clock fc;
-	size_t cost = item_cost(3, 100);
-	store_t *st = mk_store(&fc, 4 * cost + cost / 2, 1, false);
-	char val[101], a[16], b[16], c[16], d[16], x[16];
-	int i = 10;
-	unsigned s;
-	item_t *it;
-
-	(void)state;
-	memset(val, 'v', 100);
-	val[100] = '\0';
-	/* a, b, c, d in one shard; x, the oldest of all, in the other. */
-	key_in_shard(st, 0, &i, a, sizeof(a));
-	s = store_key_shard(st, a, strlen(a));
-	key_in_shard(st, s, &i, b, sizeof(b));
-	key_in_shard(st, s, &i, c, sizeof(c));
-	key_in_shard(st, s, &i, d, sizeof(d));
-	key_in_shard(st, s ^ 1, &i, x, sizeof(x));
-	assert_int_equal(strlen(a) + strlen(b) + strlen(c) + strlen(d) +
-	    strlen(x), 15);
-	assert_int_equal(put(st, x, val, 0), STORE_STORED);
-	assert_int_equal(put(st, a, val, 0), STORE_STORED);
-	assert_int_equal(put(st, b, val, 0), STORE_STORED);
-	assert_int_equal(put(st, c, val, 0), STORE_STORED);
-	assert_int_equal(stats(st).evictions, 0);
-	assert_int_equal(store_get(st, a, strlen(a), &it), STORE_OK);
-	store_release(st, it);
-	assert_int_equal(put(st, d, val, 0), STORE_STORED);
-	/* b was least recently used in d's shard; a, hit by the get, moved
-	 * to the protected segment. */
-	check_missing(st, b);
-	check_value(st, a, val);
-	check_value(st, c, val);
-	check_value(st, d, val);
-	check_value(st, x, val);
-	assert_int_equal(stats(st).evictions, 1);
-	assert_int_equal(stats(st).evicted_unfetched, 1);
-	assert_true(stats(st).bytes <= 4 * cost + cost / 2);
-	store_destroy(st);
-}
-
-/* Eviction takes a dead item near the LRU tail first, as reclaimed. */
-static void
-test_evict_prefers_expired(void **state)
-{
-	struct fake_clock fc;
-	size_t cost = item_cost(3, 100);
-	store_t *st = mk_store(&fc, 3 * cost + cost / 2, 1, false);
-	char val[101], a[16], b[16], c[16], d[16];
-	struct store_stats s;
-	unsigned sh;
-	int i = 10;
-
-	(void)state;
-	memset(val, 'v', 100);
-	val[100] = '\0';
-	key_in_shard(st, 0, &i, a, sizeof(a));
-	sh = store_key_shard(st, a, strlen(a));
-	key_in_shard(st, sh, &i, b, sizeof(b));
-	key_in_shard(st, sh, &i, c, sizeof(c));
-	key_in_shard(st, sh, &i, d, sizeof(d));
-	assert_int_equal(strlen(a) + strlen(b) + strlen(c) + strlen(d), 12);
-	assert_int_equal(put(st, a, val, 0), STORE_STORED);
-	assert_int_equal(put(st, b, val, 10), STORE_STORED);
-	assert_int_equal(put(st, c, val, 0), STORE_STORED);
-	fc.now = T0 + 10;
-	/* a is the tail but live; b, next to it, expired: b goes. */
-	assert_int_equal(put(st, d, val, 0), STORE_STORED);
-	s = stats(st);
-	assert_int_equal(s.evictions, 0);
-	assert_int_equal(s.reclaimed, 1);
-	assert_int_equal(s.expired_unfetched, 1);
-	assert_int_equal(s.get_expired, 0);
-	check_value(st, a, val);
-	check_value(st, c, val);
-	check_value(st, d, val);
-	store_destroy(st);
-}
-
-/* Many random inserts never push bytes over the limit. */
-static void
-test_eviction_keeps_limit(void **state)
-{
-	struct fake_clock fc;
-	const size_t limit = 64 * KB;
-	store_t *st = mk_store(&fc, limit, 2, false);
-	char key[32], val[2000];
-	struct store_stats s;
-	size_t sum = 0, found = 0;
-	item_t *it;
-	int i;
-
-	(void)state;
-	memset(val, 'q', sizeof(val));
-	srand(1);
-	for (i = 0; i < 20000; i++) {
-		size_t n = (size_t)(rand() % 1500);
-
-		snprintf(key, sizeof(key), "key:%d", i);
-		val[n] = '\0';
-		assert_int_equal(put(st, key, val, rand() % 3 ? 0 : 1000),
-		    STORE_STORED);
-		val[n] = 'q';
-		assert_true(stats(st).bytes <= limit);
-		if (i % 10 == 0) {
-			snprintf(key, sizeof(key), "key:%d", rand() % (i + 1));
-			if (store_get(st, key, strlen(key), &it) == STORE_OK)
-				store_release(st, it);
-		}
-	}
-	s = stats(st);
-	assert_true(s.evictions > 1000);
-	assert_true(s.bytes > limit / 2);
-	/* Exact accounting: bytes is the sum of the live items' costs. */
-	for (i = 0; i < 20000; i++) {
-		snprintf(key, sizeof(key), "key:%d", i);
-		if (store_get(st, key, strlen(key), &it) != STORE_OK)
-			continue;
-		sum += store_alloc_cost(it);
-		found++;
-		store_release(st, it);
-	}
-	s = stats(st);
-	assert_int_equal(s.bytes, sum);
-	assert_int_equal(s.curr_items, found);
-	store_destroy(st);
-}
-
-/* -M: stores fail with NO_MEMORY and old data stays. */
-static void
-test_no_evict(void **state)
-{
-	struct fake_clock fc;
-	size_t cost = item_cost(6, 1000);
-	store_t *st = mk_store(&fc, 10 * cost + cost / 2, 0, true);
-	char key[16], val[1001], big[2001];
-	int i, stored = 0;
-
-	(void)state;
-	memset(val, 'm', 1000);
-	val[1000] = '\0';
-	memset(big, 'b', 2000);
-	big[2000] = '\0';
-	for (i = 0; i < 20; i++) {
-		snprintf(key, sizeof(key), "key:%02d", i);
-		if (put(st, key, val, 0) == STORE_STORED)
-			stored++;
-		else
-			assert_int_equal(put(st, key, val, 0),
-			    STORE_NO_MEMORY);
-	}
-	assert_int_equal(stored, 10);
-	assert_int_equal(stats(st).evictions, 0);
-	for (i = 0; i < 10; i++) {
-		snprintf(key, sizeof(key), "key:%02d", i);
-		check_value(st, key, val);
-	}
-	/* A failed overwrite keeps the old value. */
-	assert_int_equal(put(st, "key:00", big, 0), STORE_NO_MEMORY);
-	check_value(st, "key:00", val);
-	assert_int_equal(put_mode(st, "key:00", "x", 0, 0, STORE_APPEND, 0,
-	    NULL), STORE_NO_MEMORY);
-	check_value(st, "key:00", val);
-	store_destroy(st);
-}
-
 /* Values over item_size_max, keys over 250 bytes, bad configs. */
 static void
 test_too_large(void **state)
@@ -835,478 +774,673 @@ test_too_large(void **state)
 	assert_null(store_create(&cfg));
 }
 
-/* ---- segmented LRU -------------------------------------------------- */
+/* ---- eviction: FIFO with a second chance ----------------------------- */
 
-/* Makes a 100-byte value. */
+/* Counts a hit on a key that must be there (store_get and release). */
 static void
-val100(char *val)
+hit(store_t *st, const char *key)
 {
-	memset(val, 'v', 100);
-	val[100] = '\0';
+	item_t *it;
+
+	assert_int_equal(store_get(st, key, strlen(key), &it), STORE_OK);
+	store_release(st, it);
 }
 
-/* An item hit twice outlives newcomers set once, where a plain LRU would
- * have evicted it after as many newcomers as the shard holds. */
-static void
-test_slru_one_hit_evicted_first(void **state)
+/* Returns the index of the first of keys c%06d, 0 <= i < n, that is
+ * linked (n if none) and asserts every later one is linked too: what
+ * a FIFO leaves of keys set in order and never read. */
+static int
+check_suffix(store_t *st, char c, int n)
 {
+	char key[16];
+	int first, i;
+
+	for (first = 0; first < n && !present(st, key7(key, c, first));)
+		first++;
+	for (i = first; i < n; i++)
+		assert_true(present(st, key7(key, c, i)));
+	return first;
+}
+
+/* Never-read keys leave in the order they came, a whole segment at a
+ * time, counted as evictions; mem_bytes never passes the limit. */
+static void
+test_fifo_order(void **state)
+{
+	enum { N = 3000 };
 	struct fake_clock fc;
-	size_t cost = item_cost(7, 100);
-	store_t *st = mk_store(&fc, limit_for(4, cost), 1, false);
-	char val[101], h[16], n[7][16];
-	int i = 0, j;
+	store_t *st = mk_store(&fc, SMALL_LIMIT, 1, false);
+	struct pool *p = store_debug_pool(st);
+	size_t ps = per_seg(st, 7, VLEN);
+	struct store_stats s;
+	char key[16], val[VLEN + 1];
+	int i, first;
 
 	(void)state;
-	val100(val);
-	key7_in_shard(st, 0, &i, h, sizeof(h));
-	for (j = 1; j <= 6; j++)
-		key7_in_shard(st, 0, &i, n[j], sizeof(n[j]));
-	assert_int_equal(put(st, h, val, 0), STORE_STORED);
-	assert_int_equal(put(st, n[1], val, 0), STORE_STORED);
-	assert_int_equal(put(st, n[2], val, 0), STORE_STORED);
-	assert_int_equal(seg_of(st, h), PROBATION);
-	check_value(st, h, val);
-	check_value(st, h, val);
-	assert_int_equal(seg_of(st, h), PROTECTED);
-	/* Four newcomers after h's last hit: under plain LRU h, older than
-	 * all of them, would be the fourth to go. */
-	for (j = 3; j <= 6; j++)
-		assert_int_equal(put(st, n[j], val, 0), STORE_STORED);
-	assert_int_equal(stats(st).evictions, 3);
-	assert_int_equal(stats(st).evicted_unfetched, 3);
-	for (j = 1; j <= 3; j++)
-		assert_int_equal(seg_of(st, n[j]), -1);
-	for (j = 4; j <= 6; j++)
-		assert_int_equal(seg_of(st, n[j]), PROBATION);
-	assert_int_equal(seg_of(st, h), PROTECTED);
-	check_value(st, h, val);
+	memset(val, 'v', VLEN);
+	val[VLEN] = '\0';
+	assert_int_equal(p->seg_size, 4 * KB);
+	assert_int_equal(ps, 28);
+	for (i = 0; i < N; i++) {
+		set7(st, 'k', i, 'v', 0);
+		check_mem(st);
+		s = stats(st);
+		/* Every set is a new key, none read, none expired. */
+		assert_int_equal(s.evictions + s.curr_items, (uint64_t)i + 1);
+		assert_int_equal(s.evicted_unfetched, s.evictions);
+		assert_int_equal(s.reclaimed, 0);
+		assert_int_equal(s.evictions % ps, 0);
+	}
+	s = stats(st);
+	assert_true(s.evictions >= N - capacity(st, 7, VLEN));
+	assert_int_equal(debug(st).evacuated, s.evictions / ps);
+	assert_int_equal(debug(st).moved, 0);
+	first = check_suffix(st, 'k', N);
+	assert_int_equal(s.curr_items, N - first);
+	/* Of the limit's 32 segments one's room is kept for evacuation to
+	 * move items to, one makes room for the reservation a value is read
+	 * into, one is filling. */
+	assert_true(s.curr_items >= (p->limit / p->seg_size - 3) * ps);
+	print_message("fifo: %" PRIu64 " of %d items held, %" PRIu64
+	    " evicted, %zu segments free\n", s.curr_items, N, s.evictions,
+	    p->nfree);
+	check_missing(st, key7(key, 'k', 0));
+	check_missing(st, key7(key, 'k', first - 1));
+	check_value(st, key7(key, 'k', first), val);
 	store_destroy(st);
 }
 
-/* A scan of many new keys, each set once, leaves a hot set alone. */
+/*
+ * A key read once before its segment reaches the FIFO head is moved, not
+ * evicted, and outlives the key set right after it in the same segment
+ * by about a turnover of the memory; with no further hit it goes the
+ * next time round.
+ */
 static void
-test_slru_scan_resistant(void **state)
+test_second_chance(void **state)
 {
-	enum { CAP = 40, HOT = 16, SCAN = 400 };
 	struct fake_clock fc;
-	size_t cost = item_cost(7, 100);
-	store_t *st = mk_store(&fc, limit_for(CAP, cost), 1, false);
-	char val[101], hot[HOT][16], key[16];
-	int i = 0, j;
+	store_t *st = mk_store(&fc, SMALL_LIMIT, 1, false);
+	int ps = (int)per_seg(st, 7, VLEN), nb = 4 * ps;
+	int cap = (int)capacity(st, 7, VLEN);
+	int i, n, r_gone = -1, u_gone = -1, u_all = -1, turnover = 0;
+	char key[16];
 
 	(void)state;
-	val100(val);
-	for (j = 0; j < HOT; j++) {
-		key7_in_shard(st, 0, &i, hot[j], sizeof(hot[j]));
-		assert_int_equal(put(st, hot[j], val, 0), STORE_STORED);
+	/* Four segments of b keys; the even ones are read once. */
+	for (i = 0; i < nb; i++)
+		set7(st, 'b', i, 'b', 0);
+	for (i = 0; i < nb; i += 2)
+		hit(st, key7(key, 'b', i));
+	for (n = 0; n < 4 * cap && r_gone < 0; n++) {
+		set7(st, 'n', n, 'n', 0);
+		check_mem(st);
+		if (u_gone < 0 && !present(st, key7(key, 'b', 1))) {
+			u_gone = n;
+			turnover = (int)stats(st).curr_items;
+		}
+		if (u_all < 0 && !present(st, key7(key, 'b', nb - 1))) {
+			/* Every unread b key went, every read one stayed. */
+			u_all = n;
+			for (i = 0; i < nb; i++)
+				assert_int_equal(present(st,
+				    key7(key, 'b', i)), i % 2 == 0);
+			assert_int_equal(debug(st).moved, nb / 2);
+		}
+		if (r_gone < 0 && !present(st, key7(key, 'b', 0)))
+			r_gone = n;
 	}
-	for (j = HOT; j < CAP; j++) {
-		key7_in_shard(st, 0, &i, key, sizeof(key));
-		assert_int_equal(put(st, key, val, 0), STORE_STORED);
-	}
-	assert_int_equal(stats(st).evictions, 0);
-	for (j = 0; j < HOT; j++)
-		check_value(st, hot[j], val);
-	for (j = 0; j < SCAN; j++) {
-		key7_in_shard(st, 0, &i, key, sizeof(key));
-		assert_int_equal(put(st, key, val, 0), STORE_STORED);
-		assert_true(stats(st).bytes <= limit_for(CAP, cost));
-	}
-	/* Every scanned key took the place of a one-hit item. */
-	assert_true(stats(st).evictions >= SCAN);
-	assert_true(stats(st).curr_items > HOT);
-	for (j = 0; j < HOT; j++)
-		assert_int_equal(seg_of(st, hot[j]), PROTECTED);
-	for (j = 0; j < HOT; j++)
-		check_value(st, hot[j], val);
+	print_message("second chance: unread b1 gone after %d sets, read b0 "
+	    "after %d; %d items held\n", u_gone, r_gone, turnover);
+	/* b1 went within one capacity of sets; b0 needed one more
+	 * turnover, less the room the moved copies took and a segment
+	 * (eviction goes a segment at a time). */
+	assert_true(u_gone >= 0 && u_gone < cap);
+	assert_true(u_all > u_gone);
+	assert_true(r_gone >= u_gone + turnover - nb / 2 - ps);
+	/* Only once: the move used the hit up. */
+	for (; n < r_gone + cap; n++)
+		set7(st, 'n', n, 'n', 0);
+	for (i = 0; i < nb; i++)
+		assert_false(present(st, key7(key, 'b', i)));
+	assert_int_equal(debug(st).moved, nb / 2);
+	assert_int_equal(stats(st).evicted_unfetched, stats(st).evictions -
+	    nb / 2);
 	store_destroy(st);
 }
 
-/* Past its share (80 % of the shard's bytes) the protected segment
- * demotes its tail to the probation head, a few items per operation. */
+/*
+ * A hot set read every round survives a stream of keys set once and
+ * never read, many times the memory's size.  Each round sets 4 segments
+ * of new keys, far less than the 25 or more a turnover takes, so every
+ * hot key has been hit again by the time its segment reaches the head:
+ * it is moved, never evicted, and every read hits.  A plain FIFO would
+ * evict each hot key once a turnover and miss about one read in seven;
+ * the cold twins, set alongside the hot keys and never read, show it.
+ */
 static void
-test_slru_demotion(void **state)
+test_scan_resistant(void **state)
 {
+	enum { ROUNDS = 60 };
 	struct fake_clock fc;
-	size_t cost = item_cost(7, 100);
-	store_t *st = mk_store(&fc, limit_for(10, cost), 1, false);
-	char val[101], k[10][16], n1[16], n2[16];
-	int i = 0, j;
+	store_t *st = mk_store(&fc, SMALL_LIMIT, 1, false);
+	int ps = (int)per_seg(st, 7, VLEN), hot = 3 * ps, round = 4 * ps;
+	int cap = (int)capacity(st, 7, VLEN);
+	int hits = 0, misses = 0, n = 0, r, j;
+	struct store_stats s;
+	item_t *it;
+	char key[16];
 
 	(void)state;
-	val100(val);
-	for (j = 0; j < 10; j++) {
-		key7_in_shard(st, 0, &i, k[j], sizeof(k[j]));
-		assert_int_equal(put(st, k[j], val, 0), STORE_STORED);
+	for (j = 0; j < hot; j++) {
+		set7(st, 'h', j, 'h', 0);
+		set7(st, 'c', j, 'c', 0);
 	}
-	key7_in_shard(st, 0, &i, n1, sizeof(n1));
-	key7_in_shard(st, 0, &i, n2, sizeof(n2));
-	/* 8 of 10 protected is the share exactly: no demotion yet. */
-	for (j = 0; j < 8; j++)
-		check_value(st, k[j], val);
-	for (j = 0; j < 8; j++)
-		assert_int_equal(seg_of(st, k[j]), PROTECTED);
-	/* The ninth promotion pushes the protected tail, k0, back. */
-	check_value(st, k[8], val);
-	assert_int_equal(seg_of(st, k[0]), PROBATION);
-	for (j = 1; j < 9; j++)
-		assert_int_equal(seg_of(st, k[j]), PROTECTED);
-	assert_int_equal(seg_of(st, k[9]), PROBATION);
-	/* k0 went to the probation head: k9, at the tail, goes first. */
-	assert_int_equal(put(st, n1, val, 0), STORE_STORED);
-	assert_int_equal(seg_of(st, k[9]), -1);
-	assert_int_equal(seg_of(st, k[0]), PROBATION);
-	assert_int_equal(put(st, n2, val, 0), STORE_STORED);
-	assert_int_equal(seg_of(st, k[0]), -1);
-	for (j = 1; j < 9; j++)
-		assert_int_equal(seg_of(st, k[j]), PROTECTED);
-	assert_int_equal(stats(st).evictions, 2);
+	for (r = 0; r < ROUNDS; r++) {
+		for (j = 0; j < round; j++)
+			set7(st, 's', n++, 's', 0);
+		for (j = 0; j < hot; j++) {
+			key7(key, 'h', j);
+			if (store_get(st, key, 7, &it) == STORE_OK) {
+				hits++;
+				store_release(st, it);
+			} else {
+				misses++;
+				set7(st, 'h', j, 'h', 0);
+			}
+		}
+		check_mem(st);
+	}
+	s = stats(st);
+	print_message("scan: %d of %d hot reads hit over %d one-time sets "
+	    "(%.1f turnovers), %" PRIu64 " moves\n", hits, hits + misses, n,
+	    (double)n / cap, debug(st).moved);
+	assert_int_equal(misses, 0);
+	for (j = 0; j < hot; j++)
+		assert_false(present(st, key7(key, 'c', j)));
+	assert_true(s.evictions >= (uint64_t)(n - cap));
+	assert_true(s.curr_items <= (uint64_t)cap);
+	/* Each pass of a hot key through the head is a move: at least one
+	 * each `cap` sets after its first. */
+	assert_true(debug(st).moved >= (uint64_t)(hot * (n / cap - 1)));
 	store_destroy(st);
 }
 
-/* One big promotion demotes at most four items per operation; later
- * operations work off the rest. */
+/* Returns a linked key's ACCESSED and FETCHED bits (peek: no hit). */
+static uint32_t
+standing(store_t *st, const char *key)
+{
+	item_t *it = peek(st, key);
+
+	assert_non_null(it);
+	return ref_word(it) & (ITEM_ACCESSED | ITEM_FETCHED);
+}
+
+/* What counts as a hit (ACCESSED: a second chance) and as a fetch
+ * (FETCHED: not evicted_unfetched); a key's hit survives an overwrite,
+ * append, incr or cas, not a delete. */
 static void
-test_slru_demotion_bounded(void **state)
+test_hit_standing(void **state)
 {
 	struct fake_clock fc;
 	store_t *st = mk_store(&fc, 0, 1, false);
-	char val[101], k[20][16], big[16], *bv;
-	size_t nbig;
-	int i = 0, j, prot;
+	const uint32_t both = ITEM_ACCESSED | ITEM_FETCHED;
+	uint64_t v, cas;
+	item_t *it;
 
 	(void)state;
-	val100(val);
-	for (j = 0; j < 20; j++) {
-		key7_in_shard(st, 0, &i, k[j], sizeof(k[j]));
-		assert_int_equal(put(st, k[j], val, 0), STORE_STORED);
-	}
-	for (j = 0; j < 20; j++)
-		check_value(st, k[j], val);
-	/* 16 of the 20 fit the 80 % share; the first four went back. */
-	for (j = 0; j < 20; j++)
-		assert_int_equal(seg_of(st, k[j]), j < 4 ? PROBATION :
-		    PROTECTED);
-	/* A value weighing as much as 40 small items: 56 protected of 60
-	 * wants 8 demotions, four per operation. */
-	nbig = 40 * (sizeof(struct item) + 7 + 102) - (sizeof(struct item) +
-	    7 + 2);
-	bv = malloc(nbig + 1);
-	assert_non_null(bv);
-	memset(bv, 'b', nbig);
-	bv[nbig] = '\0';
-	key7_in_shard(st, 0, &i, big, sizeof(big));
-	assert_int_equal(put(st, big, bv, 0), STORE_STORED);
-	check_value(st, big, bv);
-	assert_int_equal(seg_of(st, big), PROTECTED);
-	for (prot = 0, j = 0; j < 20; j++)
-		prot += seg_of(st, k[j]) == PROTECTED;
-	assert_int_equal(prot, 12);
-	check_value(st, big, bv);
-	for (prot = 0, j = 0; j < 20; j++)
-		prot += seg_of(st, k[j]) == PROTECTED;
-	assert_int_equal(prot, 8);
-	/* At the share exactly now: another hit demotes nothing. */
-	check_value(st, big, bv);
-	for (prot = 0, j = 0; j < 20; j++)
-		prot += seg_of(st, k[j]) == PROTECTED;
-	assert_int_equal(prot, 8);
-	/* The oldest protected items went first. */
-	for (j = 4; j < 12; j++)
-		assert_int_equal(seg_of(st, k[j]), PROBATION);
-	free(bv);
-	store_destroy(st);
-}
-
-/* An overwrite, append or incr keeps the key's segment; a failed add and
- * a touch count as hits; a new key starts in probation. */
-static void
-test_slru_overwrite_keeps_segment(void **state)
-{
-	struct fake_clock fc;
-	store_t *st = mk_store(&fc, 0, 1, false);
-	char key[32];
-	uint64_t v;
-	int i;
-
-	(void)state;
-	/* Enough bystanders that the protected share is never reached. */
-	for (i = 0; i < 100; i++) {
-		snprintf(key, sizeof(key), "other:%d", i);
-		assert_int_equal(put(st, key, "x", 0), STORE_STORED);
-	}
 	assert_int_equal(put(st, "a", "1", 0), STORE_STORED);
 	assert_int_equal(put(st, "b", "1", 0), STORE_STORED);
 	assert_int_equal(put(st, "c", "1", 0), STORE_STORED);
 	assert_int_equal(put(st, "d", "1", 0), STORE_STORED);
-	assert_int_equal(seg_of(st, "a"), PROBATION);
-	check_value(st, "a", "1");
-	assert_int_equal(seg_of(st, "a"), PROTECTED);
+	assert_int_equal(put_mode(st, "e", "1", 0, 0, STORE_SET, 0, &cas),
+	    STORE_STORED);
+	assert_int_equal(standing(st, "a"), 0);
+	hit(st, "a");
+	assert_int_equal(standing(st, "a"), both);
+	/* A new value is unread, but the key keeps its hit. */
 	assert_int_equal(put(st, "a", "2", 0), STORE_STORED);
-	assert_int_equal(seg_of(st, "a"), PROTECTED);
+	assert_int_equal(standing(st, "a"), ITEM_ACCESSED);
 	assert_int_equal(put_mode(st, "a", "0", 0, 0, STORE_APPEND, 0, NULL),
 	    STORE_STORED);
-	assert_int_equal(seg_of(st, "a"), PROTECTED);
+	assert_int_equal(standing(st, "a"), ITEM_ACCESSED);
 	assert_int_equal(store_incr(st, "a", 1, true, 1, &v), STORE_OK);
 	assert_int_equal(v, 21);
-	assert_int_equal(seg_of(st, "a"), PROTECTED);
-	/* A probation key overwritten stays in probation. */
+	assert_int_equal(standing(st, "a"), ITEM_ACCESSED);
+	assert_int_equal(put_mode(st, "a", "3", 0, 0, STORE_REPLACE, 0,
+	    NULL), STORE_STORED);
+	assert_int_equal(standing(st, "a"), ITEM_ACCESSED);
+	/* A key never hit stays so when overwritten. */
 	assert_int_equal(put(st, "b", "2", 0), STORE_STORED);
-	assert_int_equal(seg_of(st, "b"), PROBATION);
+	assert_int_equal(standing(st, "b"), 0);
+	/* A failed add and a touch are hits, not fetches; gat is both. */
 	assert_int_equal(put_mode(st, "c", "2", 0, 0, STORE_ADD, 0, NULL),
 	    STORE_NOT_STORED);
-	assert_int_equal(seg_of(st, "c"), PROTECTED);
+	assert_int_equal(standing(st, "c"), ITEM_ACCESSED);
 	assert_int_equal(store_touch(st, "d", 1, 100), STORE_TOUCHED);
-	assert_int_equal(seg_of(st, "d"), PROTECTED);
+	assert_int_equal(standing(st, "d"), ITEM_ACCESSED);
+	assert_int_equal(put_mode(st, "e", "2", 0, 0, STORE_CAS, cas, NULL),
+	    STORE_STORED);
+	assert_int_equal(standing(st, "e"), 0);
+	assert_int_equal(store_gat(st, "e", 1, 100, &it), STORE_OK);
+	store_release(st, it);
+	assert_int_equal(standing(st, "e"), both);
+	assert_int_equal(put_mode(st, "e", "3", 0, 0, STORE_CAS,
+	    cas_of(st, "e"), NULL), STORE_STORED);
+	assert_int_equal(standing(st, "e"), ITEM_ACCESSED);
 	/* Deleted and set again: new to the cache. */
 	assert_int_equal(store_delete(st, "a", 1), STORE_DELETED);
-	assert_int_equal(put(st, "a", "3", 0), STORE_STORED);
-	assert_int_equal(seg_of(st, "a"), PROBATION);
+	assert_int_equal(put(st, "a", "4", 0), STORE_STORED);
+	assert_int_equal(standing(st, "a"), 0);
 	store_destroy(st);
 }
 
-/* Eviction reaps a dead item near the protected tail before it evicts
- * the live probation tail. */
+/* Items dead when their segment is emptied are reclaimed, not evicted,
+ * and never moved, hit or not; no expiry pass needed. */
 static void
-test_slru_evict_prefers_expired_protected(void **state)
+test_evict_reaps_dead(void **state)
 {
 	struct fake_clock fc;
-	size_t cost = item_cost(7, 100);
-	store_t *st = mk_store(&fc, limit_for(6, cost), 1, false);
-	char val[101], e[16], p[16], f[4][16], n[16];
+	store_t *st = mk_store(&fc, SMALL_LIMIT, 1, false);
+	int ps = (int)per_seg(st, 7, VLEN);
+	int cap = (int)capacity(st, 7, VLEN), i, n;
 	struct store_stats s;
-	int i = 0, j;
+	char key[16];
 
 	(void)state;
-	val100(val);
-	key7_in_shard(st, 0, &i, e, sizeof(e));
-	key7_in_shard(st, 0, &i, p, sizeof(p));
-	key7_in_shard(st, 0, &i, n, sizeof(n));
-	assert_int_equal(put(st, e, val, 10), STORE_STORED);
-	assert_int_equal(put(st, p, val, 0), STORE_STORED);
-	for (j = 0; j < 4; j++) {
-		key7_in_shard(st, 0, &i, f[j], sizeof(f[j]));
-		assert_int_equal(put(st, f[j], val, 0), STORE_STORED);
-	}
-	check_value(st, e, val);
-	check_value(st, p, val);
-	assert_int_equal(seg_of(st, e), PROTECTED);
+	for (i = 0; i < 2 * ps; i++)
+		set7(st, 'e', i, 'e', 10);
+	for (i = 0; i < 2 * ps; i += 2)
+		hit(st, key7(key, 'e', i));
 	fc.now = T0 + 10;
-	/* Probation (f3 .. f0) is all live; e, at the protected tail, is
-	 * expired and goes instead of f0. */
-	assert_int_equal(put(st, n, val, 0), STORE_STORED);
+	for (n = 0; n < cap; n++) {
+		set7(st, 'n', n, 'n', 0);
+		check_mem(st);
+	}
 	s = stats(st);
-	assert_int_equal(s.evictions, 0);
-	assert_int_equal(s.reclaimed, 1);
+	assert_int_equal(s.reclaimed, 2 * ps);
+	assert_int_equal(s.expired_unfetched, ps);
 	assert_int_equal(s.get_expired, 0);
-	for (j = 0; j < 4; j++)
-		assert_int_equal(seg_of(st, f[j]), PROBATION);
-	assert_int_equal(seg_of(st, p), PROTECTED);
-	assert_int_equal(seg_of(st, n), PROBATION);
+	assert_true(s.evictions > 0);
+	assert_int_equal(s.evictions, (uint64_t)n - s.curr_items);
+	assert_int_equal(s.evicted_unfetched, s.evictions);
+	assert_int_equal(debug(st).moved, 0);
+	assert_int_equal(s.expiry_runs, 0);
+	for (i = 0; i < 2 * ps; i++)
+		assert_false(present(st, key7(key, 'e', i)));
 	store_destroy(st);
 }
 
-/* Sets keys and hits every third, so both segments hold items. */
+/*
+ * Values past small_max live in allocations of their own that join the
+ * FIFO when linked: they leave it in order, counted as evictions as
+ * small items are, and one hit gives them a second chance too, without
+ * a copy.  mem_bytes stays within the limit and no segment is taken.
+ */
 static void
-fill_both_segments(store_t *st, const char *fmt, int n, int64_t ttl)
+test_loose_items(void **state)
 {
-	char key[32];
-	int i, seg[2] = { 0, 0 };
+	enum { LV = 1500, N = 500 };
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, SMALL_LIMIT, 1, false);
+	struct pool *p = store_debug_pool(st);
+	int n, r_gone = -1, u_gone = -1, turnover = 0, first;
+	struct store_stats s;
+	char key[16], val[LV + 1];
+	item_t *it;
 
-	for (i = 0; i < n; i++) {
-		snprintf(key, sizeof(key), fmt, i);
-		assert_int_equal(put(st, key, "value", ttl), STORE_STORED);
+	(void)state;
+	assert_true(ITEM_SIZE(7, LV) > p->small_max);
+	memset(val, 'L', LV);
+	val[LV] = '\0';
+	assert_int_equal(put(st, key7(key, 'l', 0), val, 0), STORE_STORED);
+	assert_int_equal(put(st, key7(key, 'l', 1), val, 0), STORE_STORED);
+	hit(st, key7(key, 'l', 0));
+	it = peek(st, key);
+	assert_true(ref_word(it) & ITEM_LOOSE);
+	for (n = 0; n < N; n++) {
+		assert_int_equal(put(st, key7(key, 'm', n), val, 0),
+		    STORE_STORED);
+		check_mem(st);
+		s = stats(st);
+		assert_int_equal(s.evictions + s.curr_items, (uint64_t)n + 3);
+		assert_int_equal(s.bytes, s.curr_items * ITEM_SIZE(7, LV));
+		if (u_gone < 0 && !present(st, key7(key, 'l', 1))) {
+			u_gone = n;
+			turnover = (int)s.curr_items;
+		}
+		if (r_gone < 0 && !present(st, key7(key, 'l', 0)))
+			r_gone = n;
 	}
-	for (i = 0; i < n; i += 3) {
-		snprintf(key, sizeof(key), fmt, i);
-		check_value(st, key, "value");
-	}
-	for (i = 0; i < n; i++) {
-		snprintf(key, sizeof(key), fmt, i);
-		seg[seg_of(st, key)]++;
-	}
-	assert_true(seg[PROBATION] > n / 2);
-	assert_true(seg[PROTECTED] > n / 4);
+	s = stats(st);
+	print_message("loose: %" PRIu64 " items of %zu bytes held in %"
+	    PRIu64 " bytes; read l0 outlived l1 by %d sets\n", s.curr_items,
+	    ITEM_SIZE(7, LV), s.mem_bytes, r_gone - u_gone);
+	/* Each costs a segment header, the item and malloc's due, and one
+	 * segment's room stays free for evacuation to move items to. */
+	assert_true(s.curr_items >= (SMALL_LIMIT - p->seg_size) / (SEG_HDR +
+	    sizeof(struct item) + 7 + LV + 32));
+	assert_int_equal(p->nsegs, 0);
+	assert_true(u_gone >= 0 && r_gone > u_gone);
+	assert_true(r_gone >= u_gone + turnover - 2);
+	assert_int_equal(debug(st).moved, 0);
+	assert_int_equal(s.evicted_unfetched, s.evictions - 1);
+	first = check_suffix(st, 'm', N);
+	assert_int_equal(s.curr_items, N - first);
+	store_destroy(st);
 }
 
-/* flush_all: the sweep frees dead items from both segments, in bounded
- * holds, while new items are set and promoted over them. */
+/* Random sizes on both sides of small_max, some hits: mem_bytes never
+ * passes the limit and bytes is exactly the linked items' sizes. */
 static void
-test_slru_flush_sweeps_both(void **state)
+test_mixed_sizes_keep_limit(void **state)
 {
 	struct fake_clock fc;
-	store_t *st = mk_store(&fc, 0, 1, false);
-	struct store_debug d;
-	const char *keys[50];
-	char key[50][16], old[16];
+	const size_t limit = 64 * KB;
+	store_t *st = mk_store(&fc, limit, 2, false);
+	struct pool *p = store_debug_pool(st);
+	char key[32], val[2000];
+	struct store_stats s;
+	size_t sum = 0, found = 0, loose = 0;
+	item_t *it;
 	int i;
 
 	(void)state;
-	fill_both_segments(st, "old:%d", 600, 0);
-	store_flush(st, 0);
-	assert_int_equal(stats(st).curr_items, 0);
-	/* New items go to probation heads, promoted ones to protected heads,
-	 * in front of the dead. */
-	for (i = 0; i < 50; i++) {
-		snprintf(key[i], sizeof(key[i]), "new:%d", i);
-		keys[i] = key[i];
-		assert_int_equal(put(st, keys[i], "v", 0), STORE_STORED);
-		if (i % 2 == 0)
-			check_value(st, keys[i], "v");
-	}
-	assert_int_equal(expire_all(st, 7), 600);
-	store_debug_get(st, &d);
-	assert_true(d.max_hold_units <= 7);
-	assert_int_equal(stats(st).curr_items, 50);
-	assert_int_equal(stats(st).bytes, live_cost(st, keys, 50));
-	for (i = 0; i < 600; i++) {
-		snprintf(old, sizeof(old), "old:%d", i);
-		check_missing(st, old);
-	}
-	assert_int_equal(stats(st).get_flushed, 0);
-	/* Again with everything live in both segments. */
-	store_flush(st, 0);
-	assert_int_equal(expire_all(st, 7), 50);
-	assert_int_equal(stats(st).curr_items, 0);
-	assert_int_equal(stats(st).bytes, 0);
-	store_destroy(st);
-}
+	assert_true(p->small_max < 1500);
+	memset(val, 'q', sizeof(val));
+	srand(1);
+	for (i = 0; i < 20000; i++) {
+		size_t n = (size_t)(rand() % 1500);
 
-/* A promotion that pushes dead items out of protected frees them: were
- * they demoted, they would sit in front of live probation items, out of
- * the flush sweep's reach. */
-static void
-test_slru_demote_frees_flushed(void **state)
-{
-	struct fake_clock fc;
-	store_t *st = mk_store(&fc, 0, 1, false);
-	char val[101], o[5][16], n[8][16], p[16];
-	const char *live[9];
-	size_t o4_cost, b1;
-	item_t *it;
-	int i = 0, j;
-
-	(void)state;
-	val100(val);
-	for (j = 0; j < 5; j++) {
-		key7_in_shard(st, 0, &i, o[j], sizeof(o[j]));
-		assert_int_equal(put(st, o[j], val, 0), STORE_STORED);
+		snprintf(key, sizeof(key), "key:%d", i);
+		val[n] = '\0';
+		assert_int_equal(put(st, key, val, rand() % 3 ? 0 : 1000),
+		    STORE_STORED);
+		val[n] = 'q';
+		check_mem(st);
+		if (i % 10 == 0) {
+			snprintf(key, sizeof(key), "key:%d", rand() % (i + 1));
+			if (store_get(st, key, strlen(key), &it) == STORE_OK)
+				store_release(st, it);
+		}
 	}
-	/* Hit o0..o3, noting their costs: o4's is what is left. */
-	o4_cost = stats(st).bytes;
-	for (j = 0; j < 4; j++) {
-		assert_int_equal(store_get(st, o[j], 7, &it), STORE_OK);
-		o4_cost -= store_alloc_cost(it);
+	s = stats(st);
+	assert_true(s.evictions > 1000);
+	assert_true(s.bytes > limit / 2);
+	for (i = 0; i < 20000; i++) {
+		snprintf(key, sizeof(key), "key:%d", i);
+		if (store_get(st, key, strlen(key), &it) != STORE_OK)
+			continue;
+		sum += ITEM_SIZE(item_nkey(it), item_nbytes(it));
+		loose += (ref_word(it) & ITEM_LOOSE) != 0;
+		found++;
 		store_release(st, it);
 	}
-	for (j = 0; j < 5; j++)
-		assert_int_equal(seg_of(st, o[j]), j < 4 ? PROTECTED :
-		    PROBATION);
-	store_flush(st, 0);
-	/* A live probation item, then eight promotions: from the fifth on,
-	 * each pushes the protected share over 80 % and the dead tail out. */
-	key7_in_shard(st, 0, &i, p, sizeof(p));
-	assert_int_equal(put(st, p, val, 0), STORE_STORED);
-	live[8] = p;
-	for (j = 0; j < 8; j++) {
-		key7_in_shard(st, 0, &i, n[j], sizeof(n[j]));
-		live[j] = n[j];
-		assert_int_equal(put(st, n[j], val, 0), STORE_STORED);
-		check_value(st, n[j], val);
-	}
-	assert_int_equal(stats(st).curr_items, 9);
-	/* The sweep gets o4, behind p, and only o4: o0..o3 were freed. */
-	b1 = stats(st).bytes;
-	assert_int_equal(expire_all(st, 100), 1);
-	assert_int_equal(b1 - stats(st).bytes, o4_cost);
-	assert_int_equal(seg_of(st, p), PROBATION);
-	for (j = 0; j < 8; j++)
-		assert_int_equal(seg_of(st, n[j]), PROTECTED);
-	assert_int_equal(stats(st).bytes, live_cost(st, live, 9));
+	print_message("mixed: %zu items (%zu loose) in %" PRIu64 " bytes of "
+	    "%" PRIu64 " held\n", found, loose, s.bytes, s.mem_bytes);
+	assert_true(loose > 0 && loose < found);
+	s = stats(st);
+	assert_int_equal(s.bytes, sum);
+	assert_int_equal(s.curr_items, found);
+	assert_int_equal(s.evictions + s.curr_items, 20000);
 	store_destroy(st);
 }
 
-/* Items with a TTL in both segments all expire: nothing left. */
+/* ---- no_evict (-M) ---------------------------------------------------- */
+
+/* Sets keys key:%04d from `from` until one fails; asserts it failed with
+ * NO_MEMORY and returns how many were stored. */
+static int
+fill_no_evict(store_t *st, const char *val, int from)
+{
+	char key[16];
+	store_status_t rc;
+	int i;
+
+	for (i = from;; i++) {
+		assert_true(i < 100000);
+		snprintf(key, sizeof(key), "key:%04d", i);
+		rc = put(st, key, val, 0);
+		check_mem(st);
+		if (rc != STORE_STORED)
+			break;
+	}
+	assert_int_equal(rc, STORE_NO_MEMORY);
+	return i - from;
+}
+
+/* -M: once the memory is full stores fail with NO_MEMORY, nothing is
+ * evicted, and every stored key keeps its value. */
 static void
-test_slru_expiry_both(void **state)
+test_no_evict(void **state)
 {
 	struct fake_clock fc;
-	store_t *st = mk_store(&fc, 0, 1, false);
+	store_t *st = mk_store(&fc, SMALL_LIMIT, 0, true);
+	struct pool *p = store_debug_pool(st);
+	size_t ps = per_seg(st, 8, VLEN);
+	char key[16], val[VLEN + 1], *big;
+	int i, stored;
 
 	(void)state;
-	fill_both_segments(st, "t:%d", 300, 5);
-	fc.now = T0 + 5;
-	assert_int_equal(expire_all(st, 10), 300);
-	assert_int_equal(stats(st).curr_items, 0);
-	assert_int_equal(stats(st).bytes, 0);
-	assert_int_equal(stats(st).reclaimed, 300);
+	memset(val, 'm', VLEN);
+	val[VLEN] = '\0';
+	stored = fill_no_evict(st, val, 0);
+	/* All but a segment's room kept for compaction to move items to,
+	 * and one for the reservation a value is read into. */
+	assert_true((size_t)stored >= (p->limit / p->seg_size - 2) * ps);
+	/* Full stays full. */
+	for (i = stored; i < stored + 100; i++) {
+		snprintf(key, sizeof(key), "key:%04d", i);
+		assert_int_equal(put(st, key, val, 0), STORE_NO_MEMORY);
+	}
+	assert_int_equal(stats(st).evictions, 0);
+	assert_int_equal(stats(st).curr_items, stored);
+	assert_int_equal(debug(st).moved, 0);
+	for (i = 0; i < stored; i++) {
+		snprintf(key, sizeof(key), "key:%04d", i);
+		check_value(st, key, val);
+	}
+	/* A failed overwrite keeps the old value: a loose one bigger than
+	 * what is left, and an append. */
+	big = malloc(8 * KB + 1);
+	assert_non_null(big);
+	memset(big, 'b', 8 * KB);
+	big[8 * KB] = '\0';
+	assert_int_equal(put(st, "key:0000", big, 0), STORE_NO_MEMORY);
+	check_value(st, "key:0000", val);
+	assert_int_equal(put_mode(st, "key:0000", "x", 0, 0, STORE_APPEND, 0,
+	    NULL), STORE_NO_MEMORY);
+	check_value(st, "key:0000", val);
+	assert_int_equal(stats(st).evictions, 0);
+	free(big);
 	store_destroy(st);
 }
 
-/* ---- refcounts ------------------------------------------------------ */
+/* Asserts keys key:%04d for i in [0, n) are there with val if
+ * keep(i, n), gone if not. */
+static void
+check_kept(store_t *st, const char *val, int n, bool (*keep)(int, int))
+{
+	char key[16];
+	int i;
 
-/* A referenced item outlives delete and replace. */
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "key:%04d", i);
+		if (keep(i, n))
+			check_value(st, key, val);
+		else
+			check_missing(st, key);
+	}
+}
+
+/* Keeps the newest quarter of n keys. */
+static bool
+keep_newest(int i, int n)
+{
+	return i >= n - n / 4;
+}
+
+/* Keeps one key in four, so every segment keeps some. */
+static bool
+keep_one_in_four(int i, int n)
+{
+	(void)n;
+	return i % 4 == 0;
+}
+
+/*
+ * -M, full, then most keys deleted: new sets succeed again, and no key
+ * left is lost: segments with no live item are emptied and reused, or,
+ * when every segment keeps some live items, the one with the fewest is
+ * compacted (its live items moved) to free it.
+ */
+static void
+run_no_evict_refill(bool (*keep)(int, int))
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, SMALL_LIMIT, 0, true);
+	char key[16], val[VLEN + 1];
+	int i, stored, kept = 0, again;
+
+	memset(val, 'm', VLEN);
+	val[VLEN] = '\0';
+	stored = fill_no_evict(st, val, 0);
+	assert_true(stored > 100);
+	for (i = 0; i < stored; i++) {
+		snprintf(key, sizeof(key), "key:%04d", i);
+		if (keep(i, stored))
+			kept++;
+		else
+			assert_int_equal(store_delete(st, key, strlen(key)),
+			    STORE_DELETED);
+	}
+	/* Three quarters of the memory is dead: at least half of it comes
+	 * back for new keys. */
+	again = fill_no_evict(st, val, stored);
+	print_message("no_evict: %d stored, %d kept, %d more stored; %"
+	    PRIu64 " segments emptied, %" PRIu64 " items moved\n", stored,
+	    kept, again, debug(st).evacuated, debug(st).moved);
+	assert_true(again >= (stored - kept) / 2);
+	assert_int_equal(stats(st).evictions, 0);
+	assert_int_equal(stats(st).curr_items, kept + again);
+	assert_true(debug(st).evacuated > 0);
+	check_kept(st, val, stored, keep);
+	for (i = stored; i < stored + again; i++) {
+		snprintf(key, sizeof(key), "key:%04d", i);
+		check_value(st, key, val);
+	}
+	store_destroy(st);
+}
+
+/* -M: deleting the oldest keys frees whole segments for new ones. */
+static void
+test_no_evict_reuses_empty(void **state)
+{
+	(void)state;
+	run_no_evict_refill(keep_newest);
+}
+
+/* -M: deleting keys all over leaves no segment empty: the store must
+ * compact to take new keys. */
+static void
+test_no_evict_compacts(void **state)
+{
+	(void)state;
+	run_no_evict_refill(keep_one_in_four);
+}
+
+/* ---- references ------------------------------------------------------ */
+
+/* A referenced item outlives delete and replace; bytes counts linked
+ * items only, the memory stays held. */
 static void
 test_ref_survives_delete_replace(void **state)
 {
 	struct fake_clock fc;
 	store_t *st = mk_store(&fc, 0, 0, false);
 	item_t *a, *b;
-	size_t one;
+	size_t mem;
 
 	(void)state;
 	assert_int_equal(put(st, "k", "first", 0), STORE_STORED);
-	one = stats(st).bytes;
+	assert_int_equal(stats(st).bytes, isize("k", "first"));
+	mem = stats(st).mem_bytes;
 	assert_int_equal(store_get(st, "k", 1, &a), STORE_OK);
 	assert_int_equal(store_delete(st, "k", 1), STORE_DELETED);
 	check_missing(st, "k");
-	assert_memory_equal(item_value(a), "first\r\n", 7);
-	assert_int_equal(stats(st).bytes, one);	/* still counted */
+	assert_int_equal(item_nbytes(a), 5);
+	assert_memory_equal(item_value(a), "first", 5);
+	assert_int_equal(stats(st).bytes, 0);	/* linked items only */
+	assert_int_equal(stats(st).mem_bytes, mem);	/* still held */
 	assert_int_equal(stats(st).curr_items, 0);
 	assert_int_equal(put(st, "k", "second", 0), STORE_STORED);
 	assert_int_equal(store_get(st, "k", 1, &b), STORE_OK);
 	assert_int_equal(put(st, "k", "third", 0), STORE_STORED);
 	assert_int_equal(put_mode(st, "k", "+", 0, 0, STORE_APPEND, 0, NULL),
 	    STORE_STORED);
-	assert_memory_equal(item_value(a), "first\r\n", 7);
-	assert_memory_equal(item_value(b), "second\r\n", 8);
+	assert_memory_equal(item_value(a), "first", 5);
+	assert_int_equal(item_nbytes(b), 6);
+	assert_memory_equal(item_value(b), "second", 6);
 	check_value(st, "k", "third+");
 	store_release(st, a);
 	store_release(st, b);
-	assert_int_equal(stats(st).bytes, key_cost(st, "k"));
+	assert_int_equal(stats(st).bytes, isize("k", "third+"));
 	store_destroy(st);
 }
 
-/* A referenced item outlives eviction; its memory returns on release. */
+/*
+ * A reference keeps an item intact while its segment is emptied, the item
+ * moved (it was hit) and the copy evicted later, and memory turns over
+ * four times around it: the segment is not reused until the reference
+ * goes, and then it is free again.  The same for a loose item, given its
+ * second chance in place.
+ */
 static void
 test_ref_survives_eviction(void **state)
 {
 	struct fake_clock fc;
-	size_t cost = item_cost(6, 200), limit = 20 * cost;
-	store_t *st = mk_store(&fc, limit, 1, false);
-	char key[16], val[201];
-	item_t *held;
-	int i;
+	store_t *st = mk_store(&fc, SMALL_LIMIT, 1, false);
+	struct pool *p = store_debug_pool(st);
+	int cap = (int)capacity(st, 7, VLEN), n;
+	char hv[201], lv[1501];
+	item_t *h, *l;
+	size_t nfree, mem;
 
 	(void)state;
-	memset(val, 'e', 200);
-	val[200] = '\0';
-	assert_int_equal(put(st, "held", val, 0), STORE_STORED);
-	assert_int_equal(store_get(st, "held", 4, &held), STORE_OK);
-	/* Each key is hit too: the get moved "held" to the protected
-	 * segment, and only hit items push it out of there. */
-	for (i = 0; i < 200; i++) {
-		snprintf(key, sizeof(key), "key:%02d", i % 100);
-		assert_int_equal(put(st, key, val, 0), STORE_STORED);
-		check_value(st, key, val);
-		assert_true(stats(st).bytes <= limit);
+	memset(hv, 'H', 200);
+	hv[200] = '\0';
+	memset(lv, 'L', 1500);
+	lv[1500] = '\0';
+	assert_int_equal(put(st, "held", hv, 0), STORE_STORED);
+	assert_int_equal(put(st, "loose", lv, 0), STORE_STORED);
+	assert_int_equal(store_get(st, "held", 4, &h), STORE_OK);
+	assert_int_equal(store_get(st, "loose", 5, &l), STORE_OK);
+	assert_false(ref_word(h) & ITEM_LOOSE);
+	assert_true(ref_word(l) & ITEM_LOOSE);
+	for (n = 0; n < 4 * cap; n++) {
+		set7(st, 'x', n, 'x', 0);
+		check_mem(st);
 	}
 	check_missing(st, "held");
-	assert_int_equal(item_nbytes(held), 200);
-	assert_memory_equal(item_value(held), val, 200);
-	i = (int)(stats(st).bytes - store_alloc_cost(held));
-	store_release(st, held);
-	assert_int_equal(stats(st).bytes, (size_t)i);
+	check_missing(st, "loose");
+	assert_true(debug(st).moved >= 1);
+	assert_int_equal(item_nkey(h), 4);
+	assert_memory_equal(item_key(h), "held", 4);
+	assert_int_equal(item_nbytes(h), 200);
+	assert_memory_equal(item_value(h), hv, 200);
+	assert_int_equal(item_nkey(l), 5);
+	assert_memory_equal(item_key(l), "loose", 5);
+	assert_int_equal(item_nbytes(l), 1500);
+	assert_memory_equal(item_value(l), lv, 1500);
+	/* The last reference frees the segment, the loose allocation. */
+	nfree = p->nfree;
+	store_release(st, h);
+	assert_int_equal(p->nfree, nfree + 1);
+	mem = stats(st).mem_bytes;
+	store_release(st, l);
+	assert_true(stats(st).mem_bytes <= mem - 1500);
+	check_mem(st);
+	set7(st, 'x', n, 'x', 0);
 	store_destroy(st);
 }
 
@@ -1341,12 +1475,12 @@ test_flush_now(void **state)
 	assert_int_equal(put(st, "k3", "s", 0), STORE_STORED);
 	check_value(st, "k2", "a");
 	check_value(st, "k3", "s");
-	/* k0..k3 were reaped when looked up; the expiry pass reclaims the
-	 * rest from the LRU tails. */
+	/* k0..k3 were reaped when looked up; the first expiry pass after
+	 * the flush scans every segment and reclaims the rest. */
 	assert_int_equal(expire_all(st, 7), 496);
 	assert_int_equal(stats(st).curr_items, 2);
-	assert_int_equal(stats(st).bytes, key_cost(st, "k2") +
-	    key_cost(st, "k3"));
+	assert_int_equal(stats(st).bytes, isize("k2", "a") +
+	    isize("k3", "s"));
 	for (i = 4; i < 500; i++) {
 		snprintf(key, sizeof(key), "k%d", i);
 		check_missing(st, key);
@@ -1463,53 +1597,147 @@ test_flush_replaces_pending(void **state)
 	store_destroy(st);
 }
 
+/* flush_all, then one expiry pass: every segment is scanned, bytes drops
+ * to 0 and the sealed segments are free for new keys, which then need no
+ * eviction. */
+static void
+test_flush_drains(void **state)
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, SMALL_LIMIT, 1, false);
+	struct pool *p = store_debug_pool(st);
+	int ps = (int)per_seg(st, 7, VLEN), n = 15 * ps, i;
+	struct store_debug d0, d1;
+	struct store_stats s;
+	char key[16];
+	size_t mem;
+
+	(void)state;
+	for (i = 0; i < n; i++)
+		set7(st, 'o', i, 'o', i % 2 ? 0 : 1000);
+	for (i = 0; i < n; i += 3)
+		hit(st, key7(key, 'o', i));
+	store_flush(st, 0);
+	assert_int_equal(stats(st).curr_items, 0);
+	assert_int_equal(stats(st).bytes, (size_t)n * ITEM_SIZE(7, VLEN));
+	d0 = debug(st);
+	assert_int_equal(store_expire_run(st, 100), n);
+	d1 = debug(st);
+	s = stats(st);
+	assert_int_equal(s.bytes, 0);
+	assert_int_equal(s.curr_items, 0);
+	assert_int_equal(s.get_flushed, 0);
+	assert_int_equal(s.reclaimed, 0);	/* flushed, not expired */
+	assert_int_equal(d1.expire_units - d0.expire_units, n);
+	/* All but the arena's active segment, which is still filling. */
+	assert_int_equal(d1.evacuated - d0.evacuated, 14);
+	assert_int_equal(d1.moved, 0);
+	assert_int_equal(p->nfree, 14);
+	/* Again with nothing due: nothing looked at. */
+	assert_int_equal(store_expire_run(st, 100), 0);
+	assert_int_equal(debug(st).expire_units, d1.expire_units);
+	mem = s.mem_bytes;
+	for (i = 0; i < n; i++)
+		set7(st, 'n', i, 'n', 0);
+	s = stats(st);
+	assert_int_equal(s.evictions, 0);
+	assert_int_equal(debug(st).evacuated, d1.evacuated);
+	/* 13 of the 14 free segments reused (one stays free for moves),
+	 * 2 new ones: 15 hold the new keys. */
+	assert_true(s.mem_bytes <= mem + 2 * p->seg_size);
+	assert_int_equal(s.curr_items, n);
+	for (i = 0; i < n; i++)
+		check_missing(st, key7(key, 'o', i));
+	store_destroy(st);
+}
+
 /* ---- expiry -------------------------------------------------------- */
 
-/* The expiry pass frees what expired, and only that. */
+/*
+ * An expiry pass frees what expired, and only that, without any get: it
+ * scans just the segments whose earliest exptime has passed, and empties
+ * those left with nothing live, so later sets reuse their memory instead
+ * of evicting.
+ */
 static void
 test_expire_reclaims(void **state)
 {
 	struct fake_clock fc;
-	store_t *st = mk_store(&fc, 0, 0, false);
-	char key[30][16];
-	const char *keys[30];
-	item_t *it;
+	store_t *st = mk_store(&fc, SMALL_LIMIT, 1, false);
+	struct pool *p = store_debug_pool(st);
+	int ps = (int)per_seg(st, 7, VLEN), i;
+	int ne = 10 * ps, np = 10 * ps, nq = 2 * ps;
+	struct store_debug d0, d1;
 	struct store_stats s;
-	int i;
+	char key[16];
+	size_t mem;
 
 	(void)state;
-	for (i = 0; i < 30; i++) {
-		snprintf(key[i], sizeof(key[i]), "k%02d", i);
-		keys[i] = key[i];
-		assert_int_equal(put(st, keys[i], "value", i < 10 ? 5 :
-		    i < 20 ? 0 : 100), STORE_STORED);
-	}
-	assert_int_equal(store_get(st, "k00", 3, &it), STORE_OK);
-	store_release(st, it);
+	/* Whole segments each: e expire at +5, p never, q at +100. */
+	for (i = 0; i < ne; i++)
+		set7(st, 'e', i, 'e', 5);
+	for (i = 0; i < np; i++)
+		set7(st, 'p', i, 'p', 0);
+	for (i = 0; i < nq; i++)
+		set7(st, 'q', i, 'q', 100);
+	hit(st, key7(key, 'e', 0));
 	fc.now = T0 + 4;
 	assert_int_equal(expire_all(st, 100), 0);
-	assert_int_equal(stats(st).curr_items, 30);
+	assert_int_equal(stats(st).curr_items, ne + np + nq);
+	assert_int_equal(debug(st).expire_units, 0);
 	fc.now = T0 + 5;
-	assert_int_equal(store_expire_run(st, 100), 10);
+	d0 = debug(st);
+	assert_int_equal(store_expire_run(st, 100), ne);
+	d1 = debug(st);
 	s = stats(st);
-	assert_int_equal(s.curr_items, 20);
-	assert_int_equal(s.reclaimed, 10);
-	assert_int_equal(s.expired_unfetched, 9);
+	assert_int_equal(s.curr_items, np + nq);
+	assert_int_equal(s.reclaimed, ne);
+	assert_int_equal(s.expired_unfetched, ne - 1);
 	assert_int_equal(s.get_expired, 0);
-	assert_int_equal(s.bytes, live_cost(st, keys + 10, 20));
+	assert_int_equal(s.evictions, 0);
+	assert_int_equal(s.bytes, (size_t)(np + nq) * ITEM_SIZE(7, VLEN));
+	/* Only the e segments were looked at, and all of them emptied. */
+	assert_int_equal(d1.expire_units - d0.expire_units, ne);
+	assert_int_equal(d1.evacuated - d0.evacuated, ne / ps);
+	assert_int_equal(d1.moved, 0);
+	assert_int_equal(p->nfree, ne / ps);
+	for (i = 0; i < ne; i++)
+		assert_false(present(st, key7(key, 'e', i)));
+	/* The freed segments take as many new keys with no eviction and at
+	 * most one new segment (one free segment stays for moves). */
+	mem = s.mem_bytes;
+	for (i = 0; i < ne; i++)
+		set7(st, 'f', i, 'f', 0);
+	s = stats(st);
+	assert_int_equal(s.evictions, 0);
+	assert_int_equal(debug(st).evacuated, d1.evacuated);
+	assert_true(s.mem_bytes <= mem + p->seg_size);
 	fc.now = T0 + 100;
-	assert_int_equal(store_expire_run(st, 100), 10);
-	assert_int_equal(stats(st).curr_items, 10);
+	d0 = debug(st);
+	assert_int_equal(store_expire_run(st, 100), nq);
+	d1 = debug(st);
+	assert_int_equal(d1.expire_units - d0.expire_units, nq);
+	assert_int_equal(stats(st).curr_items, np + ne);
+	assert_int_equal(stats(st).reclaimed, ne + nq);
 	assert_true(stats(st).expiry_runs >= 3);
+	for (i = 0; i < np; i += 7)
+		assert_true(present(st, key7(key, 'p', i)));
 	store_destroy(st);
 }
 
-/* Expiry work follows what expired, not how much is stored. */
+/*
+ * Expiry work follows the segments due, not how much is stored: 100000
+ * items expiring in an hour, then 1000 in 5 seconds.  The short ones sit
+ * in at most two segments (one shared with long ones), so a pass looks
+ * at no more than two segments' items; a scan of all would look at
+ * 101000.
+ */
 static void
 test_expire_proportional(void **state)
 {
 	struct fake_clock fc;
 	store_t *st = mk_store(&fc, 0, 0, false);
+	size_t most = per_seg(st, 6, 1);	/* the smallest items here */
 	struct store_debug d0, d1;
 	char key[32];
 	size_t bytes;
@@ -1520,24 +1748,21 @@ test_expire_proportional(void **state)
 		snprintf(key, sizeof(key), "long:%d", i);
 		assert_int_equal(put(st, key, "v", 3600), STORE_STORED);
 	}
+	bytes = stats(st).bytes;
 	for (i = 0; i < 1000; i++) {
 		snprintf(key, sizeof(key), "short:%d", i);
 		assert_int_equal(put(st, key, "v", 5), STORE_STORED);
 	}
 	while (stats(st).hash_is_expanding)
 		store_expire_run(st, 1000);
-	bytes = stats(st).bytes;
-	for (i = 0; i < 1000; i++) {
-		snprintf(key, sizeof(key), "short:%d", i);
-		bytes -= key_cost(st, key);
-	}
 	fc.now = T0 + 6;
-	store_debug_get(st, &d0);
+	d0 = debug(st);
 	assert_int_equal(store_expire_run(st, 1000), 1000);
-	store_debug_get(st, &d1);
-	/* About one unit per freed item plus a few per shard; a scan would
-	 * cost over 100000. */
-	assert_true(d1.expire_units - d0.expire_units < 1000 + 64 * 16);
+	d1 = debug(st);
+	print_message("expiry: %" PRIu64 " items looked at to free 1000 of "
+	    "101000\n", d1.expire_units - d0.expire_units);
+	assert_true(d1.expire_units - d0.expire_units <= 2 * most);
+	assert_true((d1.expire_units - d0.expire_units) * 5 < 101000);
 	assert_true(d1.max_hold_units <= 1000);
 	assert_int_equal(stats(st).curr_items, 100000);
 	assert_int_equal(stats(st).bytes, bytes);
@@ -1568,7 +1793,7 @@ test_large_clock_jump(void **state)
 	(void)state;
 	for (i = 0; i < 2000; i++) {
 		snprintf(key, sizeof(key), "k%d", i);
-		/* Spread over every wheel level and the overflow list. */
+		/* From a second to 30 days away, and over a year. */
 		assert_int_equal(put(st, key, "v", i % 5 == 0 ?
 		    (int64_t)(T0 + 400 * DAY + (uint32_t)i) :
 		    1 + (i * 7919) % 2592000), STORE_STORED);
@@ -1579,7 +1804,8 @@ test_large_clock_jump(void **state)
 	store_debug_get(st, &d0);
 	assert_int_equal(expire_all(st, 8), 2000 - n);
 	store_debug_get(st, &d1);
-	/* Bounded holds and work by what is filed, not by seconds passed. */
+	/* Bounded holds, and work by the items in segments due, not by
+	 * seconds passed. */
 	assert_true(d1.max_hold_units <= 8);
 	assert_true(d1.expire_units - d0.expire_units < 2000 * 8);
 	assert_int_equal(stats(st).curr_items, n + 1);
@@ -1596,7 +1822,7 @@ test_large_clock_jump(void **state)
 
 /* Checks that the store holds exactly the keys not yet due. */
 static void
-check_wheel_model(store_t *st, const uint32_t *exp, int n, uint32_t now)
+check_expiry_model(store_t *st, const uint32_t *exp, int n, uint32_t now)
 {
 	char key[32];
 	item_t *it;
@@ -1616,7 +1842,7 @@ check_wheel_model(store_t *st, const uint32_t *exp, int n, uint32_t now)
 
 /* Random TTLs, touches and clock steps against a model. */
 static void
-test_wheel_random(void **state)
+test_expiry_random(void **state)
 {
 	struct fake_clock fc;
 	store_t *st = mk_store(&fc, 0, 1, false);
@@ -1650,7 +1876,7 @@ test_wheel_random(void **state)
 		fc.now += (uint32_t)(r % 10 == 0 ? r % 1000000 :
 		    r % 10 < 4 ? r % 100 : r % 5);
 		expire_all(st, 1 + (size_t)(r % 13));
-		check_wheel_model(st, exp, N, fc.now);
+		check_expiry_model(st, exp, N, fc.now);
 	}
 	free(exp);
 	store_destroy(st);
@@ -1697,7 +1923,7 @@ test_stats_reset(void **state)
 	assert_int_equal(s.reclaimed, 0);
 	assert_int_equal(s.total_items, 0);
 	assert_int_equal(s.curr_items, 1);
-	assert_int_equal(s.bytes, key_cost(st, "b"));
+	assert_int_equal(s.bytes, isize("b", "v"));
 	assert_int_equal(s.limit_maxbytes, SIZE_MAX / 2);
 	assert_int_equal(s.hash_power_level, 8);
 	store_destroy(st);
@@ -1741,7 +1967,9 @@ test_rehash(void **state)
 	}
 	while (stats(st).hash_is_expanding)
 		store_expire_run(st, 100);
-	assert_true(stats(st).hash_power_level >= 17);
+	/* 100000 keys a shard: 2^16 buckets or more, at most two a bucket
+	 * (whatever load factor the tables grow at, up to 2). */
+	assert_true(stats(st).hash_power_level >= 16);
 	assert_int_equal(stats(st).curr_items, N);
 	hb = stats(st).hash_bytes;
 	for (i = 0; i < N; i++) {
@@ -1775,6 +2003,8 @@ struct hammer {
 	store_t		*st;
 	unsigned	 seed;
 	int		 bad;		/* broken invariants seen */
+	int		 sets;		/* plain sets tried */
+	int		 nomem;		/* of them, failed NO_MEMORY */
 };
 
 /* Operations so far; the hammer's clock runs one second per 256, so TTLs
@@ -1809,7 +2039,7 @@ well_formed(const char *v, size_t n)
 			return false;
 		i = j + 1;
 	}
-	return v[n] == '\r' && v[n + 1] == '\n';
+	return true;
 }
 
 /* True if an item is well-formed for the key it was fetched by. */
@@ -1880,7 +2110,7 @@ hammer_rare(struct hammer *h)
 		store_expire_run(h->st, 4);
 	} else {
 		store_get_stats(h->st, &s);
-		h->bad += s.bytes > HAMMER_LIMIT;
+		h->bad += s.mem_bytes > HAMMER_LIMIT;
 	}
 }
 
@@ -1899,7 +2129,9 @@ hammer_op(struct hammer *h, item_t **held, const char **held_key,
 	atomic_fetch_add(&hammer_ops, 1);
 	make_value(&h->seed, val, sizeof(val));
 	if (op < 28) {
-		put(st, key, val, hammer_ttl(h));
+		h->sets++;
+		h->nomem += put(st, key, val, hammer_ttl(h)) ==
+		    STORE_NO_MEMORY;
 	} else if (op < 52) {
 		hammer_hold(h, held, held_key, key);
 	} else if (op < 61) {
@@ -1961,6 +2193,7 @@ test_hammer(void **state)
 	pthread_t t[HAMMER_THREADS];
 	struct store_stats s;
 	size_t sum = 0, found = 0;
+	int sets = 0, nomem = 0;
 	store_t *st;
 	item_t *it;
 	int i;
@@ -1977,13 +2210,16 @@ test_hammer(void **state)
 	for (i = 0; i < HAMMER_THREADS; i++) {
 		pthread_join(t[i], NULL);
 		assert_int_equal(h[i].bad, 0);
+		sets += h[i].sets;
+		nomem += h[i].nomem;
 	}
 	store_expiry_stop(st);
 	s = stats(st);
 	print_message("hammer: %" PRIu64 " evictions, %" PRIu64 " reclaimed, "
-	    "%" PRIu64 " items, %" PRIu64 " bytes\n", s.evictions, s.reclaimed,
-	    s.curr_items, s.bytes);
-	assert_true(s.bytes <= HAMMER_LIMIT);
+	    "%" PRIu64 " items, %" PRIu64 " bytes; %d of %d sets NO_MEMORY\n",
+	    s.evictions, s.reclaimed, s.curr_items, s.bytes, nomem, sets);
+	assert_true(s.mem_bytes <= HAMMER_LIMIT);
+	assert_true(s.bytes <= s.mem_bytes);
 	assert_true(s.evictions > 0);
 	assert_true(s.reclaimed > 0);
 	/* Every reference is back: bytes is exactly the linked items. */
@@ -1992,7 +2228,7 @@ test_hammer(void **state)
 		    &it) != STORE_OK)
 			continue;
 		assert_true(item_ok(it, hammer_keys[i]));
-		sum += store_alloc_cost(it);
+		sum += ITEM_SIZE(item_nkey(it), item_nbytes(it));
 		found++;
 		store_release(st, it);
 	}
@@ -2017,20 +2253,17 @@ main(void)
 		cmocka_unit_test(test_cas),
 		cmocka_unit_test(test_cas_unique_across_readd),
 		cmocka_unit_test(test_incr_decr),
-		cmocka_unit_test(test_lru_order),
-		cmocka_unit_test(test_evict_prefers_expired),
-		cmocka_unit_test(test_eviction_keeps_limit),
-		cmocka_unit_test(test_no_evict),
 		cmocka_unit_test(test_too_large),
-		cmocka_unit_test(test_slru_one_hit_evicted_first),
-		cmocka_unit_test(test_slru_scan_resistant),
-		cmocka_unit_test(test_slru_demotion),
-		cmocka_unit_test(test_slru_demotion_bounded),
-		cmocka_unit_test(test_slru_overwrite_keeps_segment),
-		cmocka_unit_test(test_slru_evict_prefers_expired_protected),
-		cmocka_unit_test(test_slru_flush_sweeps_both),
-		cmocka_unit_test(test_slru_demote_frees_flushed),
-		cmocka_unit_test(test_slru_expiry_both),
+		cmocka_unit_test(test_fifo_order),
+		cmocka_unit_test(test_second_chance),
+		cmocka_unit_test(test_scan_resistant),
+		cmocka_unit_test(test_hit_standing),
+		cmocka_unit_test(test_evict_reaps_dead),
+		cmocka_unit_test(test_loose_items),
+		cmocka_unit_test(test_mixed_sizes_keep_limit),
+		cmocka_unit_test(test_no_evict),
+		cmocka_unit_test(test_no_evict_reuses_empty),
+		cmocka_unit_test(test_no_evict_compacts),
 		cmocka_unit_test(test_ref_survives_delete_replace),
 		cmocka_unit_test(test_ref_survives_eviction),
 		cmocka_unit_test(test_flush_now),
@@ -2038,10 +2271,11 @@ main(void)
 		cmocka_unit_test(test_flush_replaces_pending),
 		cmocka_unit_test(test_flush_absolute),
 		cmocka_unit_test(test_flush_absolute_past),
+		cmocka_unit_test(test_flush_drains),
 		cmocka_unit_test(test_expire_reclaims),
 		cmocka_unit_test(test_expire_proportional),
 		cmocka_unit_test(test_large_clock_jump),
-		cmocka_unit_test(test_wheel_random),
+		cmocka_unit_test(test_expiry_random),
 		cmocka_unit_test(test_expiry_thread_start_stop),
 		cmocka_unit_test(test_stats_reset),
 		cmocka_unit_test(test_rehash),
