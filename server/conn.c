@@ -18,9 +18,11 @@
  * Write timeout (-o write_timeout=W, default 60): while replies wait on a
  * socket the client does not drain, `last_write` holds when bytes last
  * moved; after W seconds without any the connection is closed.  Queued
- * replies pin their items (and the memory -m counts for them) even after
- * eviction, so a few dozen clients that never read could otherwise hold
- * most of the cache's memory for good.
+ * large values pin their items (and the memory -m counts for them) even
+ * after eviction, so a few dozen clients that never read could otherwise
+ * hold most of the cache's memory for good.  Values stored in segments
+ * are always copied into the reply: a reference to one would hold its
+ * whole segment (store.h: item_in_segment).
  */
 #include "config.h"
 
@@ -46,7 +48,7 @@
 #define IOV_BATCH	1024	/* iovecs per writev (IOV_MAX on Linux) */
 #define READS_PER_EVENT	8	/* fairness: full-buffer reads per event */
 /* Values up to this size are copied into the reply, larger ones are sent
- * from item memory. */
+ * from item memory unless they live in a segment. */
 #define COPY_VALUE_MAX	1024
 
 static void	conn_event(evutil_socket_t fd, short what, void *arg);
@@ -346,7 +348,10 @@ conn_out_value(struct conn *c, item_t *it)
 	size_t			 n = item_nbytes(it);
 	char			*p;
 
-	if (n + 2 <= COPY_VALUE_MAX && !conn_out_full(c)) {
+	/* A value in a segment is copied whatever its size: a reference
+	 * would keep the whole segment from reuse while the client dawdles. */
+	if ((n + 2 <= COPY_VALUE_MAX && !conn_out_full(c)) ||
+	    item_in_segment(it)) {
 		if ((p = conn_out_space(c, n + 2)) == NULL) {
 			store_release(c->srv->store, it);
 			conn_set_closing(c);

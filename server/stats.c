@@ -242,7 +242,7 @@ stats_slabs(struct conn *c)
 		emit_u64(c, "1:mem_requested", ss.bytes);
 	}
 	emit_u64(c, "active_slabs", ss.curr_items > 0 ? 1 : 0);
-	emit_u64(c, "total_malloced", ss.bytes);
+	emit_u64(c, "total_malloced", ss.mem_bytes);
 }
 
 /* Queues "stats conns": one group of lines per open connection. */

@@ -72,7 +72,8 @@ typedef enum store_status {
 	STORE_TOUCHED,
 	STORE_NON_NUMERIC,	/* incr/decr on a value that is no number */
 	STORE_TOO_LARGE,	/* larger than item_size_max */
-	STORE_NO_MEMORY,	/* over the limit and no_evict, or malloc failed */
+	STORE_NO_MEMORY,	/* over the limit and no_evict, the memory held
+				 * by referenced items, or malloc failed */
 } store_status_t;
 
 typedef enum store_mode {
@@ -168,6 +169,15 @@ void	 store_flush(store_t *st, int64_t delay);
 void	 store_get_stats(store_t *st, struct store_stats *out);
 /* Zeroes the resettable counters (total_items, evictions, ...). */
 void	 store_reset_stats(store_t *st);
+
+/*
+ * True if the item shares its memory with others: a reference to it keeps
+ * its whole segment (up to 256 KiB) from reuse until released, so a
+ * caller that would hold it for long (a reply a client is slow to read)
+ * should copy the value and release it.  False for large values, which
+ * have memory of their own.
+ */
+bool		 item_in_segment(const item_t *it);
 
 /* Item accessors; valid while the caller holds a reference. */
 const char	*item_key(const item_t *it);

@@ -48,12 +48,14 @@
 #define ITEM_FETCHED	0x40000000u	/* read by a get since it was stored */
 #define ITEM_EVAC	0x80000000u	/* its segment is being emptied */
 
-/* casnk packs the 56-bit CAS over the 8-bit key length. */
+/* casnk packs the 56-bit CAS over the 8-bit key length; atomic (relaxed)
+ * because the CAS is set under the shard lock while a scan may read the
+ * key length without it. */
 #define ITEM_CAS_SHIFT	8
 
 struct item {
 	item_t		 *h_next;	/* hash chain */
-	uint64_t	  casnk;	/* cas << 8 | nkey */
+	_Atomic uint64_t  casnk;	/* cas << 8 | nkey */
 	uint32_t	  exptime;	/* absolute unix time, 0 = never */
 	uint32_t	  flags;	/* the client's opaque flags */
 	uint32_t	  nbytes;	/* value length */
@@ -86,6 +88,7 @@ struct seg {
 	_Atomic uint32_t  min_exp;	/* no item expires before, 0: none */
 	_Atomic uint32_t  pins;		/* holders that delay its reuse */
 	_Atomic uint32_t  live;		/* ITEM_SIZE of its linked items */
+	uint32_t	  scan_gen;	/* pool_scan pass that saw it (lock) */
 	uint8_t		  state;	/* enum seg_state (pool lock) */
 	bool		  loose;
 };
@@ -107,11 +110,13 @@ struct pool {
 	struct seg	*free;		/* free small segments */
 	_Atomic size_t	 nfree;
 	size_t		 nsegs;		/* small segments held */
+	_Atomic size_t	 nwalking;	/* segments being emptied */
 	size_t		 seg_size;	/* power of two */
 	size_t		 small_max;	/* largest carved item */
 	size_t		 limit;
 	size_t		 page_size;
 	_Atomic uint64_t mem;		/* segments held + loose items */
+	uint32_t	 scan_gen;	/* pool_scan passes (lock) */
 	struct arena	 arena[NARENAS];
 };
 
@@ -143,6 +148,11 @@ void	 pool_note_exptime(struct seg *s, uint32_t exptime);
  * FIFO is empty.  NULL if there is nothing to take.
  */
 struct seg *pool_pop_oldest(struct pool *p);
+/* True while some thread is emptying a segment: memory is on its way
+ * back (unless references pin it). */
+bool	 pool_evacuating(const struct pool *p);
+/* Ends the emptying of a taken segment and drops the taker's pin. */
+void	 pool_evac_done(struct pool *p, struct seg *s);
 /* Takes a given sealed segment off the FIFO for emptying, pinned once;
  * false if it is not sealed any more. */
 bool	 pool_take(struct pool *p, struct seg *s);
@@ -169,8 +179,9 @@ bool	 pool_loose_fits(const struct pool *p, size_t nkey, size_t nbytes);
 bool	 pool_has_room(struct pool *p);
 /*
  * Calls fn(s, used, ctx) for every sealed or active segment whose min_exp
- * is set and at most `upto` (every non-empty one when `all`), pinned for
- * the call, with `used` read and min_exp reset to 0 under the lock that
+ * is set and at most `upto` (every non-empty one when `all`), one at a
+ * time and pinned for the call (pinning them all up front would keep the
+ * memory of every segment evicted meanwhile until the pass ends), with `used` read and min_exp reset to 0 under the lock that
  * orders them against carving: fn recomputes min_exp from the items up to
  * `used`, and items carved later note their own exptime.  Returns the
  * number of calls.

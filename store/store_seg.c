@@ -296,7 +296,7 @@ item_init(void *m, const char *key, size_t nkey, uint32_t flags,
 	item_t *it = m;
 
 	it->h_next = NULL;
-	it->casnk = nkey;
+	atomic_init(&it->casnk, nkey);
 	it->exptime = exptime;
 	it->flags = flags;
 	it->nbytes = (uint32_t)nbytes;
@@ -415,6 +415,7 @@ take_locked(struct pool *p, struct seg *s)
 {
 	fifo_remove(p, s);
 	s->state = SEG_EVAC;
+	p->nwalking++;
 	atomic_fetch_add_explicit(&s->pins, 1, memory_order_relaxed);
 }
 
@@ -481,6 +482,23 @@ pool_pop_emptiest(struct pool *p)
 	return best;
 }
 
+/* True while a segment taken off the FIFO is not free yet. */
+bool
+pool_evacuating(const struct pool *p)
+{
+	return atomic_load_explicit(&p->nwalking, memory_order_relaxed) > 0;
+}
+
+/* Ends the emptying of a taken segment; drops the taker's pin. */
+void
+pool_evac_done(struct pool *p, struct seg *s)
+{
+	pthread_mutex_lock(&p->lock);
+	p->nwalking--;
+	pthread_mutex_unlock(&p->lock);
+	pool_unpin(p, s);
+}
+
 /* Takes a given segment off the FIFO if it is still sealed. */
 bool
 pool_take(struct pool *p, struct seg *s)
@@ -500,6 +518,7 @@ pool_requeue(struct pool *p, struct seg *s)
 {
 	pthread_mutex_lock(&p->lock);
 	assert(s->state == SEG_EVAC);
+	p->nwalking--;
 	fifo_append(p, s);
 	pthread_mutex_unlock(&p->lock);
 	pool_unpin(p, s);
@@ -512,26 +531,47 @@ pool_pin(struct seg *s)
 	atomic_fetch_add_explicit(&s->pins, 1, memory_order_relaxed);
 }
 
+/* A segment's last pin went: an emptied one is free now.  Pool lock
+ * held; returns a loose one for the caller to release after unlocking. */
+static struct seg *
+seg_unpinned_locked(struct pool *p, struct seg *s)
+{
+	if (s->state != SEG_EVAC)
+		return NULL;
+	if (s->loose)
+		return s;
+	s->state = SEG_FREE;
+	s->next = p->free;
+	p->free = s;
+	p->nfree++;
+	return NULL;
+}
+
 /* Drops a pin; the last pin of an emptied segment frees it. */
 void
 pool_unpin(struct pool *p, struct seg *s)
 {
-	bool gone;
+	struct seg *release;
 
 	/* acq_rel: whoever frees must see every other holder's reads done. */
 	if (atomic_fetch_sub_explicit(&s->pins, 1, memory_order_acq_rel) != 1)
 		return;
 	pthread_mutex_lock(&p->lock);
-	gone = s->state == SEG_EVAC;
-	if (gone && !s->loose) {
-		s->state = SEG_FREE;
-		s->next = p->free;
-		p->free = s;
-		p->nfree++;
-	}
+	release = seg_unpinned_locked(p, s);
 	pthread_mutex_unlock(&p->lock);
-	if (gone && s->loose)
-		seg_release_mem(p, s);
+	/* Once on the free list the segment is another thread's to touch. */
+	if (release != NULL)
+		seg_release_mem(p, release);
+}
+
+/* Drops a pin with the pool lock held; returns a loose segment to be
+ * released once the lock is dropped. */
+static struct seg *
+unpin_locked(struct pool *p, struct seg *s)
+{
+	if (atomic_fetch_sub_explicit(&s->pins, 1, memory_order_acq_rel) != 1)
+		return NULL;
+	return seg_unpinned_locked(p, s);
 }
 
 /* Gives one free small segment back to the system. */
@@ -589,31 +629,41 @@ size_t
 pool_scan(struct pool *p, uint32_t upto, bool all,
     void (*fn)(struct seg *s, uint32_t used, void *ctx), void *ctx)
 {
-	struct seg **v = NULL, *s;
-	size_t n = 0, cap = 0, i, calls = 0;
-	uint32_t used;
+	struct seg *s, *release;
+	size_t calls = 0;
+	uint32_t gen, used;
+	bool restart;
 	int a;
 
+	/* The FIFO, one segment at a time: after each call, go on from the
+	 * segment's successor if it is still in the FIFO, else from the head,
+	 * skipping the segments this pass has seen. */
 	pthread_mutex_lock(&p->lock);
-	for (s = p->head; s != NULL; s = s->next)
-		cap++;
-	if (cap > 0 && (v = malloc(cap * sizeof(*v))) != NULL) {
-		for (s = p->head; s != NULL; s = s->next) {
-			if (scan_due(s, upto, all)) {
-				pool_pin(s);
-				atomic_store_explicit(&s->min_exp, 0,
-				    memory_order_relaxed);
-				v[n++] = s;
-			}
+	gen = ++p->scan_gen;
+	s = p->head;
+	for (;;) {
+		while (s != NULL && (s->scan_gen == gen ||
+		    !scan_due(s, upto, all)))
+			s = s->next;
+		if (s == NULL)
+			break;
+		s->scan_gen = gen;
+		pool_pin(s);
+		atomic_store_explicit(&s->min_exp, 0, memory_order_relaxed);
+		pthread_mutex_unlock(&p->lock);
+		fn(s, s->used, ctx);
+		calls++;
+		pthread_mutex_lock(&p->lock);
+		release = unpin_locked(p, s);
+		restart = release != NULL || s->state != SEG_SEALED;
+		if (release != NULL) {
+			pthread_mutex_unlock(&p->lock);
+			seg_release_mem(p, release);
+			pthread_mutex_lock(&p->lock);
 		}
+		s = restart ? p->head : s->next;
 	}
 	pthread_mutex_unlock(&p->lock);
-	for (i = 0; i < n; i++) {
-		fn(v[i], v[i]->used, ctx);
-		pool_unpin(p, v[i]);
-		calls++;
-	}
-	free(v);
 	for (a = 0; a < NARENAS; a++) {
 		pthread_mutex_lock(&p->arena[a].lock);
 		s = p->arena[a].active;

@@ -341,6 +341,67 @@ class NeverReadingTest(unittest.TestCase):
             self.assertLess(peak, 16 * 1024)
 
 
+    def test_unread_replies_do_not_hold_the_cache(self):
+        """Clients that pipeline gets of many 2 KB values and never read
+        the replies must not keep the memory of the values they asked
+        for: items live in shared segments, and a queued reference would
+        hold a whole segment, so a handful of such clients could leave no
+        memory for anyone's sets."""
+        n, size = 900, 2000
+        value = b"v" * size
+        with Server("-t", "2", "-m", "2") as srv:
+            c = srv.connect()
+            for i in range(0, n, 100):
+                c.sock.sendall(b"".join(
+                    b"set old%d 0 0 %d noreply\r\n%s\r\n" % (j, size, value)
+                    for j in range(i, i + 100)))
+            self.assertEqual(c.call(b""), b"")
+            gets0 = int(c.stats()["cmd_get"])
+            stuck = []
+            for k in range(4):
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.connect(("127.0.0.1", srv.port))
+                s.setblocking(False)
+                stuck.append(s)
+                # More than the kernel's socket buffers take, so replies
+                # queue in the server.
+                reqs = b"".join(b"get old%d\r\n" % ((j * 7 + k) % n)
+                                for j in range(8 * n))
+                deadline = time.monotonic() + 5
+                while reqs and time.monotonic() < deadline:
+                    try:
+                        reqs = reqs[s.send(reqs):]
+                    except BlockingIOError:
+                        select.select([], [s], [], 0.05)
+            # Wait until the server has taken what it will take.
+            seen = [gets0]
+
+            def settled():
+                now = int(c.stats()["cmd_get"])
+                done = now == seen[0] and now > gets0
+                seen[0] = now
+                return done
+            self.assertIsNotNone(wait_for(settled, 10))
+            failed = 0
+            for i in range(0, 2 * n, 100):
+                replies = c.call(b"".join(
+                    b"set new%d 0 0 %d\r\n%s\r\n" % (j, size, value)
+                    for j in range(i, i + 100)))
+                failed += 100 - replies.count(b"STORED\r\n")
+            stats = c.stats()
+            print("4 clients never reading %d gets of 2 KB values: %d of "
+                  "%d later sets failed, %s items kept of the %d that fit"
+                  % (int(stats["cmd_get"]) - gets0, failed, 2 * n,
+                     stats["curr_items"], n))
+            self.assertEqual(failed, 0)
+            # Pinned segments would leave only the rest for new items,
+            # which then evict each other (12 kept, before the fix).
+            self.assertGreater(int(stats["curr_items"]), n * 3 // 4)
+            for s in stuck:
+                s.close()
+
+
 class KilledClientsTest(unittest.TestCase):
     def test_killed_half_way_through_values(self):
         n = 200
