@@ -80,7 +80,6 @@
 #define REHASH_EMPTY_VISITS	10	/* buckets looked at per op, as Redis */
 #define EXPIRY_BUDGET		1000	/* rehash units per lock hold */
 #define EXPIRY_PERIOD_NS	100000000L
-#define COMPACT_LIVE_PCT	50	/* evacuate a scanned segment below */
 #define MAKE_ROOM_TRIES		10000	/* segments emptied (or waits for
 					 * other threads to empty one) */
 #define EXPTIME_PAST		1	/* an absolute time long gone */
@@ -602,13 +601,15 @@ count_unlink(struct shard *sh, const item_t *it, enum unlink_why why)
 	}
 }
 
-/* Unlinks an item and drops the table's reference. */
+/* Unlinks an item whose key hashes to hv and drops the table's
+ * reference. */
 static void
-item_unlink(store_t *st, struct shard *sh, item_t *it, enum unlink_why why)
+item_unlink(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
+    enum unlink_why why)
 {
 	assert(item_has_bit(it, ITEM_LINKED));
 	count_unlink(sh, it, why);
-	ht_remove(sh, it, item_hash(st, it));
+	ht_remove(sh, it, hv);
 	sh->live_bytes -= item_size(it);
 	seg_live_add(st, it, false);
 	item_clear_bit(it, ITEM_LINKED);
@@ -640,9 +641,10 @@ item_liveness(const struct shard *sh, const item_t *it, uint32_t now)
 
 /* Unlinks a dead item for the reason it is dead. */
 static void
-item_reap(store_t *st, struct shard *sh, item_t *it, enum liveness why)
+item_reap(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
+    enum liveness why)
 {
-	item_unlink(st, sh, it,
+	item_unlink(st, sh, it, hv,
 	    why == ITEM_FLUSHED ? UNLINK_FLUSHED : UNLINK_EXPIRED);
 }
 
@@ -655,12 +657,12 @@ item_hit(item_t *it)
 
 /* Gives a linked item a new exptime; a time already past unlinks it. */
 static void
-item_retime(store_t *st, struct shard *sh, item_t *it, uint32_t exptime,
-    uint32_t now)
+item_retime(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
+    uint32_t exptime, uint32_t now)
 {
 	it->exptime = exptime;
 	if (time_passed(exptime, now))
-		item_unlink(st, sh, it, UNLINK_DELETE);
+		item_unlink(st, sh, it, hv, UNLINK_DELETE);
 	else
 		pool_note_exptime(pool_seg_of(&st->pool, it), exptime);
 }
@@ -675,7 +677,7 @@ item_replace(store_t *st, struct shard *sh, item_t *old, item_t *it,
 	if (old != NULL) {
 		if (item_has_bit(old, ITEM_ACCESSED))
 			item_set_bit(it, ITEM_ACCESSED);
-		item_unlink(st, sh, old, UNLINK_DELETE);
+		item_unlink(st, sh, old, hv, UNLINK_DELETE);
 	}
 	item_set_cas(sh, it);
 	if (cas_out != NULL)
@@ -766,7 +768,7 @@ lookup_live(store_t *st, struct shard *sh, uint64_t hv, const char *key,
 		sh->stats.get_expired++;
 	else
 		sh->stats.get_flushed++;
-	item_reap(st, sh, it, l);
+	item_reap(st, sh, it, hv, l);
 	return NULL;
 }
 
@@ -815,11 +817,11 @@ evac_item(store_t *st, struct seg *s, item_t *it, bool compact)
 	if (item_has_bit(it, ITEM_LINKED)) {
 		l = item_liveness(sh, it, now);
 		if (l != ITEM_LIVE)
-			item_reap(st, sh, it, l);
+			item_reap(st, sh, it, hv, l);
 		else if (s->loose || !(compact ||
 		    item_has_bit(it, ITEM_ACCESSED)) ||
 		    !item_move(st, sh, it, hv))
-			item_unlink(st, sh, it, UNLINK_EVICTED);
+			item_unlink(st, sh, it, hv, UNLINK_EVICTED);
 	}
 	/* Pin before the bit: a holder letting go right after unpins. */
 	pool_pin(s);
@@ -1104,7 +1106,7 @@ item_access(store_t *st, const char *key, size_t nkey, bool retime,
 			*out = it;
 		}
 		if (retime)
-			item_retime(st, sh, it, exp, now);
+			item_retime(st, sh, it, hv, exp, now);
 	}
 	shard_unlock(sh);
 	return it != NULL;
@@ -1149,7 +1151,7 @@ store_delete(store_t *st, const char *key, size_t nkey)
 	sh = shard_enter(st, hv, now);
 	it = lookup_live(st, sh, hv, key, nkey, now);
 	if (it != NULL)
-		item_unlink(st, sh, it, UNLINK_DELETE);
+		item_unlink(st, sh, it, hv, UNLINK_DELETE);
 	shard_unlock(sh);
 	return it != NULL ? STORE_DELETED : STORE_NOT_FOUND;
 }
@@ -1320,7 +1322,7 @@ scan_seg(struct seg *s, uint32_t used, void *arg)
 		if (item_has_bit(it, ITEM_LINKED)) {
 			l = item_liveness(sh, it, c->now);
 			if (l != ITEM_LIVE) {
-				item_reap(st, sh, it, l);
+				item_reap(st, sh, it, hv, l);
 				c->freed++;
 			} else {
 				live += item_size(it);
@@ -1423,14 +1425,23 @@ expiry_wait(store_t *st)
 	return go;
 }
 
-/* The expiry thread: a run every 100 ms until stopped. */
+/*
+ * The expiry thread: a run every 100 ms until stopped, or less often in a
+ * big store, where a run's walk over every segment header costs more:
+ * every (1 + segments / 4096) periods, at most every second.
+ */
 static void *
 expiry_main(void *arg)
 {
 	store_t *st = arg;
+	unsigned long tick = 0;
+	size_t stride;
 
 	do {
-		store_expire_run(st, EXPIRY_BUDGET);
+		stride = 1 + atomic_load_explicit(&st->pool.nsegs_pub,
+		    memory_order_relaxed) / 4096;
+		if (tick++ % (stride < 10 ? stride : 10) == 0)
+			store_expire_run(st, EXPIRY_BUDGET);
 	} while (expiry_wait(st));
 	return NULL;
 }

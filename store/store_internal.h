@@ -97,6 +97,9 @@ struct seg {
 _Static_assert(sizeof(struct seg) <= SEG_HDR, "segment header too big");
 
 #define NARENAS		4
+/* A sealed segment with less than this share of live bytes is compacted
+ * (its live items moved) by the expiry thread when there is room. */
+#define COMPACT_LIVE_PCT	50
 
 struct arena {
 	pthread_mutex_t	 lock;
@@ -110,6 +113,7 @@ struct pool {
 	struct seg	*free;		/* free small segments */
 	_Atomic size_t	 nfree;
 	size_t		 nsegs;		/* small segments held */
+	_Atomic size_t	 nsegs_pub;	/* the same, read without the lock */
 	_Atomic size_t	 nwalking;	/* segments being emptied */
 	size_t		 seg_size;	/* power of two */
 	size_t		 small_max;	/* largest carved item */
@@ -179,7 +183,9 @@ bool	 pool_loose_fits(const struct pool *p, size_t nkey, size_t nbytes);
 bool	 pool_has_room(struct pool *p);
 /*
  * Calls fn(s, used, ctx) for every sealed or active segment whose min_exp
- * is set and at most `upto` (every non-empty one when `all`), one at a
+ * is set and at most `upto`, every sealed one under COMPACT_LIVE_PCT live
+ * while a segment is free or can be had, and every non-empty one when
+ * `all`; one at a
  * time and pinned for the call (pinning them all up front would keep the
  * memory of every segment evicted meanwhile until the pass ends), with `used` read and min_exp reset to 0 under the lock that
  * orders them against carving: fn recomputes min_exp from the items up to

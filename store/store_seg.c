@@ -241,10 +241,13 @@ seg_get(struct pool *p, bool reserve)
 	struct seg *s = NULL;
 	void *m;
 
+	/* The last free segment is kept for evacuation, unless there is
+	 * nothing to evacuate. */
 	pthread_mutex_lock(&p->lock);
 	if (p->free != NULL && (reserve || p->nfree > FREE_RESERVE ||
 	    atomic_load_explicit(&p->mem, memory_order_relaxed) +
-	    FREE_RESERVE * p->seg_size <= p->limit)) {
+	    FREE_RESERVE * p->seg_size <= p->limit ||
+	    (p->head == NULL && p->nwalking == 0))) {
 		s = p->free;
 		p->free = s->next;
 		p->nfree--;
@@ -260,6 +263,8 @@ seg_get(struct pool *p, bool reserve)
 		s = m;
 		pthread_mutex_lock(&p->lock);
 		p->nsegs++;
+		atomic_store_explicit(&p->nsegs_pub, p->nsegs,
+		    memory_order_relaxed);
 		pthread_mutex_unlock(&p->lock);
 	}
 	seg_reset(s, p->seg_size);
@@ -585,6 +590,8 @@ pool_trim(struct pool *p)
 		p->free = s->next;
 		p->nfree--;
 		p->nsegs--;
+		atomic_store_explicit(&p->nsegs_pub, p->nsegs,
+		    memory_order_relaxed);
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (s != NULL)
@@ -617,11 +624,15 @@ pool_has_room(struct pool *p)
 
 /* True if a segment is due for a scan. */
 static bool
-scan_due(struct seg *s, uint32_t upto, bool all)
+scan_due(struct seg *s, uint32_t upto, bool all, bool compact)
 {
 	uint32_t e = atomic_load_explicit(&s->min_exp, memory_order_relaxed);
+	uint64_t live = atomic_load_explicit(&s->live, memory_order_relaxed);
 
-	return all ? s->used > 0 : e != 0 && e <= upto;
+	if (all)
+		return s->used > 0;
+	return (e != 0 && e <= upto) || (compact && s->used > 0 &&
+	    live * 100 < (uint64_t)s->used * COMPACT_LIVE_PCT);
 }
 
 /* Calls fn for each due sealed or active segment, pinned meanwhile. */
@@ -632,7 +643,7 @@ pool_scan(struct pool *p, uint32_t upto, bool all,
 	struct seg *s, *release;
 	size_t calls = 0;
 	uint32_t gen, used;
-	bool restart;
+	bool restart, room;
 	int a;
 
 	/* The FIFO, one segment at a time: after each call, go on from the
@@ -642,8 +653,11 @@ pool_scan(struct pool *p, uint32_t upto, bool all,
 	gen = ++p->scan_gen;
 	s = p->head;
 	for (;;) {
+		/* Compaction needs a segment to move live items to. */
+		room = p->nfree > 0 || atomic_load_explicit(&p->mem,
+		    memory_order_relaxed) + p->seg_size <= p->limit;
 		while (s != NULL && (s->scan_gen == gen ||
-		    !scan_due(s, upto, all)))
+		    !scan_due(s, upto, all, room && !s->loose)))
 			s = s->next;
 		if (s == NULL)
 			break;
@@ -667,7 +681,7 @@ pool_scan(struct pool *p, uint32_t upto, bool all,
 	for (a = 0; a < NARENAS; a++) {
 		pthread_mutex_lock(&p->arena[a].lock);
 		s = p->arena[a].active;
-		if (s != NULL && scan_due(s, upto, all)) {
+		if (s != NULL && scan_due(s, upto, all, false)) {
 			pool_pin(s);
 			atomic_store_explicit(&s->min_exp, 0,
 			    memory_order_relaxed);
