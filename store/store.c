@@ -23,13 +23,17 @@
  * CLOCK over memory order, as good as LRU on skewed workloads and with no
  * per-hit list work (a hit sets one bit).
  *
- * Expiry: each segment keeps the earliest exptime of its items (min_exp).
- * Every 100 ms the expiry thread scans the segments whose min_exp has
- * passed, unlinks their dead items, and recomputes min_exp; a sealed
- * segment left less than half live is evacuated at once, all its live
- * items moved, so its memory is free for new items.  After a flush_all
- * comes due the next pass scans every segment.  Items carry their own
- * exptime, so a get never returns an expired item, scan or no scan.
+ * Expiry and compaction: each segment keeps the earliest exptime of its
+ * items (min_exp) and its live bytes.  Every 100 ms (less often in a store
+ * of over 4096 segments) the expiry thread walks the segment headers and
+ * scans the segments whose min_exp has passed, unlinking their dead items
+ * and recomputing min_exp; a sealed segment less than half live, after a
+ * scan or from overwrites and deletes, is evacuated with all its live
+ * items moved, so its memory is free for new items and memory held stays
+ * near what the live items need rather than growing to the limit.  After
+ * a flush_all comes due the next pass scans every segment.  Items carry
+ * their own exptime, so a get never returns an expired item, scan or no
+ * scan.
  *
  * Ownership: a linked item holds one reference for the table; get, gat and
  * reserve hand one to the caller.  Unlinking drops the table's reference.

@@ -2,7 +2,8 @@
  * test_store.c -- cmocka unit tests of store/: command semantics, TTL,
  * flush_all, eviction under the memory limit (FIFO over log-structured
  * segments with a second chance for items hit since stored), compaction
- * under no_evict, large "loose" items, references that keep an item's
+ * under no_evict and of segments left mostly dead by overwrites, large
+ * "loose" items, references that keep an item's
  * memory, expiry by segment (with a fake clock, never sleeping),
  * incremental rehash and a multi-threaded hammer, on a shared fast clock,
  * that checks invariants.
