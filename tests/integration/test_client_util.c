@@ -31,6 +31,7 @@
 #define PROBE_LO		20000	/* below Linux's ephemeral range */
 #define PROBE_HI		32000
 #define NUTCRACKER_TRIES	5
+#define MAX_EXTRA_ARGS		16	/* for tc_cached_start_args */
 
 /* Returns the monotonic clock in milliseconds. */
 uint64_t
@@ -102,6 +103,19 @@ tc_proc_cleanup(struct tc_proc *p)
 	p->dir[0] = '\0';
 }
 
+/* Describes a wait status ("exit status 1", "signal 11") into buf. */
+static const char *
+describe_status(int status, char *buf, size_t cap)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, cap, "exit status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, cap, "signal %d", WTERMSIG(status));
+	else
+		snprintf(buf, cap, "wait status 0x%x", (unsigned)status);
+	return buf;
+}
+
 /* Waits up to ms for pid to exit; true with *status if it did. */
 static bool
 wait_exit(pid_t pid, unsigned ms, int *status)
@@ -148,11 +162,11 @@ spawn(const char *const *argv)
 	return pid;
 }
 
-/* Reads a complete "<port>\n" file: the port, 0 if not yet there. */
-static unsigned
+/* Reads a complete "<port>\n" file: the port, 0 if not yet, -1 if bad. */
+static long
 read_port(const char *path)
 {
-	char	 buf[32];
+	char	 buf[32], *end;
 	size_t	 n;
 	long	 v;
 	FILE	*f = fopen(path, "r");
@@ -164,8 +178,11 @@ read_port(const char *path)
 	if (n == 0 || buf[n - 1] != '\n')
 		return 0;
 	buf[n] = '\0';
-	v = strtol(buf, NULL, 10);
-	return v > 0 && v < 65536 ? (unsigned)v : 0;
+	errno = 0;
+	v = strtol(buf, &end, 10);
+	if (errno != 0 || end == buf || *end != '\n' || v < 1 || v > 65535)
+		return -1;
+	return v;
 }
 
 /* Returns the cached binary under test. */
@@ -183,11 +200,20 @@ cached_bin(void)
 bool
 tc_cached_start(struct tc_proc *p, unsigned port)
 {
-	const char	*bin = cached_bin(), *argv[16];
-	char		 portfile[128], portopt[160], portarg[16];
+	return tc_cached_start_args(p, port, NULL);
+}
+
+/* Starts cached with the defaults, then extra, and waits for its port. */
+bool
+tc_cached_start_args(struct tc_proc *p, unsigned port,
+    const char *const *extra)
+{
+	const char	*bin = cached_bin(), *argv[16 + MAX_EXTRA_ARGS];
+	char		 portfile[128], portopt[160], portarg[16], why[64];
 	uint64_t	 deadline;
+	long		 got;
 	int		 status;
-	size_t		 n = 0;
+	size_t		 i, n = 0;
 
 	memset(p, 0, sizeof *p);
 	p->pid = -1;
@@ -202,19 +228,33 @@ tc_cached_start(struct tc_proc *p, unsigned port)
 	argv[n++] = "-p"; argv[n++] = portarg;
 	argv[n++] = "-t"; argv[n++] = "2";
 	argv[n++] = "-o"; argv[n++] = portopt;
+	for (i = 0; extra != NULL && extra[i] != NULL; i++) {
+		if (i == MAX_EXTRA_ARGS) {
+			print_error("too many extra cached flags\n");
+			return false;
+		}
+		argv[n++] = extra[i];
+	}
 	argv[n] = NULL;
 	if ((p->pid = spawn(argv)) < 0)
 		return false;
 	for (deadline = tc_now_ms() + START_TIMEOUT_MS;
 	    tc_now_ms() < deadline; tc_sleep_ms(POLL_MS)) {
-		if ((p->port = read_port(portfile)) != 0) {
+		if ((got = read_port(portfile)) > 0) {
+			p->port = (unsigned)got;
 			snprintf(p->addr, sizeof p->addr, "127.0.0.1:%u",
 			    p->port);
 			return true;
 		}
+		if (got < 0) {
+			print_error("cached wrote a bad port to %s\n",
+			    portfile);
+			tc_proc_kill(p);
+			return false;
+		}
 		if (wait_exit(p->pid, 0, &status)) {
-			print_error("cached exited at start-up (0x%x)\n",
-			    (unsigned)status);
+			print_error("cached exited at start-up: %s\n",
+			    describe_status(status, why, sizeof why));
 			p->pid = -1;
 			return false;
 		}
@@ -268,6 +308,7 @@ static bool
 wait_accepting(struct tc_proc *p, const char *what)
 {
 	uint64_t	deadline = tc_now_ms() + START_TIMEOUT_MS;
+	char		why[64];
 	int		status;
 
 	for (; tc_now_ms() < deadline; tc_sleep_ms(POLL_MS)) {
@@ -275,8 +316,8 @@ wait_accepting(struct tc_proc *p, const char *what)
 		    tcp_accepts(p->port))
 			return true;
 		if (wait_exit(p->pid, 0, &status)) {
-			print_error("%s exited at start-up (0x%x)\n", what,
-			    (unsigned)status);
+			print_error("%s exited at start-up: %s\n", what,
+			    describe_status(status, why, sizeof why));
 			p->pid = -1;
 			return false;
 		}
@@ -348,13 +389,14 @@ term_wait(struct tc_proc *p, int *status)
 bool
 tc_cached_stop(struct tc_proc *p)
 {
-	int status;
+	char	why[64];
+	int	status;
 
 	if (!term_wait(p, &status))
 		return false;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		print_error("cached stopped with wait status 0x%x\n",
-		    (unsigned)status);
+		print_error("cached ended with %s after SIGTERM, want exit "
+		    "status 0\n", describe_status(status, why, sizeof why));
 		return false;
 	}
 	return true;

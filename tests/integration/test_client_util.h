@@ -30,6 +30,9 @@ struct tc_clock {
 
 /* Starts cached on 127.0.0.1 (port 0: kernel's choice) and waits for it. */
 bool		 tc_cached_start(struct tc_proc *p, unsigned port);
+/* The same with extra flags (NULL-terminated, may override the defaults). */
+bool		 tc_cached_start_args(struct tc_proc *p, unsigned port,
+		    const char *const *extra);
 /* Starts cached on a unix socket at path and waits until it accepts. */
 bool		 tc_cached_start_unix(struct tc_proc *p, const char *path);
 /* Sends SIGTERM; true if cached exited with status 0 within 5 s. */

@@ -2,21 +2,20 @@
  * test_libmemcached.c -- integration test of the real cached binary driven
  * by a real client library, libmemcached (ASCII protocol).
  *
- * Every test starts its own server, "$CACHED -p 0 -l 127.0.0.1 ... -o
- * port_file=FILE" plus any flags the test needs, reads the port it bound
- * from FILE, talks to it over loopback and finally stops it with SIGTERM,
- * which must make it exit with status 0 within a few seconds.
+ * Every test starts its own server on 127.0.0.1 with test_client_util's
+ * tc_cached_start_args ("$CACHED -p 0 ... -o port_file=FILE -t 4 -m 64"
+ * plus any flags the test needs), talks to it over loopback and finally
+ * stops it with SIGTERM, which must make it exit with status 0 within a
+ * few seconds.
  *
  * Covered: set/get of binary-safe values and 32-bit flags, add, replace,
  * append, prepend, cas, multi-get, delete, incr/decr, touch, expiry, large
  * values and the item size limit (-I), flush_all, stats, memory limit with
  * and without eviction (-m, -M), many threads and many connections.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,16 +24,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <libmemcached/memcached.h>
 
-#define START_TIMEOUT_MS	10000	/* for the port file to appear */
-#define STOP_TIMEOUT_MS		5000	/* for the exit after SIGTERM */
-#define POLL_MS			10
+#include "test_client_util.h"
+
 #define MAX_EXTRA_ARGS		8
 
 #define LARGE_VALUE_LEN		1000000	/* fits the default -I 1m */
@@ -51,14 +48,8 @@
 #define FILL_VALUE_LEN		900
 #define FILL_MAX_SETS		3000
 
-struct server {
-	pid_t		pid;
-	unsigned	port;
-	char		port_path[64];
-};
-
 struct fixture {
-	struct server	 srv;
+	struct tc_proc	 srv;
 	memcached_st	*memc;
 };
 
@@ -75,200 +66,24 @@ struct fixture {
 #define assert_missing(m, key) \
 	check_missing((m), (key), __FILE__, __LINE__)
 
-/* Sleeps for ms milliseconds. */
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-/* Describes a wait status ("exit status 1", "signal 11") into buf. */
-static const char *
-describe_status(int status, char *buf, size_t cap)
-{
-	if (WIFEXITED(status))
-		snprintf(buf, cap, "exit status %d", WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		snprintf(buf, cap, "signal %d", WTERMSIG(status));
-	else
-		snprintf(buf, cap, "wait status 0x%x", (unsigned)status);
-	return buf;
-}
-
-/* Waits up to timeout_ms for pid to exit; true with *status if it did. */
+/* Starts cached with this file's standard flags, then extra (may override). */
 static bool
-wait_exit(pid_t pid, long timeout_ms, int *status)
+server_start(struct tc_proc *p, const char *const *extra)
 {
-	long waited = 0;
+	const char	*argv[4 + MAX_EXTRA_ARGS + 1] = {
+		"-t", "4", "-m", "64"
+	};
+	size_t		 n = 4;
 
-	for (;;) {
-		pid_t r = waitpid(pid, status, WNOHANG);
-
-		if (r == pid)
-			return true;
-		if (r < 0 && errno != EINTR)
-			return false;
-		if (waited >= timeout_ms)
-			return false;
-		sleep_ms(POLL_MS);
-		waited += POLL_MS;
-	}
-}
-
-/* Returns the port in a complete "<port>\n" file, 0 if not yet, -1 if bad. */
-static long
-read_port_file(const char *path)
-{
-	char	 buf[32], *end;
-	size_t	 n;
-	long	 port;
-	FILE	*f = fopen(path, "r");
-
-	if (f == NULL)
-		return 0;
-	n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	if (n == 0 || buf[n - 1] != '\n')
-		return 0;
-	buf[n] = '\0';
-	errno = 0;
-	port = strtol(buf, &end, 10);
-	if (errno != 0 || end == buf || *end != '\n' || port < 1 ||
-	    port > 65535)
-		return -1;
-	return port;
-}
-
-/* Kills a server that misbehaved and reaps it. */
-static void
-server_kill(struct server *s)
-{
-	int status;
-
-	kill(s->pid, SIGKILL);
-	while (waitpid(s->pid, &status, 0) < 0 && errno == EINTR)
-		;
-	s->pid = -1;
-}
-
-/* Forks and execs bin with the standard flags, then extra (may override). */
-static bool
-server_spawn(struct server *s, const char *bin, const char *const *extra)
-{
-	const char	*argv[16 + MAX_EXTRA_ARGS];
-	char		 port_opt[96];
-	size_t		 n = 0;
-	int		 fd;
-
-	snprintf(s->port_path, sizeof s->port_path,
-	    "/tmp/test_libmemcached.port.XXXXXX");
-	if ((fd = mkstemp(s->port_path)) < 0) {
-		print_error("mkstemp %s: %s\n", s->port_path, strerror(errno));
-		return false;
-	}
-	close(fd);
-	snprintf(port_opt, sizeof port_opt, "port_file=%s", s->port_path);
-
-	argv[n++] = bin;
-	argv[n++] = "-p"; argv[n++] = "0";
-	argv[n++] = "-l"; argv[n++] = "127.0.0.1";
-	argv[n++] = "-U"; argv[n++] = "0";
-	argv[n++] = "-t"; argv[n++] = "4";
-	argv[n++] = "-m"; argv[n++] = "64";
-	argv[n++] = "-o"; argv[n++] = port_opt;
 	for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
 		if (i == MAX_EXTRA_ARGS) {
 			print_error("too many extra server flags\n");
-			unlink(s->port_path);
 			return false;
 		}
 		argv[n++] = extra[i];
 	}
 	argv[n] = NULL;
-
-	fflush(stdout);
-	fflush(stderr);
-	if ((s->pid = fork()) < 0) {
-		print_error("fork: %s\n", strerror(errno));
-		unlink(s->port_path);
-		return false;
-	}
-	if (s->pid == 0) {
-		execv(bin, (char *const *)argv);
-		fprintf(stderr, "cannot exec %s: %s\n", bin, strerror(errno));
-		_exit(127);
-	}
-	return true;
-}
-
-/* Starts a server and waits (bounded) until it has written its port. */
-static bool
-server_start(struct server *s, const char *const *extra)
-{
-	const char	*bin = getenv("CACHED");
-	char		 why[64];
-	int		 status;
-	long		 port, waited;
-
-	if (bin == NULL || *bin == '\0') {
-		print_error("CACHED is not set; point it at the cached "
-		    "binary (make check does)\n");
-		return false;
-	}
-	if (!server_spawn(s, bin, extra))
-		return false;
-	for (waited = 0; waited <= START_TIMEOUT_MS; waited += POLL_MS) {
-		if ((port = read_port_file(s->port_path)) != 0)
-			break;
-		if (wait_exit(s->pid, 0, &status)) {
-			print_error("%s exited during startup: %s\n", bin,
-			    describe_status(status, why, sizeof why));
-			unlink(s->port_path);
-			return false;
-		}
-		sleep_ms(POLL_MS);
-	}
-	if (port <= 0) {
-		if (port == 0)
-			print_error("%s wrote no port to %s within %d s\n",
-			    bin, s->port_path, START_TIMEOUT_MS / 1000);
-		else
-			print_error("%s wrote a bad port to %s\n", bin,
-			    s->port_path);
-		server_kill(s);
-		unlink(s->port_path);
-		return false;
-	}
-	s->port = (unsigned)port;
-	return true;
-}
-
-/* Sends SIGTERM and checks the server exits with status 0 in time. */
-static bool
-server_stop(struct server *s)
-{
-	char	why[64];
-	int	status;
-	bool	ok = false;
-
-	unlink(s->port_path);
-	if (kill(s->pid, SIGTERM) != 0)
-		print_error("kill %d: %s\n", (int)s->pid, strerror(errno));
-	else if (!wait_exit(s->pid, STOP_TIMEOUT_MS, &status)) {
-		print_error("server still running %d s after SIGTERM; "
-		    "killing it\n", STOP_TIMEOUT_MS / 1000);
-		server_kill(s);
-		return false;
-	} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		print_error("server ended with %s after SIGTERM, want exit "
-		    "status 0\n", describe_status(status, why, sizeof why));
-	else
-		ok = true;
-	s->pid = -1;
-	return ok;
+	return tc_cached_start_args(p, 0, argv);
 }
 
 /* Creates an ASCII-protocol client of 127.0.0.1:port; NULL on error. */
@@ -302,11 +117,13 @@ fixture_up(void **state, const char *const *extra)
 	if (fx == NULL)
 		return -1;
 	if (!server_start(&fx->srv, extra)) {
+		tc_proc_cleanup(&fx->srv);
 		free(fx);
 		return -1;
 	}
 	if ((fx->memc = client_new(fx->srv.port)) == NULL) {
-		server_stop(&fx->srv);
+		tc_cached_stop(&fx->srv);
+		tc_proc_cleanup(&fx->srv);
 		free(fx);
 		return -1;
 	}
@@ -357,7 +174,8 @@ teardown(void **state)
 	bool		 ok;
 
 	memcached_free(fx->memc);
-	ok = server_stop(&fx->srv);
+	ok = tc_cached_stop(&fx->srv);
+	tc_proc_cleanup(&fx->srv);
 	free(fx);
 	return ok ? 0 : -1;
 }
