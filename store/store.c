@@ -291,13 +291,6 @@ item_hash(const store_t *st, const item_t *it)
 
 /* ---- memory ------------------------------------------------------- */
 
-/* Returns what malloc charges for an allocation (the hash tables). */
-static size_t
-alloc_cost(const void *p)
-{
-	return malloc_usable_size((void *)p) + sizeof(size_t);
-}
-
 /* ---- item references and flag bits -------------------------------- */
 
 /* Takes a reference; the caller holds the item's shard lock. */
@@ -349,13 +342,15 @@ store_release(store_t *st, item_t *it)
 
 	if (it == NULL)
 		return;
-	s = pool_seg_of(&st->pool, it);
 	/* acq_rel: the last holder must see every other holder's writes. */
 	old = atomic_fetch_sub_explicit(&it->ref, 1, memory_order_acq_rel);
 	assert((old & ITEM_REF_MASK) != 0);
 	if ((old & ITEM_REF_MASK) != 1)
 		return;
 	assert((old & ITEM_LINKED) == 0);
+	/* Still ours to read: a pin (EVAC's, or a loose item's existence)
+	 * keeps the memory until dropped below. */
+	s = pool_seg_of(&st->pool, it);
 	if (old & ITEM_EVAC)
 		pool_unpin(&st->pool, s);
 	if (old & ITEM_LOOSE)
@@ -447,7 +442,7 @@ ht_resize(struct shard *sh, unsigned log2)
 		return;		/* longer chains until a later try works */
 	sh->ht[1] = (struct htable){ .b = b, .log2 = log2 };
 	sh->rehash_idx = 0;
-	sh->hash_bytes += alloc_cost(b);
+	sh->hash_bytes += pool_malloc_cost(b);
 }
 
 /* Starts a grow past load factor HT_MAX_LOAD, or a shrink below 1/8.
@@ -489,7 +484,7 @@ ht_move_bucket(const store_t *st, struct shard *sh, item_t **b)
 static void
 ht_finish_rehash(struct shard *sh)
 {
-	sh->hash_bytes -= alloc_cost(sh->ht[0].b);
+	sh->hash_bytes -= pool_malloc_cost(sh->ht[0].b);
 	free(sh->ht[0].b);
 	sh->ht[0] = sh->ht[1];
 	sh->ht[1] = (struct htable){ 0 };
@@ -778,17 +773,29 @@ lookup_live(store_t *st, struct shard *sh, uint64_t hv, const char *key,
 
 /* ---- evacuation ---------------------------------------------------- */
 
+/* Copies an item (a filled reservation, or one being moved) into the
+ * calling thread's arena, under the shard lock; `reserve`: the last free
+ * segment may be taken.  NULL when there is no room without evicting. */
+static item_t *
+item_copy(store_t *st, const item_t *src, bool reserve)
+{
+	item_t *it = pool_carve(&st->pool, item_key(src), item_nkey(src),
+	    src->flags, src->exptime, src->nbytes, reserve);
+
+	if (it != NULL)
+		memcpy(item_value_mut(it), item_value(src), src->nbytes);
+	return it;
+}
+
 /* Copies a linked item into the calling thread's arena (the last free
  * segment allowed) and links the copy in its place; false if no room. */
 static bool
 item_move(store_t *st, struct shard *sh, item_t *it, uint64_t hv)
 {
-	item_t *n = pool_carve(&st->pool, item_key(it), item_nkey(it),
-	    it->flags, it->exptime, it->nbytes, true);
+	item_t *n = item_copy(st, it, true);
 
 	if (n == NULL)
 		return false;
-	memcpy(item_value_mut(n), item_value(it), it->nbytes);
 	atomic_store_explicit(&n->casnk, atomic_load_explicit(&it->casnk,
 	    memory_order_relaxed), memory_order_relaxed);
 	/* The second chance is used up: ACCESSED stays behind. */
@@ -1028,19 +1035,6 @@ commit_concat(store_t *st, item_t *add, bool prepend, uint64_t *cas_out)
 	return rc;
 }
 
-/* Copies a filled reservation into a segment, under the shard lock;
- * NULL when there is no room without evicting. */
-static item_t *
-item_copy(store_t *st, const item_t *src)
-{
-	item_t *it = pool_carve(&st->pool, item_key(src), item_nkey(src),
-	    src->flags, src->exptime, src->nbytes, false);
-
-	if (it != NULL)
-		memcpy(item_value_mut(it), item_value(src), src->nbytes);
-	return it;
-}
-
 /* Links a reserved item according to mode; consumes the reference.  A
  * small value is copied into a segment, a large one linked as it is. */
 store_status_t
@@ -1065,7 +1059,7 @@ store_commit(store_t *st, item_t *it, store_mode_t mode, uint64_t cas,
 		    now);
 		rc = commit_check(mode, old, cas);
 		if (rc == STORE_STORED) {
-			fin = copy ? item_copy(st, it) : it;
+			fin = copy ? item_copy(st, it, false) : it;
 			if (fin == NULL)
 				rc = STORE_NO_MEMORY;
 			else if (fin == it)
@@ -1615,7 +1609,7 @@ shard_init(struct shard *sh)
 	if (sh->ht[0].b == NULL)
 		return false;
 	sh->ht[0].log2 = HT_MIN_LOG2;
-	sh->hash_bytes = alloc_cost(sh->ht[0].b);
+	sh->hash_bytes = pool_malloc_cost(sh->ht[0].b);
 	pthread_mutex_init(&sh->lock, NULL);
 	return true;
 }

@@ -124,8 +124,10 @@ struct pool {
 	struct arena	 arena[NARENAS];
 };
 
-/* Sets up an empty pool for a memory limit; false on bad config. */
-bool	 pool_init(struct pool *p, size_t limit, size_t page_size);
+/* Sets up an empty pool for a memory limit. */
+void	 pool_init(struct pool *p, size_t limit, size_t page_size);
+/* What malloc charges for an allocation: usable size + its size word. */
+size_t	 pool_malloc_cost(const void *m);
 /* Frees every segment and loose item still in the FIFO. */
 void	 pool_fini(struct pool *p);
 /*

@@ -93,9 +93,9 @@ malloc_cost_bound(const struct pool *p, size_t n)
 	return c < 32 ? 32 : c;
 }
 
-/* What an allocation costs once made. */
-static size_t
-malloc_cost(const void *m)
+/* What malloc charges for an allocation once made. */
+size_t
+pool_malloc_cost(const void *m)
 {
 	return malloc_usable_size((void *)m) + sizeof(size_t);
 }
@@ -104,7 +104,7 @@ malloc_cost(const void *m)
 
 /* Sets up an empty pool: segments of a power of two between 4 KiB and
  * 256 KiB, at least SEGS_PER_LIMIT of them within the limit. */
-bool
+void
 pool_init(struct pool *p, size_t limit, size_t page_size)
 {
 	size_t seg = SEG_SIZE_MAX;
@@ -122,7 +122,6 @@ pool_init(struct pool *p, size_t limit, size_t page_size)
 	pthread_mutex_init(&p->lock, NULL);
 	for (i = 0; i < NARENAS; i++)
 		pthread_mutex_init(&p->arena[i].lock, NULL);
-	return true;
 }
 
 /*
@@ -151,7 +150,7 @@ seg_map(size_t size)
 static void
 seg_release_mem(struct pool *p, struct seg *s)
 {
-	size_t cost = s->loose ? malloc_cost(s) : p->seg_size;
+	size_t cost = s->loose ? pool_malloc_cost(s) : p->seg_size;
 
 	if (s->loose)
 		free(s);
@@ -186,6 +185,15 @@ pool_fini(struct pool *p)
 	free_list(p, p->head);
 	free_list(p, p->free);
 	pthread_mutex_destroy(&p->lock);
+}
+
+/* True if a segment is free or can be allocated within the limit; pool
+ * lock held. */
+static bool
+room_locked(const struct pool *p)
+{
+	return p->nfree > 0 || atomic_load_explicit(&p->mem,
+	    memory_order_relaxed) + p->seg_size <= p->limit;
 }
 
 /* ---- FIFO (pool lock held) ----------------------------------------- */
@@ -358,7 +366,7 @@ pool_loose(struct pool *p, const char *key, size_t nkey, uint32_t flags,
 		return NULL;
 	}
 	/* Settle to the real cost: glibc may hand out a little more. */
-	cost = malloc_cost(s);
+	cost = pool_malloc_cost(s);
 	if (cost < est) {
 		mem_uncharge(p, est - cost);
 	} else if (cost > est && !mem_try_charge(p, cost - est, 0)) {
@@ -471,8 +479,7 @@ pool_pop_emptiest(struct pool *p)
 	bool room;
 
 	pthread_mutex_lock(&p->lock);
-	room = p->nfree > 0 || atomic_load_explicit(&p->mem,
-	    memory_order_relaxed) + p->seg_size <= p->limit;
+	room = room_locked(p);
 	for (s = p->head; s != NULL; s = s->next) {
 		live = atomic_load_explicit(&s->live, memory_order_relaxed);
 		if (live < min && (live == 0 || (!s->loose && room &&
@@ -614,10 +621,9 @@ pool_has_room(struct pool *p)
 	bool room;
 
 	pthread_mutex_lock(&p->lock);
-	room = p->nfree > 0;
+	room = room_locked(p);
 	pthread_mutex_unlock(&p->lock);
-	return room || atomic_load_explicit(&p->mem, memory_order_relaxed) +
-	    p->seg_size <= p->limit;
+	return room;
 }
 
 /* ---- scanning ------------------------------------------------------ */
@@ -654,8 +660,7 @@ pool_scan(struct pool *p, uint32_t upto, bool all,
 	s = p->head;
 	for (;;) {
 		/* Compaction needs a segment to move live items to. */
-		room = p->nfree > 0 || atomic_load_explicit(&p->mem,
-		    memory_order_relaxed) + p->seg_size <= p->limit;
+		room = room_locked(p);
 		while (s != NULL && (s->scan_gen == gen ||
 		    !scan_due(s, upto, all, room && !s->loose)))
 			s = s->next;
