@@ -1,11 +1,24 @@
 /*
- * proto.h -- the memcached text protocol as a pure parser and composer.
+ * proto.h -- the request path's protocol layer: a protocol-neutral request
+ * and result, the output interface replies are composed into, and the
+ * memcached text protocol as a pure parser and composer.
  *
- * Bytes in, requests out; replies composed into caller buffers.  No I/O, no
- * store, no libevent, no allocation.  A parsed request borrows pointers into
- * the caller's buffer, valid until the caller moves or overwrites it.
+ * One request path serves every protocol:
  *
- * Parsing a command line yields one of four results:
+ *   bytes -> codec->parse -> struct proto_req (neutral) -> server dispatch
+ *         -> store -> results reported through a struct proto_sink
+ *         -> codec's composer -> struct proto_out (the server's queue)
+ *
+ * A protocol is a struct proto_codec: a parser from bytes to proto_req and
+ * composers from neutral results (a status, a hit, a number, a stat line)
+ * to bytes.  Adding a protocol adds a codec here and, for new operations,
+ * rows in dispatch's table; nothing else in the server changes.  The
+ * composer, not dispatch, decides what a quiet request (noreply) leaves
+ * out.  No I/O, no store, no libevent, no allocation.  A parsed request
+ * borrows pointers into the caller's buffer, valid until the caller moves
+ * or overwrites it.
+ *
+ * Parsing yields one of four results:
  *   PROTO_NEED_MORE  no complete line yet (or: keep reading a long get line)
  *   PROTO_OK         a request; for storage commands req->nbytes data bytes
  *                    plus "\r\n" follow the line and are the caller's to read
@@ -144,7 +157,76 @@ size_t	proto_stat_u64(char *out, size_t cap, const char *name,
 	    uint64_t value);
 size_t	proto_stat_str(char *out, size_t cap, const char *name,
 	    const char *value);
+/* As proto_stat_u64 for a value of nvalue bytes. */
+size_t	proto_stat_line(char *out, size_t cap, const char *name,
+	    const char *value, size_t nvalue);
 /* Formats a decimal uint64 into out (>= 21 bytes), returns the length. */
 size_t	proto_fmt_u64(char *out, uint64_t v);
+
+/*
+ * The output interface a composer writes into; the server implements it
+ * with its output queue, tests with a plain buffer.  space() returns room
+ * for n bytes (NULL when memory ran out: the implementation then fails the
+ * connection, and the composer just stops); commit() queues the first
+ * `used` bytes of it.  value() queues n bytes of a stored value; `ref` is
+ * the store's reference to the memory, which the implementation takes over
+ * (it may copy the bytes and release it at once, or send them from there
+ * and release it once written).
+ */
+struct proto_out {
+	char	*(*space)(struct proto_out *o, size_t n);
+	void	 (*commit)(struct proto_out *o, size_t used);
+	void	 (*value)(struct proto_out *o, const char *data, size_t n,
+		    void *ref);
+	/* True when the queue is over its soft limit: a resumable request
+	 * stops producing and goes on once the client drained it. */
+	bool	 (*full)(const struct proto_out *o);
+};
+
+/* A retrieval hit, protocol-neutral: value is nbytes of data owned by
+ * ref (handed to proto_out.value), no terminator. */
+struct proto_hit {
+	const char	*key;
+	size_t		 nkey;
+	uint32_t	 flags;
+	uint64_t	 cas;
+	const char	*value;
+	size_t		 nbytes;
+	void		*ref;
+};
+
+/*
+ * A wire protocol: its parser and the composers of each kind of result.
+ * Every composer gets the request it answers, so it can honour noreply,
+ * echo opaque values or keys, and pick the reply's shape by command.
+ */
+struct proto_codec {
+	const char	*name;
+	enum proto_result (*parse)(const char *buf, size_t len,
+		    struct proto_req *req, size_t *consumed);
+	/* A fixed outcome: STORED, NOT_FOUND, an error, ... */
+	void	(*status)(struct proto_out *o, const struct proto_req *req,
+		    enum proto_reply r);
+	/* One hit of a retrieval (takes over h->ref). */
+	void	(*hit)(struct proto_out *o, const struct proto_req *req,
+		    const struct proto_hit *h);
+	/* The new value of incr/decr. */
+	void	(*number)(struct proto_out *o, const struct proto_req *req,
+		    uint64_t v);
+	/* One statistic of a stats reply. */
+	void	(*stat)(struct proto_out *o, const struct proto_req *req,
+		    const char *name, const char *value, size_t nvalue);
+	/* The end of a multi-part reply (retrievals, stats). */
+	void	(*end)(struct proto_out *o, const struct proto_req *req);
+	/* The server's version string. */
+	void	(*version)(struct proto_out *o, const struct proto_req *req,
+		    const char *version);
+};
+
+/* The classic text protocol. */
+extern const struct proto_codec proto_text;
+
+/* Queues a copy of n bytes through o; false when memory ran out. */
+bool	proto_out_copy(struct proto_out *o, const char *s, size_t n);
 
 #endif

@@ -153,8 +153,8 @@ proto_u64_line(char *out, uint64_t value)
 
 /* Composes "STAT <name> <value>\r\n" from a ready value string into out;
  * 0 when cap is too small, in which case nothing is written. */
-static size_t
-stat_line(char *out, size_t cap, const char *name, const char *value,
+size_t
+proto_stat_line(char *out, size_t cap, const char *name, const char *value,
     size_t nvalue)
 {
 	size_t nname = strlen(name);
@@ -178,7 +178,7 @@ proto_stat_u64(char *out, size_t cap, const char *name, uint64_t value)
 {
 	char num[21];
 
-	return stat_line(out, cap, name, num, proto_fmt_u64(num, value));
+	return proto_stat_line(out, cap, name, num, proto_fmt_u64(num, value));
 }
 
 /* As proto_stat_u64 for a string value; NULL prints as "(null)", which is
@@ -188,5 +188,5 @@ proto_stat_str(char *out, size_t cap, const char *name, const char *value)
 {
 	if (value == NULL)
 		value = "(null)";
-	return stat_line(out, cap, name, value, strlen(value));
+	return proto_stat_line(out, cap, name, value, strlen(value));
 }

@@ -1,51 +1,57 @@
 /*
  * conn.c -- a client connection's life: read what the socket has, run
- * every complete request, send all replies with as few writev calls as
- * possible, and keep memory bounded when the client stops reading.
+ * every complete request through the codec and dispatch, send all replies
+ * with as few writev calls as possible, and keep memory bounded when the
+ * client stops reading.
  *
  * Flow per readiness event (conn_drive):
  *   write queued output -> read until a read comes back short ->
- *   run requests until the input runs out or the output queue passes
- *   OUT_SOFT_LIMIT -> write.  While the output queue is over the limit the
+ *   run requests until the input runs out or the output queue passes its
+ *   soft limit -> write.  While the output queue is over the limit the
  *   connection stops reading (TCP pushes back on the client) and resumes
- *   once the client has drained it.
+ *   once the client has drained it.  A client that half-closes (FIN) still
+ *   gets every reply to what it sent: the connection runs the rest of its
+ *   input, sends what is queued, then closes.
+ *
+ * Progress, for both timeouts, is what the client takes off the socket
+ * (bytes written less what the kernel still holds, SIOCOUTQ), not our own
+ * writes: with a full send buffer a steady slow reader frees room a little
+ * at a time, and the socket may not turn writable for minutes.
  *
  * Idle timeout (-o idle_timeout=T): `last_cmd` is refreshed when a request
- * completes or output is actually written; a connection with no such
+ * completes or the client takes replies; a connection with no such
  * progress for T seconds is closed, whether silent, half-way through a
  * line or a value, or not reading its replies.
  *
  * Write timeout (-o write_timeout=W, default 60): while replies wait on a
- * socket the client does not drain, `last_write` holds when bytes last
- * moved; after W seconds without any the connection is closed.  Queued
- * large values pin their items (and the memory -m counts for them) even
- * after eviction, so a few dozen clients that never read could otherwise
- * hold most of the cache's memory for good.  Values stored in segments
- * are always copied into the reply: a reference to one would hold its
- * whole segment (store.h: item_in_segment).
+ * socket, `last_write` holds when the client last took any; after W
+ * seconds without, the connection is closed.  Queued large values pin
+ * their items (and the memory -m counts for them) even after eviction, so
+ * a few dozen clients that never read could otherwise hold most of the
+ * cache's memory for good.  Values stored in segments are always copied
+ * into the reply: a reference to one would hold its whole segment
+ * (store.h: item_in_segment).
  */
 #include "config.h"
 
 #include <errno.h>
-#include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/sockios.h>
 
 #include <event2/event.h>
 
 #include "conn.h"
-#include "dispatch.h"
 #include "log.h"
 #include "server.h"
 #include "worker.h"
 
-#define RBUF_INITIAL	(16 * 1024)
-#define RBUF_MAX	(PROTO_GET_LINE_MAX + 4096)
-#define CHUNK_SIZE	(16 * 1024)
-#define OUT_SOFT_LIMIT	(512 * 1024)
-#define IOV_BATCH	1024	/* iovecs per writev (IOV_MAX on Linux) */
+#define INBUF_MAX	(PROTO_GET_LINE_MAX + 4096)
 #define READS_PER_EVENT	8	/* fairness: full-buffer reads per event */
 /* Values up to this size are copied into the reply, larger ones are sent
  * from item memory unless they live in a segment. */
@@ -59,7 +65,7 @@ static const char *const state_names[] = {
 	[CONN_READ_CMD] = "conn_parse_cmd",
 	[CONN_NREAD] = "conn_nread",
 	[CONN_SWALLOW] = "conn_swallow",
-	[CONN_MGET] = "conn_mwrite",
+	[CONN_STEP] = "conn_mwrite",
 	[CONN_CLOSING] = "conn_closing",
 };
 
@@ -107,6 +113,96 @@ conn_arm_timer(struct conn *c, unsigned secs)
 		evtimer_add(c->tev, &tv);
 }
 
+/* The connection that embeds output interface o. */
+static struct conn *
+conn_of_out(const struct proto_out *o)
+{
+	return (struct conn *)(void *)((char *)o - offsetof(struct conn, out));
+}
+
+/* proto_out: room for reply text in the output queue. */
+static char *
+out_space(struct proto_out *o, size_t n)
+{
+	return outq_space(&conn_of_out(o)->outq, n);
+}
+
+/* proto_out: queues reply text. */
+static void
+out_commit(struct proto_out *o, size_t used)
+{
+	outq_commit(&conn_of_out(o)->outq, used);
+}
+
+/* proto_out: queues a value, copied when small or when it lives in a
+ * segment (a reference would keep the whole segment from reuse while the
+ * client dawdles), else by reference to the item. */
+static void
+out_value(struct proto_out *o, const char *data, size_t n, void *ref)
+{
+	struct conn	*c = conn_of_out(o);
+	item_t		*it = ref;
+
+	if ((n <= COPY_VALUE_MAX && !outq_full(&c->outq)) ||
+	    item_in_segment(it)) {
+		outq_copy(&c->outq, data, n);
+		store_release(c->srv->store, it);
+		return;
+	}
+	outq_ref(&c->outq, data, n, it);
+}
+
+/* proto_out: over the soft limit, producers stop. */
+static bool
+out_full(const struct proto_out *o)
+{
+	return outq_full(&conn_of_out(o)->outq);
+}
+
+/* outq: gives back an item reference once its bytes are written. */
+static void
+release_item(void *ctx, void *ref)
+{
+	store_release(ctx, ref);
+}
+
+/* dispatch: "stats" on this server. */
+static bool
+srv_stats(void *ctx, const struct proto_req *req,
+    const struct reply_sink *sink)
+{
+	return stats_reply(ctx, req, sink);
+}
+
+/* dispatch: "shutdown", when -A allows it. */
+static bool
+srv_shutdown(void *ctx)
+{
+	struct server *srv = ctx;
+
+	if (!srv->opts->allow_shutdown)
+		return false;
+	server_request_shutdown(srv);
+	return true;
+}
+
+/* Frees what conn_new allocated; c itself too. */
+static void
+conn_destroy(struct conn *c)
+{
+	if (c->rev != NULL)
+		event_free(c->rev);
+	if (c->wev != NULL)
+		event_free(c->wev);
+	if (c->tev != NULL)
+		event_free(c->tev);
+	if (c->sev != NULL)
+		event_free(c->sev);
+	outq_free(&c->outq);
+	inbuf_free(&c->in);
+	free(c);
+}
+
 /* Creates a connection on worker w for an accepted socket. */
 struct conn *
 conn_new(struct worker *w, int fd, const char *listen_addr)
@@ -121,27 +217,25 @@ conn_new(struct worker *w, int fd, const char *listen_addr)
 	c->w = w;
 	c->srv = w->srv;
 	c->listen_addr = listen_addr;
-	c->rsize = RBUF_INITIAL;
-	c->rbuf = malloc(c->rsize);
-	c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_event, c);
-	c->wev = event_new(w->base, fd, EV_WRITE | EV_PERSIST, conn_event, c);
-	if (idle > 0)
-		c->tev = evtimer_new(w->base, conn_timer, c);
-	if (stall)
-		c->sev = evtimer_new(w->base, conn_stall_timer, c);
-	if (c->rbuf == NULL || c->rev == NULL || c->wev == NULL ||
-	    (idle > 0 && c->tev == NULL) || (stall && c->sev == NULL) ||
+	c->codec = &proto_text;
+	c->out = (struct proto_out){ out_space, out_commit, out_value,
+	    out_full };
+	c->sink = (struct reply_sink){ c->codec, &c->out };
+	c->env = (struct dispatch_env){ .store = c->srv->store,
+	    .stats = &w->stats, .stats_reply = srv_stats,
+	    .shutdown = srv_shutdown, .ctx = c->srv };
+	outq_init(&c->outq, release_item, c->srv->store);
+	if (!inbuf_init(&c->in, INBUF_MAX) ||
+	    (c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST,
+	    conn_event, c)) == NULL ||
+	    (c->wev = event_new(w->base, fd, EV_WRITE | EV_PERSIST,
+	    conn_event, c)) == NULL ||
+	    (idle > 0 && (c->tev = evtimer_new(w->base, conn_timer,
+	    c)) == NULL) ||
+	    (stall && (c->sev = evtimer_new(w->base, conn_stall_timer,
+	    c)) == NULL) ||
 	    event_add(c->rev, NULL) != 0) {
-		if (c->rev != NULL)
-			event_free(c->rev);
-		if (c->wev != NULL)
-			event_free(c->wev);
-		if (c->tev != NULL)
-			event_free(c->tev);
-		if (c->sev != NULL)
-			event_free(c->sev);
-		free(c->rbuf);
-		free(c);
+		conn_destroy(c);
 		return NULL;
 	}
 	c->reading = true;
@@ -151,54 +245,15 @@ conn_new(struct worker *w, int fd, const char *listen_addr)
 	return c;
 }
 
-/* Releases the items the output queue still references and resets it. */
-static void
-conn_out_reset(struct conn *c)
-{
-	struct out_chunk *ch, *next;
-
-	for (size_t i = c->iov_pos; i < c->iov_n; i++)
-		if (c->iov_item[i] != NULL)
-			store_release(c->srv->store, c->iov_item[i]);
-	c->iov_n = c->iov_pos = 0;
-	c->out_pending = 0;
-	/* Keep one chunk for the next replies, free the rest. */
-	if (c->chunk_head != NULL) {
-		for (ch = c->chunk_head->next; ch != NULL; ch = next) {
-			next = ch->next;
-			free(ch);
-		}
-		c->chunk_head->next = NULL;
-		c->chunk_head->used = 0;
-		c->chunk_cur = c->chunk_head;
-	}
-}
-
 /* Closes the socket and frees everything the connection holds. */
 void
 conn_free(struct conn *c)
 {
-	struct out_chunk *ch, *next;
-
-	conn_out_reset(c);
-	for (ch = c->chunk_head; ch != NULL; ch = next) {
-		next = ch->next;
-		free(ch);
-	}
-	if (c->nread_it != NULL)
-		store_release(c->srv->store, c->nread_it);
-	event_free(c->rev);
-	event_free(c->wev);
-	if (c->tev != NULL)
-		event_free(c->tev);
-	if (c->sev != NULL)
-		event_free(c->sev);
+	if (c->ds.it != NULL)
+		store_release(c->srv->store, c->ds.it);
 	close(c->fd);
-	free(c->rbuf);
-	free(c->iov);
-	free(c->iov_item);
 	__atomic_fetch_sub(&c->srv->curr_conns, 1, __ATOMIC_RELAXED);
-	free(c);
+	conn_destroy(c);
 }
 
 /* Unlinks c from its worker and frees it. */
@@ -219,330 +274,97 @@ conn_close(struct conn *c)
 	conn_free(c);
 }
 
-/* Makes room for `more` (at most 64) more iovecs; false when memory ran
- * out. */
-static bool
-conn_iov_grow(struct conn *c, size_t more)
-{
-	struct iovec	 *iov;
-	item_t		**items;
-	size_t		  cap;
-
-	if (c->iov_cap - c->iov_n >= more)
-		return true;
-	cap = c->iov_cap == 0 ? 64 : c->iov_cap * 2;
-	if ((iov = realloc(c->iov, cap * sizeof *iov)) == NULL)
-		return false;
-	c->iov = iov;
-	if ((items = realloc(c->iov_item, cap * sizeof *items)) == NULL)
-		return false;
-	c->iov_item = items;
-	c->iov_cap = cap;
-	return true;
-}
-
-/* Returns space for up to n bytes of reply text in the current chunk. */
-char *
-conn_out_space(struct conn *c, size_t n)
-{
-	struct out_chunk	*ch = c->chunk_cur;
-	size_t			 size;
-
-	if (ch != NULL && ch->size - ch->used >= n)
-		return ch->data + ch->used;
-	if (ch != NULL && ch->next != NULL && ch->next->size >= n) {
-		c->chunk_cur = ch->next;
-		c->chunk_cur->used = 0;
-		return c->chunk_cur->data;
-	}
-	size = n > CHUNK_SIZE ? n : CHUNK_SIZE;
-	if ((ch = malloc(sizeof *ch + size)) == NULL)
-		return NULL;
-	ch->next = NULL;
-	ch->used = 0;
-	ch->size = size;
-	if (c->chunk_cur == NULL)
-		c->chunk_head = ch;
-	else {
-		ch->next = c->chunk_cur->next;
-		c->chunk_cur->next = ch;
-	}
-	c->chunk_cur = ch;
-	return ch->data;
-}
-
-/* Queues the first `used` bytes of the space conn_out_space returned. */
-void
-conn_out_commit(struct conn *c, size_t used)
-{
-	struct out_chunk	*ch = c->chunk_cur;
-	char			*p = ch->data + ch->used;
-	struct iovec		*last;
-
-	ch->used += used;
-	c->out_pending += used;
-	/* Text that directly follows the previous copy extends its iovec. */
-	if (c->iov_n > c->iov_pos) {
-		last = &c->iov[c->iov_n - 1];
-		if (c->iov_item[c->iov_n - 1] == NULL &&
-		    (char *)last->iov_base + last->iov_len == p) {
-			last->iov_len += used;
-			return;
-		}
-	}
-	if (!conn_iov_grow(c, 1)) {
-		conn_set_closing(c);
-		return;
-	}
-	c->iov[c->iov_n].iov_base = p;
-	c->iov[c->iov_n].iov_len = used;
-	c->iov_item[c->iov_n] = NULL;
-	c->iov_n++;
-}
-
-/* Queues a copy of n bytes of reply text. */
-void
-conn_out(struct conn *c, const char *s, size_t n)
-{
-	char *p;
-
-	if ((p = conn_out_space(c, n)) == NULL) {
-		conn_set_closing(c);
-		return;
-	}
-	memcpy(p, s, n);
-	conn_out_commit(c, n);
-}
-
-/* Queues a fixed reply unless the request said noreply. */
-void
-conn_reply(struct conn *c, enum proto_reply r)
-{
-	const char	*s;
-	size_t		 n;
-
-	if (c->noreply)
-		return;
-	s = proto_reply(r, &n);
-	conn_out(c, s, n);
-}
-
-/* Queues a fixed error reply, sent even for noreply requests. */
-void
-conn_error(struct conn *c, enum proto_reply r)
-{
-	const char	*s;
-	size_t		 n;
-
-	s = proto_reply(r, &n);
-	conn_out(c, s, n);
-}
-
-/* Queues an item's value and "\r\n"; takes over the caller's reference.
- * Only the item_nbytes bytes of the value are read from the item: the
- * "\r\n" after them is not stored there. */
-void
-conn_out_value(struct conn *c, item_t *it)
-{
-	static const char	 crlf[2] = { '\r', '\n' };
-	size_t			 n = item_nbytes(it);
-	char			*p;
-
-	/* A value in a segment is copied whatever its size: a reference
-	 * would keep the whole segment from reuse while the client dawdles. */
-	if ((n + 2 <= COPY_VALUE_MAX && !conn_out_full(c)) ||
-	    item_in_segment(it)) {
-		if ((p = conn_out_space(c, n + 2)) == NULL) {
-			store_release(c->srv->store, it);
-			conn_set_closing(c);
-			return;
-		}
-		memcpy(p, item_value(it), n);
-		memcpy(p + n, crlf, 2);
-		conn_out_commit(c, n + 2);
-		store_release(c->srv->store, it);
-		return;
-	}
-	/* Value from item memory (the iovec holds the reference), then the
-	 * terminator from static memory (no reference).  Room for both first,
-	 * so a value never goes out without its "\r\n". */
-	if (!conn_iov_grow(c, 2)) {
-		store_release(c->srv->store, it);
-		conn_set_closing(c);
-		return;
-	}
-	c->iov[c->iov_n].iov_base = (void *)item_value(it);
-	c->iov[c->iov_n].iov_len = n;
-	c->iov_item[c->iov_n] = it;
-	c->iov_n++;
-	c->iov[c->iov_n].iov_base = (void *)crlf;
-	c->iov[c->iov_n].iov_len = 2;
-	c->iov_item[c->iov_n] = NULL;
-	c->iov_n++;
-	c->out_pending += n + 2;
-}
-
-/* Starts reading a value into reserved item it. */
-void
-conn_start_nread(struct conn *c, item_t *it, enum proto_cmd cmd,
-    uint64_t cas, bool noreply)
-{
-	c->nread_it = it;
-	c->nread_dst = item_value_mut(it);
-	c->nread_left = item_nbytes(it);
-	c->nread_end_got = 0;
-	c->nread_cmd = cmd;
-	c->nread_cas = cas;
-	c->nread_noreply = noreply;
-	conn_set_state(c, CONN_NREAD);
-}
-
-/* Starts discarding n bytes of input. */
-void
-conn_start_swallow(struct conn *c, size_t n)
-{
-	if (n == 0)
-		return;
-	c->swallow_left = n;
-	conn_set_state(c, CONN_SWALLOW);
-}
-
-/* Marks the connection to close once queued output has been sent. */
-void
-conn_set_closing(struct conn *c)
-{
-	conn_set_state(c, CONN_CLOSING);
-}
-
-/* True when the output queue is over its soft limit: stop producing. */
-bool
-conn_out_full(const struct conn *c)
-{
-	return c->out_pending >= OUT_SOFT_LIMIT;
-}
-
-/* Hands a finished value to dispatch and returns to reading commands. */
+/* The current request is done: consume its line, take the next. */
 static void
-conn_finish_nread(struct conn *c)
+conn_request_done(struct conn *c)
 {
-	item_t *it = c->nread_it;
-
-	c->nread_it = NULL;
+	c->in.pos += c->req_len;
+	c->req_len = 0;
 	conn_set_state(c, CONN_READ_CMD);
-	c->noreply = c->nread_noreply;
-	dispatch_value(c, it, c->nread_cmd, c->nread_cas);
-	c->noreply = false;
 	conn_touch(c);
 }
 
-/* Parses and runs one command line; false when more input is needed. */
+/* Runs one step of the current request and follows what dispatch says
+ * comes next. */
+static void
+conn_step(struct conn *c)
+{
+	switch (dispatch_request(&c->env, &c->req, &c->ds, &c->sink)) {
+	case DISPATCH_DONE:
+		conn_request_done(c);
+		break;
+	case DISPATCH_AGAIN:
+		/* The line stays in the input buffer until every part is
+		 * answered, so the request's pointers stay valid. */
+		conn_set_state(c, CONN_STEP);
+		break;
+	case DISPATCH_VALUE:
+		c->in.pos += c->req_len;
+		inbuf_start_value(&c->in, item_value_mut(c->ds.it),
+		    item_nbytes(c->ds.it));
+		conn_set_state(c, CONN_NREAD);
+		break;
+	case DISPATCH_SWALLOW:
+		c->in.pos += c->req_len;
+		inbuf_start_swallow(&c->in, c->ds.swallow);
+		conn_set_state(c, c->ds.swallow > 0 ? CONN_SWALLOW :
+		    CONN_READ_CMD);
+		break;
+	case DISPATCH_CLOSE:
+		c->in.pos += c->req_len;
+		conn_set_state(c, CONN_CLOSING);
+		break;
+	}
+}
+
+/* Parses and starts one request; false when more input is needed. */
 static bool
 conn_run_line(struct conn *c)
 {
-	struct proto_req	req;
 	size_t			consumed = 0;
 	enum proto_result	r;
+	struct inbuf		*in = &c->in;
 
-	r = proto_parse(c->rbuf + c->rpos, c->rlen - c->rpos, &req, &consumed);
+	memset(&c->ds, 0, sizeof c->ds);
+	r = c->codec->parse(in->buf + in->pos, inbuf_avail(in), &c->req,
+	    &consumed);
 	switch (r) {
 	case PROTO_NEED_MORE:
 		return false;
 	case PROTO_OK:
-		if (proto_is_multikey(req.cmd)) {
-			/* Leave the line in rbuf until every key is answered. */
-			c->mget = req;
-			c->mget_cursor = 0;
-			c->mget_len = consumed;
-			conn_set_state(c, CONN_MGET);
-			break;
-		}
-		c->rpos += consumed;
-		c->noreply = req.noreply;
-		dispatch_request(c, &req);
-		c->noreply = false;
-		if (c->state == CONN_READ_CMD)
-			conn_touch(c);
+		c->req_len = consumed;
+		conn_step(c);
 		break;
 	case PROTO_BAD:
-		c->rpos += consumed;
-		if (req.error != NULL)
-			conn_out(c, req.error, strlen(req.error));
-		conn_start_swallow(c, req.swallow);
+		in->pos += consumed;
+		if (c->req.error != NULL)
+			outq_copy(&c->outq, c->req.error,
+			    strlen(c->req.error));
+		inbuf_start_swallow(in, c->req.swallow);
+		if (c->req.swallow > 0)
+			conn_set_state(c, CONN_SWALLOW);
 		break;
 	case PROTO_CLOSE:
-		c->rpos += consumed;
-		if (req.error != NULL)
-			conn_out(c, req.error, strlen(req.error));
-		conn_set_closing(c);
+		in->pos += consumed;
+		if (c->req.error != NULL)
+			outq_copy(&c->outq, c->req.error,
+			    strlen(c->req.error));
+		conn_set_state(c, CONN_CLOSING);
 		break;
 	}
 	return true;
 }
 
-/* Accounts for n bytes that have landed at nread_dst (value bytes first)
- * and then at nread_end; finishes the value once both are complete. */
+/* Completes a value once it and its terminator are in. */
 static void
-conn_nread_advance(struct conn *c, size_t n)
+conn_finish_value(struct conn *c)
 {
-	size_t v = n < c->nread_left ? n : c->nread_left;
+	enum dispatch_next next;
 
-	c->nread_dst += v;
-	c->nread_left -= v;
-	c->nread_end_got += n - v;
-	if (c->nread_left == 0 && c->nread_end_got == sizeof c->nread_end)
-		conn_finish_nread(c);
-}
-
-/* Moves buffered bytes into the item being read, then its terminator. */
-static bool
-conn_run_nread(struct conn *c)
-{
-	size_t	 n = c->rlen - c->rpos;
-	size_t	 want = c->nread_left + sizeof c->nread_end - c->nread_end_got;
-	size_t	 v;
-	char	*src = c->rbuf + c->rpos;
-
-	if (n == 0)
-		return false;
-	if (n > want)
-		n = want;
-	v = n < c->nread_left ? n : c->nread_left;
-	if (v > 0)
-		memcpy(c->nread_dst, src, v);
-	if (n > v)
-		memcpy(c->nread_end + c->nread_end_got, src + v, n - v);
-	c->rpos += n;
-	conn_nread_advance(c, n);
-	return true;
-}
-
-/* Skips buffered bytes of a refused value. */
-static bool
-conn_run_swallow(struct conn *c)
-{
-	size_t n = c->rlen - c->rpos;
-
-	if (n == 0)
-		return false;
-	if (n > c->swallow_left)
-		n = c->swallow_left;
-	c->rpos += n;
-	c->swallow_left -= n;
-	if (c->swallow_left == 0)
-		conn_set_state(c, CONN_READ_CMD);
-	return true;
-}
-
-/* Answers the next slice of a multi-key get; done once END is queued. */
-static bool
-conn_run_mget(struct conn *c)
-{
-	if (!dispatch_retrieve(c, &c->mget, &c->mget_cursor))
-		return true;
-	c->rpos += c->mget_len;
-	conn_set_state(c, CONN_READ_CMD);
+	next = dispatch_value(&c->env, &c->req, &c->ds, c->in.end, &c->sink);
+	conn_set_state(c, next == DISPATCH_CLOSE ? CONN_CLOSING :
+	    CONN_READ_CMD);
 	conn_touch(c);
-	return true;
 }
 
 /* Runs buffered requests until the input runs out, the output queue is
@@ -554,157 +376,74 @@ conn_run(struct conn *c)
 	bool progress = true;
 
 	while (progress) {
-		if (c->out_pending >= OUT_SOFT_LIMIT)
+		if (outq_full(&c->outq) || c->outq.failed)
 			return false;
 		switch (c->state) {
 		case CONN_READ_CMD:
 			progress = conn_run_line(c);
 			break;
 		case CONN_NREAD:
-			progress = conn_run_nread(c);
+			progress = inbuf_value_done(&c->in) ||
+			    inbuf_feed_value(&c->in);
+			if (inbuf_value_done(&c->in))
+				conn_finish_value(c);
 			break;
 		case CONN_SWALLOW:
-			progress = conn_run_swallow(c);
+			progress = inbuf_feed_swallow(&c->in);
+			if (c->in.swallow == 0)
+				conn_set_state(c, CONN_READ_CMD);
 			break;
-		case CONN_MGET:
-			progress = conn_run_mget(c);
+		case CONN_STEP:
+			conn_step(c);
 			break;
 		case CONN_CLOSING:
 			return false;
 		}
 	}
-	if (c->rpos == c->rlen)
-		c->rpos = c->rlen = 0;
 	return true;
 }
 
-/* Writes queued output; returns false when the socket failed. */
+/* writev for the output queue. */
+static ssize_t
+sock_writev(void *ctx, const struct iovec *iov, int cnt)
+{
+	return writev(*(int *)ctx, iov, cnt);
+}
+
+/* Writes queued output; false when the socket failed. */
 static bool
 conn_write(struct conn *c)
 {
-	ssize_t	 n;
-	size_t	 cnt;
+	uint64_t before = c->outq.written;
 
-	while (c->iov_pos < c->iov_n) {
-		cnt = c->iov_n - c->iov_pos;
-		if (cnt > IOV_BATCH)
-			cnt = IOV_BATCH;
-		n = writev(c->fd, c->iov + c->iov_pos, (int)cnt);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == EAGAIN || errno == EWOULDBLOCK;
-		}
-		STAT_ADD(&c->w->stats, bytes_written, n);
-		c->out_pending -= (size_t)n;
+	if (!outq_flush(&c->outq, sock_writev, &c->fd))
+		return false;
+	if (c->outq.written != before) {
+		STAT_ADD(&c->w->stats, bytes_written,
+		    c->outq.written - before);
 		conn_touch(c);
 		c->last_write = c->last_cmd;
-		/* Retire fully written iovecs, trim a partly written one. */
-		while (n > 0 && c->iov_pos < c->iov_n) {
-			struct iovec *v = &c->iov[c->iov_pos];
-
-			if ((size_t)n < v->iov_len) {
-				v->iov_base = (char *)v->iov_base + n;
-				v->iov_len -= (size_t)n;
-				break;
-			}
-			n -= (ssize_t)v->iov_len;
-			if (c->iov_item[c->iov_pos] != NULL) {
-				store_release(c->srv->store,
-				    c->iov_item[c->iov_pos]);
-				c->iov_item[c->iov_pos] = NULL;
-			}
-			c->iov_pos++;
-		}
 	}
-	if (c->iov_pos == c->iov_n)
-		conn_out_reset(c);
 	return true;
 }
 
-/* Gives the read buffer room for more input; false if the buffer is full
- * and may not grow (the parser closes over-long lines first). */
+/* True when the client took reply bytes off the socket since last asked;
+ * refreshes both timeouts' clocks if so. */
 static bool
-conn_rbuf_room(struct conn *c)
+conn_client_took(struct conn *c)
 {
-	char	*p;
-	size_t	 size;
+	int		unsent = 0;
+	uint64_t	taken;
 
-	if (c->rpos > 0 && (c->rlen == c->rsize || c->rpos >= c->rsize / 2)) {
-		memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
-		c->rlen -= c->rpos;
-		c->rpos = 0;
-	}
-	if (c->rlen < c->rsize)
-		return true;
-	if (c->rsize >= RBUF_MAX)
+	if (ioctl(c->fd, SIOCOUTQ, &unsent) != 0 || unsent < 0)
 		return false;
-	size = c->rsize * 2 > RBUF_MAX ? RBUF_MAX : c->rsize * 2;
-	if ((p = realloc(c->rbuf, size)) == NULL)
+	taken = c->outq.written - (uint64_t)unsent;
+	if (taken <= c->taken_mark)
 		return false;
-	c->rbuf = p;
-	c->rsize = size;
+	c->taken_mark = taken;
+	conn_touch(c);
+	c->last_write = c->last_cmd;
 	return true;
-}
-
-/* Shrinks a read buffer that grew for a long line once it is empty. */
-static void
-conn_rbuf_shrink(struct conn *c)
-{
-	char *p;
-
-	if (c->rsize > RBUF_INITIAL && c->rlen == 0 &&
-	    (p = realloc(c->rbuf, RBUF_INITIAL)) != NULL) {
-		c->rbuf = p;
-		c->rsize = RBUF_INITIAL;
-	}
-}
-
-/* Reads once; > 0 bytes read, 0 end of file, -1 would block, -2 error.
- * *drained is set when the read did not fill the space offered: the socket
- * then most likely holds nothing more, and trying again would only cost an
- * EAGAIN system call (level-triggered readiness tells us if it does). */
-static ssize_t
-conn_read_once(struct conn *c, bool *drained)
-{
-	ssize_t		n;
-	struct iovec	v[2];
-	size_t		cap;
-	bool		direct;
-
-	/* While value bytes are due and rbuf is empty, stream them straight
-	 * into item memory, and the terminator into nread_end with them.
-	 * Once only (part of) the terminator is due, read into rbuf: a
-	 * 1- or 2-byte read would cost a system call for the next request. */
-	direct = c->state == CONN_NREAD && c->rpos == c->rlen &&
-	    c->nread_left > 0;
-	if (direct) {
-		v[0].iov_base = c->nread_dst;
-		v[0].iov_len = c->nread_left;
-		v[1].iov_base = c->nread_end + c->nread_end_got;
-		v[1].iov_len = sizeof c->nread_end - c->nread_end_got;
-	} else {
-		if (!conn_rbuf_room(c))
-			return -2;
-		v[0].iov_base = c->rbuf + c->rlen;
-		v[0].iov_len = c->rsize - c->rlen;
-	}
-	cap = v[0].iov_len + (direct ? v[1].iov_len : 0);
-	do
-		n = direct ? readv(c->fd, v, 2) : read(c->fd, v[0].iov_base,
-		    v[0].iov_len);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == EAGAIN || errno == EWOULDBLOCK ? -1 : -2;
-	if (n == 0)
-		return 0;
-	*drained = (size_t)n < cap;
-	STAT_ADD(&c->w->stats, bytes_read, n);
-	if (direct)
-		conn_nread_advance(c, (size_t)n);
-	else
-		c->rlen += (size_t)n;
-	return n;
 }
 
 /* Arms or disarms an event to match the wanted state. */
@@ -718,21 +457,25 @@ conn_want(struct event *ev, bool *armed, bool want)
 	*armed = want;
 }
 
-/* Starts the write-stall clock when replies begin to wait on a socket the
- * client does not drain, and stops it once they are all sent. */
+/* Follows replies beginning or ceasing to wait on a socket the client
+ * does not drain: takes the mark the client's progress is measured from
+ * for both timeouts, and starts or stops the write-stall clock. */
 static void
-conn_watch_stall(struct conn *c)
+conn_watch_stall(struct conn *c, bool was_writing)
 {
 	struct timeval tv = { .tv_sec = c->srv->opts->write_timeout };
 
-	if (c->sev == NULL || c->stall_armed == c->writing)
+	if (c->writing == was_writing)
+		return;
+	if (c->writing)
+		conn_client_took(c);
+	if (c->sev == NULL)
 		return;
 	if (c->writing) {
 		c->last_write = now_sec();
 		evtimer_add(c->sev, &tv);
 	} else
 		evtimer_del(c->sev);
-	c->stall_armed = c->writing;
 }
 
 /* Runs buffered input, writes, reads more, until the socket is drained,
@@ -743,20 +486,26 @@ conn_drive(struct conn *c, bool readable)
 {
 	ssize_t	n;
 	int	reads = 0;
-	bool	drained = !readable;
+	bool	drained = !readable || c->eof;
+	bool	was_writing;
 
 	for (;;) {
 		bool need_input = conn_run(c);
 
-		if (!conn_write(c))
+		if (c->outq.failed || !conn_write(c))
 			goto close;
 		if (c->state == CONN_CLOSING)
 			break;
 		if (!need_input) {
 			/* Stopped at the soft limit: go on once it drained. */
-			if (c->out_pending >= OUT_SOFT_LIMIT)
+			if (outq_full(&c->outq))
 				break;
 			continue;
+		}
+		if (c->eof) {
+			/* Nothing more will come: finish sending, then go. */
+			conn_set_state(c, CONN_CLOSING);
+			break;
 		}
 		if (drained)
 			break;
@@ -766,22 +515,28 @@ conn_drive(struct conn *c, bool readable)
 			STAT_INC(&c->w->stats, conn_yields);
 			break;
 		}
-		n = conn_read_once(c, &drained);
-		if (n == -2 || n == 0)
+		n = inbuf_read(&c->in, c->fd, &drained);
+		if (n == -2)
 			goto close;
 		if (n == -1)
 			break;
+		if (n == 0) {
+			c->eof = true;
+			continue;
+		}
+		STAT_ADD(&c->w->stats, bytes_read, n);
 	}
-	if (c->state == CONN_CLOSING && c->iov_pos == c->iov_n)
+	if (c->state == CONN_CLOSING && outq_empty(&c->outq))
 		goto close;
-	if (c->out_pending == 0)
-		conn_rbuf_shrink(c);
-	conn_want(c->wev, &c->writing, c->iov_pos < c->iov_n);
-	conn_watch_stall(c);
+	if (c->outq.pending == 0)
+		inbuf_shrink(&c->in);
+	was_writing = c->writing;
+	conn_want(c->wev, &c->writing, !outq_empty(&c->outq));
+	conn_watch_stall(c, was_writing);
 	/* Over the soft limit, stop reading: TCP pushes back on a client
 	 * that sends without reading, so its memory stays bounded. */
-	conn_want(c->rev, &c->reading, c->state != CONN_CLOSING &&
-	    c->out_pending < OUT_SOFT_LIMIT);
+	conn_want(c->rev, &c->reading, c->state != CONN_CLOSING && !c->eof &&
+	    !outq_full(&c->outq));
 	return;
 close:
 	conn_close(c);
@@ -802,10 +557,13 @@ conn_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn	*c = arg;
 	unsigned	 idle = c->srv->opts->idle_timeout;
-	uint32_t	 since = now_sec() - c->last_cmd;
+	uint32_t	 since;
 
 	(void)fd;
 	(void)what;
+	if (!outq_empty(&c->outq))
+		conn_client_took(c);
+	since = now_sec() - c->last_cmd;
 	if (since >= idle) {
 		log_msg(LOG_INFO, "<%d idle for %u s, closing", c->fd, since);
 		STAT_INC(&c->w->stats, idle_kicks);
@@ -815,18 +573,21 @@ conn_timer(evutil_socket_t fd, short what, void *arg)
 	conn_arm_timer(c, idle - since);
 }
 
-/* Write-stall timer: closes a connection whose waiting replies did not
- * move for write_timeout seconds, otherwise re-arms for the rest. */
+/* Write-stall timer: closes a connection whose client took none of its
+ * waiting replies for write_timeout seconds, otherwise re-arms for the
+ * rest. */
 static void
 conn_stall_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn	*c = arg;
 	unsigned	 wt = c->srv->opts->write_timeout;
-	uint32_t	 since = now_sec() - c->last_write;
-	struct timeval	 tv = { .tv_sec = since < wt ? wt - since : 0 };
+	uint32_t	 since;
+	struct timeval	 tv;
 
 	(void)fd;
 	(void)what;
+	conn_client_took(c);
+	since = now_sec() - c->last_write;
 	if (since >= wt) {
 		log_msg(LOG_INFO, "<%d replies unread for %u s, closing",
 		    c->fd, since);
@@ -834,5 +595,6 @@ conn_stall_timer(evutil_socket_t fd, short what, void *arg)
 		conn_close(c);
 		return;
 	}
+	tv = (struct timeval){ .tv_sec = wt - since };
 	evtimer_add(c->sev, &tv);
 }

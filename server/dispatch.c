@@ -1,12 +1,19 @@
 /*
- * dispatch.c -- runs parsed requests against the store and queues their
- * replies.  A table maps each protocol command to its handler; store
- * statuses map one to one onto wire replies through status_reply[].
+ * dispatch.c -- runs protocol-neutral requests against the store and
+ * reports their results through a reply sink (dispatch.h).
  *
- * Storage commands run in two steps: the command line reserves an item and
- * the connection streams the value into it (conn_start_nread) and the
- * 2 bytes after it into c->nread_end, then dispatch_value() checks that
- * terminator and commits the item.
+ * A table maps each operation to its handler, retrievals included: a
+ * multi-key get is a resumable handler that answers keys until the sink's
+ * output is full and returns AGAIN, keeping its place in state->cursor.
+ * Store statuses map one to one onto neutral results through
+ * status_reply[]; the protocol's composer turns those into bytes.
+ *
+ * Storage commands run in two steps: the request reserves an item and
+ * returns VALUE; the caller streams the value into the item and calls
+ * dispatch_value, which checks the terminator and commits.
+ *
+ * No locks of its own: the store locks itself, counters belong to the
+ * calling thread.
  */
 #include "config.h"
 
@@ -14,16 +21,21 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "conn.h"
 #include "dispatch.h"
 #include "log.h"
-#include "server.h"
 #include "version.h"
-#include "worker.h"
 
-typedef void (*cmd_fn)(struct conn *, const struct proto_req *);
+/* One step of one request, as handlers see it. */
+struct op {
+	const struct dispatch_env	*env;
+	const struct proto_req		*req;
+	struct dispatch_state		*state;
+	const struct reply_sink		*sink;
+};
 
-/* The wire reply for each store status. */
+typedef enum dispatch_next (*op_fn)(const struct op *);
+
+/* The neutral result for each store status. */
 static const enum proto_reply status_reply[] = {
 	[STORE_OK] = PROTO_R_OK,
 	[STORE_STORED] = PROTO_R_STORED,
@@ -37,105 +49,100 @@ static const enum proto_reply status_reply[] = {
 	[STORE_NO_MEMORY] = PROTO_R_NO_MEMORY,
 };
 
-/* Queues the reply for a store status; errors are sent even for noreply. */
+/* Reports a neutral result. */
 static void
-reply_status(struct conn *c, store_status_t st)
+reply(const struct op *op, enum proto_reply r)
 {
-	if (st == STORE_NON_NUMERIC || st == STORE_TOO_LARGE ||
-	    st == STORE_NO_MEMORY)
-		conn_error(c, status_reply[st]);
-	else
-		conn_reply(c, status_reply[st]);
+	op->sink->codec->status(op->sink->out, op->req, r);
 }
 
-/* Queues "VALUE ..." and the value of a hit. */
+/* Reports the result of a store status. */
 static void
-out_hit(struct conn *c, item_t *it, bool with_cas)
+reply_status(const struct op *op, store_status_t st)
 {
-	char	*p;
-	size_t	 n;
-
-	if ((p = conn_out_space(c, PROTO_VALUE_LINE_MAX)) == NULL) {
-		store_release(c->srv->store, it);
-		conn_set_closing(c);
-		return;
-	}
-	n = proto_value_line(p, item_key(it), item_nkey(it), item_flags(it),
-	    item_nbytes(it), with_cas, item_cas(it));
-	conn_out_commit(c, n);
-	conn_out_value(c, it);
+	reply(op, status_reply[st]);
 }
 
-/* get, gets, gat, gats: one VALUE block per hit, then END; resumable. */
-bool
-dispatch_retrieve(struct conn *c, const struct proto_req *req, size_t *cursor)
+/* Reports a hit; the sink takes over the item's reference. */
+static void
+reply_hit(const struct op *op, item_t *it)
 {
-	struct thread_stats	*ts = &c->w->stats;
+	struct proto_hit h = {
+		.key = item_key(it),
+		.nkey = item_nkey(it),
+		.flags = item_flags(it),
+		.cas = item_cas(it),
+		.value = item_value(it),
+		.nbytes = item_nbytes(it),
+		.ref = it,
+	};
+
+	op->sink->codec->hit(op->sink->out, op->req, &h);
+}
+
+/* get, gets, gat, gats: a hit per key found, then the end; resumable. */
+static enum dispatch_next
+op_retrieve(const struct op *op)
+{
+	const struct proto_req	*req = op->req;
+	struct thread_stats	*ts = op->env->stats;
+	struct proto_out	*out = op->sink->out;
 	bool			 touch = req->cmd == PROTO_CMD_GAT ||
-				     req->cmd == PROTO_CMD_GATS;
-	bool			 with_cas = req->cmd == PROTO_CMD_GETS ||
 				     req->cmd == PROTO_CMD_GATS;
 	size_t			 nkey;
 	const char		*key;
 	item_t			*it;
 	store_status_t		 st;
 
-	while (!conn_out_full(c)) {
-		if (!proto_next_key(req, cursor, &key, &nkey)) {
-			conn_error(c, PROTO_R_END);
-			return true;
+	while (!out->full(out)) {
+		if (!proto_next_key(req, &op->state->cursor, &key, &nkey)) {
+			op->sink->codec->end(out, req);
+			return DISPATCH_DONE;
 		}
 		STAT_INC(ts, cmd_get);
 		if (touch) {
 			STAT_INC(ts, cmd_touch);
-			st = store_gat(c->srv->store, key, nkey, req->exptime,
+			st = store_gat(op->env->store, key, nkey, req->exptime,
 			    &it);
 		} else
-			st = store_get(c->srv->store, key, nkey, &it);
+			st = store_get(op->env->store, key, nkey, &it);
 		if (st == STORE_OK) {
 			STAT_INC(ts, get_hits);
 			if (touch)
 				STAT_INC(ts, touch_hits);
-			out_hit(c, it, with_cas);
+			reply_hit(op, it);
 		} else {
 			STAT_INC(ts, get_misses);
 			if (touch)
 				STAT_INC(ts, touch_misses);
 		}
 	}
-	return false;
+	return DISPATCH_AGAIN;
 }
 
-/* Refuses a value that cannot be stored and skips its bytes.  A failed
- * set also removes the old value so no stale data outlives it. */
-static void
-refuse_value(struct conn *c, const struct proto_req *req, store_status_t st)
+/* set, add, replace, append, prepend, cas: reserve, then read the value.
+ * A refused set also removes the old value, so no stale data outlives a
+ * store the client was told failed. */
+static enum dispatch_next
+op_store(const struct op *op)
 {
+	const struct proto_req	*req = op->req;
+	store_status_t		 st;
+
+	STAT_INC(op->env->stats, cmd_set);
+	st = store_reserve(op->env->store, req->key, req->nkey, req->flags,
+	    req->exptime, req->nbytes, &op->state->it);
+	if (st == STORE_OK)
+		return DISPATCH_VALUE;
 	if (st == STORE_TOO_LARGE)
-		STAT_INC(&c->w->stats, store_too_large);
+		STAT_INC(op->env->stats, store_too_large);
 	else
-		STAT_INC(&c->w->stats, store_no_memory);
-	conn_error(c, status_reply[st]);
-	conn_start_swallow(c, (size_t)req->nbytes + 2);
+		STAT_INC(op->env->stats, store_no_memory);
+	reply_status(op, st);
 	if (req->cmd == PROTO_CMD_SET)
-		store_delete(c->srv->store, req->key, req->nkey);
-}
-
-/* set, add, replace, append, prepend, cas: reserve and read the value. */
-static void
-cmd_store(struct conn *c, const struct proto_req *req)
-{
-	item_t		*it;
-	store_status_t	 st;
-
-	STAT_INC(&c->w->stats, cmd_set);
-	st = store_reserve(c->srv->store, req->key, req->nkey, req->flags,
-	    req->exptime, req->nbytes, &it);
-	if (st != STORE_OK) {
-		refuse_value(c, req, st);
-		return;
-	}
-	conn_start_nread(c, it, req->cmd, req->cas, req->noreply);
+		store_delete(op->env->store, req->key, req->nkey);
+	op->state->swallow = (size_t)req->nbytes + 2;
+	return DISPATCH_SWALLOW;
 }
 
 /* Maps a storage command to the store's commit mode. */
@@ -159,21 +166,26 @@ store_mode_of(enum proto_cmd cmd)
 }
 
 /* Completes a storage command once its value is in the item. */
-void
-dispatch_value(struct conn *c, item_t *it, enum proto_cmd cmd, uint64_t cas)
+enum dispatch_next
+dispatch_value(const struct dispatch_env *env, const struct proto_req *req,
+    struct dispatch_state *state, const char *end2,
+    const struct reply_sink *sink)
 {
-	struct thread_stats	*ts = &c->w->stats;
+	struct op		 op = { env, req, state, sink };
+	struct thread_stats	*ts = env->stats;
+	item_t			*it = state->it;
 	store_status_t		 st;
 
-	if (c->nread_end_got != 2 || !proto_data_end_ok(c->nread_end)) {
+	state->it = NULL;
+	if (!proto_data_end_ok(end2)) {
 		/* The client's framing disagrees with ours: stop here. */
-		store_release(c->srv->store, it);
-		conn_error(c, PROTO_R_BAD_CHUNK);
-		conn_set_closing(c);
-		return;
+		store_release(env->store, it);
+		reply(&op, PROTO_R_BAD_CHUNK);
+		return DISPATCH_CLOSE;
 	}
-	st = store_commit(c->srv->store, it, store_mode_of(cmd), cas, NULL);
-	if (cmd == PROTO_CMD_CAS) {
+	st = store_commit(env->store, it, store_mode_of(req->cmd), req->cas,
+	    NULL);
+	if (req->cmd == PROTO_CMD_CAS) {
 		if (st == STORE_STORED)
 			STAT_INC(ts, cas_hits);
 		else if (st == STORE_EXISTS)
@@ -181,33 +193,38 @@ dispatch_value(struct conn *c, item_t *it, enum proto_cmd cmd, uint64_t cas)
 		else if (st == STORE_NOT_FOUND)
 			STAT_INC(ts, cas_misses);
 	}
-	reply_status(c, st);
+	if (st == STORE_NO_MEMORY || st == STORE_TOO_LARGE)
+		STAT_INC(ts, store_no_memory);
+	reply_status(&op, st);
+	return DISPATCH_DONE;
 }
 
 /* delete <key>. */
-static void
-cmd_delete(struct conn *c, const struct proto_req *req)
+static enum dispatch_next
+op_delete(const struct op *op)
 {
-	store_status_t st = store_delete(c->srv->store, req->key, req->nkey);
+	store_status_t st = store_delete(op->env->store, op->req->key,
+	    op->req->nkey);
 
 	if (st == STORE_DELETED)
-		STAT_INC(&c->w->stats, delete_hits);
+		STAT_INC(op->env->stats, delete_hits);
 	else
-		STAT_INC(&c->w->stats, delete_misses);
-	reply_status(c, st);
+		STAT_INC(op->env->stats, delete_misses);
+	reply_status(op, st);
+	return DISPATCH_DONE;
 }
 
 /* incr/decr <key> <delta>: the new value, or an error. */
-static void
-cmd_arith(struct conn *c, const struct proto_req *req)
+static enum dispatch_next
+op_arith(const struct op *op)
 {
-	struct thread_stats	*ts = &c->w->stats;
+	const struct proto_req	*req = op->req;
+	struct thread_stats	*ts = op->env->stats;
 	bool			 incr = req->cmd == PROTO_CMD_INCR;
 	uint64_t		 result;
 	store_status_t		 st;
-	char			*p;
 
-	st = store_incr(c->srv->store, req->key, req->nkey, incr, req->delta,
+	st = store_incr(op->env->store, req->key, req->nkey, incr, req->delta,
 	    &result);
 	if (st == STORE_NOT_FOUND) {
 		if (incr)
@@ -219,116 +236,120 @@ cmd_arith(struct conn *c, const struct proto_req *req)
 			STAT_INC(ts, incr_hits);
 		else
 			STAT_INC(ts, decr_hits);
-		if (c->noreply)
-			return;
-		if ((p = conn_out_space(c, 24)) == NULL) {
-			conn_set_closing(c);
-			return;
-		}
-		conn_out_commit(c, proto_u64_line(p, result));
-		return;
+		op->sink->codec->number(op->sink->out, req, result);
+		return DISPATCH_DONE;
 	}
-	reply_status(c, st);
+	reply_status(op, st);
+	return DISPATCH_DONE;
 }
 
 /* touch <key> <exptime>. */
-static void
-cmd_touch(struct conn *c, const struct proto_req *req)
+static enum dispatch_next
+op_touch(const struct op *op)
 {
 	store_status_t st;
 
-	STAT_INC(&c->w->stats, cmd_touch);
-	st = store_touch(c->srv->store, req->key, req->nkey, req->exptime);
+	STAT_INC(op->env->stats, cmd_touch);
+	st = store_touch(op->env->store, op->req->key, op->req->nkey,
+	    op->req->exptime);
 	if (st == STORE_TOUCHED)
-		STAT_INC(&c->w->stats, touch_hits);
+		STAT_INC(op->env->stats, touch_hits);
 	else
-		STAT_INC(&c->w->stats, touch_misses);
-	reply_status(c, st);
+		STAT_INC(op->env->stats, touch_misses);
+	reply_status(op, st);
+	return DISPATCH_DONE;
 }
 
 /* flush_all [delay]. */
-static void
-cmd_flush_all(struct conn *c, const struct proto_req *req)
+static enum dispatch_next
+op_flush_all(const struct op *op)
 {
-	STAT_INC(&c->w->stats, cmd_flush);
-	store_flush(c->srv->store, req->delay);
-	conn_reply(c, PROTO_R_OK);
+	STAT_INC(op->env->stats, cmd_flush);
+	store_flush(op->env->store, op->req->delay);
+	reply(op, PROTO_R_OK);
+	return DISPATCH_DONE;
 }
 
 /* version. */
-static void
-cmd_version(struct conn *c, const struct proto_req *req)
+static enum dispatch_next
+op_version(const struct op *op)
 {
-	static const char v[] = "VERSION " CACHED_WIRE_VERSION "\r\n";
-
-	(void)req;
-	conn_out(c, v, sizeof v - 1);
+	op->sink->codec->version(op->sink->out, op->req, CACHED_WIRE_VERSION);
+	return DISPATCH_DONE;
 }
 
 /* verbosity <level>: sets the log level. */
-static void
-cmd_verbosity(struct conn *c, const struct proto_req *req)
+static enum dispatch_next
+op_verbosity(const struct op *op)
 {
-	log_set_level(req->level > 2 ? 2 : (int)req->level);
-	conn_reply(c, PROTO_R_OK);
+	log_set_level(op->req->level > 2 ? 2 : (int)op->req->level);
+	reply(op, PROTO_R_OK);
+	return DISPATCH_DONE;
 }
 
 /* quit: close without a reply. */
-static void
-cmd_quit(struct conn *c, const struct proto_req *req)
+static enum dispatch_next
+op_quit(const struct op *op)
 {
-	(void)req;
-	conn_set_closing(c);
+	(void)op;
+	return DISPATCH_CLOSE;
 }
 
 /* shutdown: stop the server when -A allows it. */
-static void
-cmd_shutdown(struct conn *c, const struct proto_req *req)
+static enum dispatch_next
+op_shutdown(const struct op *op)
 {
-	(void)req;
-	if (!c->srv->opts->allow_shutdown) {
-		conn_error(c, PROTO_R_SHUTDOWN_OFF);
-		return;
+	if (op->env->shutdown == NULL || !op->env->shutdown(op->env->ctx)) {
+		reply(op, PROTO_R_SHUTDOWN_OFF);
+		return DISPATCH_DONE;
 	}
 	log_msg(LOG_INFO, "shutdown requested by a client");
-	server_request_shutdown(c->srv);
-	conn_set_closing(c);
+	return DISPATCH_CLOSE;
 }
 
 /* stats [sub]. */
-static void
-cmd_stats(struct conn *c, const struct proto_req *req)
+static enum dispatch_next
+op_stats(const struct op *op)
 {
-	if (stats_reply(c, req->arg, req->narg) != 0)
-		conn_error(c, PROTO_R_ERROR);
+	if (op->env->stats_reply == NULL ||
+	    !op->env->stats_reply(op->env->ctx, op->req, op->sink))
+		reply(op, PROTO_R_ERROR);
+	return DISPATCH_DONE;
 }
 
-static const cmd_fn handlers[PROTO_CMD_COUNT] = {
-	[PROTO_CMD_SET] = cmd_store,
-	[PROTO_CMD_ADD] = cmd_store,
-	[PROTO_CMD_REPLACE] = cmd_store,
-	[PROTO_CMD_APPEND] = cmd_store,
-	[PROTO_CMD_PREPEND] = cmd_store,
-	[PROTO_CMD_CAS] = cmd_store,
-	[PROTO_CMD_DELETE] = cmd_delete,
-	[PROTO_CMD_INCR] = cmd_arith,
-	[PROTO_CMD_DECR] = cmd_arith,
-	[PROTO_CMD_TOUCH] = cmd_touch,
-	[PROTO_CMD_FLUSH_ALL] = cmd_flush_all,
-	[PROTO_CMD_VERSION] = cmd_version,
-	[PROTO_CMD_VERBOSITY] = cmd_verbosity,
-	[PROTO_CMD_QUIT] = cmd_quit,
-	[PROTO_CMD_SHUTDOWN] = cmd_shutdown,
-	[PROTO_CMD_STATS] = cmd_stats,
+static const op_fn handlers[PROTO_CMD_COUNT] = {
+	[PROTO_CMD_GET] = op_retrieve,
+	[PROTO_CMD_GETS] = op_retrieve,
+	[PROTO_CMD_GAT] = op_retrieve,
+	[PROTO_CMD_GATS] = op_retrieve,
+	[PROTO_CMD_SET] = op_store,
+	[PROTO_CMD_ADD] = op_store,
+	[PROTO_CMD_REPLACE] = op_store,
+	[PROTO_CMD_APPEND] = op_store,
+	[PROTO_CMD_PREPEND] = op_store,
+	[PROTO_CMD_CAS] = op_store,
+	[PROTO_CMD_DELETE] = op_delete,
+	[PROTO_CMD_INCR] = op_arith,
+	[PROTO_CMD_DECR] = op_arith,
+	[PROTO_CMD_TOUCH] = op_touch,
+	[PROTO_CMD_FLUSH_ALL] = op_flush_all,
+	[PROTO_CMD_VERSION] = op_version,
+	[PROTO_CMD_VERBOSITY] = op_verbosity,
+	[PROTO_CMD_QUIT] = op_quit,
+	[PROTO_CMD_SHUTDOWN] = op_shutdown,
+	[PROTO_CMD_STATS] = op_stats,
 };
 
-/* Runs one parsed request on connection c (multi-key gets go through
- * dispatch_retrieve instead). */
-void
-dispatch_request(struct conn *c, const struct proto_req *req)
+/* Starts or resumes a request. */
+enum dispatch_next
+dispatch_request(const struct dispatch_env *env, const struct proto_req *req,
+    struct dispatch_state *state, const struct reply_sink *sink)
 {
-	assert(handlers[req->cmd] != NULL);
+	struct op op = { env, req, state, sink };
+
+	assert((unsigned)req->cmd < PROTO_CMD_COUNT &&
+	    handlers[req->cmd] != NULL);
 	if (log_enabled(LOG_DEBUG))
-		log_msg(LOG_DEBUG, "<%d command %d", c->fd, (int)req->cmd);
-	handlers[req->cmd](c, req);
+		log_msg(LOG_DEBUG, "command %d", (int)req->cmd);
+	return handlers[req->cmd](&op);
 }

@@ -1,27 +1,79 @@
 /*
- * dispatch.h -- runs parsed requests against the store and queues their
- * replies: a table maps each protocol command to its handler.
+ * dispatch.h -- runs protocol-neutral requests against the store and
+ * reports their results to a reply sink: a protocol's composer plus the
+ * output it writes into.  Dispatch never sees a connection, so unit tests
+ * and fuzz targets call it as the server does.
+ *
+ * A request may take more than one step; dispatch says what the caller
+ * must do next (enum dispatch_next):
+ *   DONE     answered; go on with the next request
+ *   AGAIN    the output is full; call dispatch_request again with the same
+ *            request and state once the client drained some (multi-key
+ *            gets, a slice of keys at a time)
+ *   VALUE    a storage command reserved state->it: read its
+ *            item_nbytes(it) value bytes into item_value_mut(it), and the
+ *            2 bytes after them, then call dispatch_value
+ *   SWALLOW  a refused storage command: discard state->swallow bytes
+ *   CLOSE    close once what is queued has been sent
+ *
+ * The environment holds what dispatch may touch besides the store and
+ * the sink: the calling thread's counters and the server-wide operations
+ * (stats, shutdown) behind function pointers.
  */
 #ifndef CACHED_DISPATCH_H
 #define CACHED_DISPATCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "proto.h"
+#include "stats.h"
 #include "store.h"
 
-struct conn;
+/* Where results go: a protocol's composers and the output they fill. */
+struct reply_sink {
+	const struct proto_codec	*codec;
+	struct proto_out		*out;
+};
 
-/* Runs one parsed request on connection c. */
-void	dispatch_request(struct conn *c, const struct proto_req *req);
-/* Answers keys of a get/gets/gat/gats request from *cursor on until the
- * output queue is full; returns true once every key and END are queued. */
-bool	dispatch_retrieve(struct conn *c, const struct proto_req *req,
-	    size_t *cursor);
-/* Completes a storage command once its value is in it and the 2 bytes
- * that followed it on the wire are in c->nread_end. */
-void	dispatch_value(struct conn *c, item_t *it, enum proto_cmd cmd,
-	    uint64_t cas);
+struct dispatch_env {
+	store_t			*store;
+	struct thread_stats	*stats;		/* the calling thread's own */
+	/* "stats [sub]": reports lines through the sink; false for an
+	 * unknown sub-command.  NULL: stats are refused. */
+	bool	(*stats_reply)(void *ctx, const struct proto_req *req,
+		    const struct reply_sink *sink);
+	/* "shutdown": false when not allowed (-A not given). */
+	bool	(*shutdown)(void *ctx);
+	void	*ctx;
+};
+
+enum dispatch_next {
+	DISPATCH_DONE,
+	DISPATCH_AGAIN,
+	DISPATCH_VALUE,
+	DISPATCH_SWALLOW,
+	DISPATCH_CLOSE
+};
+
+/* What a request carries from one step to the next. */
+struct dispatch_state {
+	size_t		 cursor;	/* AGAIN: where a key list resumes */
+	item_t		*it;		/* VALUE: the reserved item */
+	size_t		 swallow;	/* SWALLOW: bytes to discard */
+};
+
+/* Starts (state zeroed) or resumes (after AGAIN) a request. */
+enum dispatch_next dispatch_request(const struct dispatch_env *env,
+	    const struct proto_req *req, struct dispatch_state *state,
+	    const struct reply_sink *sink);
+/* Completes a storage command after VALUE: end2 are the 2 bytes that
+ * followed the value on the wire.  Only req's scalar fields are read (its
+ * key may be gone from the input buffer by now).  Consumes state->it.
+ * Returns DONE, or CLOSE when the framing was wrong. */
+enum dispatch_next dispatch_value(const struct dispatch_env *env,
+	    const struct proto_req *req, struct dispatch_state *state,
+	    const char *end2, const struct reply_sink *sink);
 
 #endif

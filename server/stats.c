@@ -19,41 +19,48 @@
 #include <event2/event.h>
 
 #include "conn.h"
+#include "dispatch.h"
 #include "server.h"
 #include "stats.h"
 #include "version.h"
 #include "worker.h"
 
-#define STAT_LINE_MAX 512
+/* One stats reply in the making: the server it reports on and where its
+ * lines go. */
+struct stats_ctx {
+	struct server			*srv;
+	const struct proto_req		*req;
+	const struct reply_sink		*sink;
+};
 
-typedef void (*stats_fn)(struct conn *);
+typedef void (*stats_fn)(const struct stats_ctx *);
 
-/* Queues "STAT name value" for a number. */
+/* Reports one statistic with a string value ("(null)" for NULL, as
+ * memcached's printf shows unset settings). */
 static void
-emit_u64(struct conn *c, const char *name, uint64_t v)
+emit_str(const struct stats_ctx *c, const char *name, const char *v)
 {
-	char *p = conn_out_space(c, STAT_LINE_MAX);
-
-	if (p != NULL)
-		conn_out_commit(c, proto_stat_u64(p, STAT_LINE_MAX, name, v));
+	if (v == NULL)
+		v = "(null)";
+	c->sink->codec->stat(c->sink->out, c->req, name, v, strlen(v));
 }
 
-/* Queues "STAT name value" for a string. */
+/* Reports one statistic with a number value. */
 static void
-emit_str(struct conn *c, const char *name, const char *v)
+emit_u64(const struct stats_ctx *c, const char *name, uint64_t v)
 {
-	char *p = conn_out_space(c, STAT_LINE_MAX);
+	char num[21];
 
-	if (p != NULL)
-		conn_out_commit(c, proto_stat_str(p, STAT_LINE_MAX, name, v));
+	c->sink->codec->stat(c->sink->out, c->req, name, num,
+	    proto_fmt_u64(num, v));
 }
 
 /* Queues a "STAT name value" line for a printf-formatted value. */
 static void
-emit_fmt(struct conn *c, const char *name, const char *fmt, ...)
+emit_fmt(const struct stats_ctx *c, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void
-emit_fmt(struct conn *c, const char *name, const char *fmt, ...)
+emit_fmt(const struct stats_ctx *c, const char *name, const char *fmt, ...)
 {
 	char	buf[256];
 	va_list	ap;
@@ -98,7 +105,7 @@ load(uint64_t *p)
 
 /* Queues the process and connection part of plain "stats". */
 static void
-stats_process(struct conn *c)
+stats_process(const struct stats_ctx *c)
 {
 	struct server	*srv = c->srv;
 	struct rusage	 ru;
@@ -130,7 +137,7 @@ stats_process(struct conn *c)
 
 /* Queues plain "stats". */
 static void
-stats_general(struct conn *c)
+stats_general(const struct stats_ctx *c)
 {
 	struct server		*srv = c->srv;
 	struct thread_stats	 ts;
@@ -186,7 +193,7 @@ stats_general(struct conn *c)
 
 /* Queues "stats settings". */
 static void
-stats_settings(struct conn *c)
+stats_settings(const struct stats_ctx *c)
 {
 	const struct options *o = c->srv->opts;
 
@@ -215,7 +222,7 @@ stats_settings(struct conn *c)
 
 /* Queues "stats items": one pseudo slab class 1 holds every item. */
 static void
-stats_items(struct conn *c)
+stats_items(const struct stats_ctx *c)
 {
 	struct store_stats ss;
 
@@ -232,7 +239,7 @@ stats_items(struct conn *c)
 
 /* Queues "stats slabs": items are malloc'ed, reported as one class. */
 static void
-stats_slabs(struct conn *c)
+stats_slabs(const struct stats_ctx *c)
 {
 	struct store_stats ss;
 
@@ -247,7 +254,7 @@ stats_slabs(struct conn *c)
 
 /* Queues "stats conns": one group of lines per open connection. */
 static void
-stats_conns(struct conn *c)
+stats_conns(const struct stats_ctx *c)
 {
 	struct server	*srv = c->srv;
 	uint32_t	 now = (uint32_t)time(NULL);
@@ -276,7 +283,7 @@ stats_conns(struct conn *c)
 
 /* "stats reset": records the current sums as the new baseline. */
 static void
-stats_reset(struct conn *c)
+stats_reset(const struct stats_ctx *c)
 {
 	struct server		*srv = c->srv;
 	struct thread_stats	 raw;
@@ -301,25 +308,28 @@ static const struct {
 	{ "conns", stats_conns },
 };
 
-/* Answers "stats [sub]"; returns -1 for an unknown sub-command. */
-int
-stats_reply(struct conn *c, const char *arg, size_t narg)
+/* Answers "stats [sub]" on server srv; false for an unknown sub. */
+bool
+stats_reply(struct server *srv, const struct proto_req *req,
+    const struct reply_sink *sink)
 {
-	static const char reset[] = "RESET\r\n", end[] = "END\r\n";
+	struct stats_ctx	 c = { srv, req, sink };
+	const char		*arg = req->arg;
+	size_t			 narg = req->narg;
 
 	if (narg == 5 && memcmp(arg, "reset", 5) == 0) {
-		stats_reset(c);
-		conn_out(c, reset, sizeof reset - 1);
-		return 0;
+		stats_reset(&c);
+		sink->codec->status(sink->out, req, PROTO_R_RESET);
+		return true;
 	}
 	for (size_t i = 0; i < sizeof stats_table / sizeof stats_table[0];
 	    i++) {
 		if (strlen(stats_table[i].name) == narg &&
 		    memcmp(stats_table[i].name, arg, narg) == 0) {
-			stats_table[i].fn(c);
-			conn_out(c, end, sizeof end - 1);
-			return 0;
+			stats_table[i].fn(&c);
+			sink->codec->end(sink->out, req);
+			return true;
 		}
 	}
-	return -1;
+	return false;
 }

@@ -10,6 +10,7 @@
 #ifndef CACHED_STATS_H
 #define CACHED_STATS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Per-thread counters, named as memcached names them on the wire. */
@@ -37,9 +38,12 @@ struct thread_stats {
 #define STAT_INC(ts, field) STAT_ADD(ts, field, 1)
 
 struct server;
-struct conn;
+struct proto_req;
+struct reply_sink;
 
-/* Answers "stats [sub]" on c; returns 0, or -1 for an unknown sub. */
-int	stats_reply(struct conn *c, const char *arg, size_t narg);
+/* Answers "stats [sub]" on server srv through sink; false for an
+ * unknown sub-command. */
+bool	stats_reply(struct server *srv, const struct proto_req *req,
+	    const struct reply_sink *sink);
 
 #endif
