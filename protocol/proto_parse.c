@@ -557,6 +557,22 @@ find_line(const char *buf, size_t len, size_t *nl)
 	return PROTO_OK;
 }
 
+/* True when an unknown command line ends in a token starting "HTTP/":
+ * an HTTP request sent to the cache, maybe by a browser tricked into it
+ * (cross-protocol scripting).  memcached closes on these without a reply,
+ * so nothing of the page's request is ever run as a command. */
+static bool
+http_request_line(const char *p, const char *end)
+{
+	const char *last = NULL, *e;
+
+	for (p = token_end(p, end); (p = skip_spaces(p, end)) < end; p = e) {
+		e = token_end(p, end);
+		last = p;
+	}
+	return last != NULL && end - last >= 5 && memcmp(last, "HTTP/", 5) == 0;
+}
+
 /* Splits the arguments after the command name for row, checks their count
  * and runs the row's parser. */
 static enum proto_result
@@ -606,6 +622,8 @@ proto_parse(const char *buf, size_t len, struct proto_req *req,
 	/* A line past PROTO_LINE_MAX only gets here when find_line() found
 	 * this same row allowing it. */
 	row = cmd_lookup(p, (size_t)(e - p));
+	if (row == NULL && http_request_line(p, end))
+		return PROTO_CLOSE;
 	if (row == NULL)
 		return bad_error(req);
 	return parse_args(row, e, end, req);

@@ -118,7 +118,13 @@ CASES = [
     (b"a" * 3000, CLOSED),
     (b" " * 65536, CLOSED),
     (b"quit\r\n", CLOSED),
-    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"ERROR\r\nERROR\r\nERROR\r\n"),
+    # An HTTP request line closes without a reply, as in memcached: no
+    # header of a page's request is ever run as a command.
+    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", CLOSED),
+    (b"foo bar HTTP/1.1\r\n", CLOSED),
+    (b"get k HTTP/1.1\r\n", b"END\r\n"),
+    (b"foo bar http/1.1\r\n", b"ERROR\r\n"),
+    (b"HTTP/1.1\r\n", b"ERROR\r\n"),
 ]
 
 

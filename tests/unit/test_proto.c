@@ -683,6 +683,40 @@ test_bad_cases(void **state)
 	}
 }
 
+/* An unknown command whose last token starts "HTTP/" closes silently, as
+ * in memcached; known commands and other unknown lines do not. */
+static void
+test_http_closes(void **state)
+{
+	static const struct {
+		const char		*line;
+		enum proto_result	 r;
+	} cases[] = {
+		{ "GET / HTTP/1.1\r\n", PROTO_CLOSE },
+		{ "POST /x HTTP/1.0\r\n", PROTO_CLOSE },
+		{ "foo HTTP/\r\n", PROTO_CLOSE },
+		{ "foo bar  HTTP/2 \r\n", PROTO_CLOSE },
+		{ "foo bar http/1.1\r\n", PROTO_BAD },
+		{ "foo bar HTTP/1.1 x\r\n", PROTO_BAD },
+		{ "HTTP/1.1\r\n", PROTO_BAD },
+		{ "foo HTTP\r\n", PROTO_BAD },
+		{ "get k HTTP/1.1\r\n", PROTO_OK },
+	};
+	struct parsed ps;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t n = strlen(cases[i].line);
+
+		CHECK(parse_s(&ps, cases[i].line) == cases[i].r,
+		    cases[i].line, n);
+		CHECK(ps.consumed == n, cases[i].line, n);
+		if (cases[i].r == PROTO_CLOSE)
+			CHECK(ps.req.error == NULL, cases[i].line, n);
+		parsed_free(&ps);
+	}
+}
+
 /* After a bad line, the next line in the buffer parses normally. */
 static void
 test_bad_then_good(void **state)
@@ -1323,6 +1357,7 @@ main(void)
 		cmocka_unit_test(test_next_key_parsed),
 		cmocka_unit_test(test_bad_cases),
 		cmocka_unit_test(test_bad_then_good),
+		cmocka_unit_test(test_http_closes),
 		cmocka_unit_test(test_numbers_everywhere),
 		cmocka_unit_test(test_line_max),
 		cmocka_unit_test(test_line_max_complete),

@@ -1,0 +1,289 @@
+"""Differential test: the same requests to cached and to memcached (the
+oracle, Debian's /usr/bin/memcached), replies compared byte for byte.
+
+The corpus is every case of test_wire.py plus the rows below; each runs on
+a new connection to a freshly flushed server, whole, then split at every
+byte for the shorter ones.  Replies that memcached makes non-deterministic
+(CAS values) are normalised in both before comparing; deliberate
+differences are listed in DIFFERENCES with their reason and must still
+hold, so a row cannot silently drift into agreement or further apart.
+
+memcached missing makes the test skip loudly (exit 77, SKIP in the log),
+never pass.
+"""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (CLOSED, SENTINEL, TIME_SCALE, VERSION_RE,  # noqa: E402
+                    Client, Server)
+from test_wire import CASES  # noqa: E402
+
+MEMCACHED = os.environ.get("MEMCACHED", shutil.which("memcached"))
+
+EXTRA = [
+    b"set k 0 0 5\r\nhello\r\ngets k\r\n",
+    b"set a 1 0 1\r\nA\r\nset b 2 0 2\r\nBB\r\ngets a b nokey\r\n",
+    b"set k 0 0 1\r\na\r\ngats 100 k\r\n",
+    b"set k 0 0 1\r\na\r\ngat 0 k\r\nget k\r\n",
+    b"add k 0 0 1 noreply\r\na\r\nadd k 0 0 1 noreply\r\nb\r\nget k\r\n",
+    b"replace k 0 0 1 noreply\r\na\r\nget k\r\n",
+    b"append k 0 0 1 noreply\r\na\r\nget k\r\n",
+    b"set k 0 0 1\r\na\r\ncas k 0 0 1 1 noreply\r\nb\r\nget k\r\n",
+    b"set n 0 0 1\r\n9\r\ndecr n 1 noreply\r\nget n\r\n",
+    b"set n 0 0 2\r\n 1\r\nincr n 1\r\n",
+    b"set n 0 0 3\r\n007\r\nincr n 1\r\nget n\r\n",
+    b"decr nokey 1 noreply\r\n",
+    b"touch nokey 10 noreply\r\n",
+    b"set k 0 0 1\r\na\r\ntouch k 0 noreply\r\nget k\r\n",
+    b"flush_all 0\r\n",
+    b"flush_all -1\r\n",
+    b"set k 0 0 1 noreply\r\na\r\nget k k k\r\n",
+    b"get " + b" ".join(b"k%d" % i for i in range(200)) + b"\r\n",
+    b"set k 0 0 3\r\nabc\r\nget k\r\nset k 0 0 1\r\nd\r\nget k\r\n",
+    b"incr\r\n",
+    b"incr k\r\n",
+    b"decr k 1 2\r\n",
+    b"touch k\r\n",
+    b"delete\r\n",
+    b"delete k noreply extra\r\n",
+    b"set k 0 0 1 noreply extra\r\na\r\n",
+    b"get k\r\n\r\nget k\r\n",
+    b"set k 0 0 10\r\n0123456789\r\nappend k 0 0 0\r\n\r\nget k\r\n",
+    b"cas k 0 0 1 0\r\na\r\n",
+    b"set " + b"a" * 250 + b" 0 0 1\r\na\r\nget " + b"a" * 250 + b"\r\n",
+    b"verbosity 1 2\r\n",
+]
+
+BAD = b"CLIENT_ERROR bad command line format\r\n"
+VALUE_RUN = ("memcached runs the refused command's value bytes as a command "
+             "line (the ERROR); cached skips the declared value, so value "
+             "bytes are never run as commands")
+LOST = ("the value's length is unusable, so the framing is lost: memcached "
+        "reads on and runs the value bytes as a command; cached replies and "
+        "closes, as the protocol's own advice for lost framing says")
+PADDED = ("memcached updates a shrinking incr/decr result in place, padded "
+          "with spaces to the old length; cached stores the exact digits "
+          "(clients parse both as the same number)")
+
+# Deliberate differences: request -> (memcached's reply, ours, why).
+DIFFERENCES = {
+    b"set k -1 0 5\r\nhello\r\n": (BAD + b"ERROR\r\n", BAD, VALUE_RUN),
+    b"set k 0 abc 5\r\nhello\r\n": (BAD + b"ERROR\r\n", BAD, VALUE_RUN),
+    b"cas k 0 0 5 abc\r\nhello\r\n": (BAD + b"ERROR\r\n", BAD, VALUE_RUN),
+    b"set " + b"a" * 251 + b" 0 0 5\r\nhello\r\n":
+        (BAD + b"ERROR\r\n", BAD, VALUE_RUN),
+    b"set k 4294967296 0 5\r\nhello\r\n": (
+        b"STORED\r\n", BAD, "memcached stores the item with its flags "
+        "silently cut to 32 bits (0 here): the client's data would come "
+        "back different, so cached refuses the line"),
+    b"set k 0 2147483648 5\r\nhello\r\n": (
+        b"STORED\r\n", BAD, "memcached overflows the exptime and stores an "
+        "item that is already expired; cached refuses the line instead "
+        "of answering STORED for nothing"),
+    b"set k\x01 0 0 1\r\na\r\n": (
+        b"STORED\r\n", BAD, "protocol.txt forbids control characters in "
+        "keys; libmemcached's key check and twemproxy refuse them, so "
+        "cached refuses them up front rather than store what those "
+        "clients cannot name"),
+    b"set k\x7f 0 0 1\r\na\r\n": (
+        b"STORED\r\n", BAD, "as for \\x01: DEL is a control character"),
+    b"set k 0 0 -1\r\nhello\r\n": (BAD + b"ERROR\r\n", BAD + CLOSED, LOST),
+    b"set k 0 0 abc\r\nhello\r\n": (BAD + b"ERROR\r\n", BAD + CLOSED, LOST),
+    b"set k 0 0 4294967296\r\nhello\r\n": (
+        b"CLIENT_ERROR bad data chunk\r\nERROR\r\n", BAD + CLOSED, LOST),
+    b"set k 0 0 5\r\nhelloXY\r\n": (
+        b"CLIENT_ERROR bad data chunk\r\nERROR\r\n",
+        b"CLIENT_ERROR bad data chunk\r\n" + CLOSED, LOST),
+    b"set n 0 0 2\r\n10\r\nincr n 5\r\ndecr n 3\r\ndecr n 100\r\nget n\r\n": (
+        b"STORED\r\n15\r\n12\r\n0\r\nVALUE n 0 2\r\n0 \r\nEND\r\n",
+        b"STORED\r\n15\r\n12\r\n0\r\nVALUE n 0 1\r\n0\r\nEND\r\n", PADDED),
+    b"a" * 3000: (
+        b"ERROR\r\n<TIMEOUT>", CLOSED, "a command line over 2048 bytes "
+        "(only gets may be longer) closes the connection in cached; "
+        "memcached closes only if the newline has not arrived by its "
+        "next read, and here took the sentinel into the line"),
+    b"set n 0 0 3\r\n007\r\nincr n 1\r\nget n\r\n": (
+        b"STORED\r\n8\r\nVALUE n 0 3\r\n8  \r\nEND\r\n",
+        b"STORED\r\n8\r\nVALUE n 0 1\r\n8\r\nEND\r\n", PADDED),
+}
+
+CAS_RE = re.compile(rb"^(VALUE \S+ \d+ \d+) \d+\r\n", re.M)
+
+
+def normalise(reply):
+    """Blanks the CAS field of VALUE lines (counters differ between
+    servers that saw different histories)."""
+    return CAS_RE.sub(rb"\1 <cas>\r\n", reply)
+
+
+def free_port():
+    """A free loopback TCP port outside the ephemeral range."""
+    for port in range(21000 + os.getpid() % 3000, 32000):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no free port")
+
+
+class Memcached:
+    """The oracle: memcached on 127.0.0.1 with the same memory limit."""
+
+    def __init__(self):
+        for _ in range(5):
+            self.port = free_port()
+            self.proc = subprocess.Popen(
+                [MEMCACHED, "-U", "0", "-l", "127.0.0.1", "-p",
+                 str(self.port), "-m", "64", "-t", "2", "-u", "nobody"],
+                stdin=subprocess.DEVNULL)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port),
+                                             1).close()
+                    return
+                except OSError:
+                    time.sleep(0.02)
+            self.stop()
+        raise RuntimeError("memcached did not start")
+
+    def connect(self):
+        s = socket.create_connection(("127.0.0.1", self.port),
+                                     5 * TIME_SCALE)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return Client(s)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def read_reply(c, timeout=2.0):
+    """Reads until the sentinel's VERSION line (left out of the result),
+    the server closing (b"<CLOSED>") or timeout seconds (b"<TIMEOUT>": a
+    server that took the sentinel as part of a request)."""
+    out = b""
+    deadline = time.monotonic() + timeout * TIME_SCALE
+    while True:
+        m = VERSION_RE.search(out)
+        if m:
+            return out[:m.start()]
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return out + b"<TIMEOUT>"
+        c.sock.settimeout(left)
+        try:
+            chunk = c.sock.recv(1 << 20)
+        except (ConnectionResetError, BrokenPipeError):
+            chunk = b""
+        except socket.timeout:
+            continue
+        if not chunk:
+            return out + CLOSED
+        out += chunk
+
+
+def exchange(server, request, step=None):
+    """Sends request and the sentinel on a new connection to a flushed
+    server (all at once, or step bytes per send) and returns the
+    normalised reply."""
+    c = server.connect()
+    try:
+        assert c.call(b"flush_all\r\n") == b"OK\r\n"
+        if not c.send_bytes(request + SENTINEL, step or len(request) + 9):
+            return normalise(c.read_until_closed())
+        return normalise(read_reply(c))
+    finally:
+        c.close()
+
+
+@unittest.skipIf(MEMCACHED is None, "memcached (the oracle) not installed")
+class DifferentialTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.cached = Server("-m", "64", "-t", "2")
+        cls.memcached = Memcached()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.memcached.stop()
+        status = cls.cached.stop()
+        if status != 0:
+            raise AssertionError("cached exited with %d" % status)
+
+    def corpus(self):
+        return [req for req, _ in CASES] + EXTRA
+
+    def compare(self, request, step=None):
+        theirs = exchange(self.memcached, request, step)
+        ours = exchange(self.cached, request, step)
+        if request in DIFFERENCES:
+            want_theirs, want_ours, why = DIFFERENCES[request]
+            self.assertEqual((theirs, ours), (want_theirs, want_ours), why)
+        else:
+            self.assertEqual(ours, theirs)
+
+    def test_whole(self):
+        """Every request sent in one piece."""
+        for request in self.corpus():
+            with self.subTest(request=request[:60]):
+                self.compare(request)
+
+    def test_split_at_every_byte(self):
+        """Short requests sent a byte at a time: the same replies."""
+        for request in self.corpus():
+            if len(request) > 64 or request.endswith(CLOSED):
+                continue
+            with self.subTest(request=request[:60]):
+                self.compare(request, step=1)
+
+    def test_version(self):
+        """Deliberately different: cached reports the memcached release it
+        is compatible with, then its own name and version, so clients
+        that sniff the version treat it as that memcached."""
+        def version(server):
+            c = server.connect()
+            c.send(b"version\r\n")
+            line = c.read_exactly(8)
+            while not line.endswith(b"\r\n"):
+                line += c.read_exactly(1)
+            c.close()
+            return line
+        theirs, ours = version(self.memcached), version(self.cached)
+        self.assertTrue(ours.startswith(theirs[:-2] + b"-cached-"),
+                        (theirs, ours))
+
+    def test_pipelined(self):
+        """The whole corpus of non-closing requests on one connection."""
+        closing = (b"quit", b"set k 0 0 -1", b"set k 0 0 abc",
+                   b"set k 0 0 4294967296", b"set k 0 0 5\r\nhelloXY",
+                   b"a" * 100, b" " * 100, b"GET / HTTP", b"get " + b"a" * 251,
+                   b"get a " + b"b" * 251)
+        stream = b"".join(r for r in self.corpus()
+                          if not r.startswith(closing)
+                          and r not in DIFFERENCES)
+        self.compare(stream)
+
+
+if __name__ == "__main__":
+    if MEMCACHED is None:
+        print("SKIP: memcached (the oracle) is not installed",
+              file=sys.stderr)
+        sys.exit(77)
+    unittest.main(verbosity=2)
