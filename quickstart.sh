@@ -6,6 +6,7 @@
 #   sh quickstart.sh serve      build, then run "cached -p 11311" in the foreground
 #   sh quickstart.sh test       build, then run the whole test suite (make check)
 #   sh quickstart.sh sanitize   the test suite built with ASan + UBSan
+#                               (configure --enable-sanitizers=address,undefined)
 #
 # Builds live in build/ (and build-sanitize/); the source tree stays clean.
 set -eu
@@ -60,8 +61,7 @@ test)
 	;;
 sanitize)
 	install_packages
-	san="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
-	build build-sanitize "CFLAGS='-O1 -g $san' LDFLAGS='$san'"
+	build build-sanitize --enable-sanitizers=address,undefined
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    make -C build-sanitize -j"$(nproc)" check

@@ -1,7 +1,7 @@
 #!/bin/sh
-# run.sh -- builds the libFuzzer targets of tests/fuzz/ with clang
-# (-fsanitize=fuzzer,address,undefined, straight from the sources, no
-# configure) into build-fuzz/ and runs each for a bounded number of
+# run.sh -- builds the libFuzzer targets of tests/fuzz/ with clang into
+# build-fuzz/ (configure CC=clang --enable-sanitizers=address,undefined
+# --enable-fuzzing; make fuzz) and runs each for a bounded number of
 # executions with the dictionary and the seed corpus.
 #
 #   sh tests/fuzz/run.sh                 CI: 30,000 executions (at most 90 s)
@@ -35,23 +35,33 @@ shift $((OPTIND - 1))
 targets=${*:-proto store}
 
 command -v "$CC" >/dev/null || { echo "run.sh: $CC not found" >&2; exit 1; }
+if [ ! -x configure ] || [ configure.ac -nt configure ] ||
+    [ Makefile.am -nt configure ]; then
+	autoreconf -fi || exit 1
+fi
 mkdir -p "$out/artifacts"
-flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
--Iprotocol -Istore -Wall -Wextra -Werror"
-src_proto="protocol/proto_parse.c protocol/proto_reply.c"
-src_store="$src_proto store/store.c store/store_seg.c -lpthread"
+if [ ! -f "$out/Makefile" ] || [ configure -nt "$out/Makefile" ]; then
+	(cd "$out" && "$top/configure" --enable-werror CC="$CC" \
+	    --enable-sanitizers=address,undefined --enable-fuzzing \
+	    >configure.log 2>&1) || {
+		tail -n 30 "$out/configure.log"
+		exit 1
+	}
+fi
 jobflags=""
 [ "$jobs" -gt 1 ] && jobflags="-jobs=$jobs -workers=$jobs"
 
 status=0
 for t in $targets; do
-	eval "srcs=\$src_$t"
-	# shellcheck disable=SC2086
-	$CC $flags "tests/fuzz/fuzz_$t.c" $srcs -o "$out/fuzz_$t" || {
+	make -C "$out" -j"$(nproc)" "tests/fuzz/fuzz_$t" \
+	    >"$out/build-$t.log" 2>&1 || {
+		tail -n 30 "$out/build-$t.log"
 		echo "fuzz $t: build failed"
 		status=1
 		continue
 	}
+	# build-fuzz/fuzz_<t>, the name tests/fuzz/README uses.
+	ln -sf "tests/fuzz/fuzz_$t" "$out/fuzz_$t"
 	mkdir -p "$out/corpus-$t" "$out/jobs-$t"
 	rm -f "$out/jobs-$t"/fuzz-*.log
 	start=$(date +%s)

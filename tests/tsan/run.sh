@@ -1,7 +1,7 @@
 #!/bin/sh
 # run.sh -- ThreadSanitizer over the threaded parts: builds cached, the
-# store's unit tests and the store hammer with clang -fsanitize=thread in
-# build-tsan/ (configure, like quickstart.sh, with its own flags) and runs
+# store's unit tests and the store hammer with clang in build-tsan/
+# (configure CC=clang --enable-sanitizers=thread) and runs
 #   - store_hammer: 16 threads, mixed operations, eviction, expiry thread;
 #   - tests/unit/test_store (its own 4-thread hammer among them);
 #   - cached -t 4 -m 2 under server_load.py: 16 clients, timers firing.
@@ -14,7 +14,6 @@ top=$(pwd)
 out=$top/build-tsan
 hammer_secs=${1:-10}
 load_secs=${2:-20}
-san="-fsanitize=thread"
 
 if [ ! -x configure ] || [ configure.ac -nt configure ] ||
     [ Makefile.am -nt configure ]; then
@@ -23,7 +22,7 @@ fi
 mkdir -p "$out"
 if [ ! -f "$out/Makefile" ] || [ configure -nt "$out/Makefile" ]; then
 	(cd "$out" && "$top/configure" --enable-werror CC=clang \
-	    CFLAGS="-g -O1 $san" LDFLAGS="$san" >configure.log 2>&1) || {
+	    --enable-sanitizers=thread >configure.log 2>&1) || {
 		tail -n 30 "$out/configure.log"
 		exit 1
 	}
