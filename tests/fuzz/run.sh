@@ -36,10 +36,14 @@ targets=${*:-proto store}
 
 command -v "$CC" >/dev/null || { echo "run.sh: $CC not found" >&2; exit 1; }
 mkdir -p "$out/artifacts"
+# server/ sources include config.h; without configure, a stand-in.
+printf '#define PACKAGE_VERSION "fuzz"\n' >"$out/config.h"
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
--Iprotocol -Istore -Wall -Wextra -Werror"
+-I$out -Iprotocol -Istore -Iserver -Wall -Wextra -Werror"
 src_proto="protocol/proto_parse.c protocol/proto_reply.c"
-src_store="$src_proto store/store.c store/store_seg.c -lpthread"
+# fuzz_store runs the server's real dispatch.
+src_store="$src_proto protocol/proto_text.c store/store.c store/store_seg.c
+server/dispatch.c server/log.c -lpthread"
 jobflags=""
 [ "$jobs" -gt 1 ] && jobflags="-jobs=$jobs -workers=$jobs"
 
