@@ -501,7 +501,8 @@ test_random_interleavings(void **state)
 				n = 0;
 				break;
 			}
-			memcpy(want + nwant, src, n);
+			if (n > 0)
+				memcpy(want + nwant, src, n);
 			nwant += n;
 			assert_int_equal(r->q.pending + r->len, nwant);
 		}
