@@ -99,23 +99,25 @@ op_retrieve(const struct op *op)
 			op->sink->codec->end(out, req);
 			return DISPATCH_DONE;
 		}
-		STAT_INC(ts, cmd_get);
+		/* As memcached counts them: a gat key is a touch, not a get. */
 		if (touch) {
 			STAT_INC(ts, cmd_touch);
 			st = store_gat(op->env->store, key, nkey, req->exptime,
 			    &it);
-		} else
+		} else {
+			STAT_INC(ts, cmd_get);
 			st = store_get(op->env->store, key, nkey, &it);
+		}
 		if (st == STORE_OK) {
-			STAT_INC(ts, get_hits);
 			if (touch)
 				STAT_INC(ts, touch_hits);
+			else
+				STAT_INC(ts, get_hits);
 			reply_hit(op, it);
-		} else {
+		} else if (touch)
+			STAT_INC(ts, touch_misses);
+		else
 			STAT_INC(ts, get_misses);
-			if (touch)
-				STAT_INC(ts, touch_misses);
-		}
 	}
 	return DISPATCH_AGAIN;
 }
@@ -129,11 +131,13 @@ op_store(const struct op *op)
 	const struct proto_req	*req = op->req;
 	store_status_t		 st;
 
-	STAT_INC(op->env->stats, cmd_set);
 	st = store_reserve(op->env->store, req->key, req->nkey, req->flags,
 	    req->exptime, req->nbytes, &op->state->it);
-	if (st == STORE_OK)
+	if (st == STORE_OK) {
+		/* memcached counts a set once its value is in, not a refusal */
+		STAT_INC(op->env->stats, cmd_set);
 		return DISPATCH_VALUE;
+	}
 	if (st == STORE_TOO_LARGE)
 		STAT_INC(op->env->stats, store_too_large);
 	else

@@ -1,18 +1,25 @@
 /*
- * fuzz_store.c -- libFuzzer target: the request parser driving a real
- * store, with a tiny memory limit and the expiry thread running.
+ * fuzz_store.c -- libFuzzer target: the text parser and the server's
+ * real dispatch (server/dispatch.c) driving a real store, with a tiny
+ * memory limit and the expiry thread running.
  *
- * The input is one client's byte stream.  Each parsed request runs against
- * the store the way server/dispatch.c runs it (reserve, fill the value from
- * the stream, check its "\r\n", commit; a failed set deletes the key), and
- * each result is checked against a shadow model of what the store must
- * hold.  Two pseudo-commands steer time: "verbosity N" advances the fake
- * clock by N seconds and runs an expiry pass; "stats" checks the counters.
- * The store is created per input, so state lives exactly one input long.
+ * The input is one client's byte stream.  Each request is parsed with
+ * proto_text.parse and run through dispatch_request / dispatch_value as
+ * server/conn.c runs it (a value is streamed into the reserved item from
+ * the input, a refused one swallowed, a multi-key get resumed while the
+ * output says it is full, which here it does after every hit).  Results
+ * come back through a capture codec: its status/hit/number/end composers
+ * record the neutral results dispatch reported instead of writing bytes,
+ * and each is checked against a shadow model of what the store must hold.
+ * Two pseudo-commands are taken before dispatch: "verbosity N" advances
+ * the fake clock by N seconds and runs an expiry pass; "stats" checks the
+ * counters.  The store is created per input, so state lives exactly one
+ * input long.
  *
  * What is checked:
- *   - a hit returns exactly the value, flags and CAS the model last wrote,
- *     and never an item the model knows is deleted, flushed or expired;
+ *   - a hit returns exactly the value, flags and CAS the model last wrote
+ *     (a new CAS after every store), and never an item the model knows is
+ *     deleted, flushed or expired; hits come in key order, END once;
  *   - add/replace/cas/append/prepend/incr/delete/touch answer what the
  *     model says; while nothing was evicted a miss is also a bug;
  *   - `bytes` never passes the memory held, which never passes the limit, curr_items never exceeds what the
@@ -22,7 +29,10 @@
  *     however the key is replaced, evicted or expired meanwhile.
  *
  * Data structure: the model is a growable array of entries, one per key
- * ever named, searched linearly (inputs are a few KB).  `present` means
+ * ever named, searched linearly (inputs are a few KB).  `rec` is what the
+ * capture codec recorded for the current request: statuses, the number,
+ * ENDs, and the hits, whose item references it holds until the request is
+ * checked and they become pins.  `present` means
  * linked as far as our own commands know; visible = present, unexpired.
  * Eviction may drop a present item at any time, so a miss is only a bug
  * while the store's eviction counter is still 0.
@@ -32,9 +42,11 @@
  */
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "dispatch.h"
 #include "fuzz.h"
 #include "proto.h"
 #include "store.h"
@@ -54,7 +66,8 @@ struct entry {
 	uint32_t	 flags;
 	uint32_t	 exptime;	/* absolute, as the store has it */
 	uint32_t	 born;		/* clock when the item was made */
-	uint64_t	 cas;		/* 0: unknown (after incr) */
+	uint64_t	 cas;		/* 0: unknown (after a store) */
+	uint64_t	 old_cas;	/* the last known one before that */
 };
 
 struct pin {
@@ -63,8 +76,26 @@ struct pin {
 	size_t		 n;
 };
 
+/* What dispatch reported for one request through the capture codec. */
+struct rec {
+	unsigned	 nstatus;
+	enum proto_reply status;	/* the last one */
+	unsigned	 nnumber;
+	uint64_t	 number;
+	unsigned	 nend;
+	item_t		**hit;		/* references held until checked */
+	size_t		 nhit;
+	size_t		 caphit;
+	unsigned	 step_hits;	/* hits in this dispatch step */
+};
+
 struct fuzz {
 	store_t		*st;
+	struct thread_stats ts;
+	struct dispatch_env env;
+	struct proto_out out;
+	struct reply_sink sink;
+	struct rec	 rec;
 	struct entry	*e;
 	size_t		 ne;
 	size_t		 cap;
@@ -157,10 +188,11 @@ model_drop(struct entry *e)
 }
 
 /* Records a freshly linked item's value; born-expired items are never
- * linked. */
+ * linked.  Its CAS is new, learnt at the next hit (dispatch does not
+ * report it). */
 static void
 model_put(struct entry *e, const char *val, size_t n, uint32_t flags,
-    uint32_t exptime, uint64_t cas)
+    uint32_t exptime)
 {
 	char *copy = malloc(n > 0 ? n : 1);
 
@@ -177,7 +209,9 @@ model_put(struct entry *e, const char *val, size_t n, uint32_t flags,
 	e->flags = flags;
 	e->exptime = exptime;
 	e->born = now();
-	e->cas = cas;
+	if (e->cas != 0)
+		e->old_cas = e->cas;
+	e->cas = 0;
 }
 
 /* Applies a delayed flush that came due: items born before it die. */
@@ -230,6 +264,186 @@ pin(struct fuzz *f, item_t *it)
 	p->it = it;
 }
 
+/* ---- the capture codec ----------------------------------------------- */
+
+/* The fuzz state that embeds output o. */
+static struct fuzz *
+fuzz_of(const struct proto_out *o)
+{
+	return (struct fuzz *)(void *)((char *)o - offsetof(struct fuzz, out));
+}
+
+/* codec: records a fixed outcome. */
+static void
+cap_status(struct proto_out *o, const struct proto_req *req,
+    enum proto_reply r)
+{
+	struct rec *rc = &fuzz_of(o)->rec;
+
+	(void)req;
+	rc->nstatus++;
+	rc->status = r;
+}
+
+/* codec: holds a hit's reference until the request is checked. */
+static void
+cap_hit(struct proto_out *o, const struct proto_req *req,
+    const struct proto_hit *h)
+{
+	struct rec	*rc = &fuzz_of(o)->rec;
+	item_t		*it = h->ref;
+
+	(void)req;
+	/* The neutral hit is the item's own view. */
+	FUZZ_CHECK(h->key == item_key(it) && h->nkey == item_nkey(it));
+	FUZZ_CHECK(h->value == item_value(it) && h->nbytes == item_nbytes(it));
+	FUZZ_CHECK(h->flags == item_flags(it) && h->cas == item_cas(it));
+	if (rc->nhit == rc->caphit) {
+		rc->caphit = rc->caphit ? rc->caphit * 2 : 16;
+		rc->hit = realloc(rc->hit, rc->caphit * sizeof *rc->hit);
+		FUZZ_CHECK(rc->hit != NULL);
+	}
+	rc->hit[rc->nhit++] = it;
+	rc->step_hits++;
+}
+
+/* codec: records the value of incr/decr. */
+static void
+cap_number(struct proto_out *o, const struct proto_req *req, uint64_t v)
+{
+	struct rec *rc = &fuzz_of(o)->rec;
+
+	(void)req;
+	rc->nnumber++;
+	rc->number = v;
+}
+
+/* codec: stats lines never come (stats is taken before dispatch). */
+static void
+cap_stat(struct proto_out *o, const struct proto_req *req, const char *name,
+    const char *value, size_t nvalue)
+{
+	(void)o, (void)req, (void)name, (void)value, (void)nvalue;
+	FUZZ_CHECK(!"stat from dispatch");
+}
+
+/* codec: counts the ends of retrievals. */
+static void
+cap_end(struct proto_out *o, const struct proto_req *req)
+{
+	(void)req;
+	fuzz_of(o)->rec.nend++;
+}
+
+/* codec: the version line, not checked. */
+static void
+cap_version(struct proto_out *o, const struct proto_req *req,
+    const char *version)
+{
+	(void)o, (void)req;
+	FUZZ_CHECK(version != NULL);
+}
+
+static const struct proto_codec capture_codec = {
+	.name = "capture",
+	.parse = proto_parse,
+	.status = cap_status,
+	.hit = cap_hit,
+	.number = cap_number,
+	.stat = cap_stat,
+	.end = cap_end,
+	.version = cap_version,
+};
+
+/* proto_out: the capture codec writes no bytes. */
+static char *
+out_space(struct proto_out *o, size_t n)
+{
+	(void)o, (void)n;
+	return NULL;
+}
+
+/* proto_out: nothing to commit. */
+static void
+out_commit(struct proto_out *o, size_t used)
+{
+	(void)o, (void)used;
+}
+
+/* proto_out: never called; hits keep their references. */
+static void
+out_value(struct proto_out *o, const char *data, size_t n, void *ref)
+{
+	(void)data, (void)n;
+	store_release(fuzz_of(o)->st, ref);
+}
+
+/* proto_out: full after every hit, so multi-key gets resume a hit at a
+ * time. */
+static bool
+out_full(const struct proto_out *o)
+{
+	return fuzz_of(o)->rec.step_hits > 0;
+}
+
+/* Runs a request through dispatch until it is not AGAIN. */
+static enum dispatch_next
+dispatch(struct fuzz *f, const struct proto_req *req,
+    struct dispatch_state *ds)
+{
+	enum dispatch_next next;
+
+	memset(&f->rec, 0, offsetof(struct rec, hit));
+	f->rec.nhit = 0;
+	memset(ds, 0, sizeof *ds);
+	do {
+		f->rec.step_hits = 0;
+		next = dispatch_request(&f->env, req, ds, &f->sink);
+		FUZZ_CHECK(next != DISPATCH_AGAIN || f->rec.step_hits == 1);
+	} while (next == DISPATCH_AGAIN);
+	return next;
+}
+
+/* The store status a neutral result stands for. */
+static store_status_t
+status_of(enum proto_reply r)
+{
+	switch (r) {
+	case PROTO_R_STORED:
+		return STORE_STORED;
+	case PROTO_R_NOT_STORED:
+		return STORE_NOT_STORED;
+	case PROTO_R_EXISTS:
+		return STORE_EXISTS;
+	case PROTO_R_NOT_FOUND:
+		return STORE_NOT_FOUND;
+	case PROTO_R_DELETED:
+		return STORE_DELETED;
+	case PROTO_R_TOUCHED:
+		return STORE_TOUCHED;
+	case PROTO_R_NON_NUMERIC:
+		return STORE_NON_NUMERIC;
+	case PROTO_R_TOO_LARGE:
+		return STORE_TOO_LARGE;
+	case PROTO_R_NO_MEMORY:
+		return STORE_NO_MEMORY;
+	case PROTO_R_OK:
+		return STORE_OK;
+	default:
+		FUZZ_CHECK(!"unexpected reply");
+		return STORE_OK;
+	}
+}
+
+/* The one status a request reported, as a store status. */
+static store_status_t
+one_status(struct fuzz *f)
+{
+	FUZZ_CHECK(f->rec.nstatus == 1 && f->rec.nnumber == 0 &&
+	    f->rec.nend == 0 && f->rec.nhit == 0);
+	return status_of(f->rec.status);
+}
+
 /* ---- commands --------------------------------------------------------- */
 
 /* Checks a hit against the model and keeps it pinned. */
@@ -244,62 +458,58 @@ check_hit(struct fuzz *f, struct entry *e, item_t *it)
 	FUZZ_CHECK(item_flags(it) == e->flags);
 	if (e->cas != 0)
 		FUZZ_CHECK(item_cas(it) == e->cas);
-	else
+	else {
+		/* Every store gives the item a CAS of its own. */
+		FUZZ_CHECK(item_cas(it) != 0 && item_cas(it) != e->old_cas);
 		e->cas = item_cas(it);
+	}
 	pin(f, it);
 }
 
-/* get, gets, gat, gats: every key of the line. */
+/* True when item it is the hit for key. */
+static bool
+hit_is(item_t *it, const char *key, size_t nkey)
+{
+	return item_nkey(it) == nkey && memcmp(item_key(it), key, nkey) == 0;
+}
+
+/* get, gets, gat, gats: a hit per key found, in key order, then END. */
 static void
 cmd_retrieve(struct fuzz *f, const struct proto_req *req)
 {
-	bool		 touch = req->cmd == PROTO_CMD_GAT ||
-			     req->cmd == PROTO_CMD_GATS;
-	uint32_t	 exp = model_exptime(req->exptime);
-	size_t		 cursor = 0, nkey;
-	const char	*key;
-	item_t		*it;
-	store_status_t	 st;
+	bool			 touch = req->cmd == PROTO_CMD_GAT ||
+				     req->cmd == PROTO_CMD_GATS;
+	uint32_t		 exp = model_exptime(req->exptime);
+	size_t			 cursor = 0, nkey, k = 0;
+	const char		*key;
+	struct dispatch_state	 ds;
 
+	FUZZ_CHECK(dispatch(f, req, &ds) == DISPATCH_DONE);
+	FUZZ_CHECK(f->rec.nend == 1 && f->rec.nstatus == 0 &&
+	    f->rec.nnumber == 0);
 	while (proto_next_key(req, &cursor, &key, &nkey)) {
 		struct entry *e = model_get(f, key, nkey);
 
-		st = touch ? store_gat(f->st, key, nkey, req->exptime, &it) :
-		    store_get(f->st, key, nkey, &it);
-		if (st != STORE_OK) {
-			FUZZ_CHECK(st == STORE_NOT_FOUND && it == NULL);
+		if (k == f->rec.nhit || !hit_is(f->rec.hit[k], key, nkey)) {
 			FUZZ_CHECK(!visible(e) || !no_evictions(f));
 			model_drop(e);
 			continue;
 		}
-		check_hit(f, e, it);
+		check_hit(f, e, f->rec.hit[k++]);
 		if (touch) {
 			e->exptime = exp;
 			if (expired(exp))
 				model_drop(e);
 		}
 	}
-}
-
-/* The commit mode of a storage command. */
-static store_mode_t
-mode_of(enum proto_cmd cmd)
-{
-	static const store_mode_t modes[] = {
-		[PROTO_CMD_SET] = STORE_SET, [PROTO_CMD_ADD] = STORE_ADD,
-		[PROTO_CMD_REPLACE] = STORE_REPLACE,
-		[PROTO_CMD_APPEND] = STORE_APPEND,
-		[PROTO_CMD_PREPEND] = STORE_PREPEND,
-		[PROTO_CMD_CAS] = STORE_CAS,
-	};
-
-	return modes[cmd];
+	FUZZ_CHECK(k == f->rec.nhit);
+	f->rec.nhit = 0;
 }
 
 /* Checks a set/add/replace/cas result and updates the model. */
 static void
 commit_plain(struct fuzz *f, struct entry *e, const struct proto_req *req,
-    const char *val, store_status_t st, uint64_t cas)
+    const char *val, store_status_t st)
 {
 	bool was = visible(e), strict = no_evictions(f);
 
@@ -325,18 +535,17 @@ commit_plain(struct fuzz *f, struct entry *e, const struct proto_req *req,
 			    (e->cas == req->cas) == (st == STORE_STORED)));
 		break;
 	}
-	if (st == STORE_STORED) {
-		FUZZ_CHECK(cas != 0 && cas != e->cas);
+	if (st == STORE_STORED)
 		model_put(e, val, req->nbytes, req->flags,
-		    model_exptime(req->exptime), cas);
-	} else if (st != STORE_EXISTS && req->cmd != PROTO_CMD_ADD)
+		    model_exptime(req->exptime));
+	else if (st != STORE_EXISTS && req->cmd != PROTO_CMD_ADD)
 		model_drop(e);
 }
 
 /* Checks an append/prepend result and updates the model. */
 static void
 commit_concat(struct fuzz *f, struct entry *e, const struct proto_req *req,
-    const char *val, store_status_t st, uint64_t cas)
+    const char *val, store_status_t st)
 {
 	bool	 prepend = req->cmd == PROTO_CMD_PREPEND;
 	size_t	 n;
@@ -351,7 +560,7 @@ commit_concat(struct fuzz *f, struct entry *e, const struct proto_req *req,
 		FUZZ_CHECK(st == STORE_TOO_LARGE || st == STORE_NO_MEMORY);
 		return;
 	}
-	FUZZ_CHECK(visible(e) && cas != 0 && cas != e->cas);
+	FUZZ_CHECK(visible(e));
 	n = e->nval + req->nbytes;
 	FUZZ_CHECK(n <= ITEM_MAX);
 	cat = malloc(n > 0 ? n : 1);
@@ -359,46 +568,61 @@ commit_concat(struct fuzz *f, struct entry *e, const struct proto_req *req,
 	memcpy(cat, prepend ? val : e->val, prepend ? req->nbytes : e->nval);
 	memcpy(cat + (prepend ? req->nbytes : e->nval), prepend ? e->val : val,
 	    prepend ? e->nval : req->nbytes);
-	model_put(e, cat, n, e->flags, e->exptime, cas);
+	model_put(e, cat, n, e->flags, e->exptime);
 	free(cat);
 }
 
-/* set, add, replace, append, prepend, cas: reserve, fill from the input,
- * commit.  Returns false when the connection would close. */
+/* set, add, replace, append, prepend, cas: dispatch reserves, the value
+ * streams in from the input, dispatch_value commits.  Returns false when
+ * the connection would close. */
 static bool
 cmd_store(struct fuzz *f, const struct proto_req *req)
 {
-	struct entry	*e = model_get(f, req->key, req->nkey);
-	size_t		 need = (size_t)req->nbytes + 2;
-	const char	*val = f->in + f->pos;
-	item_t		*it;
-	store_status_t	 st;
-	uint64_t	 cas = 0;
+	struct entry		*e = model_get(f, req->key, req->nkey);
+	size_t			 need = (size_t)req->nbytes + 2;
+	const char		*val = f->in + f->pos;
+	uint64_t		 too_large = f->ts.store_too_large;
+	struct dispatch_state	 ds;
+	enum dispatch_next	 next;
+	store_status_t		 st;
 
-	st = store_reserve(f->st, req->key, req->nkey, req->flags,
-	    req->exptime, req->nbytes, &it);
-	if (st != STORE_OK) {
+	next = dispatch(f, req, &ds);
+	if (next == DISPATCH_SWALLOW) {
+		st = one_status(f);
 		FUZZ_CHECK(st == (req->nbytes > ITEM_MAX ? STORE_TOO_LARGE :
 		    STORE_NO_MEMORY));
-		/* dispatch.c: a failed set leaves no stale value behind. */
-		if (req->cmd == PROTO_CMD_SET) {
-			store_delete(f->st, req->key, req->nkey);
+		FUZZ_CHECK(ds.swallow == need && ds.it == NULL);
+		FUZZ_CHECK(f->ts.store_too_large ==
+		    too_large + (st == STORE_TOO_LARGE));
+		/* dispatch: a failed set leaves no stale value behind. */
+		if (req->cmd == PROTO_CMD_SET)
 			model_drop(e);
-		}
 		f->pos += f->len - f->pos < need ? f->len - f->pos : need;
 		return true;
 	}
-	if (f->len - f->pos < need || !proto_data_end_ok(val + req->nbytes)) {
-		store_release(f->st, it);
+	FUZZ_CHECK(next == DISPATCH_VALUE && ds.it != NULL &&
+	    f->rec.nstatus == 0);
+	FUZZ_CHECK(item_nbytes(ds.it) == req->nbytes);
+	if (f->len - f->pos < need) {
+		/* The input ends inside the value: the connection goes. */
+		store_release(f->st, ds.it);
 		return false;
 	}
-	memcpy(item_value_mut(it), val, req->nbytes);
+	memcpy(item_value_mut(ds.it), val, req->nbytes);
 	f->pos += need;
-	st = store_commit(f->st, it, mode_of(req->cmd), req->cas, &cas);
+	next = dispatch_value(&f->env, req, &ds, val + req->nbytes, &f->sink);
+	FUZZ_CHECK(ds.it == NULL);
+	if (!proto_data_end_ok(val + req->nbytes)) {
+		FUZZ_CHECK(next == DISPATCH_CLOSE && f->rec.nstatus == 1 &&
+		    f->rec.status == PROTO_R_BAD_CHUNK);
+		return false;
+	}
+	FUZZ_CHECK(next == DISPATCH_DONE);
+	st = one_status(f);
 	if (req->cmd == PROTO_CMD_APPEND || req->cmd == PROTO_CMD_PREPEND)
-		commit_concat(f, e, req, val, st, cas);
+		commit_concat(f, e, req, val, st);
 	else
-		commit_plain(f, e, req, val, st, cas);
+		commit_plain(f, e, req, val, st);
 	return true;
 }
 
@@ -406,9 +630,12 @@ cmd_store(struct fuzz *f, const struct proto_req *req)
 static void
 cmd_delete(struct fuzz *f, const struct proto_req *req)
 {
-	struct entry	*e = model_get(f, req->key, req->nkey);
-	store_status_t	 st = store_delete(f->st, req->key, req->nkey);
+	struct entry		*e = model_get(f, req->key, req->nkey);
+	struct dispatch_state	 ds;
+	store_status_t		 st;
 
+	FUZZ_CHECK(dispatch(f, req, &ds) == DISPATCH_DONE);
+	st = one_status(f);
 	if (st == STORE_DELETED)
 		FUZZ_CHECK(visible(e));
 	else
@@ -439,17 +666,24 @@ model_number(const struct entry *e, uint64_t *out)
 	return i == e->nval;
 }
 
-/* incr/decr <key> <delta>. */
+/* incr/decr <key> <delta>: the new value (a number) or a status. */
 static void
 cmd_arith(struct fuzz *f, const struct proto_req *req)
 {
-	struct entry	*e = model_get(f, req->key, req->nkey);
-	bool		 incr = req->cmd == PROTO_CMD_INCR;
-	uint64_t	 result = 0, v = 0, want;
-	store_status_t	 st;
-	char		 buf[24];
+	struct entry		*e = model_get(f, req->key, req->nkey);
+	bool			 incr = req->cmd == PROTO_CMD_INCR;
+	uint64_t		 result, v = 0, want;
+	struct dispatch_state	 ds;
+	store_status_t		 st;
+	char			 buf[24];
 
-	st = store_incr(f->st, req->key, req->nkey, incr, req->delta, &result);
+	FUZZ_CHECK(dispatch(f, req, &ds) == DISPATCH_DONE);
+	if (f->rec.nnumber == 1) {
+		FUZZ_CHECK(f->rec.nstatus == 0 && f->rec.nend == 0);
+		st = STORE_OK;
+	} else
+		st = one_status(f);
+	result = f->rec.number;
 	if (st == STORE_NOT_FOUND) {
 		FUZZ_CHECK(!visible(e) || !no_evictions(f));
 		model_drop(e);
@@ -466,19 +700,21 @@ cmd_arith(struct fuzz *f, const struct proto_req *req)
 	want = incr ? v + req->delta : v > req->delta ? v - req->delta : 0;
 	FUZZ_CHECK(result == want);
 	snprintf(buf, sizeof buf, "%llu", (unsigned long long)result);
-	/* A new item: new CAS (not reported), same flags and exptime. */
-	model_put(e, buf, strlen(buf), e->flags, e->exptime, 0);
+	/* A new item: new CAS, same flags and exptime. */
+	model_put(e, buf, strlen(buf), e->flags, e->exptime);
 }
 
 /* touch <key> <exptime>. */
 static void
 cmd_touch(struct fuzz *f, const struct proto_req *req)
 {
-	struct entry	*e = model_get(f, req->key, req->nkey);
-	uint32_t	 exp = model_exptime(req->exptime);
-	store_status_t	 st;
+	struct entry		*e = model_get(f, req->key, req->nkey);
+	uint32_t		 exp = model_exptime(req->exptime);
+	struct dispatch_state	 ds;
+	store_status_t		 st;
 
-	st = store_touch(f->st, req->key, req->nkey, req->exptime);
+	FUZZ_CHECK(dispatch(f, req, &ds) == DISPATCH_DONE);
+	st = one_status(f);
 	if (st == STORE_NOT_FOUND) {
 		FUZZ_CHECK(!visible(e) || !no_evictions(f));
 		model_drop(e);
@@ -494,9 +730,11 @@ cmd_touch(struct fuzz *f, const struct proto_req *req)
 static void
 cmd_flush(struct fuzz *f, const struct proto_req *req)
 {
-	uint64_t due;
+	struct dispatch_state	ds;
+	uint64_t		due;
 
-	store_flush(f->st, req->delay);
+	FUZZ_CHECK(dispatch(f, req, &ds) == DISPATCH_DONE);
+	FUZZ_CHECK(one_status(f) == STORE_OK);
 	if (req->delay <= 0)
 		due = now();
 	else if (req->delay > STORE_REALTIME_MAXDELTA)
@@ -511,6 +749,27 @@ cmd_flush(struct fuzz *f, const struct proto_req *req)
 	}
 	f->flush_pending = true;
 	f->flush_due = due > UINT32_MAX ? UINT32_MAX : (uint32_t)due;
+}
+
+/* version, shutdown (refused: no hook), quit: what dispatch says next. */
+static bool
+cmd_other(struct fuzz *f, const struct proto_req *req)
+{
+	struct dispatch_state	ds;
+	enum dispatch_next	next = dispatch(f, req, &ds);
+
+	switch (req->cmd) {
+	case PROTO_CMD_QUIT:
+		FUZZ_CHECK(next == DISPATCH_CLOSE && f->rec.nstatus == 0);
+		return false;
+	case PROTO_CMD_SHUTDOWN:
+		FUZZ_CHECK(next == DISPATCH_DONE && f->rec.nstatus == 1 &&
+		    f->rec.status == PROTO_R_SHUTDOWN_OFF);
+		return true;
+	default:
+		FUZZ_CHECK(next == DISPATCH_DONE);
+		return true;
+	}
 }
 
 /* verbosity N (pseudo): advances the clock N seconds, runs expiry. */
@@ -569,9 +828,9 @@ run_request(struct fuzz *f, const struct proto_req *req)
 	case PROTO_CMD_STATS:
 		cmd_stats(f);
 		break;
-	case PROTO_CMD_QUIT:
-		return false;
 	default:
+		if (!cmd_other(f, req))
+			return false;
 		break;
 	}
 	cmd_stats(f);
@@ -613,12 +872,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	atomic_store(&fake_now, START_TIME);
 	f.st = store_create(&cfg);
 	FUZZ_CHECK(f.st != NULL && store_expiry_start(f.st) == 0);
+	/* No stats or shutdown hooks: dispatch refuses both. */
+	f.env = (struct dispatch_env){ .store = f.st, .stats = &f.ts };
+	f.out = (struct proto_out){ out_space, out_commit, out_value,
+	    out_full };
+	f.sink = (struct reply_sink){ &capture_codec, &f.out };
 	while (f.pos < f.len) {
 		struct proto_req	req;
 		size_t			consumed;
 		enum proto_result	r;
 
-		r = proto_parse(f.in + f.pos, f.len - f.pos, &req, &consumed);
+		r = proto_text.parse(f.in + f.pos, f.len - f.pos, &req,
+		    &consumed);
 		if (r == PROTO_NEED_MORE || r == PROTO_CLOSE)
 			break;
 		f.pos += consumed;
@@ -635,5 +900,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < f.ne; i++)
 		free(f.e[i].val);
 	free(f.e);
+	free(f.rec.hit);
 	return 0;
 }
