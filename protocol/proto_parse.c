@@ -557,7 +557,8 @@ find_line(const char *buf, size_t len, size_t *nl)
 	return PROTO_OK;
 }
 
-/* True when an unknown command line ends in a token starting "HTTP/":
+/* True when an unknown command line ends in a token starting "HTTP/"
+ * (the command itself counts, as in memcached):
  * an HTTP request sent to the cache, maybe by a browser tricked into it
  * (cross-protocol scripting).  memcached closes on these without a reply,
  * so nothing of the page's request is ever run as a command. */
@@ -566,7 +567,7 @@ http_request_line(const char *p, const char *end)
 {
 	const char *last = NULL, *e;
 
-	for (p = token_end(p, end); (p = skip_spaces(p, end)) < end; p = e) {
+	for (; (p = skip_spaces(p, end)) < end; p = e) {
 		e = token_end(p, end);
 		last = p;
 	}

@@ -698,7 +698,7 @@ test_http_closes(void **state)
 		{ "foo bar  HTTP/2 \r\n", PROTO_CLOSE },
 		{ "foo bar http/1.1\r\n", PROTO_BAD },
 		{ "foo bar HTTP/1.1 x\r\n", PROTO_BAD },
-		{ "HTTP/1.1\r\n", PROTO_BAD },
+		{ "HTTP/1.1\r\n", PROTO_CLOSE },
 		{ "foo HTTP\r\n", PROTO_BAD },
 		{ "get k HTTP/1.1\r\n", PROTO_OK },
 	};
