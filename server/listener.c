@@ -7,6 +7,11 @@
  * connections" and is closed, and nobody else notices.  When accept()
  * runs out of descriptors the listener pauses for 100 ms rather than
  * spinning.
+ *
+ * Teardown: listeners_close() stops accepting and removes the unix socket
+ * file only if it is still the inode we bound; the table (whose names the
+ * connections point at) is freed by listeners_free() once the workers and
+ * their connections are gone.
  */
 #include "config.h"
 
@@ -15,6 +20,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +50,10 @@ struct listener {
 struct listeners {
 	struct listener	 l[MAX_LISTENERS];
 	int		 n;
-	const char	*unix_path;
+	bool		 closed;
+	const char	*unix_path;	/* set once we bound it */
+	dev_t		 unix_dev;	/* the socket file we created, */
+	ino_t		 unix_ino;	/* so exit removes only that one */
 };
 
 /* Makes a socket non-blocking and close-on-exec. */
@@ -163,6 +172,23 @@ bind_tcp(struct listeners *ls, struct server *srv, char *spec, int *port0)
 	return 0;
 }
 
+/* Removes the unix socket file if it is still the one we bound: not a
+ * file another instance (or the operator) has put at the path since. */
+static void
+unlink_own_socket(const struct listeners *ls)
+{
+	struct stat st;
+
+	if (ls->unix_path == NULL || lstat(ls->unix_path, &st) != 0)
+		return;
+	if (S_ISSOCK(st.st_mode) && st.st_dev == ls->unix_dev &&
+	    st.st_ino == ls->unix_ino)
+		unlink(ls->unix_path);
+	else
+		log_msg(LOG_INFO, "%s is no longer our socket, left in place",
+		    ls->unix_path);
+}
+
 /* Binds the unix socket with the -a permissions. */
 static int
 bind_unix(struct listeners *ls, struct server *srv)
@@ -179,21 +205,36 @@ bind_unix(struct listeners *ls, struct server *srv)
 		return -1;
 	}
 	strcpy(sun.sun_path, path);
-	/* A stale socket from an earlier run is replaced, anything else is
-	 * left alone (bind then fails). */
+	/* A socket file already there is replaced, as memcached does, even if
+	 * another instance still listens on it (that one then leaves our file
+	 * alone when it exits); anything else is left alone (bind fails). */
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 		unlink(path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0 ||
-	    bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 ||
-	    chmod(path, srv->opts->unix_mask) != 0 ||
-	    listen(fd, srv->opts->backlog) != 0 || set_flags(fd) != 0) {
+	    bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
 		fprintf(stderr, "cached: cannot listen on unix socket %s: %s\n",
 		    path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
 	}
-	ls->unix_path = path;
+	/* From here the file is ours: remember which inode it is, since
+	 * another instance may replace it while we run (as we replace a
+	 * stale one above) and must not lose it when we exit. */
+	if (lstat(path, &st) == 0) {
+		ls->unix_path = path;
+		ls->unix_dev = st.st_dev;
+		ls->unix_ino = st.st_ino;
+	}
+	if (chmod(path, srv->opts->unix_mask) != 0 ||
+	    listen(fd, srv->opts->backlog) != 0 || set_flags(fd) != 0) {
+		fprintf(stderr, "cached: cannot listen on unix socket %s: %s\n",
+		    path, strerror(errno));
+		close(fd);
+		unlink_own_socket(ls);
+		ls->unix_path = NULL;
+		return -1;
+	}
 	ls->l[ls->n].fd = fd;
 	snprintf(ls->l[ls->n].name, sizeof ls->l[0].name, "unix:%s", path);
 	ls->n++;
@@ -223,7 +264,7 @@ listeners_open(struct server *srv)
 		free(list);
 	}
 	if (rc != 0 || ls->n == 0) {
-		listeners_close(ls);
+		listeners_free(ls);
 		return NULL;
 	}
 	return ls;
@@ -317,20 +358,33 @@ listeners_start(struct listeners *ls, struct server *srv)
 	return 0;
 }
 
-/* Closes the sockets (and removes the unix socket file). */
+/* Stops accepting: closes the sockets and removes our unix socket file.
+ * The table itself, and the names connections point at, stay valid until
+ * listeners_free(). */
 void
 listeners_close(struct listeners *ls)
 {
-	if (ls == NULL)
+	if (ls == NULL || ls->closed)
 		return;
+	ls->closed = true;
 	for (int i = 0; i < ls->n; i++) {
 		if (ls->l[i].ev != NULL)
 			event_free(ls->l[i].ev);
 		if (ls->l[i].pause_ev != NULL)
 			event_free(ls->l[i].pause_ev);
+		ls->l[i].ev = ls->l[i].pause_ev = NULL;
 		close(ls->l[i].fd);
 	}
-	if (ls->unix_path != NULL)
-		unlink(ls->unix_path);
+	unlink_own_socket(ls);
+}
+
+/* Closes the listeners if still open and frees the table; call only once
+ * no connection that names a listener is left. */
+void
+listeners_free(struct listeners *ls)
+{
+	if (ls == NULL)
+		return;
+	listeners_close(ls);
 	free(ls);
 }

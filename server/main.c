@@ -1,10 +1,14 @@
 /*
  * main.c -- cached's entry point: parse options, bind, optionally
  * daemonize and drop privileges, start the store, the workers and the
- * accept loop, and tear everything down on SIGTERM/SIGINT or "shutdown".
+ * accept loop, and tear everything down on a stop signal or "shutdown".
  *
  * Order matters: sockets are bound before daemonizing so bind errors reach
  * the terminal and the exit status; threads start only after fork().
+ * Signals are blocked in every thread but the main one, which handles
+ * them through its event_base (signal_table says what each does).
+ * Teardown: stop accepting, stop the workers, then free the listener
+ * table that connections point into.
  */
 #include "config.h"
 
@@ -124,25 +128,90 @@ drop_privileges(const char *user)
 	return 0;
 }
 
-/* The signals that stop the server. */
+/* What a signal does.  memcached 1.6 stops on TERM and INT, stops
+ * gracefully (saving for a warm restart) on USR1, keeps running on HUP
+ * (reloading its TLS certificates) and dies of USR2 and ALRM; we stop
+ * cleanly on those two instead, so the pidfile and socket file go too. */
+enum sig_action { ACT_STOP, ACT_SAVE_STOP, ACT_RELOAD };
+
+static const struct {
+	int		 sig;
+	const char	*name;
+	enum sig_action	 action;
+} signal_table[] = {
+	{ SIGTERM, "SIGTERM", ACT_STOP },
+	{ SIGINT, "SIGINT", ACT_STOP },
+	{ SIGUSR1, "SIGUSR1", ACT_SAVE_STOP },
+	{ SIGUSR2, "SIGUSR2", ACT_STOP },
+	{ SIGALRM, "SIGALRM", ACT_STOP },
+	{ SIGHUP, "SIGHUP", ACT_RELOAD },
+};
+#define NSIGNALS (sizeof signal_table / sizeof signal_table[0])
+
+/* The signals the main loop handles. */
 static const sigset_t *
-stop_signals(void)
+handled_signals(void)
 {
 	static sigset_t set;
 
 	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
+	for (size_t i = 0; i < NSIGNALS; i++)
+		sigaddset(&set, signal_table[i].sig);
 	return &set;
 }
 
-/* Signal callback: SIGTERM and SIGINT end the main loop. */
+/* SIGHUP: reopens or reloads whatever can change under a running server.
+ * Today there is nothing: logs go to stderr (the caller redirects it) and
+ * there are no TLS certificates or auth file yet.  Reloading those belongs
+ * here when they exist; a failed reload must keep the old ones. */
+static void
+reload(struct server *srv)
+{
+	(void)srv;
+	log_msg(LOG_INFO, "SIGHUP received: nothing to reload, running on");
+}
+
+/* Signal callback, on the main thread: acts as signal_table says. */
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
+	struct server *srv = arg;
+
 	(void)what;
-	log_msg(LOG_INFO, "signal %d received, shutting down", (int)sig);
-	server_request_shutdown(arg);
+	for (size_t i = 0; i < NSIGNALS; i++) {
+		if (signal_table[i].sig != (int)sig)
+			continue;
+		switch (signal_table[i].action) {
+		case ACT_RELOAD:
+			reload(srv);
+			return;
+		case ACT_SAVE_STOP:
+			/* memcached saves the cache for a warm restart here;
+			 * once cached has one, the save goes here too. */
+			log_msg(LOG_INFO, "%s received: no warm restart to save "
+			    "for, shutting down", signal_table[i].name);
+			break;
+		case ACT_STOP:
+			log_msg(LOG_INFO, "%s received, shutting down",
+			    signal_table[i].name);
+			break;
+		}
+		server_request_shutdown(srv);
+		return;
+	}
+}
+
+/* Installs the signal events on the main base; 0 or -1. */
+static int
+signals_add(struct server *srv, struct event **evs)
+{
+	for (size_t i = 0; i < NSIGNALS; i++) {
+		evs[i] = evsignal_new(srv->main_base, signal_table[i].sig,
+		    on_signal, srv);
+		if (evs[i] == NULL || evsignal_add(evs[i], NULL) != 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* Starts store, workers and listeners, then runs until told to stop. */
@@ -150,7 +219,7 @@ static int
 run(struct server *srv, struct listeners *ls)
 {
 	struct store_config	 sc;
-	struct event		*sigterm, *sigint;
+	struct event		*sigevs[NSIGNALS] = { NULL };
 	int			 rc = 1;
 
 	memset(&sc, 0, sizeof sc);
@@ -162,10 +231,7 @@ run(struct server *srv, struct listeners *ls)
 		fprintf(stderr, "cached: cannot create the store\n");
 		return 1;
 	}
-	sigterm = evsignal_new(srv->main_base, SIGTERM, on_signal, srv);
-	sigint = evsignal_new(srv->main_base, SIGINT, on_signal, srv);
-	if (sigterm == NULL || sigint == NULL ||
-	    evsignal_add(sigterm, NULL) != 0 || evsignal_add(sigint, NULL) != 0)
+	if (signals_add(srv, sigevs) != 0)
 		fprintf(stderr, "cached: cannot install signal handlers\n");
 	else if (store_expiry_start(srv->store) != 0)
 		fprintf(stderr, "cached: cannot start the expiry thread\n");
@@ -176,17 +242,19 @@ run(struct server *srv, struct listeners *ls)
 		fprintf(stderr, "cached: cannot start accepting\n");
 	else {
 		/* Signals held back since start-up are handled from here on. */
-		pthread_sigmask(SIG_UNBLOCK, stop_signals(), NULL);
+		pthread_sigmask(SIG_UNBLOCK, handled_signals(), NULL);
 		event_base_dispatch(srv->main_base);
 		rc = 0;
 	}
+	/* Stop accepting, stop the workers and free their connections, and
+	 * only then the listener table their listen_addr points into. */
 	listeners_close(ls);
 	workers_stop(srv);
+	listeners_free(ls);
 	store_destroy(srv->store);
-	if (sigterm != NULL)
-		event_free(sigterm);
-	if (sigint != NULL)
-		event_free(sigint);
+	for (size_t i = 0; i < NSIGNALS; i++)
+		if (sigevs[i] != NULL)
+			event_free(sigevs[i]);
 	return rc;
 }
 
@@ -215,10 +283,10 @@ main(int argc, char **argv)
 	srv.opts = &opts;
 	srv.started = time(NULL);
 	pthread_mutex_init(&srv.stats_lock, NULL);
-	/* A stop signal that arrives before the loop runs (a script may send
-	 * one as soon as the port file appears) waits until it can be handled
+	/* A signal that arrives before the loop runs (a script may send one
+	 * as soon as the port file appears) waits until it can be handled
 	 * cleanly; threads inherit the mask, so the main thread takes it. */
-	pthread_sigmask(SIG_BLOCK, stop_signals(), NULL);
+	pthread_sigmask(SIG_BLOCK, handled_signals(), NULL);
 	if ((ls = listeners_open(&srv)) == NULL)
 		return 1;
 	if (opts.port_file != NULL && opts.unix_path == NULL &&

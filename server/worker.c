@@ -183,11 +183,14 @@ workers_stop(struct server *srv)
 	for (unsigned i = 0; i < srv->nworkers; i++)
 		if (srv->workers[i].thread != 0)
 			event_base_loopexit(srv->workers[i].base, NULL);
+	/* Every thread is joined before any connection is freed: until then
+	 * a worker may be walking another worker's list for "stats conns". */
+	for (unsigned i = 0; i < srv->nworkers; i++)
+		if (srv->workers[i].thread != 0)
+			pthread_join(srv->workers[i].thread, NULL);
 	for (unsigned i = 0; i < srv->nworkers; i++) {
 		struct worker *w = &srv->workers[i];
 
-		if (w->thread != 0)
-			pthread_join(w->thread, NULL);
 		while (w->conns != NULL) {
 			struct conn *c = w->conns;
 

@@ -22,7 +22,8 @@ struct server;
 
 struct new_conn {
 	int			 fd;
-	const char		*listen_addr;	/* "tcp:127.0.0.1:11211" */
+	const char		*listen_addr;	/* "tcp:127.0.0.1:11211", owned
+						 * by the listener table */
 	struct new_conn		*next;
 };
 
