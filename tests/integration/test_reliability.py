@@ -9,9 +9,7 @@
   - SIGHUP is survived (and logged as a reload); SIGUSR1, SIGUSR2,
     SIGALRM, SIGTERM and SIGINT end the server with status 0 and remove
     the pidfile and the socket file;
-  - (CACHED_EXPECT_CONN_FIXES=1, issue 18 items 3 and 4, which need
-    server/conn.c changes) 10,000 gets followed by shutdown(SHUT_WR) are
-    all answered; with write_timeout=2 a reader draining a multi-megabyte
+  - 10,000 gets followed by shutdown(SHUT_WR) are all answered; with write_timeout=2 a reader draining a multi-megabyte
     reply slowly but steadily is not closed, one that stops reading is.
 """
 import os
@@ -29,9 +27,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (CACHED, TIME_SCALE, WRAPPER,  # noqa: E402
                     Server, raise_nofile, wait_for)
 
-CONN_FIXES = os.environ.get("CACHED_EXPECT_CONN_FIXES") == "1"
-CONN_FIXES_WHY = ("needs the server/conn.c fixes of issue 18 items 3-4; "
-                  "set CACHED_EXPECT_CONN_FIXES=1 to run")
 
 
 def unix_call(path, data, timeout=2.0):
@@ -288,7 +283,6 @@ class SignalTest(unittest.TestCase):
         self.exits_cleanly(signal.SIGINT, "SIGINT")
 
 
-@unittest.skipUnless(CONN_FIXES, CONN_FIXES_WHY)
 class HalfCloseTest(unittest.TestCase):
     """Issue 18 item 3: replies queued when the client half-closes are
     all delivered before the server closes."""
@@ -360,7 +354,6 @@ class HalfCloseTest(unittest.TestCase):
                 self.assertEqual(got, block * self.GETS)
 
 
-@unittest.skipUnless(CONN_FIXES, CONN_FIXES_WHY)
 class SlowReaderTest(unittest.TestCase):
     """Issue 18 item 4: write_timeout measures the client's progress."""
     TIMEOUT = 2
