@@ -32,13 +32,14 @@ while getopts r:t:j: opt; do
 	esac
 done
 shift $((OPTIND - 1))
-targets=${*:-proto store}
+targets=${*:-proto resp store}
 
 command -v "$CC" >/dev/null || { echo "run.sh: $CC not found" >&2; exit 1; }
 mkdir -p "$out/artifacts"
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 -Iprotocol -Istore -Wall -Wextra -Werror"
 src_proto="protocol/proto_parse.c protocol/proto_reply.c"
+src_resp="protocol/proto_resp.c"
 src_store="$src_proto store/store.c store/store_seg.c -lpthread"
 jobflags=""
 [ "$jobs" -gt 1 ] && jobflags="-jobs=$jobs -workers=$jobs"
