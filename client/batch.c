@@ -15,9 +15,10 @@
  * Data structure: one struct bserver per distinct server: its items in
  * send order, the iovecs still to be written (header, value, "\r\n" per
  * item) and a reply buffer.  The servers are driven together by one
- * poll(2) loop.  A reply that makes the stream doubtful (ERROR,
- * CLIENT_ERROR, a closed connection, a timeout) fails every item still
- * unanswered on that server rather than guess.  A server that refuses the
+ * poll(2) loop.  Replies are parsed by proto_resp (protocol/).  A reply
+ * that makes the stream doubtful (ERROR, CLIENT_ERROR, anything that is
+ * not a storage reply, a closed connection, a timeout) fails every item
+ * still unanswered on that server rather than guess.  A server that refuses the
  * connection gets its items one by one through libmemcached instead, so
  * it is ejected and its keys rehashed exactly as for cc_set.
  *
@@ -25,6 +26,7 @@
  * call.  Connections are made per call: callers batch hundreds of items.
  */
 #include "client_internal.h"
+#include "proto_resp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -379,54 +381,66 @@ server_write(struct batch *b, struct bserver *s)
 	}
 }
 
-/* Maps one reply line; *doubt is set when the stream cannot be trusted. */
+/* Maps one parsed reply; *doubt is set when the stream cannot be trusted
+ * (a reply no storage command gets, ERROR, CLIENT_ERROR). */
 static cc_status
-reply_status(const char *line, size_t len, bool *doubt)
+reply_status(const struct proto_resp *r, bool *doubt)
 {
-#define IS(lit) (len >= sizeof(lit) - 1 && memcmp(line, lit, \
-	    sizeof(lit) - 1) == 0)
+	static const char too_large[] = "object too large";
+
 	*doubt = false;
-	if (IS("STORED") && len == 6)
+	switch (r->kind) {
+	case PROTO_RESP_STORED:
 		return CC_OK;
-	if ((IS("NOT_STORED") && len == 10) || (IS("EXISTS") && len == 6) ||
-	    (IS("NOT_FOUND") && len == 9))
+	case PROTO_RESP_NOT_STORED:
+	case PROTO_RESP_EXISTS:
+	case PROTO_RESP_NOT_FOUND:
 		return CC_NOT_STORED;
-	if (IS("SERVER_ERROR object too large"))
-		return CC_TOO_LARGE;
-	if (IS("SERVER_ERROR"))
+	case PROTO_RESP_SERVER_ERROR:
+		if (r->ntext >= sizeof too_large - 1 &&
+		    memcmp(r->text, too_large, sizeof too_large - 1) == 0)
+			return CC_TOO_LARGE;
 		return CC_SERVER_ERROR;
-	*doubt = true;
-	return CC_PROTOCOL_ERROR;
-#undef IS
+	default:
+		*doubt = true;
+		return CC_PROTOCOL_ERROR;
+	}
 }
 
-/* Assigns every complete reply line in s's buffer to its item. */
+/* Assigns every complete reply in s's buffer (parsed by proto_resp) to its
+ * item. */
 static void
 server_replies(struct batch *b, struct bserver *s)
 {
-	char		*p = s->rbuf, *end = s->rbuf + s->rlen, *nl;
-	bool		 doubt;
-	cc_status	 st;
+	struct proto_resp	 r;
+	enum proto_resp_result	 res = PROTO_RESP_NEED_MORE;
+	size_t			 pos = 0, used, len;
+	bool			 doubt;
+	cc_status		 st;
 
-	while (s->answered < s->n &&
-	    (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-		size_t len = (size_t)(nl - p);
-
-		if (len > 0 && p[len - 1] == '\r')
-			len--;
-		st = reply_status(p, len, &doubt);
+	while (s->answered < s->n && (res = proto_resp_parse_head(s->rbuf + pos,
+	    s->rlen - pos, &r, &used)) == PROTO_RESP_OK) {
+		st = reply_status(&r, &doubt);
+		len = used >= 2 ? used - 2 : 0;
 		if (st != CC_OK && st != CC_NOT_STORED)
 			err_set(st, "store many: %s: %.*s",
-			    b->items[s->order[s->answered]].key, (int)len, p);
+			    b->items[s->order[s->answered]].key,
+			    (int)(len > 200 ? 200 : len), s->rbuf + pos);
 		b->items[s->order[s->answered++]].status = st;
-		p = nl + 1;
+		pos += used;
 		if (doubt) {
 			server_fail(b, s, CC_PROTOCOL_ERROR);
 			return;
 		}
 	}
-	s->rlen = (size_t)(end - p);
-	memmove(s->rbuf, p, s->rlen);
+	if (res == PROTO_RESP_BAD) {
+		err_set(CC_PROTOCOL_ERROR, "store many: %s sent a reply that "
+		    "is not memcached's", s->name);
+		server_fail(b, s, CC_PROTOCOL_ERROR);
+		return;
+	}
+	s->rlen -= pos;
+	memmove(s->rbuf, s->rbuf + pos, s->rlen);
 	if (s->answered == s->n) {
 		s->done = true;
 		close(s->fd);

@@ -14,6 +14,7 @@
  * leading zeros, the hash lowercase hex.  Pure functions, no locking.
  */
 #include "client_internal.h"
+#include "proto.h"
 #include "sha256.h"
 
 #include <string.h>
@@ -114,16 +115,7 @@ put_str(char *p, const char *s)
 static char *
 put_u64(char *p, uint64_t v)
 {
-	char	tmp[20];
-	size_t	n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	while (n > 0)
-		*p++ = tmp[--n];
-	return p;
+	return p + proto_fmt_u64(p, v);
 }
 
 /* Writes the memo key of validated inputs; returns its length. */
