@@ -130,7 +130,8 @@ route(struct batch *b)
 	b->maxsrv = memcached_server_count(m);
 	if ((b->srv = calloc(b->maxsrv + 1, sizeof *b->srv)) == NULL) {
 		client_release(b->c, m);
-		return err_set(CC_NO_MEMORY, "store many: out of memory");
+		return client_err_set(CC_NO_MEMORY,
+		    "store many: out of memory");
 	}
 	for (i = 0; i < b->n; i++) {
 		if (b->route[i] != 0)
@@ -138,12 +139,14 @@ route(struct batch *b)
 		inst = memcached_server_by_key(m, b->items[i].key,
 		    strlen(b->items[i].key), &rc);
 		if (inst == NULL) {
-			b->items[i].status = err_memc(m, rc, "store many");
+			b->items[i].status = client_err_memc(m, rc,
+			    "store many");
 			b->route[i] = SIZE_MAX;
 			continue;
 		}
 		if ((b->route[i] = server_index(b, inst)) == SIZE_MAX)
-			b->items[i].status = err_set(CC_ERROR, "store many: "
+			b->items[i].status = client_err_set(CC_ERROR,
+			    "store many: "
 			    "server list changed during the call");
 	}
 	client_release(b->c, m);
@@ -175,7 +178,8 @@ server_prepare(struct batch *b, struct bserver *s)
 
 	if ((s->hdr = malloc(s->n * HDR_MAX)) == NULL ||
 	    (s->iov = malloc(s->n * 3 * sizeof *s->iov)) == NULL)
-		return err_set(CC_NO_MEMORY, "store many: out of memory");
+		return client_err_set(CC_NO_MEMORY,
+		    "store many: out of memory");
 	for (i = 0; i < s->n; i++) {
 		struct cc_item	*it = &b->items[s->order[i]];
 		char		*h = s->hdr + i * HDR_MAX;
@@ -315,7 +319,7 @@ store_one(memcached_st *m, cc_store_mode mode, const struct cc_item *it)
 	}
 	if (rc == MEMCACHED_SUCCESS || rc == MEMCACHED_STORED)
 		return CC_OK;
-	return err_memc(m, rc, "store many");
+	return client_err_memc(m, rc, "store many");
 }
 
 /*
@@ -363,7 +367,8 @@ server_write(struct batch *b, struct bserver *s)
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
-		err_set(CC_UNREACHABLE, "store many: send to %s: %s", s->name,
+		client_err_set(CC_UNREACHABLE, "store many: send to %s: %s",
+		    s->name,
 		    strerror(errno));
 		server_fail(b, s, CC_UNREACHABLE);
 		return;
@@ -423,7 +428,7 @@ server_replies(struct batch *b, struct bserver *s)
 		st = reply_status(&r, &doubt);
 		len = used >= 2 ? used - 2 : 0;
 		if (st != CC_OK && st != CC_NOT_STORED)
-			err_set(st, "store many: %s: %.*s",
+			client_err_set(st, "store many: %s: %.*s",
 			    b->items[s->order[s->answered]].key,
 			    (int)(len > 200 ? 200 : len), s->rbuf + pos);
 		b->items[s->order[s->answered++]].status = st;
@@ -434,7 +439,8 @@ server_replies(struct batch *b, struct bserver *s)
 		}
 	}
 	if (res == PROTO_RESP_BAD) {
-		err_set(CC_PROTOCOL_ERROR, "store many: %s sent a reply that "
+		client_err_set(CC_PROTOCOL_ERROR,
+		    "store many: %s sent a reply that "
 		    "is not memcached's", s->name);
 		server_fail(b, s, CC_PROTOCOL_ERROR);
 		return;
@@ -446,7 +452,8 @@ server_replies(struct batch *b, struct bserver *s)
 		close(s->fd);
 		s->fd = -1;
 	} else if (s->rlen == sizeof s->rbuf) {
-		err_set(CC_PROTOCOL_ERROR, "store many: %s sent an overlong "
+		client_err_set(CC_PROTOCOL_ERROR,
+		    "store many: %s sent an overlong "
 		    "reply", s->name);
 		server_fail(b, s, CC_PROTOCOL_ERROR);
 	}
@@ -463,7 +470,8 @@ server_read(struct batch *b, struct bserver *s)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		err_set(CC_UNREACHABLE, "store many: %s closed the connection",
+		client_err_set(CC_UNREACHABLE,
+		    "store many: %s closed the connection",
 		    s->name);
 		server_fail(b, s, CC_UNREACHABLE);
 		return;
@@ -485,7 +493,8 @@ pump(struct batch *b)
 	if (pfd == NULL || which == NULL) {
 		free(pfd);
 		free(which);
-		return err_set(CC_NO_MEMORY, "store many: out of memory");
+		return client_err_set(CC_NO_MEMORY,
+		    "store many: out of memory");
 	}
 	for (;;) {
 		for (i = k = 0; i < b->nsrv; i++) {
@@ -507,7 +516,8 @@ pump(struct batch *b)
 			struct bserver *s = &b->srv[which[i]];
 
 			if (rc <= 0) {
-				err_set(CC_TIMEOUT, "store many: %s did not "
+				client_err_set(CC_TIMEOUT,
+				    "store many: %s did not "
 				    "answer in %u ms", s->name,
 				    b->c->cfg.io_timeout_ms);
 				server_fail(b, s, CC_TIMEOUT);
@@ -536,9 +546,10 @@ check_items(struct batch *b)
 
 		it->status = CC_ERROR;
 		b->route[i] = 0;
-		if (!key_ok(it->key, &klen) ||
+		if (!client_key_ok(it->key, &klen) ||
 		    (it->value == NULL && it->len > 0)) {
-			it->status = err_set(CC_BAD_ARGUMENT, "store many: "
+			it->status = client_err_set(CC_BAD_ARGUMENT,
+			    "store many: "
 			    "bad key or NULL value at item %zu", i);
 			b->route[i] = SIZE_MAX;
 		}
@@ -557,7 +568,8 @@ distribute(struct batch *b)
 	for (i = 0; i < b->nsrv; i++) {
 		b->srv[i].order = malloc(b->srv[i].n * sizeof(size_t));
 		if (b->srv[i].order == NULL)
-			return err_set(CC_NO_MEMORY, "store many: out of "
+			return client_err_set(CC_NO_MEMORY,
+			    "store many: out of "
 			    "memory");
 		b->srv[i].n = 0;
 	}
@@ -618,11 +630,12 @@ cc_store_many(cc_client *c, cc_store_mode mode, struct cc_item *items,
 
 	if (c == NULL || (items == NULL && n > 0) || mode < CC_STORE_SET ||
 	    mode > CC_STORE_REPLACE)
-		return err_set(CC_BAD_ARGUMENT, "store many: bad argument");
+		return client_err_set(CC_BAD_ARGUMENT,
+		    "store many: bad argument");
 	if (n == 0)
 		return CC_OK;
 	if ((b.route = malloc(n * sizeof *b.route)) == NULL)
-		st = err_set(CC_NO_MEMORY, "store many: out of memory");
+		st = client_err_set(CC_NO_MEMORY, "store many: out of memory");
 	else {
 		check_items(&b);
 		if ((st = route(&b)) == CC_OK)
