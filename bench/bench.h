@@ -98,7 +98,7 @@ struct bench_conn {
 	const struct bench_cfg	*cfg;
 	struct bench_stats	*st;
 	struct rng		 rng;
-	char			 err[160];	/* why conn_read/flush failed */
+	char			 err[160];	/* why bench_conn_read/flush failed */
 
 	/* Output not yet written: wbuf[woff, wlen). */
 	char			*wbuf;
@@ -132,16 +132,16 @@ struct bench_conn {
 int	 bench_opts_parse(struct bench_cfg *, int, char **);
 void	 bench_usage(FILE *);
 
-int	 conn_init(struct bench_conn *, const struct bench_cfg *,
+int	 bench_conn_init(struct bench_conn *, const struct bench_cfg *,
 	    struct bench_stats *, unsigned, uint64_t);
-void	 conn_free(struct bench_conn *);
-void	 conn_put_get(struct bench_conn *, const uint64_t *, unsigned,
+void	 bench_conn_free(struct bench_conn *);
+void	 bench_conn_put_get(struct bench_conn *, const uint64_t *, unsigned,
 	    uint64_t);
-void	 conn_put_set(struct bench_conn *, uint64_t, enum bench_req_kind,
+void	 bench_conn_put_set(struct bench_conn *, uint64_t, enum bench_req_kind,
 	    uint64_t);
-int	 conn_pop_miss(struct bench_conn *, uint64_t *);
-int	 conn_flush(struct bench_conn *);
-int	 conn_read(struct bench_conn *);
+int	 bench_conn_pop_miss(struct bench_conn *, uint64_t *);
+int	 bench_conn_flush(struct bench_conn *);
+int	 bench_conn_read(struct bench_conn *);
 uint64_t bench_now(void);
 
 #endif

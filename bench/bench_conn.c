@@ -1,16 +1,18 @@
 /*
  * bench_conn.c -- one load-generator connection: requests are composed
  * into a write buffer and remembered in a ring (oldest at head), replies
- * are parsed by a small state machine that matches them in order against
- * the ring, and each completed reply is counted and its latency recorded.
+ * are parsed element by element with proto_resp_parse_head (protocol/)
+ * and matched in order against the ring, and each completed reply is
+ * counted and its latency recorded.
  *
  * Reply grammar, per request kind:
  *   get:  ("VALUE key flags bytes [cas]" CRLF data CRLF)* "END" CRLF
  *   set:  "STORED" | "NOT_STORED" | "EXISTS" | "NOT_FOUND" CRLF
  *   any:  "ERROR" | "CLIENT_ERROR ..." | "SERVER_ERROR ..." CRLF
  * A line is parsed only once it is whole; value bytes are skipped as they
- * arrive and never buffered, so the read buffer holds at most one partial
- * line.  Anything else means the framing is lost and the run stops.
+ * arrive and never buffered (their closing CRLF is checked), so the read
+ * buffer holds at most one partial line (PROTO_RESP_LINE_MAX).  Anything
+ * else means the framing is lost and the run stops.
  *
  * Timestamps: a closed-loop request is stamped when it is written; a paced
  * one carries its intended send time, so a server that falls behind is
@@ -27,9 +29,10 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "proto.h"
+#include "proto_resp.h"
 
 #define RBUF_SIZE	(256 * 1024)
-#define MAX_LINE	4096
 
 /* Returns CLOCK_MONOTONIC in nanoseconds. */
 uint64_t
@@ -58,14 +61,14 @@ xcalloc(size_t n, size_t sz)
 /* Sets up c for a connected non-blocking fd, `cap` requests in flight at
  * most, counting into st. */
 int
-conn_init(struct bench_conn *c, const struct bench_cfg *cfg,
+bench_conn_init(struct bench_conn *c, const struct bench_cfg *cfg,
     struct bench_stats *st, unsigned cap, uint64_t seed)
 {
 	memset(c, 0, sizeof *c);
 	c->fd = -1;
 	c->cfg = cfg;
 	c->st = st;
-	rng_seed(&c->rng, seed);
+	bench_rng_seed(&c->rng, seed);
 	c->wcap = 64 * 1024;
 	c->wbuf = xcalloc(c->wcap, 1);
 	c->rbuf = xcalloc(RBUF_SIZE, 1);
@@ -84,7 +87,7 @@ conn_init(struct bench_conn *c, const struct bench_cfg *cfg,
 
 /* Releases c's memory and socket. */
 void
-conn_free(struct bench_conn *c)
+bench_conn_free(struct bench_conn *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);
@@ -123,16 +126,7 @@ wreserve(struct bench_conn *c, size_t n)
 static char *
 put_u64(char *p, uint64_t v)
 {
-	char	tmp[24];
-	int	n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	while (n > 0)
-		*p++ = tmp[--n];
-	return p;
+	return p + proto_fmt_u64(p, v);
 }
 
 /* Writes the key with index k at p; returns the end. */
@@ -164,7 +158,7 @@ ring_push(struct bench_conn *c, enum bench_req_kind kind, unsigned nkeys,
 
 /* Queues "get k1 k2 ...": t_sent 0 means stamp it when written. */
 void
-conn_put_get(struct bench_conn *c, const uint64_t *keys, unsigned n,
+bench_conn_put_get(struct bench_conn *c, const uint64_t *keys, unsigned n,
     uint64_t t_sent)
 {
 	size_t		 klen = strlen(c->cfg->prefix) + 21;
@@ -197,7 +191,7 @@ pick_ttl(struct bench_conn *c)
 
 	if (cfg->nttls == 1)
 		return cfg->ttls[0].ttl;
-	x = rng_double(&c->rng) * cfg->ttl_total;
+	x = bench_rng_double(&c->rng) * cfg->ttl_total;
 	for (i = 0; i + 1 < cfg->nttls; i++) {
 		if (x < cfg->ttls[i].weight)
 			break;
@@ -208,7 +202,7 @@ pick_ttl(struct bench_conn *c)
 
 /* Queues "set key 0 ttl n" with a value of the configured size. */
 void
-conn_put_set(struct bench_conn *c, uint64_t key, enum bench_req_kind kind,
+bench_conn_put_set(struct bench_conn *c, uint64_t key, enum bench_req_kind kind,
     uint64_t t_sent)
 {
 	const struct bench_cfg	*cfg = c->cfg;
@@ -216,7 +210,7 @@ conn_put_set(struct bench_conn *c, uint64_t key, enum bench_req_kind kind,
 	char			*p, *start;
 
 	if (cfg->vmax > cfg->vmin)
-		len += (uint32_t)rng_below(&c->rng, cfg->vmax - cfg->vmin + 1);
+		len += (uint32_t)bench_rng_below(&c->rng, cfg->vmax - cfg->vmin + 1);
 	start = p = wreserve(c, strlen(cfg->prefix) + 64 + len);
 	memcpy(p, "set ", 4);
 	p = put_key(cfg, p + 4, key);
@@ -236,7 +230,7 @@ conn_put_set(struct bench_conn *c, uint64_t key, enum bench_req_kind kind,
 
 /* Takes the oldest key waiting for a set after a miss; 0 if there is one. */
 int
-conn_pop_miss(struct bench_conn *c, uint64_t *key)
+bench_conn_pop_miss(struct bench_conn *c, uint64_t *key)
 {
 	if (c->mq_count == 0)
 		return -1;
@@ -270,7 +264,7 @@ stamp(struct bench_conn *c)
 		if (i >= c->count - c->unstamped)
 			r->t_sent = now;
 		else
-			hist_record(&c->st->lag, now > r->t_sent ?
+			bench_hist_record(&c->st->lag, now > r->t_sent ?
 			    now - r->t_sent : 0);
 	}
 	c->unsent = c->unstamped = 0;
@@ -278,7 +272,7 @@ stamp(struct bench_conn *c)
 
 /* Writes pending output, stamping new requests first; 0 or -1. */
 int
-conn_flush(struct bench_conn *c)
+bench_conn_flush(struct bench_conn *c)
 {
 	ssize_t	n;
 
@@ -305,24 +299,6 @@ conn_flush(struct bench_conn *c)
 	return 0;
 }
 
-/* Says whether line (without CRLF) starts with word w. */
-static int
-starts(const char *line, size_t len, const char *w)
-{
-	size_t	n = strlen(w);
-
-	return len >= n && memcmp(line, w, n) == 0;
-}
-
-/* Says whether line is an error reply any request may get. */
-static int
-is_error(const char *line, size_t len)
-{
-	return (len == 5 && memcmp(line, "ERROR", 5) == 0) ||
-	    starts(line, len, "CLIENT_ERROR") ||
-	    starts(line, len, "SERVER_ERROR");
-}
-
 /* Retires the oldest request, recording its latency. */
 static void
 complete(struct bench_conn *c, uint64_t now)
@@ -336,15 +312,15 @@ complete(struct bench_conn *c, uint64_t now)
 		st->gets++;
 		st->get_keys += r->nkeys;
 		st->hits += c->hits;
-		hist_record(&st->lat_get, lat);
+		bench_hist_record(&st->lat_get, lat);
 		break;
 	case REQ_SET:
 		st->sets++;
-		hist_record(&st->lat_set, lat);
+		bench_hist_record(&st->lat_set, lat);
 		break;
 	case REQ_MISS_SET:
 		st->miss_sets++;
-		hist_record(&st->lat_set, lat);
+		bench_hist_record(&st->lat_set, lat);
 		break;
 	default:
 		st->preloads++;
@@ -409,114 +385,128 @@ queue_misses(struct bench_conn *c)
 	}
 }
 
-/* Parses "VALUE key flags bytes [cas]"; -1 if it is malformed. */
-static int
-parse_value_line(struct bench_conn *c, const char *line, size_t len)
+/* Starts skipping the value of a VALUE element for the oldest request. */
+static void
+on_value(struct bench_conn *c, const struct proto_resp *r)
 {
-	const char		*p = line + 6, *end = line + len, *key;
-	size_t			 klen;
-	unsigned long long	 bytes = 0;
-	int			 field;
-
-	key = p;
-	while (p < end && *p != ' ')
-		p++;
-	klen = (size_t)(p - key);
-	for (field = 0; field < 2; field++) {	/* flags, then bytes */
-		if (p >= end || *p != ' ')
-			return -1;
-		p++;
-		if (p >= end || *p < '0' || *p > '9')
-			return -1;
-		bytes = 0;
-		while (p < end && *p >= '0' && *p <= '9')
-			bytes = bytes * 10 + (unsigned long long)(*p++ - '0');
-	}
-	if (klen == 0)
-		return -1;
 	c->hits++;
 	if (c->found != NULL)
-		mark_found(c, key, klen);
+		mark_found(c, r->key, r->nkey);
 	c->in_data = 1;
-	c->data_left = bytes + 2;
-	return 0;
+	c->data_left = (uint64_t)r->nbytes + 2;
 }
 
-/* Handles one whole reply line for the oldest request; -1 on bad framing. */
+/* Handles one reply element for the oldest request; -1 when it does not
+ * answer that request. */
 static int
-parse_line(struct bench_conn *c, const char *line, size_t len, uint64_t now)
+on_element(struct bench_conn *c, const struct proto_resp *r, uint64_t now)
 {
-	const struct bench_req	*r = &c->ring[c->head];
+	const struct bench_req	*q = &c->ring[c->head];
 
 	if (c->count == 0) {
-		snprintf(c->err, sizeof c->err, "reply with no request: %.*s",
-		    (int)(len > 60 ? 60 : len), line);
+		snprintf(c->err, sizeof c->err, "reply with no request: %s",
+		    proto_resp_kind_name(r->kind));
 		return -1;
 	}
-	if (is_error(line, len)) {
+	if (proto_resp_is_error(r->kind)) {
 		c->st->errors++;
-		if (r->kind == REQ_GET && c->found != NULL)
+		if (q->kind == REQ_GET && c->found != NULL)
 			memset(c->found, 0, c->cfg->keys_per_get);
 		complete(c, now);
 		return 0;
 	}
-	if (r->kind == REQ_GET) {
-		if (starts(line, len, "VALUE "))
-			return parse_value_line(c, line, len);
-		if (len == 3 && memcmp(line, "END", 3) == 0) {
-			if (c->found != NULL)
-				queue_misses(c);
-			complete(c, now);
-			return 0;
-		}
-	} else if (len == 6 && memcmp(line, "STORED", 6) == 0) {
+	if (q->kind == REQ_GET && r->kind == PROTO_RESP_VALUE) {
+		on_value(c, r);
+		return 0;
+	}
+	if (q->kind == REQ_GET && r->kind == PROTO_RESP_END) {
+		if (c->found != NULL)
+			queue_misses(c);
 		complete(c, now);
 		return 0;
-	} else if ((len == 10 && memcmp(line, "NOT_STORED", 10) == 0) ||
-	    (len == 6 && memcmp(line, "EXISTS", 6) == 0) ||
-	    (len == 9 && memcmp(line, "NOT_FOUND", 9) == 0)) {
+	}
+	if (q->kind != REQ_GET && r->kind == PROTO_RESP_STORED) {
+		complete(c, now);
+		return 0;
+	}
+	if (q->kind != REQ_GET && (r->kind == PROTO_RESP_NOT_STORED ||
+	    r->kind == PROTO_RESP_EXISTS || r->kind == PROTO_RESP_NOT_FOUND)) {
 		c->st->not_stored++;
 		complete(c, now);
 		return 0;
 	}
-	snprintf(c->err, sizeof c->err, "unexpected reply: %.*s",
-	    (int)(len > 60 ? 60 : len), line);
+	snprintf(c->err, sizeof c->err, "unexpected reply to a %s: %s",
+	    q->kind == REQ_GET ? "get" : "set", proto_resp_kind_name(r->kind));
 	return -1;
 }
 
-/* Consumes rbuf[0, rlen): whole lines and value bytes; -1 on bad framing. */
+/* Skips value bytes at rbuf[*pos, rlen); the last two must be "\r\n" and
+ * are only taken together.  0, or -1 when they are something else. */
+static int
+skip_data(struct bench_conn *c, size_t *pos)
+{
+	size_t	avail = c->rlen - *pos, skip;
+
+	if (c->data_left > 2) {
+		skip = avail < c->data_left - 2 ? avail :
+		    (size_t)(c->data_left - 2);
+		*pos += skip;
+		c->data_left -= skip;
+		return 0;
+	}
+	if (avail < 2)
+		return 0;
+	if (memcmp(c->rbuf + *pos, "\r\n", 2) != 0) {
+		snprintf(c->err, sizeof c->err, "value not ended by CRLF");
+		return -1;
+	}
+	*pos += 2;
+	c->data_left = 0;
+	c->in_data = 0;
+	return 0;
+}
+
+/* Says what the bad reply line at p (avail bytes) was. */
+static void
+bad_reply(struct bench_conn *c, const char *p, size_t avail)
+{
+	size_t n = 0;
+
+	while (n < avail && n < 60 && p[n] != '\r' && p[n] != '\n')
+		n++;
+	snprintf(c->err, sizeof c->err, "unexpected reply: %.*s", (int)n, p);
+}
+
+/* Consumes rbuf[0, rlen): reply elements through proto_resp_parse_head and
+ * value bytes, which are skipped unbuffered; -1 on bad framing. */
 static int
 parse(struct bench_conn *c, uint64_t now)
 {
-	size_t	pos = 0, skip;
-	char	*nl;
+	struct proto_resp	r;
+	size_t			pos = 0, used, before;
 
 	while (pos < c->rlen) {
+		before = pos;
 		if (c->in_data) {
-			skip = c->rlen - pos;
-			if (skip > c->data_left)
-				skip = (size_t)c->data_left;
-			pos += skip;
-			if ((c->data_left -= skip) == 0)
-				c->in_data = 0;
-			continue;
+			if (skip_data(c, &pos) != 0)
+				return -1;
+		} else {
+			switch (proto_resp_parse_head(c->rbuf + pos,
+			    c->rlen - pos, &r, &used)) {
+			case PROTO_RESP_NEED_MORE:
+				break;
+			case PROTO_RESP_BAD:
+				bad_reply(c, c->rbuf + pos, c->rlen - pos);
+				return -1;
+			case PROTO_RESP_OK:
+				if (on_element(c, &r, now) != 0)
+					return -1;
+				pos += used;
+				break;
+			}
 		}
-		nl = memchr(c->rbuf + pos, '\n', c->rlen - pos);
-		if (nl == NULL)
-			break;
-		if (nl == c->rbuf + pos || nl[-1] != '\r') {
-			snprintf(c->err, sizeof c->err, "line without CRLF");
-			return -1;
-		}
-		if (parse_line(c, c->rbuf + pos,
-		    (size_t)(nl - 1 - (c->rbuf + pos)), now) != 0)
-			return -1;
-		pos = (size_t)(nl + 1 - c->rbuf);
-	}
-	if (c->rlen - pos > MAX_LINE) {
-		snprintf(c->err, sizeof c->err, "reply line over %d bytes",
-		    MAX_LINE);
-		return -1;
+		if (pos == before)
+			break;	/* need more bytes */
 	}
 	memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
 	c->rlen -= pos;
@@ -530,7 +520,7 @@ parse(struct bench_conn *c, uint64_t now)
  * the framing.
  */
 int
-conn_read(struct bench_conn *c)
+bench_conn_read(struct bench_conn *c)
 {
 	unsigned	before = c->count;
 	ssize_t		n;

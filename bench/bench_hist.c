@@ -16,14 +16,14 @@
 
 /* Empties h. */
 void
-hist_reset(struct hist *h)
+bench_hist_reset(struct hist *h)
 {
 	memset(h, 0, sizeof *h);
 }
 
 /* Returns the bucket that counts value v. */
 size_t
-hist_index(uint64_t v)
+bench_hist_index(uint64_t v)
 {
 	unsigned	e, shift;
 
@@ -37,7 +37,7 @@ hist_index(uint64_t v)
 
 /* Returns the smallest value bucket idx counts. */
 uint64_t
-hist_lowest(size_t idx)
+bench_hist_lowest(size_t idx)
 {
 	size_t	j;
 	unsigned shift;
@@ -51,31 +51,31 @@ hist_lowest(size_t idx)
 
 /* Returns the largest value bucket idx counts. */
 uint64_t
-hist_highest(size_t idx)
+bench_hist_highest(size_t idx)
 {
 	unsigned shift;
 
 	if (idx < HIST_SUB)
 		return idx;
 	shift = (unsigned)((idx - HIST_SUB) / HIST_HALF) + 1;
-	return hist_lowest(idx) + ((UINT64_C(1) << shift) - 1);
+	return bench_hist_lowest(idx) + ((UINT64_C(1) << shift) - 1);
 }
 
 /* Counts one value. */
 void
-hist_record(struct hist *h, uint64_t v)
+bench_hist_record(struct hist *h, uint64_t v)
 {
 	if (h->total == 0 || v < h->min)
 		h->min = v;
 	if (v > h->max)
 		h->max = v;
 	h->total++;
-	h->counts[hist_index(v)]++;
+	h->counts[bench_hist_index(v)]++;
 }
 
 /* Adds the counts of src to dst. */
 void
-hist_merge(struct hist *dst, const struct hist *src)
+bench_hist_merge(struct hist *dst, const struct hist *src)
 {
 	size_t	i;
 
@@ -97,7 +97,7 @@ hist_merge(struct hist *dst, const struct hist *src)
  * most one bucket width above it.  0 when nothing was recorded.
  */
 uint64_t
-hist_percentile(const struct hist *h, double p)
+bench_hist_percentile(const struct hist *h, double p)
 {
 	uint64_t	rank, seen = 0, v;
 	double		x;
@@ -121,7 +121,7 @@ hist_percentile(const struct hist *h, double p)
 	}
 	if (i == HIST_BUCKETS)
 		return h->max;
-	v = hist_highest(i);
+	v = bench_hist_highest(i);
 	if (v > h->max)
 		v = h->max;
 	if (v < h->min)

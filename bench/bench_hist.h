@@ -6,7 +6,7 @@
  * Percentiles are read from the counts, never from an average.
  *
  * A struct hist is a plain record the caller owns: one per thread, no
- * locks; threads' histograms are merged with hist_merge() at the end.
+ * locks; threads' histograms are merged with bench_hist_merge() at the end.
  */
 #ifndef BENCH_HIST_H
 #define BENCH_HIST_H
@@ -26,12 +26,12 @@ struct hist {
 	uint64_t	counts[HIST_BUCKETS];
 };
 
-void		hist_reset(struct hist *);
-void		hist_record(struct hist *, uint64_t);
-void		hist_merge(struct hist *, const struct hist *);
-uint64_t	hist_percentile(const struct hist *, double);
-size_t		hist_index(uint64_t);
-uint64_t	hist_lowest(size_t);
-uint64_t	hist_highest(size_t);
+void		bench_hist_reset(struct hist *);
+void		bench_hist_record(struct hist *, uint64_t);
+void		bench_hist_merge(struct hist *, const struct hist *);
+uint64_t	bench_hist_percentile(const struct hist *, double);
+size_t		bench_hist_index(uint64_t);
+uint64_t	bench_hist_lowest(size_t);
+uint64_t	bench_hist_highest(size_t);
 
 #endif

@@ -29,7 +29,7 @@ splitmix64(uint64_t *x)
 
 /* Seeds r from one 64-bit number. */
 void
-rng_seed(struct rng *r, uint64_t seed)
+bench_rng_seed(struct rng *r, uint64_t seed)
 {
 	int	i;
 
@@ -46,7 +46,7 @@ rotl(uint64_t x, int k)
 
 /* Returns the next 64 random bits (xoshiro256**). */
 uint64_t
-rng_next(struct rng *r)
+bench_rng_next(struct rng *r)
 {
 	uint64_t	*s = r->s;
 	uint64_t	 result = rotl(s[1] * 5, 7) * 9;
@@ -63,26 +63,26 @@ rng_next(struct rng *r)
 
 /* Returns a uniform double in [0, 1) with 53 random bits. */
 double
-rng_double(struct rng *r)
+bench_rng_double(struct rng *r)
 {
-	return (double)(rng_next(r) >> 11) * 0x1.0p-53;
+	return (double)(bench_rng_next(r) >> 11) * 0x1.0p-53;
 }
 
 /* Returns a uniform integer in [0, n) without modulo bias (Lemire). */
 uint64_t
-rng_below(struct rng *r, uint64_t n)
+bench_rng_below(struct rng *r, uint64_t n)
 {
 	unsigned __int128	m;
 	uint64_t		lo, threshold;
 
 	if (n == 0)
 		return 0;
-	m = (unsigned __int128)rng_next(r) * n;
+	m = (unsigned __int128)bench_rng_next(r) * n;
 	lo = (uint64_t)m;
 	if (lo < n) {
 		threshold = -n % n;
 		while (lo < threshold) {
-			m = (unsigned __int128)rng_next(r) * n;
+			m = (unsigned __int128)bench_rng_next(r) * n;
 			lo = (uint64_t)m;
 		}
 	}
@@ -136,7 +136,7 @@ zHinv(const struct zipf *z, double x)
 
 /* Sets up z for ranks 1..n and skew q; -1 when n is 0 or q not > 0. */
 int
-zipf_init(struct zipf *z, uint64_t n, double q)
+bench_zipf_init(struct zipf *z, uint64_t n, double q)
 {
 	if (n == 0 || !(q > 0) || !isfinite(q))
 		return -1;
@@ -150,13 +150,13 @@ zipf_init(struct zipf *z, uint64_t n, double q)
 
 /* Returns a rank in 1..n; rank 1 is the most frequent. */
 uint64_t
-zipf_sample(const struct zipf *z, struct rng *r)
+bench_zipf_sample(const struct zipf *z, struct rng *r)
 {
 	for (;;) {
 		double		u, x;
 		uint64_t	k;
 
-		u = z->h_n + rng_double(r) * (z->h_x1 - z->h_n);
+		u = z->h_n + bench_rng_double(r) * (z->h_x1 - z->h_n);
 		x = zHinv(z, u);
 		k = x + 0.5 < 1 ? 1 : (uint64_t)(x + 0.5);
 		if (k > z->n)

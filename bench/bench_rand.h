@@ -18,7 +18,7 @@ struct rng {
 	uint64_t	s[4];
 };
 
-/* Constants of one Zipf distribution, set by zipf_init(). */
+/* Constants of one Zipf distribution, set by bench_zipf_init(). */
 struct zipf {
 	uint64_t	n;		/* ranks 1..n */
 	double		q;		/* the skew (exponent) */
@@ -27,11 +27,11 @@ struct zipf {
 	double		s;		/* acceptance shortcut */
 };
 
-void		rng_seed(struct rng *, uint64_t);
-uint64_t	rng_next(struct rng *);
-double		rng_double(struct rng *);
-uint64_t	rng_below(struct rng *, uint64_t);
-int		zipf_init(struct zipf *, uint64_t, double);
-uint64_t	zipf_sample(const struct zipf *, struct rng *);
+void		bench_rng_seed(struct rng *, uint64_t);
+uint64_t	bench_rng_next(struct rng *);
+double		bench_rng_double(struct rng *);
+uint64_t	bench_rng_below(struct rng *, uint64_t);
+int		bench_zipf_init(struct zipf *, uint64_t, double);
+uint64_t	bench_zipf_sample(const struct zipf *, struct rng *);
 
 #endif

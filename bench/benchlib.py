@@ -1,33 +1,28 @@
 """benchlib.py -- the pieces bench/compare is built from: start cached or
-memcached pinned to a CPU on a free loopback port, read a process's CPU
+memcached pinned to a CPU on a free loopback port (tests/serverctl.py,
+the launcher the tests use too), read a process's CPU
 time and RSS from /proc, ask a server for its stats, fill it with raw
 pipelined sets, and run cached-bench pinned to another CPU.
 
 Both servers get the same flags where they mean the same thing (-t, -m,
--l 127.0.0.1, -U 0, TCP); the differences are only how the port is
-chosen (cached: -p 0 and a port file; memcached: a port the kernel just
-handed out and released) and memcached's -u nobody, which it needs as
-root.  Every wait is bounded; standard library only.
+-l 127.0.0.1, -U 0, TCP); serverctl.py chooses the port (cached: -p 0
+and a port file; memcached: a port the kernel just handed out and
+released) and adds memcached's -u nobody, which it needs as root.  Every
+wait is bounded; standard library only.
 """
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import tempfile
+import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "tests"))
+import serverctl  # noqa: E402
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    """A loopback port the kernel just chose and released."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def cpu_seconds(pid):
@@ -121,66 +116,19 @@ class Conn:
             self._read_until(b"\r\n", 60)
 
 
-class Server:
-    """A cached or memcached process pinned to one CPU on 127.0.0.1."""
+class Server(serverctl.ServerProcess):
+    """A cached or memcached process pinned to one CPU on 127.0.0.1,
+    started and stopped by tests/serverctl.py (the tests' launcher)."""
 
     def __init__(self, kind, binary, cpu, threads, mem):
-        self.kind = kind
-        self.binary = binary
+        super().__init__(binary, ["-t", str(threads), "-m", str(mem)],
+                         kind=kind, prefix=["taskset", "-c", str(cpu)],
+                         stdout=subprocess.DEVNULL)
         self.cpu = cpu
         self.threads = threads
         self.mem = mem
-        self.proc = None
-        self.port = None
-        self.tmp = None
 
-    def _argv(self, port):
-        common = ["-U", "0", "-l", "127.0.0.1", "-t", str(self.threads),
-                  "-m", str(self.mem)]
-        if self.kind == "cached":
-            return [self.binary, "-p", "0", "-o",
-                    "port_file=" + os.path.join(self.tmp.name, "port")
-                    ] + common
-        return [self.binary, "-u", "nobody", "-p", str(port)] + common
-
-    def start(self):
-        """Starts the server and waits until it accepts connections."""
-        for _ in range(5):
-            self.tmp = tempfile.TemporaryDirectory(prefix="cached-bench-")
-            port = free_port()
-            argv = ["taskset", "-c", str(self.cpu)] + self._argv(port)
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL)
-            self.port = self._wait_ready(port)
-            if self.port is not None:
-                return self
-            self.stop()
-        raise RuntimeError("%s did not start: %r" % (self.kind, argv))
-
-    def _wait_ready(self, port):
-        deadline = time.monotonic() + 10
-        port_file = os.path.join(self.tmp.name, "port")
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return None     # e.g. memcached lost its port to a race
-            if self.kind == "cached":
-                try:
-                    with open(port_file) as f:
-                        port = int(f.read().strip() or 0) or None
-                except (FileNotFoundError, ValueError):
-                    port = None
-            if port is not None:
-                try:
-                    socket.create_connection(("127.0.0.1", port), 1).close()
-                    return port
-                except OSError:
-                    pass
-            time.sleep(0.02)
-        return None
-
-    @property
-    def pid(self):
-        return self.proc.pid     # taskset execs the server: same pid
+    # taskset execs the server: self.pid is the server's.
 
     def cpu_seconds(self):
         return cpu_seconds(self.pid)
@@ -194,24 +142,6 @@ class Server:
             return c.stats()
         finally:
             c.close()
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.tmp is not None:
-            self.tmp.cleanup()
-            self.tmp = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 def find_bench(top):

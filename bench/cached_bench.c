@@ -130,11 +130,11 @@ pick_key(struct bench_thread *t, struct bench_conn *c)
 
 	switch (cfg->dist) {
 	case DIST_ZIPF:
-		return zipf_sample(t->zipf, &c->rng) - 1;
+		return bench_zipf_sample(t->zipf, &c->rng) - 1;
 	case DIST_SEQUENTIAL:
 		return (t->seq++ * cfg->threads + t->id) % cfg->key_space;
 	default:
-		return rng_below(&c->rng, cfg->key_space);
+		return bench_rng_below(&c->rng, cfg->key_space);
 	}
 }
 
@@ -159,11 +159,11 @@ issue(struct bench_thread *t, struct bench_conn *c, uint64_t t_sent,
 	if (t->phase == PHASE_PRELOAD) {
 		if (t->pre_next >= t->pre_end)
 			return 0;
-		conn_put_set(c, t->pre_next++, REQ_PRELOAD, t_sent);
+		bench_conn_put_set(c, t->pre_next++, REQ_PRELOAD, t_sent);
 		return 1;
 	}
-	if (cfg->miss_set && conn_pop_miss(c, &k) == 0) {
-		conn_put_set(c, k, REQ_MISS_SET, t_sent);
+	if (cfg->miss_set && bench_conn_pop_miss(c, &k) == 0) {
+		bench_conn_put_set(c, k, REQ_MISS_SET, t_sent);
 		return 1;
 	}
 	if (cfg->has_requests) {
@@ -174,13 +174,13 @@ issue(struct bench_thread *t, struct bench_conn *c, uint64_t t_sent,
 	}
 	t->issued++;
 	if (cfg->set_weight == 0 || (cfg->get_weight > 0 &&
-	    rng_below(&c->rng, cfg->get_weight + cfg->set_weight) <
+	    bench_rng_below(&c->rng, cfg->get_weight + cfg->set_weight) <
 	    cfg->get_weight)) {
 		for (i = 0; i < cfg->keys_per_get; i++)
 			keys[i] = pick_key(t, c);
-		conn_put_get(c, keys, cfg->keys_per_get, t_sent);
+		bench_conn_put_get(c, keys, cfg->keys_per_get, t_sent);
 	} else
-		conn_put_set(c, pick_key(t, c), REQ_SET, t_sent);
+		bench_conn_put_set(c, pick_key(t, c), REQ_SET, t_sent);
 	return 1;
 }
 
@@ -212,7 +212,7 @@ flush(struct bench_thread *t, struct bench_conn *c)
 	int			was = c->want_out;
 	struct epoll_event	ev;
 
-	if (conn_flush(c) != 0) {
+	if (bench_conn_flush(c) != 0) {
 		fail(t, c->err);
 		return;
 	}
@@ -236,7 +236,7 @@ handle_event(struct bench_thread *t, const struct epoll_event *ev,
 			fail(t, "timerfd read failed");
 		return;
 	}
-	if ((ev->events & EPOLLIN) && conn_read(c) < 0) {
+	if ((ev->events & EPOLLIN) && bench_conn_read(c) < 0) {
 		fail(t, c->err);
 		return;
 	}
@@ -318,7 +318,7 @@ setup_phase(struct bench_thread *t, enum phase phase, uint64_t now)
 			c->interval = (uint64_t)(NS * cfg->conns / cfg->rate);
 			if (c->interval == 0)
 				c->interval = 1;
-			c->next_due = now + rng_below(&c->rng, c->interval);
+			c->next_due = now + bench_rng_below(&c->rng, c->interval);
 		}
 	}
 	if (phase == PHASE_RUN) {
@@ -462,7 +462,7 @@ setup_threads(const struct bench_cfg *cfg, struct bench_thread *th,
 	depth = cfg->pipeline > BENCH_PRELOAD_DEPTH ? cfg->pipeline :
 	    BENCH_PRELOAD_DEPTH;
 	for (i = 0; i < cfg->conns; i++) {
-		conn_init(&conns[i], cfg, NULL, depth,
+		bench_conn_init(&conns[i], cfg, NULL, depth,
 		    cfg->seed ^ (UINT64_C(0x9e3779b97f4a7c15) * (i + 1)));
 		if ((conns[i].fd = dial(cfg, &why)) < 0) {
 			fprintf(stderr, "cached-bench: connect to %s%s%s: %s\n",
@@ -523,9 +523,9 @@ merge(const struct bench_cfg *cfg, struct bench_thread *th,
 		s->miss_sets += o->miss_sets;
 		s->not_stored += o->not_stored;
 		s->errors += o->errors;
-		hist_merge(&s->lat_get, &o->lat_get);
-		hist_merge(&s->lat_set, &o->lat_set);
-		hist_merge(&s->lag, &o->lag);
+		bench_hist_merge(&s->lat_get, &o->lat_get);
+		bench_hist_merge(&s->lat_set, &o->lat_set);
+		bench_hist_merge(&s->lag, &o->lag);
 		if (w > tot->window_s)
 			tot->window_s = w;
 		if ((double)th[i].pre_ns / NS > tot->pre_s)
@@ -535,15 +535,15 @@ merge(const struct bench_cfg *cfg, struct bench_thread *th,
 		tot->wait_s += (double)th[i].wait_ns / NS;
 		tot->pre_errors += th[i].pre_errors;
 	}
-	hist_merge(&tot->lat_all, &s->lat_get);
-	hist_merge(&tot->lat_all, &s->lat_set);
+	bench_hist_merge(&tot->lat_all, &s->lat_get);
+	bench_hist_merge(&tot->lat_all, &s->lat_set);
 }
 
 /* Returns percentile p of h in microseconds. */
 static double
 pct_us(const struct hist *h, double p)
 {
-	return (double)hist_percentile(h, p) / 1000.0;
+	return (double)bench_hist_percentile(h, p) / 1000.0;
 }
 
 /* Prints one latency line of the text report. */
@@ -722,7 +722,7 @@ main(int argc, char **argv)
 
 	if ((rc = bench_opts_parse(&cfg, argc, argv)) != 0)
 		return rc > 0 ? 0 : 64;
-	if (cfg.dist == DIST_ZIPF && zipf_init(&z, cfg.key_space, cfg.skew)) {
+	if (cfg.dist == DIST_ZIPF && bench_zipf_init(&z, cfg.key_space, cfg.skew)) {
 		fputs("cached-bench: bad Zipf parameters\n", stderr);
 		return 64;
 	}
@@ -746,7 +746,7 @@ main(int argc, char **argv)
 	else
 		report_text(&cfg, &tot);
 	for (i = 0; i < cfg.conns; i++)
-		conn_free(&conns[i]);
+		bench_conn_free(&conns[i]);
 	pthread_barrier_destroy(&bar);
 	free(cfg.value);
 	free(conns);

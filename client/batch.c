@@ -15,9 +15,10 @@
  * Data structure: one struct bserver per distinct server: its items in
  * send order, the iovecs still to be written (header, value, "\r\n" per
  * item) and a reply buffer.  The servers are driven together by one
- * poll(2) loop.  A reply that makes the stream doubtful (ERROR,
- * CLIENT_ERROR, a closed connection, a timeout) fails every item still
- * unanswered on that server rather than guess.  A server that refuses the
+ * poll(2) loop.  Replies are parsed by proto_resp (protocol/).  A reply
+ * that makes the stream doubtful (ERROR, CLIENT_ERROR, anything that is
+ * not a storage reply, a closed connection, a timeout) fails every item
+ * still unanswered on that server rather than guess.  A server that refuses the
  * connection gets its items one by one through libmemcached instead, so
  * it is ejected and its keys rehashed exactly as for cc_set.
  *
@@ -25,6 +26,7 @@
  * call.  Connections are made per call: callers batch hundreds of items.
  */
 #include "client_internal.h"
+#include "proto_resp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -128,7 +130,8 @@ route(struct batch *b)
 	b->maxsrv = memcached_server_count(m);
 	if ((b->srv = calloc(b->maxsrv + 1, sizeof *b->srv)) == NULL) {
 		client_release(b->c, m);
-		return err_set(CC_NO_MEMORY, "store many: out of memory");
+		return client_err_set(CC_NO_MEMORY,
+		    "store many: out of memory");
 	}
 	for (i = 0; i < b->n; i++) {
 		if (b->route[i] != 0)
@@ -136,12 +139,14 @@ route(struct batch *b)
 		inst = memcached_server_by_key(m, b->items[i].key,
 		    strlen(b->items[i].key), &rc);
 		if (inst == NULL) {
-			b->items[i].status = err_memc(m, rc, "store many");
+			b->items[i].status = client_err_memc(m, rc,
+			    "store many");
 			b->route[i] = SIZE_MAX;
 			continue;
 		}
 		if ((b->route[i] = server_index(b, inst)) == SIZE_MAX)
-			b->items[i].status = err_set(CC_ERROR, "store many: "
+			b->items[i].status = client_err_set(CC_ERROR,
+			    "store many: "
 			    "server list changed during the call");
 	}
 	client_release(b->c, m);
@@ -173,7 +178,8 @@ server_prepare(struct batch *b, struct bserver *s)
 
 	if ((s->hdr = malloc(s->n * HDR_MAX)) == NULL ||
 	    (s->iov = malloc(s->n * 3 * sizeof *s->iov)) == NULL)
-		return err_set(CC_NO_MEMORY, "store many: out of memory");
+		return client_err_set(CC_NO_MEMORY,
+		    "store many: out of memory");
 	for (i = 0; i < s->n; i++) {
 		struct cc_item	*it = &b->items[s->order[i]];
 		char		*h = s->hdr + i * HDR_MAX;
@@ -313,7 +319,7 @@ store_one(memcached_st *m, cc_store_mode mode, const struct cc_item *it)
 	}
 	if (rc == MEMCACHED_SUCCESS || rc == MEMCACHED_STORED)
 		return CC_OK;
-	return err_memc(m, rc, "store many");
+	return client_err_memc(m, rc, "store many");
 }
 
 /*
@@ -361,7 +367,8 @@ server_write(struct batch *b, struct bserver *s)
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
-		err_set(CC_UNREACHABLE, "store many: send to %s: %s", s->name,
+		client_err_set(CC_UNREACHABLE, "store many: send to %s: %s",
+		    s->name,
 		    strerror(errno));
 		server_fail(b, s, CC_UNREACHABLE);
 		return;
@@ -379,60 +386,74 @@ server_write(struct batch *b, struct bserver *s)
 	}
 }
 
-/* Maps one reply line; *doubt is set when the stream cannot be trusted. */
+/* Maps one parsed reply; *doubt is set when the stream cannot be trusted
+ * (a reply no storage command gets, ERROR, CLIENT_ERROR). */
 static cc_status
-reply_status(const char *line, size_t len, bool *doubt)
+reply_status(const struct proto_resp *r, bool *doubt)
 {
-#define IS(lit) (len >= sizeof(lit) - 1 && memcmp(line, lit, \
-	    sizeof(lit) - 1) == 0)
+	static const char too_large[] = "object too large";
+
 	*doubt = false;
-	if (IS("STORED") && len == 6)
+	switch (r->kind) {
+	case PROTO_RESP_STORED:
 		return CC_OK;
-	if ((IS("NOT_STORED") && len == 10) || (IS("EXISTS") && len == 6) ||
-	    (IS("NOT_FOUND") && len == 9))
+	case PROTO_RESP_NOT_STORED:
+	case PROTO_RESP_EXISTS:
+	case PROTO_RESP_NOT_FOUND:
 		return CC_NOT_STORED;
-	if (IS("SERVER_ERROR object too large"))
-		return CC_TOO_LARGE;
-	if (IS("SERVER_ERROR"))
+	case PROTO_RESP_SERVER_ERROR:
+		if (r->ntext >= sizeof too_large - 1 &&
+		    memcmp(r->text, too_large, sizeof too_large - 1) == 0)
+			return CC_TOO_LARGE;
 		return CC_SERVER_ERROR;
-	*doubt = true;
-	return CC_PROTOCOL_ERROR;
-#undef IS
+	default:
+		*doubt = true;
+		return CC_PROTOCOL_ERROR;
+	}
 }
 
-/* Assigns every complete reply line in s's buffer to its item. */
+/* Assigns every complete reply in s's buffer (parsed by proto_resp) to its
+ * item. */
 static void
 server_replies(struct batch *b, struct bserver *s)
 {
-	char		*p = s->rbuf, *end = s->rbuf + s->rlen, *nl;
-	bool		 doubt;
-	cc_status	 st;
+	struct proto_resp	 r;
+	enum proto_resp_result	 res = PROTO_RESP_NEED_MORE;
+	size_t			 pos = 0, used, len;
+	bool			 doubt;
+	cc_status		 st;
 
-	while (s->answered < s->n &&
-	    (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-		size_t len = (size_t)(nl - p);
-
-		if (len > 0 && p[len - 1] == '\r')
-			len--;
-		st = reply_status(p, len, &doubt);
+	while (s->answered < s->n && (res = proto_resp_parse_head(s->rbuf + pos,
+	    s->rlen - pos, &r, &used)) == PROTO_RESP_OK) {
+		st = reply_status(&r, &doubt);
+		len = used >= 2 ? used - 2 : 0;
 		if (st != CC_OK && st != CC_NOT_STORED)
-			err_set(st, "store many: %s: %.*s",
-			    b->items[s->order[s->answered]].key, (int)len, p);
+			client_err_set(st, "store many: %s: %.*s",
+			    b->items[s->order[s->answered]].key,
+			    (int)(len > 200 ? 200 : len), s->rbuf + pos);
 		b->items[s->order[s->answered++]].status = st;
-		p = nl + 1;
+		pos += used;
 		if (doubt) {
 			server_fail(b, s, CC_PROTOCOL_ERROR);
 			return;
 		}
 	}
-	s->rlen = (size_t)(end - p);
-	memmove(s->rbuf, p, s->rlen);
+	if (res == PROTO_RESP_BAD) {
+		client_err_set(CC_PROTOCOL_ERROR,
+		    "store many: %s sent a reply that "
+		    "is not memcached's", s->name);
+		server_fail(b, s, CC_PROTOCOL_ERROR);
+		return;
+	}
+	s->rlen -= pos;
+	memmove(s->rbuf, s->rbuf + pos, s->rlen);
 	if (s->answered == s->n) {
 		s->done = true;
 		close(s->fd);
 		s->fd = -1;
 	} else if (s->rlen == sizeof s->rbuf) {
-		err_set(CC_PROTOCOL_ERROR, "store many: %s sent an overlong "
+		client_err_set(CC_PROTOCOL_ERROR,
+		    "store many: %s sent an overlong "
 		    "reply", s->name);
 		server_fail(b, s, CC_PROTOCOL_ERROR);
 	}
@@ -449,7 +470,8 @@ server_read(struct batch *b, struct bserver *s)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		err_set(CC_UNREACHABLE, "store many: %s closed the connection",
+		client_err_set(CC_UNREACHABLE,
+		    "store many: %s closed the connection",
 		    s->name);
 		server_fail(b, s, CC_UNREACHABLE);
 		return;
@@ -471,7 +493,8 @@ pump(struct batch *b)
 	if (pfd == NULL || which == NULL) {
 		free(pfd);
 		free(which);
-		return err_set(CC_NO_MEMORY, "store many: out of memory");
+		return client_err_set(CC_NO_MEMORY,
+		    "store many: out of memory");
 	}
 	for (;;) {
 		for (i = k = 0; i < b->nsrv; i++) {
@@ -493,7 +516,8 @@ pump(struct batch *b)
 			struct bserver *s = &b->srv[which[i]];
 
 			if (rc <= 0) {
-				err_set(CC_TIMEOUT, "store many: %s did not "
+				client_err_set(CC_TIMEOUT,
+				    "store many: %s did not "
 				    "answer in %u ms", s->name,
 				    b->c->cfg.io_timeout_ms);
 				server_fail(b, s, CC_TIMEOUT);
@@ -522,9 +546,10 @@ check_items(struct batch *b)
 
 		it->status = CC_ERROR;
 		b->route[i] = 0;
-		if (!key_ok(it->key, &klen) ||
+		if (!client_key_ok(it->key, &klen) ||
 		    (it->value == NULL && it->len > 0)) {
-			it->status = err_set(CC_BAD_ARGUMENT, "store many: "
+			it->status = client_err_set(CC_BAD_ARGUMENT,
+			    "store many: "
 			    "bad key or NULL value at item %zu", i);
 			b->route[i] = SIZE_MAX;
 		}
@@ -543,7 +568,8 @@ distribute(struct batch *b)
 	for (i = 0; i < b->nsrv; i++) {
 		b->srv[i].order = malloc(b->srv[i].n * sizeof(size_t));
 		if (b->srv[i].order == NULL)
-			return err_set(CC_NO_MEMORY, "store many: out of "
+			return client_err_set(CC_NO_MEMORY,
+			    "store many: out of "
 			    "memory");
 		b->srv[i].n = 0;
 	}
@@ -604,11 +630,12 @@ cc_store_many(cc_client *c, cc_store_mode mode, struct cc_item *items,
 
 	if (c == NULL || (items == NULL && n > 0) || mode < CC_STORE_SET ||
 	    mode > CC_STORE_REPLACE)
-		return err_set(CC_BAD_ARGUMENT, "store many: bad argument");
+		return client_err_set(CC_BAD_ARGUMENT,
+		    "store many: bad argument");
 	if (n == 0)
 		return CC_OK;
 	if ((b.route = malloc(n * sizeof *b.route)) == NULL)
-		st = err_set(CC_NO_MEMORY, "store many: out of memory");
+		st = client_err_set(CC_NO_MEMORY, "store many: out of memory");
 	else {
 		check_items(&b);
 		if ((st = route(&b)) == CC_OK)

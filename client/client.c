@@ -50,23 +50,27 @@ static cc_status
 config_check(const struct cc_config *cfg)
 {
 	if (cfg->servers == NULL || cfg->servers[0] == '\0')
-		return err_set(CC_BAD_ARGUMENT, "config: no servers");
+		return client_err_set(CC_BAD_ARGUMENT, "config: no servers");
 	if (cfg->connect_timeout_ms == 0 || cfg->io_timeout_ms == 0 ||
 	    cfg->failure_limit == 0 || cfg->dead_timeout_s == 0 ||
 	    cfg->pool_size == 0)
-		return err_set(CC_BAD_ARGUMENT, "config: timeouts, "
+		return client_err_set(CC_BAD_ARGUMENT, "config: timeouts, "
 		    "failure_limit, dead_timeout_s and pool_size must be "
 		    "positive (start from cc_config_init)");
 	if (cfg->connect_timeout_ms > INT_MAX || cfg->io_timeout_ms > INT_MAX)
-		return err_set(CC_BAD_ARGUMENT, "config: timeout too large");
+		return client_err_set(CC_BAD_ARGUMENT,
+		    "config: timeout too large");
 	if (cfg->jitter_pct > MAX_JITTER_PCT)
-		return err_set(CC_BAD_ARGUMENT, "config: jitter_pct %u over %d",
+		return client_err_set(CC_BAD_ARGUMENT,
+		    "config: jitter_pct %u over %d",
 		    cfg->jitter_pct, MAX_JITTER_PCT);
 	if (cfg->lock_ttl_s < MIN_LOCK_TTL_S || cfg->lock_ttl_s > CC_TTL_MAX)
-		return err_set(CC_BAD_ARGUMENT, "config: lock_ttl_s must be "
+		return client_err_set(CC_BAD_ARGUMENT,
+		    "config: lock_ttl_s must be "
 		    "%d to %d", MIN_LOCK_TTL_S, CC_TTL_MAX);
 	if (cfg->negative_ttl_s > CC_TTL_MAX || cfg->stale_grace_s > CC_TTL_MAX)
-		return err_set(CC_BAD_ARGUMENT, "config: TTL over 30 days");
+		return client_err_set(CC_BAD_ARGUMENT,
+		    "config: TTL over 30 days");
 	return CC_OK;
 }
 
@@ -96,13 +100,14 @@ add_server(memcached_st *m, char *entry)
 	if (entry[0] == '/') {
 		rc = memcached_server_add_unix_socket(m, entry);
 		return rc == MEMCACHED_SUCCESS ? CC_OK :
-		    err_memc(m, rc, entry);
+		    client_err_memc(m, rc, entry);
 	}
 	if (entry[0] == '[') {
 		char *close = strchr(entry, ']');
 
 		if (close == NULL || (close[1] != '\0' && close[1] != ':'))
-			return err_set(CC_BAD_ARGUMENT, "bad server \"%s\"",
+			return client_err_set(CC_BAD_ARGUMENT,
+			    "bad server \"%s\"",
 			    entry);
 		host = entry + 1;
 		*close = '\0';
@@ -112,13 +117,15 @@ add_server(memcached_st *m, char *entry)
 	if (colon != NULL) {
 		*colon = '\0';
 		if ((port = parse_port(colon + 1)) < 0)
-			return err_set(CC_BAD_ARGUMENT, "bad port in \"%s\"",
+			return client_err_set(CC_BAD_ARGUMENT,
+			    "bad port in \"%s\"",
 			    colon + 1);
 	}
 	if (host[0] == '\0')
-		return err_set(CC_BAD_ARGUMENT, "empty host in server list");
+		return client_err_set(CC_BAD_ARGUMENT,
+		    "empty host in server list");
 	rc = memcached_server_add(m, host, (in_port_t)port);
-	return rc == MEMCACHED_SUCCESS ? CC_OK : err_memc(m, rc, host);
+	return rc == MEMCACHED_SUCCESS ? CC_OK : client_err_memc(m, rc, host);
 }
 
 /* Adds every comma-separated server of list to m. */
@@ -130,7 +137,7 @@ add_servers(memcached_st *m, const char *list)
 	size_t		 n = 0;
 
 	if ((copy = strdup(list)) == NULL)
-		return err_set(CC_NO_MEMORY, "out of memory");
+		return client_err_set(CC_NO_MEMORY, "out of memory");
 	for (entry = strtok_r(copy, ", \t", &save); entry != NULL &&
 	    st == CC_OK; entry = strtok_r(NULL, ", \t", &save)) {
 		st = add_server(m, entry);
@@ -138,7 +145,7 @@ add_servers(memcached_st *m, const char *list)
 	}
 	free(copy);
 	if (st == CC_OK && n == 0)
-		st = err_set(CC_BAD_ARGUMENT, "config: no servers");
+		st = client_err_set(CC_BAD_ARGUMENT, "config: no servers");
 	return st;
 }
 
@@ -149,7 +156,7 @@ behave(memcached_st *m, memcached_behavior_t flag, uint64_t value)
 	memcached_return_t rc = memcached_behavior_set(m, flag, value);
 
 	return rc == MEMCACHED_SUCCESS ? CC_OK :
-	    err_memc(m, rc, "memcached_behavior_set");
+	    client_err_memc(m, rc, "memcached_behavior_set");
 }
 
 /* Makes the master handle every pooled connection set is cloned from. */
@@ -160,7 +167,7 @@ make_master(const struct cc_config *cfg, memcached_st **out)
 	cc_status	 st;
 
 	if (m == NULL)
-		return err_set(CC_NO_MEMORY, "out of memory");
+		return client_err_set(CC_NO_MEMORY, "out of memory");
 	/* KETAMA_WEIGHTED: ketama with MD5 keys, as libketama does. */
 	if ((st = behave(m, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1)) ||
 	    (st = behave(m, MEMCACHED_BEHAVIOR_TCP_NODELAY, 1)) ||
@@ -193,30 +200,31 @@ cc_client_create(const struct cc_config *cfg, cc_client **out)
 	cc_status	 st;
 
 	if (out == NULL || cfg == NULL)
-		return err_set(CC_BAD_ARGUMENT, "cc_client_create: NULL");
+		return client_err_set(CC_BAD_ARGUMENT,
+		    "cc_client_create: NULL");
 	*out = NULL;
 	if ((st = config_check(cfg)) != CC_OK)
 		return st;
 	if ((c = calloc(1, sizeof *c)) == NULL)
-		return err_set(CC_NO_MEMORY, "out of memory");
+		return client_err_set(CC_NO_MEMORY, "out of memory");
 	c->cfg = *cfg;
 	if ((c->servers = strdup(cfg->servers)) == NULL) {
 		free(c);
-		return err_set(CC_NO_MEMORY, "out of memory");
+		return client_err_set(CC_NO_MEMORY, "out of memory");
 	}
 	c->cfg.servers = c->servers;
 	if ((st = make_master(cfg, &master)) != CC_OK) {
 		cc_client_destroy(c);
 		return st;
 	}
-	if ((c->pool = pool_create(master, cfg->pool_size)) == NULL) {
+	if ((c->pool = client_pool_create(master, cfg->pool_size)) == NULL) {
 		memcached_free(master);
 		cc_client_destroy(c);
-		return err_set(CC_NO_MEMORY, "out of memory");
+		return client_err_set(CC_NO_MEMORY, "out of memory");
 	}
-	if ((c->ns = nscache_create(cfg->ns_refresh_ms)) == NULL) {
+	if ((c->ns = client_nscache_create(cfg->ns_refresh_ms)) == NULL) {
 		cc_client_destroy(c);
-		return err_set(CC_NO_MEMORY, "out of memory");
+		return client_err_set(CC_NO_MEMORY, "out of memory");
 	}
 	atomic_init(&c->rng, (uint64_t)time(NULL) ^
 	    (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)c);
@@ -230,8 +238,8 @@ cc_client_destroy(cc_client *c)
 {
 	if (c == NULL)
 		return;
-	pool_destroy(c->pool);
-	nscache_destroy(c->ns);
+	client_pool_destroy(c->pool);
+	client_nscache_destroy(c->ns);
 	free(c->servers);
 	free(c);
 }
@@ -267,10 +275,11 @@ client_random(cc_client *c)
 memcached_st *
 client_conn(cc_client *c, cc_status *st)
 {
-	memcached_st *m = pool_get(c->pool, c->cfg.pool_wait_ms);
+	memcached_st *m = client_pool_get(c->pool, c->cfg.pool_wait_ms);
 
 	if (m == NULL)
-		*st = err_set(CC_TIMEOUT, "no free connection within %u ms",
+		*st = client_err_set(CC_TIMEOUT,
+		    "no free connection within %u ms",
 		    c->cfg.pool_wait_ms);
 	return m;
 }
@@ -279,7 +288,7 @@ client_conn(cc_client *c, cc_status *st)
 void
 client_release(cc_client *c, memcached_st *memc)
 {
-	pool_put(c->pool, memc);
+	client_pool_put(c->pool, memc);
 }
 
 /* Copies the memoize counters. */

@@ -34,18 +34,19 @@
 				 CC_NAME_MAX + MEMO_HASH_HEX_LEN + 3)
 
 /* True if name is a valid namespace or function name. */
-bool	key_name_ok(const char *name);
+bool	client_key_name_ok(const char *name);
 /* True if key is a valid protocol key; its length goes to *len. */
-bool	key_ok(const char *key, size_t *len);
+bool	client_key_ok(const char *key, size_t *len);
 /* True if the argument list is well formed (no NULL data with a length). */
-bool	key_args_ok(const cc_arg *args, size_t nargs);
+bool	client_key_args_ok(const cc_arg *args, size_t nargs);
 /* Hashes the canonical encoding of args into out. */
-void	key_args_digest(const cc_arg *args, size_t nargs, uint8_t out[32]);
+void	client_key_args_digest(const cc_arg *args, size_t nargs,
+	    uint8_t out[32]);
 /* Writes the memo key of validated inputs to out; returns its length. */
-size_t	key_memo(const char *ns, uint64_t version, const char *fn,
+size_t	client_key_memo(const char *ns, uint64_t version, const char *fn,
 	    const cc_arg *args, size_t nargs, char *out);
 /* Writes the namespace version key "memo1:<ns>" to out; returns length. */
-size_t	key_ns(const char *ns, char *out);
+size_t	client_key_ns(const char *ns, char *out);
 
 /* ---- envelope.c: the stored value's trailer and TTL arithmetic ---- */
 
@@ -59,18 +60,20 @@ struct envelope {
 };
 
 /* Writes an envelope trailer. */
-void	envelope_trailer(uint8_t out[ENVELOPE_LEN], uint64_t soft_expiry_ms,
-	    unsigned flags);
+void	client_envelope_trailer(uint8_t out[ENVELOPE_LEN],
+	    uint64_t soft_expiry_ms, unsigned flags);
 /* Parses a stored value; false if it is not a valid envelope. */
-bool	envelope_decode(const void *buf, size_t len, struct envelope *env);
+bool	client_envelope_decode(const void *buf, size_t len,
+	    struct envelope *env);
 
-struct ttl_plan {
+struct client_ttl_plan {
 	uint64_t	 soft_expiry_ms;	/* absolute, unix milliseconds */
 	uint32_t	 hard_ttl_s;		/* TTL to send to the server */
 };
 /* Plans the soft expiry and the server TTL of a value stored now. */
-void	ttl_plan(struct ttl_plan *out, uint32_t ttl_s, unsigned jitter_pct,
-	    unsigned grace_s, uint64_t rnd, uint64_t now_ms);
+void	client_ttl_plan(struct client_ttl_plan *out, uint32_t ttl_s,
+	    unsigned jitter_pct, unsigned grace_s, uint64_t rnd,
+	    uint64_t now_ms);
 
 /* ---- nscache.c: namespace versions cached in the client ---- */
 
@@ -83,20 +86,20 @@ enum ns_lookup {
 };
 
 /* Creates an empty cache whose entries are fresh for refresh_ms. */
-struct nscache	*nscache_create(unsigned refresh_ms);
+struct nscache	*client_nscache_create(unsigned refresh_ms);
 /* Frees the cache. */
-void		 nscache_destroy(struct nscache *nc);
+void		 client_nscache_destroy(struct nscache *nc);
 /* Looks ns up at time now_ms. */
-enum ns_lookup	 nscache_lookup(struct nscache *nc, const char *ns,
+enum ns_lookup	 client_nscache_lookup(struct nscache *nc, const char *ns,
 		    uint64_t now_ms, uint64_t *version);
 /* Records a version read or written at now_ms; versions never go back. */
-uint64_t	 nscache_store(struct nscache *nc, const char *ns,
+uint64_t	 client_nscache_store(struct nscache *nc, const char *ns,
 		    uint64_t version, uint64_t now_ms);
 /* Copies the version known for ns, if any. */
-bool		 nscache_peek(struct nscache *nc, const char *ns,
+bool		 client_nscache_peek(struct nscache *nc, const char *ns,
 		    uint64_t *version);
 /* Records a failed refresh: keep the old version, retry a period later. */
-void		 nscache_failed(struct nscache *nc, const char *ns,
+void		 client_nscache_failed(struct nscache *nc, const char *ns,
 		    uint64_t now_ms);
 
 /* ---- pool.c: connection sets shared by threads ---- */
@@ -104,23 +107,23 @@ void		 nscache_failed(struct nscache *nc, const char *ns,
 struct pool;
 
 /* Creates a pool of at most max clones of master (which it takes over). */
-struct pool	*pool_create(memcached_st *master, unsigned max);
+struct pool	*client_pool_create(memcached_st *master, unsigned max);
 /* Frees the pool, its master and every idle clone. */
-void		 pool_destroy(struct pool *p);
+void		 client_pool_destroy(struct pool *p);
 /* Borrows a connection set, waiting up to wait_ms; NULL on timeout. */
-memcached_st	*pool_get(struct pool *p, unsigned wait_ms);
+memcached_st	*client_pool_get(struct pool *p, unsigned wait_ms);
 /* Returns a borrowed connection set. */
-void		 pool_put(struct pool *p, memcached_st *memc);
+void		 client_pool_put(struct pool *p, memcached_st *memc);
 
 /* ---- error.c: status mapping and the per-thread message ---- */
 
 /* Records a formatted message for the calling thread and returns st. */
-cc_status	 err_set(cc_status st, const char *fmt, ...)
+cc_status	 client_err_set(cc_status st, const char *fmt, ...)
 		    __attribute__((format(printf, 2, 3)));
 /* Maps a libmemcached result onto a status. */
-cc_status	 err_map(memcached_return_t rc);
+cc_status	 client_err_map(memcached_return_t rc);
 /* Records libmemcached's message for a failed `what` and returns it mapped. */
-cc_status	 err_memc(memcached_st *memc, memcached_return_t rc,
+cc_status	 client_err_memc(memcached_st *memc, memcached_return_t rc,
 		    const char *what);
 
 /* ---- client.c: the handle ---- */

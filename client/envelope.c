@@ -28,7 +28,7 @@
 
 /* Writes an envelope trailer. */
 void
-envelope_trailer(uint8_t out[ENVELOPE_LEN], uint64_t soft_expiry_ms,
+client_envelope_trailer(uint8_t out[ENVELOPE_LEN], uint64_t soft_expiry_ms,
     unsigned flags)
 {
 	int i;
@@ -43,7 +43,7 @@ envelope_trailer(uint8_t out[ENVELOPE_LEN], uint64_t soft_expiry_ms,
 
 /* Parses a stored value; false if it does not end in a valid trailer. */
 bool
-envelope_decode(const void *buf, size_t len, struct envelope *env)
+client_envelope_decode(const void *buf, size_t len, struct envelope *env)
 {
 	const uint8_t	*p;
 	uint64_t	 t = 0;
@@ -73,8 +73,8 @@ envelope_decode(const void *buf, size_t len, struct envelope *env)
  * the extra second covering servers that count expiry in whole seconds.
  */
 void
-ttl_plan(struct ttl_plan *out, uint32_t ttl_s, unsigned jitter_pct,
-    unsigned grace_s, uint64_t rnd, uint64_t now_ms)
+client_ttl_plan(struct client_ttl_plan *out, uint32_t ttl_s,
+    unsigned jitter_pct, unsigned grace_s, uint64_t rnd, uint64_t now_ms)
 {
 	uint64_t soft_ms, span, hard;
 

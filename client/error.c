@@ -50,7 +50,7 @@ cc_errmsg(void)
 
 /* Records a formatted message for the calling thread and returns st. */
 cc_status
-err_set(cc_status st, const char *fmt, ...)
+client_err_set(cc_status st, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -62,7 +62,7 @@ err_set(cc_status st, const char *fmt, ...)
 
 /* Maps a libmemcached result onto a status. */
 cc_status
-err_map(memcached_return_t rc)
+client_err_map(memcached_return_t rc)
 {
 	switch (rc) {
 	case MEMCACHED_SUCCESS:
@@ -112,14 +112,15 @@ err_map(memcached_return_t rc)
 
 /* Records libmemcached's message for a failed `what`; returns it mapped. */
 cc_status
-err_memc(memcached_st *memc, memcached_return_t rc, const char *what)
+client_err_memc(memcached_st *memc, memcached_return_t rc, const char *what)
 {
-	cc_status	 st = err_map(rc);
+	cc_status	 st = client_err_map(rc);
 	const char	*detail = NULL;
 
 	if (memc != NULL && memcached_last_error(memc) == rc)
 		detail = memcached_last_error_message(memc);
 	if (detail == NULL)
 		detail = memcached_strerror(memc, rc);
-	return err_set(st, "%s: %s", what, detail != NULL ? detail : "?");
+	return client_err_set(st, "%s: %s", what,
+	    detail != NULL ? detail : "?");
 }

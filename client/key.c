@@ -14,6 +14,7 @@
  * leading zeros, the hash lowercase hex.  Pure functions, no locking.
  */
 #include "client_internal.h"
+#include "proto.h"
 #include "sha256.h"
 
 #include <string.h>
@@ -27,7 +28,7 @@ name_byte_ok(unsigned char b)
 
 /* True if name is 1..CC_NAME_MAX printable bytes, no space and no ':'. */
 bool
-key_name_ok(const char *name)
+client_key_name_ok(const char *name)
 {
 	size_t i;
 
@@ -41,7 +42,7 @@ key_name_ok(const char *name)
 
 /* True if key is 1..CC_KEY_MAX bytes with no space or control byte. */
 bool
-key_ok(const char *key, size_t *len)
+client_key_ok(const char *key, size_t *len)
 {
 	size_t i;
 
@@ -59,7 +60,7 @@ key_ok(const char *key, size_t *len)
 
 /* True if every argument with a length has data. */
 bool
-key_args_ok(const cc_arg *args, size_t nargs)
+client_key_args_ok(const cc_arg *args, size_t nargs)
 {
 	size_t i;
 
@@ -80,24 +81,24 @@ update_be64(struct sha256_ctx *ctx, uint64_t v)
 
 	for (i = 0; i < 8; i++)
 		b[i] = (uint8_t)(v >> (56 - 8 * i));
-	sha256_update(ctx, b, sizeof b);
+	client_sha256_update(ctx, b, sizeof b);
 }
 
 /* Hashes the canonical, length-prefixed encoding of args. */
 void
-key_args_digest(const cc_arg *args, size_t nargs, uint8_t out[32])
+client_key_args_digest(const cc_arg *args, size_t nargs, uint8_t out[32])
 {
 	struct sha256_ctx	ctx;
 	size_t			i;
 
-	sha256_init(&ctx);
+	client_sha256_init(&ctx);
 	update_be64(&ctx, nargs);
 	for (i = 0; i < nargs; i++) {
 		update_be64(&ctx, args[i].len);
 		if (args[i].len > 0)
-			sha256_update(&ctx, args[i].data, args[i].len);
+			client_sha256_update(&ctx, args[i].data, args[i].len);
 	}
-	sha256_final(&ctx, out);
+	client_sha256_final(&ctx, out);
 }
 
 /* Appends the string s at p; returns the new end. */
@@ -114,21 +115,12 @@ put_str(char *p, const char *s)
 static char *
 put_u64(char *p, uint64_t v)
 {
-	char	tmp[20];
-	size_t	n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	while (n > 0)
-		*p++ = tmp[--n];
-	return p;
+	return p + proto_fmt_u64(p, v);
 }
 
 /* Writes the memo key of validated inputs; returns its length. */
 size_t
-key_memo(const char *ns, uint64_t version, const char *fn,
+client_key_memo(const char *ns, uint64_t version, const char *fn,
     const cc_arg *args, size_t nargs, char *out)
 {
 	static const char	 hex[] = "0123456789abcdef";
@@ -136,7 +128,7 @@ key_memo(const char *ns, uint64_t version, const char *fn,
 	char			*p = out;
 	int			 i;
 
-	key_args_digest(args, nargs, digest);
+	client_key_args_digest(args, nargs, digest);
 	p = put_str(p, MEMO_PREFIX);
 	p = put_str(p, ns);
 	*p++ = ':';
@@ -154,7 +146,7 @@ key_memo(const char *ns, uint64_t version, const char *fn,
 
 /* Writes "memo1:<ns>"; returns its length. */
 size_t
-key_ns(const char *ns, char *out)
+client_key_ns(const char *ns, char *out)
 {
 	char *p = put_str(out, MEMO_PREFIX);
 
@@ -169,14 +161,16 @@ cc_memo_key(const char *ns, uint64_t version, const char *fn,
     const cc_arg *args, size_t nargs, char *out)
 {
 	if (out == NULL)
-		return err_set(CC_BAD_ARGUMENT, "memo key: no output buffer");
-	if (!key_name_ok(ns) || !key_name_ok(fn))
-		return err_set(CC_BAD_ARGUMENT, "memo key: namespace and "
+		return client_err_set(CC_BAD_ARGUMENT,
+		    "memo key: no output buffer");
+	if (!client_key_name_ok(ns) || !client_key_name_ok(fn))
+		return client_err_set(CC_BAD_ARGUMENT,
+		    "memo key: namespace and "
 		    "function names must be 1-%d printable bytes without "
 		    "space or ':'", CC_NAME_MAX);
-	if (!key_args_ok(args, nargs))
-		return err_set(CC_BAD_ARGUMENT,
+	if (!client_key_args_ok(args, nargs))
+		return client_err_set(CC_BAD_ARGUMENT,
 		    "memo key: argument with a length but no data");
-	key_memo(ns, version, fn, args, nargs, out);
+	client_key_memo(ns, version, fn, args, nargs, out);
 	return CC_OK;
 }

@@ -120,11 +120,11 @@ ns_read(memcached_st *mc, const char *nskey, size_t nslen, uint64_t *v)
 		return CC_NOT_FOUND;
 	if (rc != MEMCACHED_SUCCESS) {
 		free(s);
-		return err_memc(mc, rc, "namespace version");
+		return client_err_memc(mc, rc, "namespace version");
 	}
 	ok = parse_version(s, len, v);
 	free(s);
-	return ok ? CC_OK : err_set(CC_PROTOCOL_ERROR,
+	return ok ? CC_OK : client_err_set(CC_PROTOCOL_ERROR,
 	    "namespace key %s holds no version", nskey);
 }
 
@@ -143,7 +143,7 @@ ns_add(cc_client *c, memcached_st *mc, const char *ns, const char *nskey,
 	uint64_t		initial = client_now_ms(c), known;
 	int			n;
 
-	if (nscache_peek(c->ns, ns, &known) && known >= initial)
+	if (client_nscache_peek(c->ns, ns, &known) && known >= initial)
 		initial = known + 1;
 	if (initial == 0)
 		initial = 1;
@@ -169,7 +169,7 @@ ns_create(cc_client *c, memcached_st *mc, const char *ns, const char *nskey,
 		return CC_OK;
 	if (rc == MEMCACHED_NOTSTORED)
 		return ns_read(mc, nskey, nslen, v);
-	return err_memc(mc, rc, "namespace version");
+	return client_err_memc(mc, rc, "namespace version");
 }
 
 /* Reads the version of ns from the servers, creating it if missing. */
@@ -177,7 +177,7 @@ static cc_status
 ns_fetch(cc_client *c, memcached_st *mc, const char *ns, uint64_t *v)
 {
 	char		nskey[NS_KEY_BUF];
-	size_t		nslen = key_ns(ns, nskey);
+	size_t		nslen = client_key_ns(ns, nskey);
 	cc_status	st = ns_read(mc, nskey, nslen, v);
 
 	if (st == CC_NOT_FOUND)
@@ -192,21 +192,21 @@ ns_current(cc_client *c, memcached_st *mc, const char *ns, uint64_t *version)
 	uint64_t	now = client_now_ms(c), v;
 	cc_status	st;
 
-	switch (nscache_lookup(c->ns, ns, now, version)) {
+	switch (client_nscache_lookup(c->ns, ns, now, version)) {
 	case NS_HIT:
 		return CC_OK;
 	case NS_REFRESH:
 		/* On failure keep using the version we know. */
 		if (ns_fetch(c, mc, ns, &v) == CC_OK)
-			*version = nscache_store(c->ns, ns, v, now);
+			*version = client_nscache_store(c->ns, ns, v, now);
 		else
-			nscache_failed(c->ns, ns, now);
+			client_nscache_failed(c->ns, ns, now);
 		return CC_OK;
 	case NS_UNKNOWN:
 	default:
 		if ((st = ns_fetch(c, mc, ns, &v)) != CC_OK)
 			return st;
-		*version = nscache_store(c->ns, ns, v, now);
+		*version = client_nscache_store(c->ns, ns, v, now);
 		return CC_OK;
 	}
 }
@@ -227,14 +227,15 @@ memo_lookup(struct memo *m)
 		return LOOK_MISS;
 	if (rc != MEMCACHED_SUCCESS) {
 		free(v);
-		err_memc(m->m, rc, "memoize get");
+		client_err_memc(m->m, rc, "memoize get");
 		client_count(&m->c->errors);
 		return LOOK_ERROR;
 	}
-	if (!envelope_decode(v, len, &m->env)) {
+	if (!client_envelope_decode(v, len, &m->env)) {
 		/* Not ours or damaged: recompute and overwrite it. */
 		free(v);
-		err_set(CC_PROTOCOL_ERROR, "memoize: %s is no memo entry",
+		client_err_set(CC_PROTOCOL_ERROR,
+		    "memoize: %s is no memo entry",
 		    m->key);
 		client_count(&m->c->errors);
 		return LOOK_MISS;
@@ -272,22 +273,22 @@ memo_write(struct memo *m, const void *payload, size_t len, unsigned flags,
     uint32_t ttl_s)
 {
 	cc_client		*c = m->c;
-	struct ttl_plan		 plan;
+	struct client_ttl_plan		 plan;
 	memcached_return_t	 rc;
 	uint8_t			*buf;
 
-	ttl_plan(&plan, ttl_s, c->cfg.jitter_pct, c->cfg.stale_grace_s,
+	client_ttl_plan(&plan, ttl_s, c->cfg.jitter_pct, c->cfg.stale_grace_s,
 	    client_random(c), client_now_ms(c));
 	if ((buf = malloc(len + ENVELOPE_LEN)) == NULL)
-		return err_set(CC_NO_MEMORY, "memoize: out of memory");
+		return client_err_set(CC_NO_MEMORY, "memoize: out of memory");
 	if (len > 0)
 		memcpy(buf, payload, len);
-	envelope_trailer(buf + len, plan.soft_expiry_ms, flags);
+	client_envelope_trailer(buf + len, plan.soft_expiry_ms, flags);
 	rc = memcached_set(m->m, m->key, m->key_len, (const char *)buf,
 	    len + ENVELOPE_LEN, (time_t)plan.hard_ttl_s, 0);
 	free(buf);
 	if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_STORED)
-		return err_memc(m->m, rc, "memoize set");
+		return client_err_memc(m->m, rc, "memoize set");
 	return CC_OK;
 }
 
@@ -307,7 +308,7 @@ memo_compute(struct memo *m, bool store)
 		r = CC_COMPUTE_ERROR;
 	if (r == CC_COMPUTE_OK && value == NULL &&
 	    (value = calloc(1, 1)) == NULL)
-		return err_set(CC_NO_MEMORY, "memoize: out of memory");
+		return client_err_set(CC_NO_MEMORY, "memoize: out of memory");
 	if (r == CC_COMPUTE_NOT_FOUND) {
 		free(value);
 		res->not_found = true;
@@ -319,7 +320,8 @@ memo_compute(struct memo *m, bool store)
 	}
 	if (r != CC_COMPUTE_OK) {
 		free(value);
-		return err_set(CC_COMPUTE_FAILED, "memoize: compute callback "
+		return client_err_set(CC_COMPUTE_FAILED,
+		    "memoize: compute callback "
 		    "failed for %s", m->key[0] != '\0' ? m->key : "(no key)");
 	}
 	if (store && memo_write(m, value, len, 0, m->ttl_s) != CC_OK)
@@ -343,7 +345,7 @@ lock_take(struct memo *m)
 	}
 	if (rc == MEMCACHED_NOTSTORED || rc == MEMCACHED_DATA_EXISTS)
 		return LOCK_BUSY;
-	err_memc(m->m, rc, "memoize lock");
+	client_err_memc(m->m, rc, "memoize lock");
 	client_count(&m->c->errors);
 	return LOCK_ERROR;
 }
@@ -428,13 +430,14 @@ memo_check(cc_client *c, const char *ns, const char *fn, const cc_arg *args,
     size_t nargs, const char *what)
 {
 	if (c == NULL)
-		return err_set(CC_BAD_ARGUMENT, "%s: no client", what);
-	if (!key_name_ok(ns) || !key_name_ok(fn))
-		return err_set(CC_BAD_ARGUMENT, "%s: namespace and function "
+		return client_err_set(CC_BAD_ARGUMENT, "%s: no client", what);
+	if (!client_key_name_ok(ns) || !client_key_name_ok(fn))
+		return client_err_set(CC_BAD_ARGUMENT,
+		    "%s: namespace and function "
 		    "names must be 1-%d printable bytes without space or ':'",
 		    what, CC_NAME_MAX);
-	if (!key_args_ok(args, nargs))
-		return err_set(CC_BAD_ARGUMENT,
+	if (!client_key_args_ok(args, nargs))
+		return client_err_set(CC_BAD_ARGUMENT,
 		    "%s: argument with a length but no data", what);
 	return CC_OK;
 }
@@ -443,7 +446,8 @@ memo_check(cc_client *c, const char *ns, const char *fn, const cc_arg *args,
 static void
 memo_keys(struct memo *m, const char *ns, uint64_t version, const char *fn)
 {
-	m->key_len = key_memo(ns, version, fn, m->args, m->nargs, m->key);
+	m->key_len = client_key_memo(ns, version, fn, m->args, m->nargs,
+	    m->key);
 	memcpy(m->lock, m->key, m->key_len);
 	memcpy(m->lock + m->key_len, MEMO_LOCK_SUFFIX,
 	    MEMO_LOCK_SUFFIX_LEN + 1);
@@ -465,7 +469,8 @@ cc_memoize(cc_client *c, const char *ns, const char *fn, const cc_arg *args,
 	if ((st = memo_check(c, ns, fn, args, nargs, "memoize")) != CC_OK)
 		return st;
 	if (compute == NULL || res == NULL || ttl_s == 0 || ttl_s > CC_TTL_MAX)
-		return err_set(CC_BAD_ARGUMENT, "memoize: needs a compute "
+		return client_err_set(CC_BAD_ARGUMENT,
+		    "memoize: needs a compute "
 		    "callback, a result and a TTL of 1 to %d s", CC_TTL_MAX);
 	memset(&m, 0, sizeof m);
 	m.c = c;
@@ -475,7 +480,7 @@ cc_memoize(cc_client *c, const char *ns, const char *fn, const cc_arg *args,
 	m.compute = compute;
 	m.ctx = ctx;
 	m.res = res;
-	if ((m.m = pool_get(c->pool, c->cfg.pool_wait_ms)) == NULL) {
+	if ((m.m = client_pool_get(c->pool, c->cfg.pool_wait_ms)) == NULL) {
 		client_count(&c->errors);
 		return memo_compute(&m, false);
 	}
@@ -525,7 +530,8 @@ cc_memo_store(cc_client *c, const char *ns, const char *fn,
 	cc_status	st;
 
 	if ((value == NULL && len > 0) || ttl_s == 0 || ttl_s > CC_TTL_MAX)
-		return err_set(CC_BAD_ARGUMENT, "memo store: NULL value or "
+		return client_err_set(CC_BAD_ARGUMENT,
+		    "memo store: NULL value or "
 		    "TTL not 1 to %d s", CC_TTL_MAX);
 	if ((st = memo_open(&m, c, ns, fn, args, nargs, "memo store")) != CC_OK)
 		return st;
@@ -550,9 +556,9 @@ cc_memo_forget(cc_client *c, const char *ns, const char *fn,
 	if (rc == MEMCACHED_SUCCESS || rc == MEMCACHED_DELETED)
 		st = CC_OK;
 	else if (rc == MEMCACHED_NOTFOUND)
-		st = err_set(CC_NOT_FOUND, "memo forget: not cached");
+		st = client_err_set(CC_NOT_FOUND, "memo forget: not cached");
 	else
-		st = err_memc(m.m, rc, "memo forget");
+		st = client_err_memc(m.m, rc, "memo forget");
 	client_release(c, m.m);
 	return st;
 }
@@ -565,12 +571,13 @@ cc_ns_version(cc_client *c, const char *ns, uint64_t *version)
 	cc_status	 st;
 	uint64_t	 v;
 
-	if (c == NULL || version == NULL || !key_name_ok(ns))
-		return err_set(CC_BAD_ARGUMENT, "ns version: bad argument");
+	if (c == NULL || version == NULL || !client_key_name_ok(ns))
+		return client_err_set(CC_BAD_ARGUMENT,
+		    "ns version: bad argument");
 	if ((mc = client_conn(c, &st)) == NULL)
 		return st;
 	if ((st = ns_fetch(c, mc, ns, &v)) == CC_OK)
-		*version = nscache_store(c->ns, ns, v, client_now_ms(c));
+		*version = client_nscache_store(c->ns, ns, v, client_now_ms(c));
 	client_release(c, mc);
 	return st;
 }
@@ -585,7 +592,7 @@ static cc_status
 ns_bump(cc_client *c, memcached_st *mc, const char *ns, uint64_t *v)
 {
 	char			nskey[NS_KEY_BUF];
-	size_t			nslen = key_ns(ns, nskey);
+	size_t			nslen = client_key_ns(ns, nskey);
 	memcached_return_t	rc;
 	int			tries;
 
@@ -597,9 +604,10 @@ ns_bump(cc_client *c, memcached_st *mc, const char *ns, uint64_t *v)
 		if (rc == MEMCACHED_SUCCESS)
 			return CC_OK;
 		if (rc != MEMCACHED_NOTSTORED)
-			return err_memc(mc, rc, "ns invalidate");
+			return client_err_memc(mc, rc, "ns invalidate");
 	}
-	return err_set(CC_ERROR, "ns invalidate: %s keeps changing", nskey);
+	return client_err_set(CC_ERROR, "ns invalidate: %s keeps changing",
+	    nskey);
 }
 
 /* Forgets a whole namespace by moving it to a new version. */
@@ -610,12 +618,13 @@ cc_ns_invalidate(cc_client *c, const char *ns)
 	cc_status	 st;
 	uint64_t	 v;
 
-	if (c == NULL || !key_name_ok(ns))
-		return err_set(CC_BAD_ARGUMENT, "ns invalidate: bad argument");
+	if (c == NULL || !client_key_name_ok(ns))
+		return client_err_set(CC_BAD_ARGUMENT,
+		    "ns invalidate: bad argument");
 	if ((mc = client_conn(c, &st)) == NULL)
 		return st;
 	if ((st = ns_bump(c, mc, ns, &v)) == CC_OK)
-		nscache_store(c->ns, ns, v, client_now_ms(c));
+		client_nscache_store(c->ns, ns, v, client_now_ms(c));
 	client_release(c, mc);
 	return st;
 }

@@ -64,7 +64,7 @@ find(struct nscache *nc, const char *name)
 
 /* Creates an empty cache. */
 struct nscache *
-nscache_create(unsigned refresh_ms)
+client_nscache_create(unsigned refresh_ms)
 {
 	struct nscache *nc = calloc(1, sizeof *nc);
 
@@ -80,7 +80,7 @@ nscache_create(unsigned refresh_ms)
 
 /* Frees the cache and its entries. */
 void
-nscache_destroy(struct nscache *nc)
+client_nscache_destroy(struct nscache *nc)
 {
 	struct ns_entry	*e, *next;
 	int		 i;
@@ -98,7 +98,7 @@ nscache_destroy(struct nscache *nc)
 
 /* Looks ns up; hands the refresh to the first caller that finds it due. */
 enum ns_lookup
-nscache_lookup(struct nscache *nc, const char *ns, uint64_t now_ms,
+client_nscache_lookup(struct nscache *nc, const char *ns, uint64_t now_ms,
     uint64_t *version)
 {
 	struct ns_entry	*e;
@@ -122,7 +122,7 @@ nscache_lookup(struct nscache *nc, const char *ns, uint64_t now_ms,
 
 /* Records a version seen at now_ms; returns the version now in force. */
 uint64_t
-nscache_store(struct nscache *nc, const char *ns, uint64_t version,
+client_nscache_store(struct nscache *nc, const char *ns, uint64_t version,
     uint64_t now_ms)
 {
 	struct ns_entry	*e;
@@ -149,7 +149,7 @@ nscache_store(struct nscache *nc, const char *ns, uint64_t version,
 
 /* Copies the version known for ns, if any, without side effects. */
 bool
-nscache_peek(struct nscache *nc, const char *ns, uint64_t *version)
+client_nscache_peek(struct nscache *nc, const char *ns, uint64_t *version)
 {
 	struct ns_entry	*e;
 
@@ -162,7 +162,7 @@ nscache_peek(struct nscache *nc, const char *ns, uint64_t *version)
 
 /* Records a failed refresh: keep the old version, retry a period later. */
 void
-nscache_failed(struct nscache *nc, const char *ns, uint64_t now_ms)
+client_nscache_failed(struct nscache *nc, const char *ns, uint64_t now_ms)
 {
 	struct ns_entry *e;
 

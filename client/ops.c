@@ -21,9 +21,10 @@ static cc_status
 check_key(cc_client *c, const char *key, size_t *klen, const char *what)
 {
 	if (c == NULL)
-		return err_set(CC_BAD_ARGUMENT, "%s: no client", what);
-	if (!key_ok(key, klen))
-		return err_set(CC_BAD_ARGUMENT, "%s: key must be 1-%d bytes "
+		return client_err_set(CC_BAD_ARGUMENT, "%s: no client", what);
+	if (!client_key_ok(key, klen))
+		return client_err_set(CC_BAD_ARGUMENT,
+		    "%s: key must be 1-%d bytes "
 		    "with no space or control character", what, CC_KEY_MAX);
 	return CC_OK;
 }
@@ -43,18 +44,18 @@ cc_get(cc_client *c, const char *key, void **value, size_t *len,
 	if ((st = check_key(c, key, &klen, "get")) != CC_OK)
 		return st;
 	if (value == NULL || len == NULL)
-		return err_set(CC_BAD_ARGUMENT, "get: NULL output");
+		return client_err_set(CC_BAD_ARGUMENT, "get: NULL output");
 	if ((m = client_conn(c, &st)) == NULL)
 		return st;
 	v = memcached_get(m, key, klen, &vlen, &fl, &rc);
 	if (rc == MEMCACHED_SUCCESS && v == NULL)
 		v = calloc(1, 1);	/* an empty value is still a value */
 	if (rc == MEMCACHED_SUCCESS && v == NULL)
-		st = err_set(CC_NO_MEMORY, "get: out of memory");
+		st = client_err_set(CC_NO_MEMORY, "get: out of memory");
 	else if (rc != MEMCACHED_SUCCESS)
 		st = rc == MEMCACHED_NOTFOUND ?
-		    err_set(CC_NOT_FOUND, "get: not found") :
-		    err_memc(m, rc, "get");
+		    client_err_set(CC_NOT_FOUND, "get: not found") :
+		    client_err_memc(m, rc, "get");
 	client_release(c, m);
 	if (st != CC_OK) {
 		free(v);
@@ -116,7 +117,8 @@ mget_place(const struct slot *slots, size_t n, memcached_result_st *r,
 		if (v->found)
 			continue;
 		if ((v->value = malloc(vlen + 1)) == NULL)
-			return err_set(CC_NO_MEMORY, "mget: out of memory");
+			return client_err_set(CC_NO_MEMORY,
+			    "mget: out of memory");
 		memcpy(v->value, memcached_result_value(r), vlen);
 		((char *)v->value)[vlen] = '\0';
 		v->len = vlen;
@@ -138,9 +140,9 @@ mget_run(memcached_st *m, const char *const *keys, const size_t *lens,
 
 	rc = memcached_mget(m, keys, lens, n);
 	if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_SOME_ERRORS)
-		return err_memc(m, rc, "mget");
+		return client_err_memc(m, rc, "mget");
 	if (memcached_result_create(m, &result) == NULL)
-		return err_set(CC_NO_MEMORY, "mget: out of memory");
+		return client_err_set(CC_NO_MEMORY, "mget: out of memory");
 	while ((r = memcached_fetch_result(m, &result, &frc)) != NULL)
 		if (st == CC_OK)
 			st = mget_place(slots, n, r, out);
@@ -149,9 +151,9 @@ mget_run(memcached_st *m, const char *const *keys, const size_t *lens,
 		return st;
 	if (frc != MEMCACHED_END && frc != MEMCACHED_SUCCESS &&
 	    frc != MEMCACHED_NOTFOUND)
-		return err_memc(m, frc, "mget");
+		return client_err_memc(m, frc, "mget");
 	if (rc == MEMCACHED_SOME_ERRORS)
-		return err_set(CC_UNREACHABLE,
+		return client_err_set(CC_UNREACHABLE,
 		    "mget: some servers could not be asked");
 	return CC_OK;
 }
@@ -167,13 +169,13 @@ cc_mget(cc_client *c, const char *const *keys, size_t n,
 	cc_status	 st = CC_OK;
 
 	if (c == NULL || (n > 0 && (keys == NULL || out == NULL)))
-		return err_set(CC_BAD_ARGUMENT, "mget: NULL argument");
+		return client_err_set(CC_BAD_ARGUMENT, "mget: NULL argument");
 	if (n == 0)
 		return CC_OK;
 	memset(out, 0, n * sizeof *out);
 	if ((slots = calloc(n, sizeof *slots)) == NULL ||
 	    (lens = calloc(n, sizeof *lens)) == NULL) {
-		st = err_set(CC_NO_MEMORY, "mget: out of memory");
+		st = client_err_set(CC_NO_MEMORY, "mget: out of memory");
 		goto out;
 	}
 	for (i = 0; i < n && st == CC_OK; i++) {
@@ -221,7 +223,7 @@ store(cc_client *c, store_fn fn, const char *what, const char *key,
 	if ((st = check_key(c, key, &klen, what)) != CC_OK)
 		return st;
 	if (value == NULL && len > 0)
-		return err_set(CC_BAD_ARGUMENT, "%s: NULL value", what);
+		return client_err_set(CC_BAD_ARGUMENT, "%s: NULL value", what);
 	if ((m = client_conn(c, &st)) == NULL)
 		return st;
 	rc = fn(m, key, klen, value != NULL ? value : "", len, (time_t)ttl,
@@ -229,9 +231,9 @@ store(cc_client *c, store_fn fn, const char *what, const char *key,
 	if (rc == MEMCACHED_SUCCESS || rc == MEMCACHED_STORED)
 		st = CC_OK;
 	else if (rc == MEMCACHED_NOTSTORED || rc == MEMCACHED_DATA_EXISTS)
-		st = err_set(CC_NOT_STORED, "%s: not stored", what);
+		st = client_err_set(CC_NOT_STORED, "%s: not stored", what);
 	else
-		st = err_memc(m, rc, what);
+		st = client_err_memc(m, rc, what);
 	client_release(c, m);
 	return st;
 }
@@ -278,9 +280,9 @@ cc_delete(cc_client *c, const char *key)
 	if (rc == MEMCACHED_SUCCESS || rc == MEMCACHED_DELETED)
 		st = CC_OK;
 	else if (rc == MEMCACHED_NOTFOUND)
-		st = err_set(CC_NOT_FOUND, "delete: not found");
+		st = client_err_set(CC_NOT_FOUND, "delete: not found");
 	else
-		st = err_memc(m, rc, "delete");
+		st = client_err_memc(m, rc, "delete");
 	client_release(c, m);
 	return st;
 }
@@ -309,8 +311,8 @@ arith(cc_client *c, bool up, const char *key, uint64_t delta,
 		if (value != NULL)
 			*value = v;
 	} else if (rc == MEMCACHED_NOTFOUND)
-		st = err_set(CC_NOT_FOUND, "%s: not found", what);
-	else if ((st = err_memc(m, rc, what)) == CC_PROTOCOL_ERROR &&
+		st = client_err_set(CC_NOT_FOUND, "%s: not found", what);
+	else if ((st = client_err_memc(m, rc, what)) == CC_PROTOCOL_ERROR &&
 	    rc == MEMCACHED_CLIENT_ERROR)
 		st = CC_NON_NUMERIC;	/* the key was valid: it is the value */
 	client_release(c, m);
@@ -348,9 +350,9 @@ cc_touch(cc_client *c, const char *key, uint32_t ttl)
 	if (rc == MEMCACHED_SUCCESS)
 		st = CC_OK;
 	else if (rc == MEMCACHED_NOTFOUND)
-		st = err_set(CC_NOT_FOUND, "touch: not found");
+		st = client_err_set(CC_NOT_FOUND, "touch: not found");
 	else
-		st = err_memc(m, rc, "touch");
+		st = client_err_memc(m, rc, "touch");
 	client_release(c, m);
 	return st;
 }

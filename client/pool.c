@@ -29,7 +29,7 @@ struct pool {
 
 /* Creates a pool of at most max clones of master, taking master over. */
 struct pool *
-pool_create(memcached_st *master, unsigned max)
+client_pool_create(memcached_st *master, unsigned max)
 {
 	struct pool		*p;
 	pthread_condattr_t	 attr;
@@ -62,7 +62,7 @@ fail:
 
 /* Frees the pool, its master and the idle clones (all must be back). */
 void
-pool_destroy(struct pool *p)
+client_pool_destroy(struct pool *p)
 {
 	if (p == NULL)
 		return;
@@ -93,7 +93,7 @@ deadline_after(unsigned wait_ms)
 
 /* Borrows an idle clone, makes a new one, or waits for one to return. */
 memcached_st *
-pool_get(struct pool *p, unsigned wait_ms)
+client_pool_get(struct pool *p, unsigned wait_ms)
 {
 	memcached_st	*m = NULL;
 	struct timespec	 deadline;
@@ -124,7 +124,7 @@ pool_get(struct pool *p, unsigned wait_ms)
 
 /* Returns a borrowed clone and wakes one waiter. */
 void
-pool_put(struct pool *p, memcached_st *memc)
+client_pool_put(struct pool *p, memcached_st *memc)
 {
 	pthread_mutex_lock(&p->lock);
 	p->idle[p->nidle++] = memc;

@@ -3,7 +3,7 @@
  * the specification and checked against its test vectors (the unit tests).
  *
  * Data structure: struct sha256_ctx keeps the eight state words, a partial
- * block and the message length; sha256_final appends the padding (0x80,
+ * block and the message length; client_sha256_final appends the padding (0x80,
  * zeros, the 64-bit big-endian bit length).  No locking.
  */
 #include "sha256.h"
@@ -81,7 +81,7 @@ compress(uint32_t h[8], const uint8_t *block)
 
 /* Starts a new hash with the initial hash value of FIPS 180-4 5.3.3. */
 void
-sha256_init(struct sha256_ctx *ctx)
+client_sha256_init(struct sha256_ctx *ctx)
 {
 	static const uint32_t iv[8] = {
 		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -95,7 +95,7 @@ sha256_init(struct sha256_ctx *ctx)
 
 /* Hashes len more bytes, compressing every full block. */
 void
-sha256_update(struct sha256_ctx *ctx, const void *data, size_t len)
+client_sha256_update(struct sha256_ctx *ctx, const void *data, size_t len)
 {
 	const uint8_t	*p = data;
 
@@ -125,7 +125,7 @@ sha256_update(struct sha256_ctx *ctx, const void *data, size_t len)
 
 /* Pads the message (FIPS 180-4 5.1.1) and writes the digest. */
 void
-sha256_final(struct sha256_ctx *ctx, uint8_t out[SHA256_DIGEST_LEN])
+client_sha256_final(struct sha256_ctx *ctx, uint8_t out[SHA256_DIGEST_LEN])
 {
 	uint64_t	bits = ctx->total * 8;
 	int		i;

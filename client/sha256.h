@@ -22,10 +22,12 @@ struct sha256_ctx {
 };
 
 /* Starts a new hash. */
-void	sha256_init(struct sha256_ctx *ctx);
+void	client_sha256_init(struct sha256_ctx *ctx);
 /* Hashes len more bytes. */
-void	sha256_update(struct sha256_ctx *ctx, const void *data, size_t len);
+void	client_sha256_update(struct sha256_ctx *ctx, const void *data,
+	    size_t len);
 /* Finishes the hash into out; the context must be re-initialised. */
-void	sha256_final(struct sha256_ctx *ctx, uint8_t out[SHA256_DIGEST_LEN]);
+void	client_sha256_final(struct sha256_ctx *ctx,
+	    uint8_t out[SHA256_DIGEST_LEN]);
 
 #endif

@@ -70,7 +70,7 @@ struct wm_entry {
  * Parses line[0..len-1] (no newline; line[len] must be writable) into e,
  * decoding words in place.  Returns 0, or -1 with a message in err.
  */
-int	wm_parse(char *line, size_t len, struct wm_entry *e, char *err,
+int	warm_manifest_parse(char *line, size_t len, struct wm_entry *e, char *err,
 	    size_t errlen);
 
 /* ---- warm_input.c: lines from a file descriptor, bounded memory ---- */
@@ -86,17 +86,17 @@ enum wi_status {
 };
 
 /* Creates a reader of fd for lines of at most max_line bytes. */
-struct wi_reader	*wi_open(int fd, size_t max_line);
+struct wi_reader	*warm_input_open(int fd, size_t max_line);
 /* Frees the reader (the descriptor stays open). */
-void			 wi_close(struct wi_reader *r);
+void			 warm_input_close(struct wi_reader *r);
 /*
  * Reads the next line.  *line stays valid until the next call and has a
  * writable byte after its end; *lineno is its 1-based number.
  */
-enum wi_status		 wi_next(struct wi_reader *r, char **line,
+enum wi_status		 warm_input_next(struct wi_reader *r, char **line,
 			    size_t *len, unsigned long *lineno);
 /* Returns the number of bytes consumed so far. */
-uint64_t		 wi_offset(const struct wi_reader *r);
+uint64_t		 warm_input_offset(const struct wi_reader *r);
 
 /* ---- warm_opts.c: the command line ---- */
 
@@ -141,20 +141,20 @@ const char		*warm_usage(void);
 struct wq;
 
 /* Creates a queue holding at most cap jobs. */
-struct wq	*wq_create(size_t cap);
+struct wq	*warm_queue_create(size_t cap);
 /* Frees an empty queue whose workers have been joined. */
-void		 wq_destroy(struct wq *q);
+void		 warm_queue_destroy(struct wq *q);
 /* Queues job, waiting while the queue is full. */
-void		 wq_push(struct wq *q, void *job);
+void		 warm_queue_push(struct wq *q, void *job);
 /* Takes the oldest job, waiting while empty; NULL once closed and empty. */
-void		*wq_pop(struct wq *q);
+void		*warm_queue_pop(struct wq *q);
 /* Says no job will follow: workers finish the queue, then stop. */
-void		 wq_close(struct wq *q);
+void		 warm_queue_close(struct wq *q);
 /* Starts n workers running fn(arg); returns how many started. */
-unsigned	 wq_start(struct wq *q, unsigned n, void *(*fn)(void *),
+unsigned	 warm_queue_start(struct wq *q, unsigned n, void *(*fn)(void *),
 		    void *arg);
 /* Waits for every worker to return. */
-void		 wq_join(struct wq *q);
+void		 warm_queue_join(struct wq *q);
 
 /* ---- warm_exec.c: a command per key, its stdout captured ---- */
 
@@ -179,18 +179,18 @@ struct we_output {
  * quoted for /bin/sh and separated by spaces (malloc'd; NULL if out of
  * memory or a word holds a NUL byte).
  */
-char		*we_expand(const char *tmpl, const cc_arg *words, size_t n);
+char		*warm_exec_expand(const char *tmpl, const cc_arg *words, size_t n);
 /*
  * Runs cmd with /bin/sh -c in a process group of its own, environment
  * envp, stdin from /dev/null and stderr inherited.  Kills the group when
  * timeout_ms pass, when stdout exceeds max_out bytes or when stop_fd
  * becomes readable.
  */
-enum we_result	 we_run(const char *cmd, char *const envp[],
+enum we_result	 warm_exec_run(const char *cmd, char *const envp[],
 		    unsigned timeout_ms, size_t max_out, int stop_fd,
 		    struct we_output *out);
 /* Describes a result for a message ("exited with status 3"). */
-void		 we_describe(enum we_result r, const struct we_output *out,
+void		 warm_exec_describe(enum we_result r, const struct we_output *out,
 		    char *buf, size_t len);
 
 /* ---- warm_report.c: counters, progress bar and summary ---- */
@@ -209,31 +209,31 @@ struct warm_totals {
 enum warm_outcome { WARM_STORED, WARM_SKIPPED, WARM_FAILED };
 
 /* Creates a report; progress draws a bar on stderr. */
-struct warm_report	*report_create(bool progress);
+struct warm_report	*warm_report_create(bool progress);
 /* Frees the report. */
-void			 report_destroy(struct warm_report *r);
+void			 warm_report_destroy(struct warm_report *r);
 /* Counts one entry read. */
-void			 report_read(struct warm_report *r);
+void			 warm_report_read(struct warm_report *r);
 /* Counts one entry's outcome (bytes: its value, if stored). */
-void			 report_outcome(struct warm_report *r,
+void			 warm_report_outcome(struct warm_report *r,
 			    enum warm_outcome o, size_t bytes);
 /* Sets how many input bytes there are (0: unknown) and how many are read. */
-void			 report_input(struct warm_report *r, uint64_t total,
+void			 warm_report_input(struct warm_report *r, uint64_t total,
 			    uint64_t done);
 /* Prints a message line on stderr, clearing the progress bar first. */
-void			 report_log(struct warm_report *r, const char *fmt, ...)
+void			 warm_report_log(struct warm_report *r, const char *fmt, ...)
 			    __attribute__((format(printf, 2, 3)));
 /* Redraws the progress bar (if any). */
-void			 report_tick(struct warm_report *r);
+void			 warm_report_tick(struct warm_report *r);
 /* Removes the progress bar and copies the totals; returns seconds run. */
-double			 report_finish(struct warm_report *r,
+double			 warm_report_finish(struct warm_report *r,
 			    struct warm_totals *t);
 /* Formats the one-line summary (no newline) into buf. */
-void			 report_summary(char *buf, size_t len,
+void			 warm_report_summary(char *buf, size_t len,
 			    const struct warm_totals *t, double elapsed,
 			    bool dry_run);
 /* Formats a progress bar line (no "\r") for the counts so far into buf. */
-void			 report_bar(char *buf, size_t len, uint64_t done,
+void			 warm_report_bar(char *buf, size_t len, uint64_t done,
 			    uint64_t in_done, uint64_t in_total,
 			    double elapsed);
 
@@ -293,12 +293,12 @@ struct warm_input {
 #define WARM_MEMO_OVERHEAD	16
 
 /* Stores a batch and reports every item's outcome. */
-void	store_batch(struct warm_run *run, struct warm_batch *b);
+void	warm_store_batch(struct warm_run *run, struct warm_batch *b);
 /* Stores one entry with the value given and reports its outcome. */
-void	store_entry(struct warm_run *run, const struct warm_entry *e,
+void	warm_store_entry(struct warm_run *run, const struct warm_entry *e,
 	    const void *value, size_t len);
 /* Counts an entry that was not stored and says why. */
-void	store_fail(struct warm_run *run, const struct warm_src *src,
+void	warm_store_fail(struct warm_run *run, const struct warm_src *src,
 	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /*

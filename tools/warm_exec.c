@@ -94,7 +94,7 @@ put_quoted(char *o, const cc_arg *w)
 
 /* Returns the command: tmpl with {} replaced by the quoted words. */
 char *
-we_expand(const char *tmpl, const cc_arg *words, size_t n)
+warm_exec_expand(const char *tmpl, const cc_arg *words, size_t n)
 {
 	size_t		 i, wlen = 0, holes = 0, q;
 	const char	*s;
@@ -294,7 +294,7 @@ exit_result(int status, struct we_output *out)
 
 /* Runs cmd and captures its stdout. */
 enum we_result
-we_run(const char *cmd, char *const envp[], unsigned timeout_ms,
+warm_exec_run(const char *cmd, char *const envp[], unsigned timeout_ms,
     size_t max_out, int stop_fd, struct we_output *out)
 {
 	struct child	ch = { .stop_fd = stop_fd, .max_out = max_out };
@@ -334,7 +334,7 @@ we_run(const char *cmd, char *const envp[], unsigned timeout_ms,
 
 /* Describes a result. */
 void
-we_describe(enum we_result r, const struct we_output *out, char *buf,
+warm_exec_describe(enum we_result r, const struct we_output *out, char *buf,
     size_t len)
 {
 	switch (r) {

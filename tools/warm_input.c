@@ -36,7 +36,7 @@ struct wi_reader {
 
 /* Creates a reader. */
 struct wi_reader *
-wi_open(int fd, size_t max_line)
+warm_input_open(int fd, size_t max_line)
 {
 	struct wi_reader *r = calloc(1, sizeof *r);
 
@@ -54,7 +54,7 @@ wi_open(int fd, size_t max_line)
 
 /* Frees the reader. */
 void
-wi_close(struct wi_reader *r)
+warm_input_close(struct wi_reader *r)
 {
 	if (r == NULL)
 		return;
@@ -64,7 +64,7 @@ wi_close(struct wi_reader *r)
 
 /* Returns the number of bytes read so far. */
 uint64_t
-wi_offset(const struct wi_reader *r)
+warm_input_offset(const struct wi_reader *r)
 {
 	return r->offset;
 }
@@ -132,7 +132,8 @@ take(struct wi_reader *r, char *nl, char **line, size_t *len,
 
 /* Reads the next line. */
 enum wi_status
-wi_next(struct wi_reader *r, char **line, size_t *len, unsigned long *lineno)
+warm_input_next(struct wi_reader *r, char **line, size_t *len,
+    unsigned long *lineno)
 {
 	char *nl;
 

@@ -178,13 +178,13 @@ static int
 finish(const struct warm_opts *o, struct warm_report *report, int rc)
 {
 	struct warm_totals	t;
-	double			elapsed = report_finish(report, &t);
+	double			elapsed = warm_report_finish(report, &t);
 	char			line[256];
 
 	if (rc == 0 && t.failed > 0)
 		rc = WARM_EXIT_FAILED;
 	if (!o->quiet || rc != 0) {
-		report_summary(line, sizeof line, &t, elapsed, o->dry_run);
+		warm_report_summary(line, sizeof line, &t, elapsed, o->dry_run);
 		printf("%s\n", line);
 		fflush(stdout);
 	}
@@ -236,13 +236,13 @@ warm(struct warm_opts *o, struct warm_input *in)
 		cc_client_destroy(run.client);
 		return rc;
 	}
-	if ((run.report = report_create(o->progress > 0)) == NULL) {
+	if ((run.report = warm_report_create(o->progress > 0)) == NULL) {
 		cc_client_destroy(run.client);
 		return WARM_EXIT_SOFTWARE;
 	}
 	rc = warm_run(&run, in, (size_t)nin);
 	rc = finish(o, run.report, rc);
-	report_destroy(run.report);
+	warm_report_destroy(run.report);
 	cc_client_destroy(run.client);
 	return rc;
 }

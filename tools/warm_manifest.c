@@ -524,7 +524,7 @@ is_comment(const char *line, size_t len)
 
 /* Parses one manifest line into e. */
 int
-wm_parse(char *line, size_t len, struct wm_entry *e, char *err,
+warm_manifest_parse(char *line, size_t len, struct wm_entry *e, char *err,
     size_t errlen)
 {
 	struct parse p;

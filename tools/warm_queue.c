@@ -31,7 +31,7 @@ struct wq {
 
 /* Creates a queue of cap slots. */
 struct wq *
-wq_create(size_t cap)
+warm_queue_create(size_t cap)
 {
 	struct wq *q = calloc(1, sizeof *q);
 
@@ -52,7 +52,7 @@ wq_create(size_t cap)
 
 /* Frees the queue. */
 void
-wq_destroy(struct wq *q)
+warm_queue_destroy(struct wq *q)
 {
 	if (q == NULL)
 		return;
@@ -66,7 +66,7 @@ wq_destroy(struct wq *q)
 
 /* Queues a job, waiting for room. */
 void
-wq_push(struct wq *q, void *job)
+warm_queue_push(struct wq *q, void *job)
 {
 	pthread_mutex_lock(&q->lock);
 	while (q->count == q->cap)
@@ -79,7 +79,7 @@ wq_push(struct wq *q, void *job)
 
 /* Takes the oldest job; NULL once closed and empty. */
 void *
-wq_pop(struct wq *q)
+warm_queue_pop(struct wq *q)
 {
 	void *job = NULL;
 
@@ -98,7 +98,7 @@ wq_pop(struct wq *q)
 
 /* Marks the end of the jobs and wakes every idle worker. */
 void
-wq_close(struct wq *q)
+warm_queue_close(struct wq *q)
 {
 	pthread_mutex_lock(&q->lock);
 	q->closed = true;
@@ -108,7 +108,7 @@ wq_close(struct wq *q)
 
 /* Starts n workers. */
 unsigned
-wq_start(struct wq *q, unsigned n, void *(*fn)(void *), void *arg)
+warm_queue_start(struct wq *q, unsigned n, void *(*fn)(void *), void *arg)
 {
 	unsigned i;
 
@@ -123,7 +123,7 @@ wq_start(struct wq *q, unsigned n, void *(*fn)(void *), void *arg)
 
 /* Joins every worker. */
 void
-wq_join(struct wq *q)
+warm_queue_join(struct wq *q)
 {
 	unsigned i;
 

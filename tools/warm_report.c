@@ -45,7 +45,7 @@ since(const struct timespec *ts)
 
 /* Creates a report and starts its clock. */
 struct warm_report *
-report_create(bool progress)
+warm_report_create(bool progress)
 {
 	struct warm_report *r = calloc(1, sizeof *r);
 
@@ -59,7 +59,7 @@ report_create(bool progress)
 
 /* Frees the report. */
 void
-report_destroy(struct warm_report *r)
+warm_report_destroy(struct warm_report *r)
 {
 	if (r == NULL)
 		return;
@@ -83,14 +83,14 @@ get(_Atomic uint64_t *counter)
 
 /* Counts one entry read. */
 void
-report_read(struct warm_report *r)
+warm_report_read(struct warm_report *r)
 {
 	add(&r->read, 1);
 }
 
 /* Counts one entry's outcome. */
 void
-report_outcome(struct warm_report *r, enum warm_outcome o, size_t bytes)
+warm_report_outcome(struct warm_report *r, enum warm_outcome o, size_t bytes)
 {
 	switch (o) {
 	case WARM_STORED:
@@ -109,7 +109,7 @@ report_outcome(struct warm_report *r, enum warm_outcome o, size_t bytes)
 
 /* Publishes the input position. */
 void
-report_input(struct warm_report *r, uint64_t total, uint64_t done)
+warm_report_input(struct warm_report *r, uint64_t total, uint64_t done)
 {
 	atomic_store_explicit(&r->in_total, total, memory_order_relaxed);
 	atomic_store_explicit(&r->in_done, done, memory_order_relaxed);
@@ -127,7 +127,7 @@ clear_bar(struct warm_report *r)
 
 /* Prints one message line on stderr. */
 void
-report_log(struct warm_report *r, const char *fmt, ...)
+warm_report_log(struct warm_report *r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -157,7 +157,7 @@ clock_text(char *buf, size_t len, double t)
 
 /* Formats a progress bar line. */
 void
-report_bar(char *buf, size_t len, uint64_t done, uint64_t in_done,
+warm_report_bar(char *buf, size_t len, uint64_t done, uint64_t in_done,
     uint64_t in_total, double elapsed)
 {
 	char	bar[BAR_WIDTH + 1], eta[32], el[32];
@@ -185,7 +185,7 @@ report_bar(char *buf, size_t len, uint64_t done, uint64_t in_done,
 
 /* Redraws the bar. */
 void
-report_tick(struct warm_report *r)
+warm_report_tick(struct warm_report *r)
 {
 	char		line[160];
 	uint64_t	done;
@@ -193,7 +193,7 @@ report_tick(struct warm_report *r)
 	if (!r->progress)
 		return;
 	done = get(&r->stored) + get(&r->skipped) + get(&r->failed);
-	report_bar(line, sizeof line, done, get(&r->in_done),
+	warm_report_bar(line, sizeof line, done, get(&r->in_done),
 	    get(&r->in_total), since(&r->start));
 	pthread_mutex_lock(&r->out);
 	fprintf(stderr, "\r%s\033[K", line);
@@ -204,7 +204,7 @@ report_tick(struct warm_report *r)
 
 /* Removes the bar and copies the totals. */
 double
-report_finish(struct warm_report *r, struct warm_totals *t)
+warm_report_finish(struct warm_report *r, struct warm_totals *t)
 {
 	pthread_mutex_lock(&r->out);
 	clear_bar(r);
@@ -220,7 +220,7 @@ report_finish(struct warm_report *r, struct warm_totals *t)
 
 /* Formats the summary line. */
 void
-report_summary(char *buf, size_t len, const struct warm_totals *t,
+warm_report_summary(char *buf, size_t len, const struct warm_totals *t,
     double elapsed, bool dry_run)
 {
 	uint64_t	done = t->stored + t->skipped + t->failed;

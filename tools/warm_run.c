@@ -192,7 +192,7 @@ batch_flush(struct producer *p)
 		j->batch.items[i].value = j->arena + j->voff[i];
 	}
 	p->cur = NULL;
-	wq_push(p->q, j);
+	warm_queue_push(p->q, j);
 }
 
 /* Adds a literal plain entry to the batch being filled. */
@@ -279,11 +279,11 @@ bad_line(struct producer *p, const struct warm_src *src, const char *fmt,
 	va_end(ap);
 	p->bad++;
 	if (p->check_only)
-		report_log(p->run->report, "%s:%lu: %s", src->file, src->line,
+		warm_report_log(p->run->report, "%s:%lu: %s", src->file, src->line,
 		    msg);
 	else {
-		report_read(p->run->report);
-		store_fail(p->run, src, "%s", msg);
+		warm_report_read(p->run->report);
+		warm_store_fail(p->run, src, "%s", msg);
 	}
 	if (p->opts->strict && !p->check_only) {
 		p->aborted = true;
@@ -335,17 +335,17 @@ take_entry(struct producer *p, const struct warm_src *src,
 	uint32_t		 flags = e->has_flags ? e->flags : o->flags;
 	struct job		*j;
 
-	report_read(p->run->report);
+	warm_report_read(p->run->report);
 	if (e->kind == WM_MEMO)
 		limit = limit > WARM_MEMO_OVERHEAD ?
 		    limit - WARM_MEMO_OVERHEAD : 0;
 	if (!e->computed && e->value_len > limit) {
-		store_fail(p->run, src, "value of %zu bytes is over the item "
+		warm_store_fail(p->run, src, "value of %zu bytes is over the item "
 		    "limit of %zu; not sent", e->value_len, limit);
 		return 0;
 	}
 	if (o->dry_run) {
-		report_outcome(p->run->report, WARM_STORED, e->value_len);
+		warm_report_outcome(p->run->report, WARM_STORED, e->value_len);
 		return 0;
 	}
 	ttl = jitter(p, ttl);
@@ -353,7 +353,7 @@ take_entry(struct producer *p, const struct warm_src *src,
 		return batch_add(p, src, e, ttl, flags);
 	if ((j = entry_job(src, e, ttl, flags)) == NULL)
 		return -1;
-	wq_push(p->q, j);
+	warm_queue_push(p->q, j);
 	return 0;
 }
 
@@ -366,7 +366,7 @@ handle_line(struct producer *p, const struct warm_src *src, char *line,
 	char		err[WARM_ERR_MAX];
 	int		rc;
 
-	if (wm_parse(line, len, &e, err, sizeof err) < 0)
+	if (warm_manifest_parse(line, len, &e, err, sizeof err) < 0)
 		return bad_line(p, src, "%s", err);
 	if (e.kind == WM_BLANK)
 		return 0;
@@ -375,7 +375,7 @@ handle_line(struct producer *p, const struct warm_src *src, char *line,
 	if (p->check_only)
 		return 0;
 	if (take_entry(p, src, &e) < 0) {
-		report_log(p->run->report, "out of memory");
+		warm_report_log(p->run->report, "out of memory");
 		p->oom = true;
 		return -1;
 	}
@@ -393,10 +393,10 @@ read_input(struct producer *p, const struct warm_input *in)
 	size_t			 len;
 	int			 rc = 0;
 
-	if ((r = wi_open(in->fd, p->max_line)) == NULL)
+	if ((r = warm_input_open(in->fd, p->max_line)) == NULL)
 		return -1;
 	while (rc == 0 && !atomic_load(&p->run->stopping) &&
-	    (st = wi_next(r, &line, &len, &src.line)) != WI_EOF) {
+	    (st = warm_input_next(r, &line, &len, &src.line)) != WI_EOF) {
 		if (st == WI_LINE)
 			rc = handle_line(p, &src, line, len);
 		else if (st == WI_TOO_LONG)
@@ -406,17 +406,17 @@ read_input(struct producer *p, const struct warm_input *in)
 			rc = bad_line(p, &src, "last line has no newline, as "
 			    "if cut short: not stored");
 		else {
-			report_log(p->run->report, "%s: %s", in->name,
+			warm_report_log(p->run->report, "%s: %s", in->name,
 			    strerror(errno));
 			p->io_error = true;
 			break;
 		}
 		if (!p->check_only)
-			report_input(p->run->report, p->in_total,
-			    p->in_base + wi_offset(r));
+			warm_report_input(p->run->report, p->in_total,
+			    p->in_base + warm_input_offset(r));
 	}
-	p->in_base += wi_offset(r);
-	wi_close(r);
+	p->in_base += warm_input_offset(r);
+	warm_input_close(r);
 	return rc;
 }
 
@@ -482,20 +482,20 @@ compute(struct warm_run *run, const struct warm_entry *e)
 
 	if (e->memo)
 		max = max > WARM_MEMO_OVERHEAD ? max - WARM_MEMO_OVERHEAD : 0;
-	cmd = e->memo ? we_expand(o->exec, e->args, e->nargs) :
-	    we_expand(o->exec, &keyarg, 1);
+	cmd = e->memo ? warm_exec_expand(o->exec, e->args, e->nargs) :
+	    warm_exec_expand(o->exec, &keyarg, 1);
 	env = exec_env(e, mine);
 	if (cmd == NULL || env == NULL) {
-		store_fail(run, &e->src, "out of memory");
+		warm_store_fail(run, &e->src, "out of memory");
 		goto done;
 	}
-	r = we_run(cmd, env, o->timeout_ms, max, run->stop_fd, &out);
+	r = warm_exec_run(cmd, env, o->timeout_ms, max, run->stop_fd, &out);
 	if (r != WE_OK) {
-		we_describe(r, &out, why, sizeof why);
-		store_fail(run, &e->src, "command %s", why);
+		warm_exec_describe(r, &out, why, sizeof why);
+		warm_store_fail(run, &e->src, "command %s", why);
 		goto done;
 	}
-	store_entry(run, e, out.data, out.len);
+	warm_store_entry(run, e, out.data, out.len);
 	free(out.data);
 done:
 	free(cmd);
@@ -512,11 +512,11 @@ drop_job(struct warm_run *run, struct job *j)
 	size_t i;
 
 	if (j->kind == JOB_ENTRY) {
-		store_fail(run, &j->entry->src, "%s", why);
+		warm_store_fail(run, &j->entry->src, "%s", why);
 		return;
 	}
 	for (i = 0; i < j->batch.n; i++)
-		store_fail(run, &j->batch.srcs[i], "%s", why);
+		warm_store_fail(run, &j->batch.srcs[i], "%s", why);
 }
 
 /* The worker context. */
@@ -532,15 +532,15 @@ worker(void *arg)
 	struct worker_arg	*w = arg;
 	struct job		*j;
 
-	while ((j = wq_pop(w->q)) != NULL) {
+	while ((j = warm_queue_pop(w->q)) != NULL) {
 		if (atomic_load(&w->run->stopping))
 			drop_job(w->run, j);
 		else if (j->kind == JOB_BATCH)
-			store_batch(w->run, &j->batch);
+			warm_store_batch(w->run, &j->batch);
 		else if (j->entry->computed)
 			compute(w->run, j->entry);
 		else
-			store_entry(w->run, j->entry, j->entry->value,
+			warm_store_entry(w->run, j->entry, j->entry->value,
 			    j->entry->len);
 		job_free(j);
 	}
@@ -572,11 +572,11 @@ monitor_main(void *arg)
 		if ((pfd[0].revents & POLLIN) &&
 		    read(m->sigfd, &si, sizeof si) == (ssize_t)sizeof si &&
 		    !atomic_exchange(&m->run->stopping, true)) {
-			report_log(m->run->report, "caught signal %u: "
+			warm_report_log(m->run->report, "caught signal %u: "
 			    "stopping", si.ssi_signo);
 			poke(m->stop[1]);
 		}
-		report_tick(m->run->report);
+		warm_report_tick(m->run->report);
 	}
 	return NULL;
 }
@@ -648,16 +648,16 @@ store_all(struct producer *p, const struct warm_input *in, size_t nin)
 	struct worker_arg	w = { p->run, NULL };
 	unsigned		jobs = p->opts->jobs;
 
-	if ((w.q = p->q = wq_create((size_t)jobs * QUEUE_PER_WORKER)) == NULL)
+	if ((w.q = p->q = warm_queue_create((size_t)jobs * QUEUE_PER_WORKER)) == NULL)
 		return WARM_EXIT_SOFTWARE;
-	if (wq_start(w.q, jobs, worker, &w) == 0) {
-		wq_destroy(w.q);
+	if (warm_queue_start(w.q, jobs, worker, &w) == 0) {
+		warm_queue_destroy(w.q);
 		return WARM_EXIT_SOFTWARE;
 	}
 	produce(p, in, nin);
-	wq_close(w.q);
-	wq_join(w.q);
-	wq_destroy(w.q);
+	warm_queue_close(w.q);
+	warm_queue_join(w.q);
+	warm_queue_destroy(w.q);
 	p->q = NULL;
 	return 0;
 }

@@ -37,7 +37,7 @@ lib_mode(enum warm_mode m)
 
 /* Counts an entry that was not stored and says why. */
 void
-store_fail(struct warm_run *run, const struct warm_src *src,
+warm_store_fail(struct warm_run *run, const struct warm_src *src,
     const char *fmt, ...)
 {
 	char	msg[WARM_ERR_MAX];
@@ -46,8 +46,8 @@ store_fail(struct warm_run *run, const struct warm_src *src,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	report_log(run->report, "%s:%lu: %s", src->file, src->line, msg);
-	report_outcome(run->report, WARM_FAILED, 0);
+	warm_report_log(run->report, "%s:%lu: %s", src->file, src->line, msg);
+	warm_report_outcome(run->report, WARM_FAILED, 0);
 }
 
 /* Counts the outcome of one store. */
@@ -56,17 +56,17 @@ tally(struct warm_run *run, const struct warm_src *src, const char *what,
     cc_status st, size_t len)
 {
 	if (st == CC_OK)
-		report_outcome(run->report, WARM_STORED, len);
+		warm_report_outcome(run->report, WARM_STORED, len);
 	else if (st == CC_NOT_STORED)
-		report_outcome(run->report, WARM_SKIPPED, 0);
+		warm_report_outcome(run->report, WARM_SKIPPED, 0);
 	else
-		store_fail(run, src, "%s: not stored: %s", what,
+		warm_store_fail(run, src, "%s: not stored: %s", what,
 		    cc_strerror(st));
 }
 
 /* Stores a batch and counts every item. */
 void
-store_batch(struct warm_run *run, struct warm_batch *b)
+warm_store_batch(struct warm_run *run, struct warm_batch *b)
 {
 	size_t i;
 
@@ -116,7 +116,7 @@ memo_store(struct warm_run *run, const struct warm_entry *e,
 
 /* Stores one entry with the given value. */
 void
-store_entry(struct warm_run *run, const struct warm_entry *e,
+warm_store_entry(struct warm_run *run, const struct warm_entry *e,
     const void *value, size_t len)
 {
 	char		what[CC_KEY_MAX + 2 * CC_NAME_MAX + 16];

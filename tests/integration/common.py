@@ -16,10 +16,13 @@ import resource
 import shlex
 import signal
 import socket
-import subprocess
-import tempfile
+import sys
 import time
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+import serverctl  # noqa: E402
 
 CACHED = os.environ.get("CACHED", os.path.join(os.getcwd(), "cached"))
 WRAPPER = shlex.split(os.environ.get("CACHED_WRAPPER", ""))
@@ -69,35 +72,15 @@ def raise_nofile(want):
     return want
 
 
-class Server:
-    """A cached process on 127.0.0.1 with a kernel-chosen port."""
+class Server(serverctl.ServerProcess):
+    """A cached process on 127.0.0.1 with a kernel-chosen port, started
+    by tests/serverctl.py (the launcher the benchmarks share)."""
 
-    def __init__(self, *args, port_file=True):
-        self.tmp = tempfile.TemporaryDirectory(prefix="cached-test-")
-        self.port_path = os.path.join(self.tmp.name, "port")
-        argv = WRAPPER + [CACHED, "-U", "0"]
-        if port_file:
-            argv += ["-p", "0", "-l", "127.0.0.1", "-o",
-                     "port_file=" + self.port_path]
-        argv += list(args)
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
-        self.port = self._wait_port() if port_file else None
-
-    def _wait_port(self, timeout=10.0):
-        deadline = time.monotonic() + timeout * TIME_SCALE
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("cached exited with %d at start-up"
-                                   % self.proc.returncode)
-            try:
-                with open(self.port_path) as f:
-                    text = f.read().strip()
-                if text:
-                    return int(text)
-            except FileNotFoundError:
-                pass
-            time.sleep(0.02)
-        raise RuntimeError("cached did not start within %.0f s" % timeout)
+    def __init__(self, *args, port_file=True, stderr=None):
+        super().__init__(CACHED, args, kind="cached", prefix=WRAPPER,
+                         port_file=port_file, time_scale=TIME_SCALE,
+                         stderr=stderr)
+        self.start()
 
     def connect(self, timeout=5.0):
         s = socket.create_connection(("127.0.0.1", self.port),
@@ -106,27 +89,13 @@ class Server:
         return Client(s)
 
     def stop(self, sig=signal.SIGTERM, timeout=5.0):
-        """Signals the server and returns its exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout * TIME_SCALE)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        """Signals the server and returns its exit status; fails the test
+        when it had to be killed."""
+        status = super().stop(sig, timeout)
+        if self.killed:
             raise AssertionError("cached did not exit within %.0f s"
-                                 % timeout)
-        finally:
-            self.tmp.cleanup()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.proc.poll() is None:
-            self.stop()
-        else:
-            self.tmp.cleanup()
+                                 % (timeout * TIME_SCALE))
+        return status
 
 
 class Client:

@@ -161,20 +161,11 @@ class CliTest(unittest.TestCase):
 
     def test_verbose_logs_connections(self):
         with tempfile.TemporaryFile() as err:
-            tmp = tempfile.TemporaryDirectory()
-            portfile = os.path.join(tmp.name, "port")
-            p = subprocess.Popen([CACHED, "-vv", "-p", "0", "-o",
-                                  "port_file=" + portfile], stderr=err)
-            wait_for(lambda: os.path.exists(portfile) and
-                     os.path.getsize(portfile) > 0, 5)
-            with open(portfile) as f:
-                port = int(f.read())
-            c = Client(socket.create_connection(("127.0.0.1", port), 5))
+            srv = Server("-vv", stderr=err)
+            c = srv.connect()
             c.call(b"get k\r\n")
             c.close()
-            p.send_signal(signal.SIGTERM)
-            self.assertEqual(p.wait(5), 0)
-            tmp.cleanup()
+            self.assertEqual(srv.stop(), 0)
             err.seek(0)
             log = err.read()
             self.assertIn(b"new connection", log)

@@ -25,7 +25,7 @@ new_hist(void)
 	struct hist	*h = malloc(sizeof *h);
 
 	assert_non_null(h);
-	hist_reset(h);
+	bench_hist_reset(h);
 	return h;
 }
 
@@ -37,9 +37,9 @@ test_hist_small_values_exact(void **state)
 
 	(void)state;
 	for (v = 0; v < HIST_SUB; v++) {
-		assert_int_equal(hist_index(v), v);
-		assert_int_equal(hist_lowest(v), v);
-		assert_int_equal(hist_highest(v), v);
+		assert_int_equal(bench_hist_index(v), v);
+		assert_int_equal(bench_hist_lowest(v), v);
+		assert_int_equal(bench_hist_highest(v), v);
 	}
 }
 
@@ -47,8 +47,8 @@ test_hist_small_values_exact(void **state)
 static void
 check_bucket(uint64_t v)
 {
-	size_t		i = hist_index(v);
-	uint64_t	lo = hist_lowest(i), hi = hist_highest(i);
+	size_t		i = bench_hist_index(v);
+	uint64_t	lo = bench_hist_lowest(i), hi = bench_hist_highest(i);
 
 	assert_true(i < HIST_BUCKETS);
 	assert_true(lo <= v);
@@ -73,21 +73,21 @@ test_hist_bucket_bounds(void **state)
 		check_bucket(v - 1);
 		check_bucket(v + 1);
 		if (v > 1)
-			assert_true(hist_index(v - 1) < hist_index(v));
+			assert_true(bench_hist_index(v - 1) < bench_hist_index(v));
 	}
 	check_bucket(UINT64_MAX);
-	assert_int_equal(hist_index(UINT64_MAX), HIST_BUCKETS - 1);
-	assert_true(hist_highest(HIST_BUCKETS - 1) == UINT64_MAX);
-	rng_seed(&r, 42);
+	assert_int_equal(bench_hist_index(UINT64_MAX), HIST_BUCKETS - 1);
+	assert_true(bench_hist_highest(HIST_BUCKETS - 1) == UINT64_MAX);
+	bench_rng_seed(&r, 42);
 	for (i = 0; i < 100000; i++) {
-		v = rng_next(&r) >> (rng_next(&r) % 64);
+		v = bench_rng_next(&r) >> (bench_rng_next(&r) % 64);
 		check_bucket(v);
-		assert_true(hist_index(v) <= hist_index(v + (v < UINT64_MAX)));
+		assert_true(bench_hist_index(v) <= bench_hist_index(v + (v < UINT64_MAX)));
 	}
 	/* Adjacent buckets tile the number line with no gap. */
 	for (i = 0; i + 1 < (int)HIST_BUCKETS; i++)
-		assert_true(hist_highest((size_t)i) + 1 ==
-		    hist_lowest((size_t)i + 1));
+		assert_true(bench_hist_highest((size_t)i) + 1 ==
+		    bench_hist_lowest((size_t)i + 1));
 }
 
 /* Asserts that got is the exact answer or at most one bucket above. */
@@ -107,14 +107,14 @@ test_hist_percentiles_uniform(void **state)
 
 	(void)state;
 	for (v = 1; v <= 100000; v++)
-		hist_record(h, v);
+		bench_hist_record(h, v);
 	assert_int_equal(h->total, 100000);
-	assert_close_above(hist_percentile(h, 50), 50000);
-	assert_close_above(hist_percentile(h, 90), 90000);
-	assert_close_above(hist_percentile(h, 99), 99000);
-	assert_close_above(hist_percentile(h, 99.9), 99900);
-	assert_int_equal(hist_percentile(h, 100), 100000);
-	assert_int_equal(hist_percentile(h, 0), 1);
+	assert_close_above(bench_hist_percentile(h, 50), 50000);
+	assert_close_above(bench_hist_percentile(h, 90), 90000);
+	assert_close_above(bench_hist_percentile(h, 99), 99000);
+	assert_close_above(bench_hist_percentile(h, 99.9), 99900);
+	assert_int_equal(bench_hist_percentile(h, 100), 100000);
+	assert_int_equal(bench_hist_percentile(h, 0), 1);
 	free(h);
 }
 
@@ -127,19 +127,19 @@ test_hist_percentiles_tail(void **state)
 
 	(void)state;
 	for (i = 0; i < 9990; i++)
-		hist_record(h, 100);
+		bench_hist_record(h, 100);
 	for (i = 0; i < 10; i++)
-		hist_record(h, 5000000);
-	assert_int_equal(hist_percentile(h, 50), 100);
-	assert_int_equal(hist_percentile(h, 99), 100);
-	assert_int_equal(hist_percentile(h, 99.9), 100);
-	assert_int_equal(hist_percentile(h, 99.91), 5000000);
-	assert_int_equal(hist_percentile(h, 100), 5000000);
+		bench_hist_record(h, 5000000);
+	assert_int_equal(bench_hist_percentile(h, 50), 100);
+	assert_int_equal(bench_hist_percentile(h, 99), 100);
+	assert_int_equal(bench_hist_percentile(h, 99.9), 100);
+	assert_int_equal(bench_hist_percentile(h, 99.91), 5000000);
+	assert_int_equal(bench_hist_percentile(h, 100), 5000000);
 	/* 1000 values: p99.9 is the 999th, not the 1000th. */
-	hist_reset(h);
+	bench_hist_reset(h);
 	for (i = 1; i <= 1000; i++)
-		hist_record(h, i < 1000 ? 10 : 200);
-	assert_int_equal(hist_percentile(h, 99.9), 10);
+		bench_hist_record(h, i < 1000 ? 10 : 200);
+	assert_int_equal(bench_hist_percentile(h, 99.9), 10);
 	free(h);
 }
 
@@ -153,20 +153,20 @@ test_hist_empty_and_merge(void **state)
 	int		 i;
 
 	(void)state;
-	assert_int_equal(hist_percentile(a, 50), 0);
-	assert_int_equal(hist_percentile(a, 99.9), 0);
-	rng_seed(&r, 7);
+	assert_int_equal(bench_hist_percentile(a, 50), 0);
+	assert_int_equal(bench_hist_percentile(a, 99.9), 0);
+	bench_rng_seed(&r, 7);
 	for (i = 0; i < 50000; i++) {
-		v = 1000 + rng_below(&r, 1000000);
-		hist_record(i % 2 ? a : b, v);
-		hist_record(all, v);
+		v = 1000 + bench_rng_below(&r, 1000000);
+		bench_hist_record(i % 2 ? a : b, v);
+		bench_hist_record(all, v);
 	}
-	hist_merge(a, b);
+	bench_hist_merge(a, b);
 	assert_int_equal(a->total, all->total);
 	assert_int_equal(a->min, all->min);
 	assert_int_equal(a->max, all->max);
 	assert_memory_equal(a->counts, all->counts, sizeof a->counts);
-	assert_int_equal(hist_percentile(a, 99), hist_percentile(all, 99));
+	assert_int_equal(bench_hist_percentile(a, 99), bench_hist_percentile(all, 99));
 	free(a);
 	free(b);
 	free(all);
@@ -180,19 +180,19 @@ test_rng_deterministic(void **state)
 	int		i, same = 0;
 
 	(void)state;
-	rng_seed(&a, 1);
-	rng_seed(&b, 1);
-	rng_seed(&c, 2);
+	bench_rng_seed(&a, 1);
+	bench_rng_seed(&b, 1);
+	bench_rng_seed(&c, 2);
 	for (i = 0; i < 1000; i++) {
-		uint64_t x = rng_next(&a);
+		uint64_t x = bench_rng_next(&a);
 
-		assert_true(x == rng_next(&b));
-		same += x == rng_next(&c);
+		assert_true(x == bench_rng_next(&b));
+		same += x == bench_rng_next(&c);
 	}
 	assert_int_equal(same, 0);
 }
 
-/* rng_below stays in range and is flat; rng_double is in [0, 1). */
+/* bench_rng_below stays in range and is flat; bench_rng_double is in [0, 1). */
 static void
 test_rng_below_uniform(void **state)
 {
@@ -202,18 +202,18 @@ test_rng_below_uniform(void **state)
 	double		d;
 
 	(void)state;
-	rng_seed(&r, 3);
+	bench_rng_seed(&r, 3);
 	for (i = 0; i < 600000; i++) {
-		uint64_t x = rng_below(&r, 6);
+		uint64_t x = bench_rng_below(&r, 6);
 
 		assert_true(x < 6);
 		counts[x]++;
-		d = rng_double(&r);
+		d = bench_rng_double(&r);
 		assert_true(d >= 0 && d < 1);
 	}
 	for (i = 0; i < 6; i++)
 		assert_true(abs((int)counts[i] - 100000) < 1500);
-	assert_int_equal(rng_below(&r, 1), 0);
+	assert_int_equal(bench_rng_below(&r, 1), 0);
 }
 
 /* Compares sampled frequencies over ranks 1..n with the exact pmf. */
@@ -228,10 +228,10 @@ check_zipf(uint64_t n, double q, uint64_t seed, int draws, double tol)
 	int		 i;
 
 	assert_non_null(counts);
-	assert_int_equal(zipf_init(&z, n, q), 0);
-	rng_seed(&r, seed);
+	assert_int_equal(bench_zipf_init(&z, n, q), 0);
+	bench_rng_seed(&r, seed);
 	for (i = 0; i < draws; i++) {
-		k = zipf_sample(&z, &r);
+		k = bench_zipf_sample(&z, &r);
 		assert_true(k >= 1 && k <= n);
 		counts[k]++;
 	}
@@ -275,10 +275,10 @@ test_zipf_huge_space(void **state)
 	double		ratio;
 
 	(void)state;
-	assert_int_equal(zipf_init(&z, n, 1.0), 0);
-	rng_seed(&r, 5);
+	assert_int_equal(bench_zipf_init(&z, n, 1.0), 0);
+	bench_rng_seed(&r, 5);
 	for (i = 0; i < 2000000; i++) {
-		k = zipf_sample(&z, &r);
+		k = bench_zipf_sample(&z, &r);
 		assert_true(k >= 1 && k <= n);
 		one += k == 1;
 		two += k == 2;
@@ -294,10 +294,10 @@ test_zipf_rejects_bad(void **state)
 	struct zipf	z;
 
 	(void)state;
-	assert_int_equal(zipf_init(&z, 0, 1.0), -1);
-	assert_int_equal(zipf_init(&z, 10, 0.0), -1);
-	assert_int_equal(zipf_init(&z, 10, -1.0), -1);
-	assert_int_equal(zipf_init(&z, 10, NAN), -1);
+	assert_int_equal(bench_zipf_init(&z, 0, 1.0), -1);
+	assert_int_equal(bench_zipf_init(&z, 10, 0.0), -1);
+	assert_int_equal(bench_zipf_init(&z, 10, -1.0), -1);
+	assert_int_equal(bench_zipf_init(&z, 10, NAN), -1);
 }
 
 /* Runs every test above. */

@@ -30,12 +30,12 @@ sha_hex(const void *buf, size_t len, size_t chunk, char *hex)
 	size_t			off, n;
 	int			i;
 
-	sha256_init(&ctx);
+	client_sha256_init(&ctx);
 	for (off = 0; off < len; off += n) {
 		n = len - off < chunk ? len - off : chunk;
-		sha256_update(&ctx, p + off, n);
+		client_sha256_update(&ctx, p + off, n);
 	}
-	sha256_final(&ctx, d);
+	client_sha256_final(&ctx, d);
 	for (i = 0; i < SHA256_DIGEST_LEN; i++)
 		sprintf(hex + 2 * i, "%02x", d[i]);
 }
@@ -165,7 +165,7 @@ assert_protocol_key(const char *key)
 {
 	size_t len = 0, i;
 
-	assert_true(key_ok(key, &len));
+	assert_true(client_key_ok(key, &len));
 	assert_true(len <= CC_KEY_MAX);
 	for (i = 0; i < len; i++)
 		assert_true(key[i] > 0x20 && key[i] < 0x7f);
@@ -350,22 +350,24 @@ test_key_ok(void **state)
 	size_t	len;
 
 	(void)state;
-	assert_true(key_ok("a", &len));
+	assert_true(client_key_ok("a", &len));
 	assert_int_equal(len, 1);
-	assert_true(key_ok("\xc3\xa9t\xc3\xa9", &len));	/* UTF-8 is fine */
-	assert_false(key_ok("", &len));
-	assert_false(key_ok(NULL, &len));
-	assert_false(key_ok("a b", &len));
-	assert_false(key_ok("a\tb", &len));
-	assert_false(key_ok("a\x7f", &len));
+	assert_true(client_key_ok("\xc3\xa9t\xc3\xa9",
+	    &len));	/* UTF-8 is fine */
+	assert_false(client_key_ok("", &len));
+	assert_false(client_key_ok(NULL, &len));
+	assert_false(client_key_ok("a b", &len));
+	assert_false(client_key_ok("a\tb", &len));
+	assert_false(client_key_ok("a\x7f", &len));
 	memset(big, 'k', CC_KEY_MAX);
 	big[CC_KEY_MAX] = '\0';
-	assert_true(key_ok(big, &len));
+	assert_true(client_key_ok(big, &len));
 	assert_int_equal(len, CC_KEY_MAX);
 	big[CC_KEY_MAX] = 'k';
 	big[CC_KEY_MAX + 1] = '\0';
-	assert_false(key_ok(big, &len));
-	assert_int_equal(key_ns("shop", big), strlen(MEMO_PREFIX "shop"));
+	assert_false(client_key_ok(big, &len));
+	assert_int_equal(client_key_ns("shop", big),
+	    strlen(MEMO_PREFIX "shop"));
 	assert_string_equal(big, MEMO_PREFIX "shop");
 }
 
@@ -382,18 +384,18 @@ test_envelope_layout(void **state)
 
 	(void)state;
 	memcpy(buf, "hello", 5);
-	envelope_trailer(buf + 5, 0x19364d82f00ULL, 0);
+	client_envelope_trailer(buf + 5, 0x19364d82f00ULL, 0);
 	assert_memory_equal(buf + 5, want, ENVELOPE_LEN);
-	assert_true(envelope_decode(buf, sizeof buf, &env));
+	assert_true(client_envelope_decode(buf, sizeof buf, &env));
 	assert_int_equal(env.soft_expiry_ms, 0x19364d82f00ULL);
 	assert_int_equal(env.flags, 0);
 	assert_int_equal(env.payload_len, 5);
-	assert_true(envelope_decode(buf + 5, ENVELOPE_LEN, &env));
+	assert_true(client_envelope_decode(buf + 5, ENVELOPE_LEN, &env));
 	assert_int_equal(env.payload_len, 0);
 
-	envelope_trailer(buf, UINT64_MAX, ENVELOPE_NEGATIVE);
+	client_envelope_trailer(buf, UINT64_MAX, ENVELOPE_NEGATIVE);
 	assert_int_equal(buf[8], ENVELOPE_NEGATIVE);
-	assert_true(envelope_decode(buf, ENVELOPE_LEN, &env));
+	assert_true(client_envelope_decode(buf, ENVELOPE_LEN, &env));
 	assert_int_equal(env.flags, ENVELOPE_NEGATIVE);
 	assert_int_equal(env.soft_expiry_ms, UINT64_MAX);
 }
@@ -408,22 +410,23 @@ test_envelope_rejects(void **state)
 
 	(void)state;
 	memcpy(good, "abc", 3);
-	envelope_trailer(good + 3, 12345, 0);
-	assert_true(envelope_decode(good, sizeof good, &env));
-	assert_false(envelope_decode(NULL, 0, &env));
+	client_envelope_trailer(good + 3, 12345, 0);
+	assert_true(client_envelope_decode(good, sizeof good, &env));
+	assert_false(client_envelope_decode(NULL, 0, &env));
 	for (i = 0; i < ENVELOPE_LEN; i++)	/* too short for a trailer */
-		assert_false(envelope_decode(good + 3 + ENVELOPE_LEN - i, i,
+		assert_false(client_envelope_decode(good + 3 + ENVELOPE_LEN - i,
+		    i,
 		    &env));
 	for (i = 8; i < ENVELOPE_LEN; i++) {	/* flags, zeros, magic, version */
 		memcpy(bad, good, sizeof good);
 		bad[3 + i] ^= (uint8_t)(i == 8 ? 0x02 : 0x40);
-		assert_false(envelope_decode(bad, sizeof bad, &env));
+		assert_false(client_envelope_decode(bad, sizeof bad, &env));
 	}
 	/* A "not found" entry carries no payload. */
 	memcpy(bad, good, sizeof good);
-	envelope_trailer(bad + 3, 12345, ENVELOPE_NEGATIVE);
-	assert_false(envelope_decode(bad, sizeof bad, &env));
-	assert_false(envelope_decode("plain value from someone else", 29,
+	client_envelope_trailer(bad + 3, 12345, ENVELOPE_NEGATIVE);
+	assert_false(client_envelope_decode(bad, sizeof bad, &env));
+	assert_false(client_envelope_decode("plain value from someone else", 29,
 	    &env));
 }
 
@@ -431,13 +434,13 @@ test_envelope_rejects(void **state)
 static void
 test_ttl_plain(void **state)
 {
-	struct ttl_plan p;
+	struct client_ttl_plan p;
 
 	(void)state;
-	ttl_plan(&p, 60, 0, 30, 12345, 1000000);
+	client_ttl_plan(&p, 60, 0, 30, 12345, 1000000);
 	assert_int_equal(p.soft_expiry_ms, 1000000 + 60000);
 	assert_int_equal(p.hard_ttl_s, 60 + 30 + 1);
-	ttl_plan(&p, 1, 0, 0, 0, 5);
+	client_ttl_plan(&p, 1, 0, 0, 0, 5);
 	assert_int_equal(p.soft_expiry_ms, 1005);
 	assert_int_equal(p.hard_ttl_s, 2);
 }
@@ -446,25 +449,28 @@ test_ttl_plain(void **state)
 static void
 test_ttl_jitter_bounds(void **state)
 {
-	struct ttl_plan	p;
+	struct client_ttl_plan	p;
 	uint64_t	rnd, lo = UINT64_MAX, hi = 0, now = 1700000000000ULL;
 
 	(void)state;
-	ttl_plan(&p, 100, 10, 5, 0, now);		/* rnd 0: full TTL */
+	client_ttl_plan(&p, 100, 10, 5, 0,
+	    now);		/* rnd 0: full TTL */
 	assert_int_equal(p.soft_expiry_ms, now + 100000);
-	ttl_plan(&p, 100, 10, 5, 10000, now);		/* rnd = span: -10 % */
+	client_ttl_plan(&p, 100, 10, 5, 10000,
+	    now);		/* rnd = span: -10 % */
 	assert_int_equal(p.soft_expiry_ms, now + 90000);
 	assert_int_equal(p.hard_ttl_s, 90 + 5 + 1);
-	ttl_plan(&p, 100, 10, 5, 10001, now);		/* wraps to 0 */
+	client_ttl_plan(&p, 100, 10, 5, 10001, now);		/* wraps to 0 */
 	assert_int_equal(p.soft_expiry_ms, now + 100000);
-	ttl_plan(&p, 10, 50, 0, 2500, now);		/* 7.5 s rounds to 8 */
+	client_ttl_plan(&p, 10, 50, 0, 2500,
+	    now);		/* 7.5 s rounds to 8 */
 	assert_int_equal(p.soft_expiry_ms, now + 7500);
 	assert_int_equal(p.hard_ttl_s, 8 + 0 + 1);
 	for (rnd = 0; rnd < 100000; rnd += 7) {
 		uint64_t mix = rnd * 0x9e3779b97f4a7c15ULL;
 		uint64_t soft;
 
-		ttl_plan(&p, 3600, 20, 60, mix, now);
+		client_ttl_plan(&p, 3600, 20, 60, mix, now);
 		soft = p.soft_expiry_ms - now;
 		assert_true(soft >= 3600000 * 8 / 10 && soft <= 3600000);
 		assert_true(p.hard_ttl_s >= (soft + 999) / 1000 + 61);
@@ -479,13 +485,13 @@ test_ttl_jitter_bounds(void **state)
 static void
 test_ttl_clamped(void **state)
 {
-	struct ttl_plan p;
+	struct client_ttl_plan p;
 
 	(void)state;
-	ttl_plan(&p, UINT32_MAX, 0, 60, 0, 0);
+	client_ttl_plan(&p, UINT32_MAX, 0, 60, 0, 0);
 	assert_int_equal(p.soft_expiry_ms, (uint64_t)CC_TTL_MAX * 1000);
 	assert_int_equal(p.hard_ttl_s, CC_TTL_MAX);
-	ttl_plan(&p, CC_TTL_MAX - 10, 0, 3600, 0, 0);
+	client_ttl_plan(&p, CC_TTL_MAX - 10, 0, 3600, 0, 0);
 	assert_int_equal(p.hard_ttl_s, CC_TTL_MAX);
 }
 
@@ -493,65 +499,65 @@ test_ttl_clamped(void **state)
 static void
 test_nscache_refresh(void **state)
 {
-	struct nscache	*nc = nscache_create(1000);
+	struct nscache	*nc = client_nscache_create(1000);
 	uint64_t	 v = 0;
 
 	(void)state;
 	assert_non_null(nc);
-	assert_int_equal(nscache_lookup(nc, "a", 0, &v), NS_UNKNOWN);
-	assert_int_equal(nscache_store(nc, "a", 42, 10000), 42);
-	assert_int_equal(nscache_lookup(nc, "a", 10999, &v), NS_HIT);
+	assert_int_equal(client_nscache_lookup(nc, "a", 0, &v), NS_UNKNOWN);
+	assert_int_equal(client_nscache_store(nc, "a", 42, 10000), 42);
+	assert_int_equal(client_nscache_lookup(nc, "a", 10999, &v), NS_HIT);
 	assert_int_equal(v, 42);
-	assert_int_equal(nscache_lookup(nc, "b", 10999, &v), NS_UNKNOWN);
+	assert_int_equal(client_nscache_lookup(nc, "b", 10999, &v), NS_UNKNOWN);
 	/* Due: the first caller refreshes, the others keep the old version. */
-	assert_int_equal(nscache_lookup(nc, "a", 11000, &v), NS_REFRESH);
+	assert_int_equal(client_nscache_lookup(nc, "a", 11000, &v), NS_REFRESH);
 	assert_int_equal(v, 42);
-	assert_int_equal(nscache_lookup(nc, "a", 11001, &v), NS_HIT);
+	assert_int_equal(client_nscache_lookup(nc, "a", 11001, &v), NS_HIT);
 	assert_int_equal(v, 42);
-	assert_int_equal(nscache_store(nc, "a", 43, 11002), 43);
-	assert_int_equal(nscache_lookup(nc, "a", 11500, &v), NS_HIT);
+	assert_int_equal(client_nscache_store(nc, "a", 43, 11002), 43);
+	assert_int_equal(client_nscache_lookup(nc, "a", 11500, &v), NS_HIT);
 	assert_int_equal(v, 43);
 	/* A failed refresh keeps the version and waits a period. */
-	assert_int_equal(nscache_lookup(nc, "a", 12002, &v), NS_REFRESH);
-	nscache_failed(nc, "a", 12002);
-	assert_int_equal(nscache_lookup(nc, "a", 13001, &v), NS_HIT);
+	assert_int_equal(client_nscache_lookup(nc, "a", 12002, &v), NS_REFRESH);
+	client_nscache_failed(nc, "a", 12002);
+	assert_int_equal(client_nscache_lookup(nc, "a", 13001, &v), NS_HIT);
 	assert_int_equal(v, 43);
-	assert_int_equal(nscache_lookup(nc, "a", 13002, &v), NS_REFRESH);
+	assert_int_equal(client_nscache_lookup(nc, "a", 13002, &v), NS_REFRESH);
 	/* A clock that went back makes the entry due at once. */
-	nscache_store(nc, "a", 43, 20000);
-	assert_int_equal(nscache_lookup(nc, "a", 19000, &v), NS_REFRESH);
-	nscache_destroy(nc);
+	client_nscache_store(nc, "a", 43, 20000);
+	assert_int_equal(client_nscache_lookup(nc, "a", 19000, &v), NS_REFRESH);
+	client_nscache_destroy(nc);
 }
 
 /* Versions never move back, whatever a server says. */
 static void
 test_nscache_monotonic(void **state)
 {
-	struct nscache	*nc = nscache_create(0);
+	struct nscache	*nc = client_nscache_create(0);
 	uint64_t	 v = 0;
 	char		 name[16];
 	int		 i;
 
 	(void)state;
 	assert_non_null(nc);
-	assert_int_equal(nscache_store(nc, "x", 100, 1), 100);
-	assert_int_equal(nscache_store(nc, "x", 7, 2), 100);
-	assert_int_equal(nscache_store(nc, "x", 101, 3), 101);
+	assert_int_equal(client_nscache_store(nc, "x", 100, 1), 100);
+	assert_int_equal(client_nscache_store(nc, "x", 7, 2), 100);
+	assert_int_equal(client_nscache_store(nc, "x", 101, 3), 101);
 	/* refresh 0: every lookup refreshes unless one is under way. */
-	assert_int_equal(nscache_lookup(nc, "x", 3, &v), NS_REFRESH);
-	assert_int_equal(nscache_lookup(nc, "x", 3, &v), NS_HIT);
+	assert_int_equal(client_nscache_lookup(nc, "x", 3, &v), NS_REFRESH);
+	assert_int_equal(client_nscache_lookup(nc, "x", 3, &v), NS_HIT);
 	assert_int_equal(v, 101);
 	/* Many namespaces share buckets without mixing up. */
 	for (i = 0; i < 500; i++) {
 		snprintf(name, sizeof name, "ns%d", i);
-		nscache_store(nc, name, (uint64_t)i + 1000, 5);
+		client_nscache_store(nc, name, (uint64_t)i + 1000, 5);
 	}
 	for (i = 0; i < 500; i++) {
 		snprintf(name, sizeof name, "ns%d", i);
-		nscache_lookup(nc, name, 5, &v);
+		client_nscache_lookup(nc, name, 5, &v);
 		assert_int_equal(v, (uint64_t)i + 1000);
 	}
-	nscache_destroy(nc);
+	client_nscache_destroy(nc);
 }
 
 /* Every status has its own name. */
@@ -568,11 +574,11 @@ test_strerror(void **state)
 			    cc_strerror((cc_status)j));
 	}
 	assert_string_equal(cc_strerror((cc_status)999), "unknown status");
-	assert_int_equal(err_map(MEMCACHED_NOTFOUND), CC_NOT_FOUND);
-	assert_int_equal(err_map(MEMCACHED_CONNECTION_FAILURE),
+	assert_int_equal(client_err_map(MEMCACHED_NOTFOUND), CC_NOT_FOUND);
+	assert_int_equal(client_err_map(MEMCACHED_CONNECTION_FAILURE),
 	    CC_UNREACHABLE);
-	assert_int_equal(err_map(MEMCACHED_TIMEOUT), CC_TIMEOUT);
-	assert_int_equal(err_map(MEMCACHED_E2BIG), CC_TOO_LARGE);
+	assert_int_equal(client_err_map(MEMCACHED_TIMEOUT), CC_TIMEOUT);
+	assert_int_equal(client_err_map(MEMCACHED_E2BIG), CC_TOO_LARGE);
 }
 
 int

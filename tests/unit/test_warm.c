@@ -44,7 +44,7 @@ parse_n(const char *text, size_t len)
 	assert_true(len < sizeof p.buf);
 	memcpy(p.buf, text, len);
 	p.buf[len] = '\n';
-	p.rc = wm_parse(p.buf, len, &p.e, p.err, sizeof p.err);
+	p.rc = warm_manifest_parse(p.buf, len, &p.e, p.err, sizeof p.err);
 	return &p;
 }
 
@@ -448,7 +448,7 @@ next_is(struct wi_reader *r, enum wi_status want, unsigned long lineno,
 	size_t		 len;
 	unsigned long	 n = 0;
 
-	assert_int_equal(wi_next(r, &line, &len, &n), want);
+	assert_int_equal(warm_input_next(r, &line, &len, &n), want);
 	if (want == WI_EOF)
 		return;
 	assert_int_equal(n, lineno);
@@ -465,7 +465,7 @@ test_input_lines(void **state)
 {
 	const char		 text[] = "one\n\ntwo\r\nthree\n";
 	int			 fd = data_fd(text, sizeof text - 1);
-	struct wi_reader	*r = wi_open(fd, 100);
+	struct wi_reader	*r = warm_input_open(fd, 100);
 
 	(void)state;
 	next_is(r, WI_LINE, 1, "one");
@@ -474,8 +474,8 @@ test_input_lines(void **state)
 	next_is(r, WI_LINE, 4, "three");
 	next_is(r, WI_EOF, 0, NULL);
 	next_is(r, WI_EOF, 0, NULL);
-	assert_int_equal(wi_offset(r), sizeof text - 1);
-	wi_close(r);
+	assert_int_equal(warm_input_offset(r), sizeof text - 1);
+	warm_input_close(r);
 	close(fd);
 }
 
@@ -484,11 +484,11 @@ static void
 test_input_empty(void **state)
 {
 	int			 fd = data_fd("", 0);
-	struct wi_reader	*r = wi_open(fd, 100);
+	struct wi_reader	*r = warm_input_open(fd, 100);
 
 	(void)state;
 	next_is(r, WI_EOF, 0, NULL);
-	wi_close(r);
+	warm_input_close(r);
 	close(fd);
 }
 
@@ -498,13 +498,13 @@ test_input_no_newline(void **state)
 {
 	const char		 text[] = "a 1 0 x\nb 1 0 trunc";
 	int			 fd = data_fd(text, sizeof text - 1);
-	struct wi_reader	*r = wi_open(fd, 100);
+	struct wi_reader	*r = warm_input_open(fd, 100);
 
 	(void)state;
 	next_is(r, WI_LINE, 1, "a 1 0 x");
 	next_is(r, WI_NO_NEWLINE, 2, "b 1 0 trunc");
 	next_is(r, WI_EOF, 0, NULL);
-	wi_close(r);
+	warm_input_close(r);
 	close(fd);
 }
 
@@ -522,14 +522,14 @@ test_input_too_long(void **state)
 	memset(text + 6, 'x', 11);	/* 11 bytes: over a limit of 10 */
 	strcpy(text + 17, "\n0123456789\nlast\nxxxxxxxxxxxx");
 	fd = data_fd(text, strlen(text));
-	r = wi_open(fd, 10);
+	r = warm_input_open(fd, 10);
 	next_is(r, WI_LINE, 1, "short");
 	next_is(r, WI_TOO_LONG, 2, NULL);
 	next_is(r, WI_LINE, 3, "0123456789");	/* exactly the limit */
 	next_is(r, WI_LINE, 4, "last");
 	next_is(r, WI_TOO_LONG, 5, NULL);	/* too long and cut short */
 	next_is(r, WI_EOF, 0, NULL);
-	wi_close(r);
+	warm_input_close(r);
 	close(fd);
 }
 
@@ -556,9 +556,9 @@ test_input_across_reads(void **state)
 		len += (size_t)snprintf(text + len, cap - len, "key:%zu\n", i);
 	}
 	fd = data_fd(text, len);
-	r = wi_open(fd, 400000);
+	r = warm_input_open(fd, 400000);
 	for (i = 1; i <= n; i++) {
-		assert_int_equal(wi_next(r, &line, &got, &no), WI_LINE);
+		assert_int_equal(warm_input_next(r, &line, &got, &no), WI_LINE);
 		assert_int_equal(no, i);
 		if (i == 30000) {
 			assert_int_equal(got, 300000);
@@ -569,7 +569,7 @@ test_input_across_reads(void **state)
 		assert_memory_equal(line, want, got);
 	}
 	next_is(r, WI_EOF, 0, NULL);
-	wi_close(r);
+	warm_input_close(r);
 	close(fd);
 	free(text);
 }
@@ -712,7 +712,7 @@ expand(const char *tmpl, const char *w1, const char *w2)
 		words[n++] = (cc_arg){ w1, strlen(w1) };
 	if (w2 != NULL)
 		words[n++] = (cc_arg){ w2, strlen(w2) };
-	return we_expand(tmpl, words, n);
+	return warm_exec_expand(tmpl, words, n);
 }
 
 /* Each {} becomes the words, single-quoted for the shell. */
@@ -741,7 +741,7 @@ test_exec_expand(void **state)
 	s = expand("f {}", NULL, NULL);
 	assert_string_equal(s, "f ");
 	free(s);
-	assert_null(we_expand("f {}", &nul, 1));
+	assert_null(warm_exec_expand("f {}", &nul, 1));
 }
 
 /* Runs cmd with a timeout of ms and an output cap of max. */
@@ -751,7 +751,7 @@ run_cmd(const char *cmd, unsigned ms, size_t max, int stop_fd,
 {
 	extern char **environ;
 
-	return we_run(cmd, environ, ms, max, stop_fd, out);
+	return warm_exec_run(cmd, environ, ms, max, stop_fd, out);
 }
 
 /* Returns the monotonic clock in seconds. */
@@ -817,12 +817,12 @@ test_exec_failures(void **state)
 	    WE_EXIT);
 	assert_int_equal(out.status, 3);
 	assert_null(out.data);
-	we_describe(WE_EXIT, &out, buf, sizeof buf);
+	warm_exec_describe(WE_EXIT, &out, buf, sizeof buf);
 	assert_string_equal(buf, "exited with status 3");
 	assert_int_equal(run_cmd("kill -9 $$", 5000, 100, -1, &out),
 	    WE_SIGNAL);
 	assert_int_equal(out.status, SIGKILL);
-	we_describe(WE_SIGNAL, &out, buf, sizeof buf);
+	warm_exec_describe(WE_SIGNAL, &out, buf, sizeof buf);
 	assert_string_equal(buf, "killed by signal 9 (SIGKILL)");
 	assert_int_equal(run_cmd("no-such-command-here 2>/dev/null", 5000,
 	    100, -1, &out), WE_EXIT);
@@ -920,11 +920,11 @@ test_exec_describe(void **state)
 	char			buf[96];
 
 	(void)state;
-	we_describe(WE_ERROR, &out, buf, sizeof buf);
+	warm_exec_describe(WE_ERROR, &out, buf, sizeof buf);
 	assert_non_null(strstr(buf, "could not run"));
-	we_describe(WE_TIMEOUT, &out, buf, sizeof buf);
+	warm_exec_describe(WE_TIMEOUT, &out, buf, sizeof buf);
 	assert_string_equal(buf, "timed out (killed)");
-	we_describe(WE_TOO_LARGE, &out, buf, sizeof buf);
+	warm_exec_describe(WE_TOO_LARGE, &out, buf, sizeof buf);
 	assert_non_null(strstr(buf, "item limit"));
 }
 
@@ -943,7 +943,7 @@ consume(void *arg)
 	struct consumer	*c = arg;
 	void		*job;
 
-	while ((job = wq_pop(c->q)) != NULL) {
+	while ((job = warm_queue_pop(c->q)) != NULL) {
 		pthread_mutex_lock(&c->lock);
 		c->sum += (long)(intptr_t)job;
 		c->count++;
@@ -956,37 +956,37 @@ consume(void *arg)
 static void
 test_queue_fifo_and_close(void **state)
 {
-	struct wq	*q = wq_create(4);
+	struct wq	*q = warm_queue_create(4);
 	intptr_t	 i;
 
 	(void)state;
 	for (i = 1; i <= 4; i++)
-		wq_push(q, (void *)i);
-	wq_close(q);
+		warm_queue_push(q, (void *)i);
+	warm_queue_close(q);
 	for (i = 1; i <= 4; i++)
-		assert_ptr_equal(wq_pop(q), (void *)i);
-	assert_null(wq_pop(q));
-	assert_null(wq_pop(q));
-	wq_destroy(q);
+		assert_ptr_equal(warm_queue_pop(q), (void *)i);
+	assert_null(warm_queue_pop(q));
+	assert_null(warm_queue_pop(q));
+	warm_queue_destroy(q);
 }
 
 /* Several workers behind a small queue see every job exactly once. */
 static void
 test_queue_workers(void **state)
 {
-	struct consumer	c = { .q = wq_create(2) };
+	struct consumer	c = { .q = warm_queue_create(2) };
 	long		i, n = 20000;
 
 	(void)state;
 	pthread_mutex_init(&c.lock, NULL);
-	assert_int_equal(wq_start(c.q, 4, consume, &c), 4);
+	assert_int_equal(warm_queue_start(c.q, 4, consume, &c), 4);
 	for (i = 1; i <= n; i++)
-		wq_push(c.q, (void *)(intptr_t)i);
-	wq_close(c.q);
-	wq_join(c.q);
+		warm_queue_push(c.q, (void *)(intptr_t)i);
+	warm_queue_close(c.q);
+	warm_queue_join(c.q);
 	assert_int_equal(c.count, n);
 	assert_int_equal(c.sum, n * (n + 1) / 2);
-	wq_destroy(c.q);
+	warm_queue_destroy(c.q);
 	pthread_mutex_destroy(&c.lock);
 }
 
@@ -1000,11 +1000,11 @@ test_report_summary(void **state)
 	char			buf[256];
 
 	(void)state;
-	report_summary(buf, sizeof buf, &t, 0.5, false);
+	warm_report_summary(buf, sizeof buf, &t, 0.5, false);
 	assert_string_equal(buf, "cached-warm: read 10000, stored 9990, "
 	    "skipped 5, failed 5, bytes 1000000, elapsed 0.500 s, "
 	    "rate 20000/s");
-	report_summary(buf, sizeof buf, &t, 0, true);
+	warm_report_summary(buf, sizeof buf, &t, 0, true);
 	assert_string_equal(buf, "cached-warm: dry run: read 10000, valid "
 	    "9990, skipped 5, failed 5, bytes 1000000, elapsed 0.000 s, "
 	    "rate 10000000/s");
@@ -1017,14 +1017,14 @@ test_report_bar(void **state)
 	char buf[160];
 
 	(void)state;
-	report_bar(buf, sizeof buf, 500, 50, 100, 10);
+	warm_report_bar(buf, sizeof buf, 500, 50, 100, 10);
 	assert_string_equal(buf, "[############------------]  50%  500 "
 	    "entries  50/s  ETA 0:10");
-	report_bar(buf, sizeof buf, 500, 0, 0, 3725);
+	warm_report_bar(buf, sizeof buf, 500, 0, 0, 3725);
 	assert_string_equal(buf, "500 entries  0/s  1:02:05");
-	report_bar(buf, sizeof buf, 0, 0, 100, 0);
+	warm_report_bar(buf, sizeof buf, 0, 0, 100, 0);
 	assert_non_null(strstr(buf, "ETA ?"));
-	report_bar(buf, sizeof buf, 7, 100, 100, 2);
+	warm_report_bar(buf, sizeof buf, 7, 100, 100, 2);
 	assert_non_null(strstr(buf, "100%"));
 }
 
@@ -1032,23 +1032,23 @@ test_report_bar(void **state)
 static void
 test_report_counts(void **state)
 {
-	struct warm_report	*r = report_create(false);
+	struct warm_report	*r = warm_report_create(false);
 	struct warm_totals	 t;
 
 	(void)state;
-	report_read(r);
-	report_read(r);
-	report_read(r);
-	report_outcome(r, WARM_STORED, 10);
-	report_outcome(r, WARM_SKIPPED, 99);
-	report_outcome(r, WARM_FAILED, 99);
-	assert_true(report_finish(r, &t) >= 0);
+	warm_report_read(r);
+	warm_report_read(r);
+	warm_report_read(r);
+	warm_report_outcome(r, WARM_STORED, 10);
+	warm_report_outcome(r, WARM_SKIPPED, 99);
+	warm_report_outcome(r, WARM_FAILED, 99);
+	assert_true(warm_report_finish(r, &t) >= 0);
 	assert_int_equal(t.read, 3);
 	assert_int_equal(t.stored, 1);
 	assert_int_equal(t.skipped, 1);
 	assert_int_equal(t.failed, 1);
 	assert_int_equal(t.bytes, 10);
-	report_destroy(r);
+	warm_report_destroy(r);
 }
 
 int

@@ -1,0 +1,102 @@
+/*
+ * proto_resp.h -- the client side of the memcached text protocol: a pure
+ * parser of server replies over bytes, for the load generator and the
+ * client library.
+ *
+ * One call parses one reply element from the front of a buffer: a status
+ * line (STORED, NOT_STORED, EXISTS, NOT_FOUND, DELETED, TOUCHED, OK, END,
+ * RESET), an incr/decr number, a STAT line, a VERSION line, an error line
+ * (ERROR, CLIENT_ERROR, SERVER_ERROR), or a VALUE header with its data
+ * block.  A retrieval's reply is a run of VALUE elements ended by END; the
+ * caller, which knows what it asked, groups elements into replies.
+ *
+ * Results:
+ *   PROTO_RESP_NEED_MORE  the element is not complete yet; *consumed is 0
+ *   PROTO_RESP_OK         *r is filled; *consumed bytes make the element
+ *   PROTO_RESP_BAD        not a reply this parser knows, or a line over
+ *                         PROTO_RESP_LINE_MAX: the stream cannot be trusted
+ *                         any more, close it.  *consumed is the bad line's
+ *                         length with its "\n", the whole element's for a
+ *                         VALUE whose data is not ended by "\r\n", or 0
+ *                         when no "\n" was seen.
+ *
+ * Data structure: none.  No I/O, no allocation, no state between calls;
+ * every pointer in *r borrows from the caller's buffer and is valid until
+ * the caller moves or overwrites it.  Text fields are not NUL-terminated.
+ */
+#ifndef CACHED_PROTO_RESP_H
+#define CACHED_PROTO_RESP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest reply line, without "\r\n", before the stream is declared bad. */
+#define PROTO_RESP_LINE_MAX	4096
+/* Longest key a VALUE line may carry (as for requests). */
+#define PROTO_RESP_KEY_MAX	250
+/* Largest data block a VALUE line may declare (INT32_MAX - 2). */
+#define PROTO_RESP_NBYTES_MAX	2147483645u
+
+enum proto_resp_result {
+	PROTO_RESP_NEED_MORE = 0,
+	PROTO_RESP_OK,
+	PROTO_RESP_BAD
+};
+
+enum proto_resp_kind {
+	PROTO_RESP_STORED,
+	PROTO_RESP_NOT_STORED,
+	PROTO_RESP_EXISTS,
+	PROTO_RESP_NOT_FOUND,
+	PROTO_RESP_DELETED,
+	PROTO_RESP_TOUCHED,
+	PROTO_RESP_OK_LINE,	/* "OK" (flush_all, verbosity) */
+	PROTO_RESP_END,
+	PROTO_RESP_RESET,	/* "RESET" (stats reset) */
+	PROTO_RESP_VALUE,	/* key, flags, nbytes, cas; data if whole */
+	PROTO_RESP_NUMBER,	/* incr/decr: number */
+	PROTO_RESP_STAT,	/* name, text (the value) */
+	PROTO_RESP_VERSION,	/* text */
+	PROTO_RESP_ERROR,	/* text: what follows "ERROR" and ": " */
+	PROTO_RESP_CLIENT_ERROR,/* text */
+	PROTO_RESP_SERVER_ERROR,/* text */
+	PROTO_RESP_KIND_COUNT
+};
+
+struct proto_resp {
+	enum proto_resp_kind	 kind;
+	/* VALUE: the key; STAT: the name */
+	const char		*key;
+	size_t			 nkey;
+	/* VALUE */
+	uint32_t		 flags;
+	uint32_t		 nbytes;	/* data length without CRLF */
+	bool			 has_cas;
+	uint64_t		 cas;
+	const char		*data;		/* proto_resp_parse only */
+	/* NUMBER */
+	uint64_t		 number;
+	/* STAT value, VERSION, and the errors' message (may be empty) */
+	const char		*text;
+	size_t			 ntext;
+};
+
+/* Parses one whole reply element from buf[0 .. len): for VALUE, the header
+ * line, the nbytes data bytes and their "\r\n". */
+enum proto_resp_result proto_resp_parse(const char *buf, size_t len,
+	    struct proto_resp *r, size_t *consumed);
+
+/* As proto_resp_parse, but a VALUE element ends with its header line:
+ * r->data is NULL and r->nbytes data bytes plus "\r\n" follow *consumed,
+ * for a caller that streams values instead of buffering them. */
+enum proto_resp_result proto_resp_parse_head(const char *buf, size_t len,
+	    struct proto_resp *r, size_t *consumed);
+
+/* The keyword of a kind ("STORED", "VALUE", "number" for NUMBER...). */
+const char *proto_resp_kind_name(enum proto_resp_kind kind);
+
+/* True for ERROR, CLIENT_ERROR and SERVER_ERROR. */
+bool	proto_resp_is_error(enum proto_resp_kind kind);
+
+#endif
