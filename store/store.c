@@ -66,7 +66,6 @@
 #include <inttypes.h>
 #include <malloc.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +85,9 @@
 #define EXPIRY_PERIOD_NS	100000000L
 #define MAKE_ROOM_TRIES		10000	/* segments emptied (or waits for
 					 * other threads to empty one) */
+#define NOEVICT_ROOM_TRIES	4	/* the same under no_evict, where
+					 * each compacts a segment at most
+					 * half live or waits */
 #define EXPTIME_PAST		1	/* an absolute time long gone */
 
 struct htable {
@@ -138,6 +140,7 @@ struct store {
 	_Atomic uint64_t	max_hold_units;
 	_Atomic uint64_t	evacuated;
 	_Atomic uint64_t	moved;
+	_Atomic uint64_t	room_tries;
 	pthread_mutex_t		flush_lock;
 	pthread_mutex_t		thr_lock;
 	pthread_cond_t		thr_cond;
@@ -162,31 +165,21 @@ enum liveness {
 /* ---- lock order --------------------------------------------------- */
 
 #ifndef NDEBUG
-static _Thread_local const struct shard *held_shard;
+_Thread_local unsigned store_locks_held;
 #endif
 
-/* Takes a shard lock; asserts the thread holds no other. */
+/* Takes a shard lock (the order is store.h's, asserted by lock_take). */
 static void
 shard_lock(struct shard *sh)
 {
-#ifndef NDEBUG
-	assert(held_shard == NULL);
-#endif
-	pthread_mutex_lock(&sh->lock);
-#ifndef NDEBUG
-	held_shard = sh;
-#endif
+	lock_take(&sh->lock, LOCK_SHARD);
 }
 
 /* Drops a shard lock. */
 static void
 shard_unlock(struct shard *sh)
 {
-#ifndef NDEBUG
-	assert(held_shard == sh);
-	held_shard = NULL;
-#endif
-	pthread_mutex_unlock(&sh->lock);
+	lock_drop(&sh->lock, LOCK_SHARD);
 }
 
 /* ---- hashing ------------------------------------------------------ */
@@ -886,35 +879,36 @@ seg_evacuate(store_t *st, struct seg *s, bool compact)
 
 /* Frees memory after an allocation found no room: for a loose item a
  * free segment goes back to the system first; else the oldest segment is
- * emptied, or under no_evict the one with the fewest live bytes, its live
- * items moved, not evicted.  Called with no lock held; false if nothing
- * can be freed. */
+ * emptied, or under no_evict one with no live item or less than
+ * COMPACT_LIVE_PCT live, its live items moved, not evicted (a fuller one
+ * would free next to nothing).  With nothing to empty while other threads
+ * empty segments, sleeps until one of them is done.  Called with no lock
+ * held; false if nothing can be freed. */
 static bool
 make_room(store_t *st, bool loose)
 {
 	struct seg *s;
 
+	atomic_fetch_add_explicit(&st->room_tries, 1, memory_order_relaxed);
 	if (loose && pool_trim(&st->pool))
 		return true;
 	s = st->no_evict ? pool_pop_emptiest(&st->pool) :
 	    pool_pop_oldest(&st->pool);
-	if (s == NULL) {
-		/* Another thread is emptying a segment: wait for it. */
-		if (!pool_evacuating(&st->pool))
-			return false;
-		sched_yield();
-		return true;
-	}
+	if (s == NULL)
+		return pool_wait_room(&st->pool);
 	seg_evacuate(st, s, st->no_evict);
 	return true;
 }
 
 /* After an operation dropped its lock for want of room: makes room and
- * says whether to try again. */
+ * says whether to try again.  Under no_evict a few tries only: a store
+ * that finds the cache full is refused at once, as memcached's is. */
 static bool
 retry_with_room(store_t *st, unsigned *tries, bool loose)
 {
-	return (*tries)++ < MAKE_ROOM_TRIES && make_room(st, loose);
+	unsigned max = st->no_evict ? NOEVICT_ROOM_TRIES : MAKE_ROOM_TRIES;
+
+	return (*tries)++ < max && make_room(st, loose);
 }
 
 /* ---- allocation ---------------------------------------------------- */
@@ -1035,6 +1029,49 @@ commit_concat(store_t *st, item_t *add, bool prepend, uint64_t *cas_out)
 	return rc;
 }
 
+/*
+ * Under no_evict with no room for a copy: writes a new value of the same
+ * length over old in place, a new CAS and all, if no one else holds old
+ * (only the table's reference: a new one needs this shard lock) and the
+ * new value is not born expired.  A segment walker reads the key and the
+ * length without the lock, and neither changes.  True if done.
+ */
+static bool
+item_overwrite(store_t *st, struct shard *sh, item_t *old,
+    const item_t *it, uint32_t now, uint64_t *cas_out)
+{
+	if (old == NULL || item_has_bit(old, ITEM_LOOSE) ||
+	    old->nbytes != it->nbytes || time_passed(it->exptime, now) ||
+	    (atomic_load_explicit(&old->ref, memory_order_acquire) &
+	    ITEM_REF_MASK) != 1)
+		return false;
+	memcpy(item_value_mut(old), item_value(it), it->nbytes);
+	old->flags = it->flags;
+	old->exptime = it->exptime;
+	item_clear_bit(old, ITEM_FETCHED);
+	item_set_cas(sh, old);
+	pool_note_exptime(pool_seg_of(&st->pool, old), it->exptime);
+	sh->stats.total_items++;
+	if (cas_out != NULL)
+		*cas_out = item_cas(old);
+	return true;
+}
+
+/* A set refused for want of memory removes the key's old value, as
+ * memcached's does: no client may read a value it failed to replace. */
+static void
+commit_refused(store_t *st, const item_t *it, uint64_t hv)
+{
+	uint32_t now = store_now(st);
+	struct shard *sh = shard_enter(st, hv, now);
+	item_t *old = lookup_live(st, sh, hv, item_key(it), item_nkey(it),
+	    now);
+
+	if (old != NULL)
+		item_unlink(st, sh, old, hv, UNLINK_DELETE);
+	shard_unlock(sh);
+}
+
 /* Links a reserved item according to mode; consumes the reference.  A
  * small value is copied into a segment, a large one linked as it is. */
 store_status_t
@@ -1060,7 +1097,8 @@ store_commit(store_t *st, item_t *it, store_mode_t mode, uint64_t cas,
 		rc = commit_check(mode, old, cas);
 		if (rc == STORE_STORED) {
 			fin = copy ? item_copy(st, it, false) : it;
-			if (fin == NULL)
+			if (fin == NULL && !(st->no_evict &&
+			    item_overwrite(st, sh, old, it, now, cas_out)))
 				rc = STORE_NO_MEMORY;
 			else if (fin == it)
 				it = NULL;	/* the table's reference now */
@@ -1072,6 +1110,8 @@ store_commit(store_t *st, item_t *it, store_mode_t mode, uint64_t cas,
 		}
 		shard_unlock(sh);
 	} while (rc == STORE_NO_MEMORY && retry_with_room(st, &tries, false));
+	if (rc == STORE_NO_MEMORY && mode == STORE_SET)
+		commit_refused(st, it, hv);
 	store_release(st, it);
 	return rc;
 }
@@ -1260,7 +1300,7 @@ store_flush(store_t *st, int64_t delay)
 	uint64_t w, gen, due;
 	uint32_t now;
 
-	pthread_mutex_lock(&st->flush_lock);
+	lock_take(&st->flush_lock, LOCK_FLUSH);
 	/* A flush that came due must take effect everywhere before a new
 	 * word can replace it in shards that have not looked yet. */
 	flush_sync_all(st);
@@ -1281,7 +1321,7 @@ store_flush(store_t *st, int64_t delay)
 	/* Due already (now, or an absolute time gone by): apply it now. */
 	if (due <= now)
 		flush_sync_all(st);
-	pthread_mutex_unlock(&st->flush_lock);
+	lock_drop(&st->flush_lock, LOCK_FLUSH);
 }
 
 
@@ -1414,12 +1454,12 @@ expiry_wait(store_t *st)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
-	pthread_mutex_lock(&st->thr_lock);
+	lock_take(&st->thr_lock, LOCK_THREAD);
 	/* A spurious wakeup only means an early pass. */
 	if (!st->thr_stop)
 		pthread_cond_timedwait(&st->thr_cond, &st->thr_lock, &ts);
 	go = !st->thr_stop;
-	pthread_mutex_unlock(&st->thr_lock);
+	lock_drop(&st->thr_lock, LOCK_THREAD);
 	return go;
 }
 
@@ -1464,10 +1504,10 @@ store_expiry_stop(store_t *st)
 {
 	if (!st->thr_running)
 		return;
-	pthread_mutex_lock(&st->thr_lock);
+	lock_take(&st->thr_lock, LOCK_THREAD);
 	st->thr_stop = true;
 	pthread_cond_signal(&st->thr_cond);
-	pthread_mutex_unlock(&st->thr_lock);
+	lock_drop(&st->thr_lock, LOCK_THREAD);
 	pthread_join(st->thr, NULL);
 	st->thr_running = false;
 }
@@ -1560,6 +1600,8 @@ store_debug_get(store_t *st, struct store_debug *out)
 	out->evacuated = atomic_load_explicit(&st->evacuated,
 	    memory_order_relaxed);
 	out->moved = atomic_load_explicit(&st->moved, memory_order_relaxed);
+	out->room_tries = atomic_load_explicit(&st->room_tries,
+	    memory_order_relaxed);
 }
 
 /* Returns the shard index a key maps to. */

@@ -26,12 +26,12 @@
  * the item through the FIFO sees them.  The refcount lives in the same
  * atomic word as the flag bits; only atomic operations touch that word.
  *
- * Lock order: shard -> arena -> pool.  A thread holds one shard lock at
- * most, and never takes a shard lock while holding an arena or pool lock.
+ * Lock order: the one in store.h, asserted by lock_take() below.
  */
 #ifndef CACHED_STORE_INTERNAL_H
 #define CACHED_STORE_INTERNAL_H
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -39,6 +39,49 @@
 #include <stdint.h>
 
 #include "store.h"
+
+/*
+ * Every mutex of the store has a rank; a thread takes locks in rising rank
+ * order only, and at most one of each rank (store.h states the order).
+ * Debug builds (no NDEBUG) keep the ranks a thread holds in a thread-local
+ * bitmask and assert the order at every acquisition.
+ */
+enum lock_rank {
+	LOCK_FLUSH,	/* store: flush_lock, serializes store_flush */
+	LOCK_SHARD,	/* store: one shard's table and its items */
+	LOCK_ARENA,	/* pool: one arena's active segment */
+	LOCK_POOL,	/* pool: FIFO, free list, room_cond */
+	LOCK_THREAD,	/* store: the expiry thread's sleep (thr_lock) */
+};
+
+#ifndef NDEBUG
+/* Bit r set: the thread holds a lock of rank r (store.c). */
+extern _Thread_local unsigned store_locks_held;
+#endif
+
+/* Takes a store mutex of rank r; asserts no lock of rank >= r is held. */
+static inline void
+lock_take(pthread_mutex_t *m, enum lock_rank r)
+{
+#ifndef NDEBUG
+	assert((store_locks_held >> r) == 0 && "store lock order");
+#endif
+	pthread_mutex_lock(m);
+#ifndef NDEBUG
+	store_locks_held |= 1u << r;
+#endif
+}
+
+/* Drops a store mutex of rank r. */
+static inline void
+lock_drop(pthread_mutex_t *m, enum lock_rank r)
+{
+#ifndef NDEBUG
+	assert((store_locks_held & (1u << r)) != 0);
+	store_locks_held &= ~(1u << r);
+#endif
+	pthread_mutex_unlock(m);
+}
 
 /* The atomic `ref` word: low 27 bits count references, five flag bits. */
 #define ITEM_REF_MASK	0x07ffffffu
@@ -121,6 +164,8 @@ struct pool {
 	size_t		 page_size;
 	_Atomic uint64_t mem;		/* segments held + loose items */
 	uint32_t	 scan_gen;	/* pool_scan passes (lock) */
+	uint64_t	 room_gen;	/* evacuations ended + frees (lock) */
+	pthread_cond_t	 room_cond;	/* room_gen moved (with lock) */
 	struct arena	 arena[NARENAS];
 };
 
@@ -154,9 +199,9 @@ void	 pool_note_exptime(struct seg *s, uint32_t exptime);
  * FIFO is empty.  NULL if there is nothing to take.
  */
 struct seg *pool_pop_oldest(struct pool *p);
-/* True while some thread is emptying a segment: memory is on its way
- * back (unless references pin it). */
-bool	 pool_evacuating(const struct pool *p);
+/* Waits, without spinning, until an evacuation under way ends or memory
+ * is freed; false at once if no segment is being emptied. */
+bool	 pool_wait_room(struct pool *p);
 /* Ends the emptying of a taken segment and drops the taker's pin. */
 void	 pool_evac_done(struct pool *p, struct seg *s);
 /* Takes a given sealed segment off the FIFO for emptying, pinned once;
@@ -173,8 +218,10 @@ void	 pool_unpin(struct pool *p, struct seg *s);
  * a pin for its item's existence, dropped here. */
 void	 pool_loose_gone(struct pool *p, struct seg *s);
 /* Takes the sealed segment with the fewest live bytes off the FIFO,
- * pinned once, if emptying it gains room: it has no live item, or a free
- * segment can take its live ones.  NULL if there is none. */
+ * pinned once, if emptying it gains room: it has no live item, or it is
+ * less than COMPACT_LIVE_PCT live and a free segment can take its live
+ * ones (so a compaction frees at least half a segment).  NULL if there
+ * is none. */
 struct seg *pool_pop_emptiest(struct pool *p);
 /* Gives one free small segment back to the system; false if none. */
 bool	 pool_trim(struct pool *p);
@@ -203,6 +250,8 @@ struct store_debug {
 	uint64_t	max_hold_units;	/* most units in one lock hold */
 	uint64_t	evacuated;	/* segments emptied */
 	uint64_t	moved;		/* items moved by evacuation */
+	uint64_t	room_tries;	/* make_room calls (an eviction,
+					 * compaction or wait each) */
 };
 
 /* Copies the work counters. */
