@@ -1,7 +1,9 @@
 /*
- * store_internal.h -- private to store/: the item layout and the segment
- * pool that store.c and store_seg.c share.  The server never includes
- * this; unit tests may, for white-box checks.
+ * store_internal.h -- private to store/: the lock ranks and their
+ * wrappers, the item layout, the segment pool (store_seg.c), the shard
+ * and store structures, and the functions the store's files share
+ * (store.c, store_hash.c, store_cmd.c, store_evict.c, store_expiry.c).
+ * The server never includes this; unit tests may, for white-box checks.
  *
  * Item: a 32-byte header, then the key, then the value (no "\r\n"),
  * rounded up to 8 bytes.  The only link is the hash chain; eviction and
@@ -243,6 +245,217 @@ bool	 pool_has_room(struct pool *p);
  */
 size_t	 pool_scan(struct pool *p, uint32_t upto, bool all,
 	    void (*fn)(struct seg *s, uint32_t used, void *ctx), void *ctx);
+
+/* ---- the store: shards, and what its files share --------------------- */
+
+#define HT_MIN_LOG2		8
+#define REHASH_EMPTY_VISITS	10	/* buckets looked at per op, as Redis */
+
+struct htable {
+	item_t		**b;		/* NULL when unused */
+	size_t		  used;
+	unsigned	  log2;
+};
+
+struct shard_stats {
+	uint64_t	curr_items;
+	uint64_t	total_items;
+	uint64_t	evictions;
+	uint64_t	evicted_unfetched;
+	uint64_t	expired_unfetched;
+	uint64_t	reclaimed;
+	uint64_t	get_expired;
+	uint64_t	get_flushed;
+};
+
+/* One shard: its lock guards every field and the mutable fields of the
+ * items linked in its table. */
+struct shard {
+	pthread_mutex_t		lock;
+	struct htable		ht[2];		/* ht[1] set while rehashing */
+	size_t			rehash_idx;	/* next ht[0] bucket to move */
+	size_t			live_bytes;	/* ITEM_SIZE of linked items */
+	uint64_t		cas_last;	/* last CAS handed out */
+	uint64_t		flush_seen;	/* flush word last looked at */
+	uint64_t		flush_wm;	/* cas <= this: flushed */
+	uint64_t		flushed_linked;	/* linked, cas <= flush_wm */
+	bool			flush_applied;
+	size_t			hash_bytes;
+	struct shard_stats	stats;
+} __attribute__((aligned(64)));
+
+struct store {
+	struct shard	       *shards;
+	unsigned		shards_log2;
+	unsigned		nshards;
+	size_t			mem_limit;
+	size_t			item_size_max;
+	bool			no_evict;
+	store_clock_fn		clock;
+	void		       *clock_ctx;
+	uint64_t		seed;
+	/* Read by every operation: kept off the lines the pool writes. */
+	_Atomic uint64_t	flush_word;	/* generation << 32 | due */
+	_Atomic uint64_t	flush_swept;	/* flush word last swept */
+	_Alignas(64) struct pool pool;
+	_Atomic uint64_t	expiry_runs;
+	_Atomic uint64_t	expire_units;
+	_Atomic uint64_t	max_hold_units;
+	_Atomic uint64_t	evacuated;
+	_Atomic uint64_t	moved;
+	_Atomic uint64_t	room_tries;
+	pthread_mutex_t		flush_lock;	/* LOCK_FLUSH */
+	pthread_mutex_t		thr_lock;	/* LOCK_THREAD */
+	pthread_cond_t		thr_cond;
+	pthread_t		thr;
+	bool			thr_running;
+	bool			thr_stop;
+};
+
+enum unlink_why {
+	UNLINK_DELETE,		/* delete, replace, touched into the past */
+	UNLINK_EXPIRED,
+	UNLINK_FLUSHED,
+	UNLINK_EVICTED,
+};
+
+enum liveness {
+	ITEM_LIVE,
+	ITEM_EXPIRED,
+	ITEM_FLUSHED,
+};
+
+/* Takes a shard lock. */
+static inline void
+shard_lock(struct shard *sh)
+{
+	lock_take(&sh->lock, LOCK_SHARD);
+}
+
+/* Drops a shard lock. */
+static inline void
+shard_unlock(struct shard *sh)
+{
+	lock_drop(&sh->lock, LOCK_SHARD);
+}
+
+/* Reads the injected clock. */
+static inline uint32_t
+store_now(const store_t *st)
+{
+	return st->clock(st->clock_ctx);
+}
+
+/* True if an absolute exptime has passed. */
+static inline bool
+time_passed(uint32_t exptime, uint32_t now)
+{
+	return exptime != 0 && exptime <= now;
+}
+
+/* Returns the shard index for a hash: its top bits. */
+static inline unsigned
+shard_index(const store_t *st, uint64_t hv)
+{
+	return (unsigned)(hv >> (64 - st->shards_log2));
+}
+
+/* True while a shard moves its items from ht[0] to ht[1]. */
+static inline bool
+ht_rehashing(const struct shard *sh)
+{
+	return sh->ht[1].b != NULL;
+}
+
+/* Returns the bytes an item takes in a segment. */
+static inline size_t
+item_size(const item_t *it)
+{
+	return ITEM_SIZE(item_nkey(it), it->nbytes);
+}
+
+/* Takes a reference; the caller holds the item's shard lock. */
+static inline void
+item_ref(item_t *it)
+{
+	atomic_fetch_add_explicit(&it->ref, 1, memory_order_relaxed);
+}
+
+/* Sets flag bits in the ref word. */
+static inline void
+item_set_bit(item_t *it, uint32_t bit)
+{
+	atomic_fetch_or_explicit(&it->ref, bit, memory_order_relaxed);
+}
+
+/* Clears a flag bit in the ref word. */
+static inline void
+item_clear_bit(item_t *it, uint32_t bit)
+{
+	atomic_fetch_and_explicit(&it->ref, ~bit, memory_order_relaxed);
+}
+
+/* Tests a flag bit in the ref word. */
+static inline bool
+item_has_bit(const item_t *it, uint32_t bit)
+{
+	return (atomic_load_explicit(&it->ref, memory_order_relaxed) & bit) !=
+	    0;
+}
+
+/* Sets a flag bit; skips the write (and the cache line) if it is set. */
+static inline void
+item_mark(item_t *it, uint32_t bit)
+{
+	if (!item_has_bit(it, bit))
+		item_set_bit(it, bit);
+}
+
+/* Records a hit: the item earns a second chance at eviction. */
+static inline void
+item_hit(item_t *it)
+{
+	item_mark(it, ITEM_ACCESSED);
+}
+
+/* store_hash.c: the key hash and the shard tables (shard lock held). */
+uint64_t hash_seed(const store_t *st);
+uint64_t key_hash(const store_t *st, const char *key, size_t nkey);
+uint64_t item_hash(const store_t *st, const item_t *it);
+item_t	*ht_find(const struct shard *sh, uint64_t hv, const char *key,
+	    size_t nkey);
+void	 ht_insert(struct shard *sh, item_t *it, uint64_t hv);
+void	 ht_remove(struct shard *sh, item_t *it, uint64_t hv);
+void	 ht_swap(struct shard *sh, item_t *o, item_t *n, uint64_t hv);
+void	 ht_maybe_resize(struct shard *sh);
+size_t	 ht_rehash_step(const store_t *st, struct shard *sh, size_t moves,
+	    size_t visits);
+
+/* store.c: linking and shard entry (shard lock held, but shard_enter and
+ * shard_of_item, which take it). */
+void	 seg_live_add(store_t *st, const item_t *it, bool add);
+void	 item_set_cas(struct shard *sh, item_t *it);
+void	 item_unlink(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
+	    enum unlink_why why);
+enum liveness item_liveness(const struct shard *sh, const item_t *it,
+	    uint32_t now);
+void	 item_reap(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
+	    enum liveness why);
+void	 item_retime(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
+	    uint32_t exptime, uint32_t now);
+void	 item_replace(store_t *st, struct shard *sh, item_t *old, item_t *it,
+	    uint64_t hv, uint32_t now, uint64_t *cas_out);
+void	 flush_sync(const store_t *st, struct shard *sh, uint32_t now);
+struct shard *shard_enter(store_t *st, uint64_t hv, uint32_t now);
+struct shard *shard_of_item(store_t *st, const item_t *it, uint64_t *hv,
+	    uint32_t now);
+item_t	*lookup_live(store_t *st, struct shard *sh, uint64_t hv,
+	    const char *key, size_t nkey, uint32_t now);
+
+/* store_evict.c: making room (no lock held but item_copy's shard lock). */
+item_t	*item_copy(store_t *st, const item_t *src, bool reserve);
+void	 seg_evacuate(store_t *st, struct seg *s, bool compact);
+bool	 retry_with_room(store_t *st, unsigned *tries, bool loose);
 
 /* Work counters for tests: proportionality and lock hold bounds. */
 struct store_debug {

@@ -27,6 +27,10 @@
 #include <stdlib.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "store.h"
 #include "store_internal.h"
@@ -1475,6 +1479,51 @@ test_no_evict_refused_overwrite(void **state)
 	store_destroy(st);
 }
 
+/* ---- lock order ------------------------------------------------------ */
+
+/* Debug builds assert store.h's lock order at every acquisition: locks
+ * taken in rank order pass, a shard lock taken under the pool lock (or a
+ * second shard lock) aborts. */
+static void
+test_lock_order_asserted(void **state)
+{
+#ifndef NDEBUG
+	pthread_mutex_t m[3] = { PTHREAD_MUTEX_INITIALIZER,
+	    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER };
+	enum lock_rank bad[2][2] = { { LOCK_POOL, LOCK_SHARD },
+	    { LOCK_SHARD, LOCK_SHARD } };
+	int i, status;
+	pid_t pid;
+
+	(void)state;
+	lock_take(&m[0], LOCK_FLUSH);
+	lock_take(&m[1], LOCK_SHARD);
+	lock_take(&m[2], LOCK_POOL);
+	lock_drop(&m[2], LOCK_POOL);
+	lock_drop(&m[1], LOCK_SHARD);
+	lock_drop(&m[0], LOCK_FLUSH);
+	assert_int_equal(store_locks_held, 0);
+	for (i = 0; i < 2; i++) {
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			/* Just the abort: no cmocka handler, no message. */
+			signal(SIGABRT, SIG_DFL);
+			dup2(open("/dev/null", O_WRONLY), STDERR_FILENO);
+			lock_take(&m[0], bad[i][0]);
+			lock_take(&m[1], bad[i][1]);
+			_exit(0);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFSIGNALED(status));
+		assert_int_equal(WTERMSIG(status), SIGABRT);
+	}
+#else
+	(void)state;
+	skip();
+#endif
+}
+
 /* ---- references ------------------------------------------------------ */
 
 /* A referenced item outlives delete and replace; bytes counts linked
@@ -2432,6 +2481,7 @@ main(void)
 		cmocka_unit_test(test_no_evict_compacts),
 		cmocka_unit_test(test_no_evict_refusal_bounded),
 		cmocka_unit_test(test_no_evict_refused_overwrite),
+		cmocka_unit_test(test_lock_order_asserted),
 		cmocka_unit_test(test_ref_survives_delete_replace),
 		cmocka_unit_test(test_ref_survives_eviction),
 		cmocka_unit_test(test_flush_now),
