@@ -62,7 +62,8 @@ store_reserve(store_t *st, const char *key, size_t nkey, uint32_t flags,
 		return STORE_NO_MEMORY;
 	while ((*out = pool_loose(&st->pool, key, nkey, flags, exp,
 	    nbytes)) == NULL)
-		if (!retry_with_room(st, &tries, true))
+		if (!retry_with_room(st, &tries, true,
+		    ITEM_SIZE(nkey, nbytes)))
 			return STORE_NO_MEMORY;
 	return STORE_OK;
 }
@@ -122,6 +123,7 @@ commit_concat(store_t *st, item_t *add, bool prepend, uint64_t *cas_out)
 	struct shard *sh;
 	item_t *old, *nit;
 	uint32_t now;
+	size_t need;
 	bool loose;
 
 	do {
@@ -131,14 +133,16 @@ commit_concat(store_t *st, item_t *add, bool prepend, uint64_t *cas_out)
 		    now);
 		rc = old == NULL ? STORE_NOT_STORED :
 		    concat_build(st, old, add, prepend, &nit);
-		loose = old != NULL && !item_carved(st, item_nkey(old),
-		    (size_t)old->nbytes + add->nbytes);
+		need = (old != NULL ? old->nbytes : 0) + (size_t)add->nbytes;
+		loose = old != NULL && !item_carved(st, item_nkey(old), need);
+		need = ITEM_SIZE(item_nkey(add), need);
 		if (rc == STORE_OK) {
 			item_replace(st, sh, old, nit, hv, now, cas_out);
 			rc = STORE_STORED;
 		}
 		shard_unlock(sh);
-	} while (rc == STORE_NO_MEMORY && retry_with_room(st, &tries, loose));
+	} while (rc == STORE_NO_MEMORY &&
+	    retry_with_room(st, &tries, loose, need));
 	store_release(st, add);
 	return rc;
 }
@@ -223,7 +227,8 @@ store_commit(store_t *st, item_t *it, store_mode_t mode, uint64_t cas,
 			item_hit(old);	/* as memcached's add */
 		}
 		shard_unlock(sh);
-	} while (rc == STORE_NO_MEMORY && retry_with_room(st, &tries, false));
+	} while (rc == STORE_NO_MEMORY && retry_with_room(st, &tries, false,
+	    ITEM_SIZE(item_nkey(it), it->nbytes)));
 	if (rc == STORE_NO_MEMORY && mode == STORE_SET)
 		commit_refused(st, it, hv);
 	store_release(st, it);
@@ -386,7 +391,8 @@ store_incr(store_t *st, const char *key, size_t nkey, bool incr,
 		if (rc == STORE_OK)
 			item_replace(st, sh, old, nit, hv, now, NULL);
 		shard_unlock(sh);
-	} while (rc == STORE_NO_MEMORY && retry_with_room(st, &tries, false));
+	} while (rc == STORE_NO_MEMORY &&
+	    retry_with_room(st, &tries, false, ITEM_SIZE(nkey, 20)));
 	if (rc == STORE_OK && result != NULL)
 		*result = v;
 	return rc;

@@ -13,10 +13,11 @@
  * no per-hit list work (a hit sets one bit).
  *
  * Compaction (no_evict, and the expiry thread's): every live item of a
- * segment is moved, none evicted.  Under no_evict only a segment less than
- * COMPACT_LIVE_PCT live is compacted, so each one frees at least half a
- * segment, and an operation tries a few times only: a store into a full
- * cache is refused after bounded work.
+ * segment is moved, none evicted.  Under no_evict only a segment with
+ * dead items of at least the size wanted is compacted, so a compaction
+ * reclaims dead bytes, which no later one can reclaim again, and an
+ * operation tries a few times only: a store into a full cache with no
+ * dead items is refused without moving any, after bounded work.
  *
  * Waiting: a thread that finds nothing to empty while others empty
  * segments sleeps on the pool's room_cond until one of them is done or
@@ -151,22 +152,22 @@ seg_evacuate(store_t *st, struct seg *s, bool compact)
 	pool_evac_done(&st->pool, s);
 }
 
-/* Frees memory after an allocation found no room: for a loose item a
- * free segment goes back to the system first; else the oldest segment is
- * emptied, or under no_evict one with no live item or less than
- * COMPACT_LIVE_PCT live, its live items moved, not evicted (a fuller one
- * would free next to nothing).  With nothing to empty while other threads
- * empty segments, sleeps until one of them is done.  Called with no lock
- * held; false if nothing can be freed. */
+/* Frees memory after an allocation of `need` bytes found no room: for a
+ * loose item a free segment goes back to the system first; else the
+ * oldest segment is emptied, or under no_evict one with no live item or
+ * with at least `need` bytes of dead items, its live items moved, not
+ * evicted (compacting one without would free nothing).  With nothing to
+ * empty while other threads empty segments, sleeps until one of them is
+ * done.  Called with no lock held; false if nothing can be freed. */
 static bool
-make_room(store_t *st, bool loose)
+make_room(store_t *st, bool loose, size_t need)
 {
 	struct seg *s;
 
 	atomic_fetch_add_explicit(&st->room_tries, 1, memory_order_relaxed);
 	if (loose && pool_trim(&st->pool))
 		return true;
-	s = st->no_evict ? pool_pop_emptiest(&st->pool) :
+	s = st->no_evict ? pool_pop_emptiest(&st->pool, need) :
 	    pool_pop_oldest(&st->pool);
 	if (s == NULL)
 		return pool_wait_room(&st->pool);
@@ -174,13 +175,14 @@ make_room(store_t *st, bool loose)
 	return true;
 }
 
-/* After an operation dropped its lock for want of room: makes room and
- * says whether to try again.  Under no_evict a few tries only: a store
- * that finds the cache full is refused at once, as memcached's is. */
+/* After an operation dropped its lock for want of `need` bytes: makes
+ * room and says whether to try again.  Under no_evict a few tries only:
+ * a store that finds the cache full is refused at once, as memcached's
+ * is. */
 bool
-retry_with_room(store_t *st, unsigned *tries, bool loose)
+retry_with_room(store_t *st, unsigned *tries, bool loose, size_t need)
 {
 	unsigned max = st->no_evict ? NOEVICT_ROOM_TRIES : MAKE_ROOM_TRIES;
 
-	return (*tries)++ < max && make_room(st, loose);
+	return (*tries)++ < max && make_room(st, loose, need);
 }

@@ -219,12 +219,12 @@ void	 pool_unpin(struct pool *p, struct seg *s);
 /* Called when a loose item's last reference goes: a loose segment holds
  * a pin for its item's existence, dropped here. */
 void	 pool_loose_gone(struct pool *p, struct seg *s);
-/* Takes the sealed segment with the fewest live bytes off the FIFO,
- * pinned once, if emptying it gains room: it has no live item, or it is
- * less than COMPACT_LIVE_PCT live and a free segment can take its live
- * ones (so a compaction frees at least half a segment).  NULL if there
- * is none. */
-struct seg *pool_pop_emptiest(struct pool *p);
+/* Takes a sealed segment off the FIFO, pinned once, if emptying it gains
+ * room: one with no live item, else the small one with the most dead
+ * bytes (carved, no longer linked) if they are at least `need` and a free
+ * segment can take its live items.  Its unused tail does not count: the
+ * items moved leave one of their own.  NULL if there is none. */
+struct seg *pool_pop_emptiest(struct pool *p, size_t need);
 /* Gives one free small segment back to the system; false if none. */
 bool	 pool_trim(struct pool *p);
 /* True if a loose item of this key and value length can fit within the
@@ -455,7 +455,8 @@ item_t	*lookup_live(store_t *st, struct shard *sh, uint64_t hv,
 /* store_evict.c: making room (no lock held but item_copy's shard lock). */
 item_t	*item_copy(store_t *st, const item_t *src, bool reserve);
 void	 seg_evacuate(store_t *st, struct seg *s, bool compact);
-bool	 retry_with_room(store_t *st, unsigned *tries, bool loose);
+bool	 retry_with_room(store_t *st, unsigned *tries, bool loose,
+	    size_t need);
 
 /* Work counters for tests: proportionality and lock hold bounds. */
 struct store_debug {

@@ -497,22 +497,27 @@ pool_pop_oldest(struct pool *p)
 	return NULL;
 }
 
-/* Takes the sealed segment with the fewest live bytes, if that gains. */
+/* Takes a dead segment, or the one with the most dead bytes (at least
+ * need), if that gains. */
 struct seg *
-pool_pop_emptiest(struct pool *p)
+pool_pop_emptiest(struct pool *p, size_t need)
 {
 	struct seg *s, *best = NULL;
-	uint32_t live, min = UINT32_MAX;
+	uint32_t live, dead, most = 0;
 	bool room;
 
 	lock_take(&p->lock, LOCK_POOL);
 	room = room_locked(p);
 	for (s = p->head; s != NULL; s = s->next) {
 		live = atomic_load_explicit(&s->live, memory_order_relaxed);
-		if (live < min && (live == 0 || (!s->loose && room &&
-		    (uint64_t)live * 100 <
-		    (uint64_t)s->cap * COMPACT_LIVE_PCT))) {
-			min = live;
+		if (live == 0) {
+			best = s;	/* nothing to move */
+			break;
+		}
+		/* A sealed segment's `used` is fixed. */
+		dead = s->used - live;
+		if (!s->loose && room && dead >= need && dead > most) {
+			most = dead;
 			best = s;
 		}
 	}

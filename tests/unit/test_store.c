@@ -1399,6 +1399,18 @@ test_no_evict_refusal_bounded(void **state)
 		snprintf(key, sizeof(key), "key:%04d", i);
 		check_value(st, key, val);
 	}
+	/* One dead item: at most one compaction reclaims it, and no store
+	 * after that compacts again for nothing. */
+	assert_int_equal(store_delete(st, "key:0000", 8), STORE_DELETED);
+	d0 = debug(st);
+	for (i = 0; i < 10; i++) {
+		snprintf(key, sizeof(key), "dead:%04d", i);
+		(void)put(st, key, val, 0);
+	}
+	d1 = debug(st);
+	assert_true(d1.evacuated - d0.evacuated <= 1);
+	assert_true(d1.moved - d0.moved <= per_seg(st, 8, ODD_VLEN));
+	assert_int_equal(stats(st).evictions, 0);
 	store_destroy(st);
 }
 
@@ -1453,6 +1465,12 @@ test_no_evict_refused_overwrite(void **state)
 	assert_int_equal(item_flags(it), 7);
 	assert_int_equal(item_cas(it), cas1);
 	store_release(st, it);
+	/* add/replace/cas refused keep the old value (memcached: only a
+	 * set drops it). */
+	it = reserve_val(st, "key:0003", big);
+	assert_int_equal(store_commit(st, it, STORE_REPLACE, 0, NULL),
+	    STORE_NO_MEMORY);
+	check_value(st, "key:0003", val);
 	/* Same size, but a reader holds the old value: refused, and the
 	 * key is gone; the reader's copy stays intact. */
 	assert_int_equal(store_get(st, "key:0001", 8, &held), STORE_OK);
@@ -1462,17 +1480,12 @@ test_no_evict_refused_overwrite(void **state)
 	check_missing(st, "key:0001");
 	assert_memory_equal(item_value(held), val, VLEN);
 	store_release(st, held);
-	/* A larger value refused at commit: the old one goes too. */
+	/* A larger value refused at commit (the one dead item is too small
+	 * to be worth a compaction): the old one goes too. */
 	it = reserve_val(st, "key:0002", big);
 	assert_int_equal(store_commit(st, it, STORE_SET, 0, NULL),
 	    STORE_NO_MEMORY);
 	check_missing(st, "key:0002");
-	/* add/replace/cas refused keep the old value (memcached: only a
-	 * set drops it). */
-	it = reserve_val(st, "key:0003", big);
-	assert_int_equal(store_commit(st, it, STORE_REPLACE, 0, NULL),
-	    STORE_NO_MEMORY);
-	check_value(st, "key:0003", val);
 	assert_int_equal(stats(st).evictions, 0);
 	assert_int_equal(stats(st).curr_items, stored - 2);
 	check_mem(st);
