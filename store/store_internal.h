@@ -67,6 +67,8 @@ lock_take(pthread_mutex_t *m, enum lock_rank r)
 {
 #ifndef NDEBUG
 	assert((store_locks_held >> r) == 0 && "store lock order");
+#else
+	(void)r;
 #endif
 	pthread_mutex_lock(m);
 #ifndef NDEBUG
@@ -78,7 +80,9 @@ lock_take(pthread_mutex_t *m, enum lock_rank r)
 static inline void
 lock_drop(pthread_mutex_t *m, enum lock_rank r)
 {
-#ifndef NDEBUG
+#ifdef NDEBUG
+	(void)r;
+#else
 	assert((store_locks_held & (1u << r)) != 0);
 	store_locks_held &= ~(1u << r);
 #endif
