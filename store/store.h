@@ -22,9 +22,19 @@
  * (or passed to store_commit, which consumes it).  An item stays readable
  * while referenced even if another thread replaces, deletes or evicts it.
  *
- * Lock order: a thread holds at most one shard lock at a time; eviction
- * takes the lock of each item it empties in turn, with no other held.
- * The memory counter is atomic and needs no lock.
+ * Lock order, for every lock the store has (the only statement of it):
+ *
+ *	flush_lock -> shard -> arena -> pool -> thr_lock
+ *
+ * A thread takes them in this order only, and at most one of each: one
+ * shard lock at a time (eviction and expiry take the lock of each item
+ * they look at in turn), one arena lock at a time.  flush_lock serializes
+ * store_flush; a shard lock guards its table and the mutable fields of
+ * its items; an arena lock its active segment; the pool lock the FIFO,
+ * the free list, the segment states and the wait for room (room_cond);
+ * thr_lock the expiry thread's sleep.  Debug builds (NDEBUG not defined)
+ * assert the order at every acquisition (lock_take, store_internal.h).
+ * The memory counter, refcounts and flag bits are atomic: no lock.
  */
 #ifndef CACHED_STORE_H
 #define CACHED_STORE_H

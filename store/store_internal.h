@@ -1,7 +1,9 @@
 /*
- * store_internal.h -- private to store/: the item layout and the segment
- * pool that store.c and store_seg.c share.  The server never includes
- * this; unit tests may, for white-box checks.
+ * store_internal.h -- private to store/: the lock ranks and their
+ * wrappers, the item layout, the segment pool (store_seg.c), the shard
+ * and store structures, and the functions the store's files share
+ * (store.c, store_hash.c, store_cmd.c, store_evict.c, store_expiry.c).
+ * The server never includes this; unit tests may, for white-box checks.
  *
  * Item: a 32-byte header, then the key, then the value (no "\r\n"),
  * rounded up to 8 bytes.  The only link is the hash chain; eviction and
@@ -26,12 +28,12 @@
  * the item through the FIFO sees them.  The refcount lives in the same
  * atomic word as the flag bits; only atomic operations touch that word.
  *
- * Lock order: shard -> arena -> pool.  A thread holds one shard lock at
- * most, and never takes a shard lock while holding an arena or pool lock.
+ * Lock order: the one in store.h, asserted by lock_take() below.
  */
 #ifndef CACHED_STORE_INTERNAL_H
 #define CACHED_STORE_INTERNAL_H
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -39,6 +41,53 @@
 #include <stdint.h>
 
 #include "store.h"
+
+/*
+ * Every mutex of the store has a rank; a thread takes locks in rising rank
+ * order only, and at most one of each rank (store.h states the order).
+ * Debug builds (no NDEBUG) keep the ranks a thread holds in a thread-local
+ * bitmask and assert the order at every acquisition.
+ */
+enum lock_rank {
+	LOCK_FLUSH,	/* store: flush_lock, serializes store_flush */
+	LOCK_SHARD,	/* store: one shard's table and its items */
+	LOCK_ARENA,	/* pool: one arena's active segment */
+	LOCK_POOL,	/* pool: FIFO, free list, room_cond */
+	LOCK_THREAD,	/* store: the expiry thread's sleep (thr_lock) */
+};
+
+#ifndef NDEBUG
+/* Bit r set: the thread holds a lock of rank r (store.c). */
+extern _Thread_local unsigned store_locks_held;
+#endif
+
+/* Takes a store mutex of rank r; asserts no lock of rank >= r is held. */
+static inline void
+lock_take(pthread_mutex_t *m, enum lock_rank r)
+{
+#ifndef NDEBUG
+	assert((store_locks_held >> r) == 0 && "store lock order");
+#else
+	(void)r;
+#endif
+	pthread_mutex_lock(m);
+#ifndef NDEBUG
+	store_locks_held |= 1u << r;
+#endif
+}
+
+/* Drops a store mutex of rank r. */
+static inline void
+lock_drop(pthread_mutex_t *m, enum lock_rank r)
+{
+#ifdef NDEBUG
+	(void)r;
+#else
+	assert((store_locks_held & (1u << r)) != 0);
+	store_locks_held &= ~(1u << r);
+#endif
+	pthread_mutex_unlock(m);
+}
 
 /* The atomic `ref` word: low 27 bits count references, five flag bits. */
 #define ITEM_REF_MASK	0x07ffffffu
@@ -121,6 +170,8 @@ struct pool {
 	size_t		 page_size;
 	_Atomic uint64_t mem;		/* segments held + loose items */
 	uint32_t	 scan_gen;	/* pool_scan passes (lock) */
+	uint64_t	 room_gen;	/* evacuations ended + frees (lock) */
+	pthread_cond_t	 room_cond;	/* room_gen moved (with lock) */
 	struct arena	 arena[NARENAS];
 };
 
@@ -154,9 +205,9 @@ void	 pool_note_exptime(struct seg *s, uint32_t exptime);
  * FIFO is empty.  NULL if there is nothing to take.
  */
 struct seg *pool_pop_oldest(struct pool *p);
-/* True while some thread is emptying a segment: memory is on its way
- * back (unless references pin it). */
-bool	 pool_evacuating(const struct pool *p);
+/* Waits, without spinning, until an evacuation under way ends or memory
+ * is freed; false at once if no segment is being emptied. */
+bool	 pool_wait_room(struct pool *p);
 /* Ends the emptying of a taken segment and drops the taker's pin. */
 void	 pool_evac_done(struct pool *p, struct seg *s);
 /* Takes a given sealed segment off the FIFO for emptying, pinned once;
@@ -172,10 +223,12 @@ void	 pool_unpin(struct pool *p, struct seg *s);
 /* Called when a loose item's last reference goes: a loose segment holds
  * a pin for its item's existence, dropped here. */
 void	 pool_loose_gone(struct pool *p, struct seg *s);
-/* Takes the sealed segment with the fewest live bytes off the FIFO,
- * pinned once, if emptying it gains room: it has no live item, or a free
- * segment can take its live ones.  NULL if there is none. */
-struct seg *pool_pop_emptiest(struct pool *p);
+/* Takes a sealed segment off the FIFO, pinned once, if emptying it gains
+ * room: one with no live item, else the small one with the most dead
+ * bytes (carved, no longer linked) if they are at least `need` and a free
+ * segment can take its live items.  Its unused tail does not count: the
+ * items moved leave one of their own.  NULL if there is none. */
+struct seg *pool_pop_emptiest(struct pool *p, size_t need);
 /* Gives one free small segment back to the system; false if none. */
 bool	 pool_trim(struct pool *p);
 /* True if a loose item of this key and value length can fit within the
@@ -197,12 +250,226 @@ bool	 pool_has_room(struct pool *p);
 size_t	 pool_scan(struct pool *p, uint32_t upto, bool all,
 	    void (*fn)(struct seg *s, uint32_t used, void *ctx), void *ctx);
 
+/* ---- the store: shards, and what its files share --------------------- */
+
+#define HT_MIN_LOG2		8
+#define REHASH_EMPTY_VISITS	10	/* buckets looked at per op, as Redis */
+
+struct htable {
+	item_t		**b;		/* NULL when unused */
+	size_t		  used;
+	unsigned	  log2;
+};
+
+struct shard_stats {
+	uint64_t	curr_items;
+	uint64_t	total_items;
+	uint64_t	evictions;
+	uint64_t	evicted_unfetched;
+	uint64_t	expired_unfetched;
+	uint64_t	reclaimed;
+	uint64_t	get_expired;
+	uint64_t	get_flushed;
+};
+
+/* One shard: its lock guards every field and the mutable fields of the
+ * items linked in its table. */
+struct shard {
+	pthread_mutex_t		lock;
+	struct htable		ht[2];		/* ht[1] set while rehashing */
+	size_t			rehash_idx;	/* next ht[0] bucket to move */
+	size_t			live_bytes;	/* ITEM_SIZE of linked items */
+	uint64_t		cas_last;	/* last CAS handed out */
+	uint64_t		flush_seen;	/* flush word last looked at */
+	uint64_t		flush_wm;	/* cas <= this: flushed */
+	uint64_t		flushed_linked;	/* linked, cas <= flush_wm */
+	bool			flush_applied;
+	size_t			hash_bytes;
+	struct shard_stats	stats;
+} __attribute__((aligned(64)));
+
+struct store {
+	struct shard	       *shards;
+	unsigned		shards_log2;
+	unsigned		nshards;
+	size_t			mem_limit;
+	size_t			item_size_max;
+	bool			no_evict;
+	store_clock_fn		clock;
+	void		       *clock_ctx;
+	uint64_t		seed;
+	/* Read by every operation: kept off the lines the pool writes. */
+	_Atomic uint64_t	flush_word;	/* generation << 32 | due */
+	_Atomic uint64_t	flush_swept;	/* flush word last swept */
+	_Alignas(64) struct pool pool;
+	_Atomic uint64_t	expiry_runs;
+	_Atomic uint64_t	expire_units;
+	_Atomic uint64_t	max_hold_units;
+	_Atomic uint64_t	evacuated;
+	_Atomic uint64_t	moved;
+	_Atomic uint64_t	room_tries;
+	pthread_mutex_t		flush_lock;	/* LOCK_FLUSH */
+	pthread_mutex_t		thr_lock;	/* LOCK_THREAD */
+	pthread_cond_t		thr_cond;
+	pthread_t		thr;
+	bool			thr_running;
+	bool			thr_stop;
+};
+
+enum unlink_why {
+	UNLINK_DELETE,		/* delete, replace, touched into the past */
+	UNLINK_EXPIRED,
+	UNLINK_FLUSHED,
+	UNLINK_EVICTED,
+};
+
+enum liveness {
+	ITEM_LIVE,
+	ITEM_EXPIRED,
+	ITEM_FLUSHED,
+};
+
+/* Takes a shard lock. */
+static inline void
+shard_lock(struct shard *sh)
+{
+	lock_take(&sh->lock, LOCK_SHARD);
+}
+
+/* Drops a shard lock. */
+static inline void
+shard_unlock(struct shard *sh)
+{
+	lock_drop(&sh->lock, LOCK_SHARD);
+}
+
+/* Reads the injected clock. */
+static inline uint32_t
+store_now(const store_t *st)
+{
+	return st->clock(st->clock_ctx);
+}
+
+/* True if an absolute exptime has passed. */
+static inline bool
+time_passed(uint32_t exptime, uint32_t now)
+{
+	return exptime != 0 && exptime <= now;
+}
+
+/* Returns the shard index for a hash: its top bits. */
+static inline unsigned
+shard_index(const store_t *st, uint64_t hv)
+{
+	return (unsigned)(hv >> (64 - st->shards_log2));
+}
+
+/* True while a shard moves its items from ht[0] to ht[1]. */
+static inline bool
+ht_rehashing(const struct shard *sh)
+{
+	return sh->ht[1].b != NULL;
+}
+
+/* Returns the bytes an item takes in a segment. */
+static inline size_t
+item_size(const item_t *it)
+{
+	return ITEM_SIZE(item_nkey(it), it->nbytes);
+}
+
+/* Takes a reference; the caller holds the item's shard lock. */
+static inline void
+item_ref(item_t *it)
+{
+	atomic_fetch_add_explicit(&it->ref, 1, memory_order_relaxed);
+}
+
+/* Sets flag bits in the ref word. */
+static inline void
+item_set_bit(item_t *it, uint32_t bit)
+{
+	atomic_fetch_or_explicit(&it->ref, bit, memory_order_relaxed);
+}
+
+/* Clears a flag bit in the ref word. */
+static inline void
+item_clear_bit(item_t *it, uint32_t bit)
+{
+	atomic_fetch_and_explicit(&it->ref, ~bit, memory_order_relaxed);
+}
+
+/* Tests a flag bit in the ref word. */
+static inline bool
+item_has_bit(const item_t *it, uint32_t bit)
+{
+	return (atomic_load_explicit(&it->ref, memory_order_relaxed) & bit) !=
+	    0;
+}
+
+/* Sets a flag bit; skips the write (and the cache line) if it is set. */
+static inline void
+item_mark(item_t *it, uint32_t bit)
+{
+	if (!item_has_bit(it, bit))
+		item_set_bit(it, bit);
+}
+
+/* Records a hit: the item earns a second chance at eviction. */
+static inline void
+item_hit(item_t *it)
+{
+	item_mark(it, ITEM_ACCESSED);
+}
+
+/* store_hash.c: the key hash and the shard tables (shard lock held). */
+uint64_t hash_seed(const store_t *st);
+uint64_t key_hash(const store_t *st, const char *key, size_t nkey);
+uint64_t item_hash(const store_t *st, const item_t *it);
+item_t	*ht_find(const struct shard *sh, uint64_t hv, const char *key,
+	    size_t nkey);
+void	 ht_insert(struct shard *sh, item_t *it, uint64_t hv);
+void	 ht_remove(struct shard *sh, item_t *it, uint64_t hv);
+void	 ht_swap(struct shard *sh, item_t *o, item_t *n, uint64_t hv);
+void	 ht_maybe_resize(struct shard *sh);
+size_t	 ht_rehash_step(const store_t *st, struct shard *sh, size_t moves,
+	    size_t visits);
+
+/* store.c: linking and shard entry (shard lock held, but shard_enter and
+ * shard_of_item, which take it). */
+void	 seg_live_add(store_t *st, const item_t *it, bool add);
+void	 item_set_cas(struct shard *sh, item_t *it);
+void	 item_unlink(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
+	    enum unlink_why why);
+enum liveness item_liveness(const struct shard *sh, const item_t *it,
+	    uint32_t now);
+void	 item_reap(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
+	    enum liveness why);
+void	 item_retime(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
+	    uint32_t exptime, uint32_t now);
+void	 item_replace(store_t *st, struct shard *sh, item_t *old, item_t *it,
+	    uint64_t hv, uint32_t now, uint64_t *cas_out);
+void	 flush_sync(const store_t *st, struct shard *sh, uint32_t now);
+struct shard *shard_enter(store_t *st, uint64_t hv, uint32_t now);
+struct shard *shard_of_item(store_t *st, const item_t *it, uint64_t *hv,
+	    uint32_t now);
+item_t	*lookup_live(store_t *st, struct shard *sh, uint64_t hv,
+	    const char *key, size_t nkey, uint32_t now);
+
+/* store_evict.c: making room (no lock held but item_copy's shard lock). */
+item_t	*item_copy(store_t *st, const item_t *src, bool reserve);
+void	 seg_evacuate(store_t *st, struct seg *s, bool compact);
+bool	 retry_with_room(store_t *st, unsigned *tries, bool loose,
+	    size_t need);
+
 /* Work counters for tests: proportionality and lock hold bounds. */
 struct store_debug {
 	uint64_t	expire_units;	/* items looked at by store_expire_run */
 	uint64_t	max_hold_units;	/* most units in one lock hold */
 	uint64_t	evacuated;	/* segments emptied */
 	uint64_t	moved;		/* items moved by evacuation */
+	uint64_t	room_tries;	/* make_room calls (an eviction,
+					 * compaction or wait each) */
 };
 
 /* Copies the work counters. */

@@ -6,6 +6,14 @@
  * still referenced.  Knows nothing of keys' hash tables: what happens to
  * the items of a segment taken off the FIFO is store.c's business.
  *
+ * Waiting for room: room_gen counts evacuations ended and segments
+ * freed, under the pool lock; a thread that finds nothing to empty while
+ * others empty segments sleeps on room_cond until it moves.
+ *
+ * Locking: the pool lock guards the FIFO, the free list, the segment
+ * states and room_gen; an arena's lock guards its active segment.  The
+ * order is store.h's (arena before pool).
+ *
  * Memory accounting: `mem` counts every small segment held (free or not)
  * at seg_size and every loose item at what malloc charges for it, and is
  * raised by compare-and-swap only when that keeps it within the limit.
@@ -120,6 +128,7 @@ pool_init(struct pool *p, size_t limit, size_t page_size)
 	p->limit = limit;
 	p->page_size = page_size;
 	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->room_cond, NULL);
 	for (i = 0; i < NARENAS; i++)
 		pthread_mutex_init(&p->arena[i].lock, NULL);
 }
@@ -184,6 +193,7 @@ pool_fini(struct pool *p)
 	}
 	free_list(p, p->head);
 	free_list(p, p->free);
+	pthread_cond_destroy(&p->room_cond);
 	pthread_mutex_destroy(&p->lock);
 }
 
@@ -194,6 +204,23 @@ room_locked(const struct pool *p)
 {
 	return p->nfree > 0 || atomic_load_explicit(&p->mem,
 	    memory_order_relaxed) + p->seg_size <= p->limit;
+}
+
+/* Wakes the threads waiting for room; pool lock held. */
+static void
+room_signal_locked(struct pool *p)
+{
+	p->room_gen++;
+	pthread_cond_broadcast(&p->room_cond);
+}
+
+/* Wakes the threads waiting for room. */
+static void
+room_signal(struct pool *p)
+{
+	lock_take(&p->lock, LOCK_POOL);
+	room_signal_locked(p);
+	lock_drop(&p->lock, LOCK_POOL);
 }
 
 /* ---- FIFO (pool lock held) ----------------------------------------- */
@@ -251,7 +278,7 @@ seg_get(struct pool *p, bool reserve)
 
 	/* The last free segment is kept for evacuation, unless there is
 	 * nothing to evacuate. */
-	pthread_mutex_lock(&p->lock);
+	lock_take(&p->lock, LOCK_POOL);
 	if (p->free != NULL && (reserve || p->nfree > FREE_RESERVE ||
 	    atomic_load_explicit(&p->mem, memory_order_relaxed) +
 	    FREE_RESERVE * p->seg_size <= p->limit ||
@@ -260,7 +287,7 @@ seg_get(struct pool *p, bool reserve)
 		p->free = s->next;
 		p->nfree--;
 	}
-	pthread_mutex_unlock(&p->lock);
+	lock_drop(&p->lock, LOCK_POOL);
 	if (s == NULL) {
 		if (!mem_try_charge(p, p->seg_size, reserve ? 0 : headroom(p)))
 			return NULL;
@@ -269,11 +296,11 @@ seg_get(struct pool *p, bool reserve)
 			return NULL;
 		}
 		s = m;
-		pthread_mutex_lock(&p->lock);
+		lock_take(&p->lock, LOCK_POOL);
 		p->nsegs++;
 		atomic_store_explicit(&p->nsegs_pub, p->nsegs,
 		    memory_order_relaxed);
-		pthread_mutex_unlock(&p->lock);
+		lock_drop(&p->lock, LOCK_POOL);
 	}
 	seg_reset(s, p->seg_size);
 	return s;
@@ -283,9 +310,9 @@ seg_get(struct pool *p, bool reserve)
 static void
 arena_seal(struct pool *p, struct arena *a)
 {
-	pthread_mutex_lock(&p->lock);
+	lock_take(&p->lock, LOCK_POOL);
 	fifo_append(p, a->active);
-	pthread_mutex_unlock(&p->lock);
+	lock_drop(&p->lock, LOCK_POOL);
 	a->active = NULL;
 }
 
@@ -329,11 +356,11 @@ pool_carve(struct pool *p, const char *key, size_t nkey, uint32_t flags,
 	item_t *it;
 
 	assert(size <= p->small_max);
-	pthread_mutex_lock(&a->lock);
+	lock_take(&a->lock, LOCK_ARENA);
 	s = a->active;
 	if (s == NULL || s->used + size > s->cap) {
 		if ((fresh = seg_get(p, reserve)) == NULL) {
-			pthread_mutex_unlock(&a->lock);
+			lock_drop(&a->lock, LOCK_ARENA);
 			return NULL;
 		}
 		if (s != NULL)
@@ -344,7 +371,7 @@ pool_carve(struct pool *p, const char *key, size_t nkey, uint32_t flags,
 	    0);
 	s->used += (uint32_t)size;
 	pool_note_exptime(s, exptime);
-	pthread_mutex_unlock(&a->lock);
+	lock_drop(&a->lock, LOCK_ARENA);
 	return it;
 }
 
@@ -401,10 +428,10 @@ pool_loose_sealed(struct pool *p, item_t *it)
 	struct seg *s = pool_seg_of(p, it);
 
 	atomic_store_explicit(&s->min_exp, it->exptime, memory_order_relaxed);
-	pthread_mutex_lock(&p->lock);
+	lock_take(&p->lock, LOCK_POOL);
 	assert(s->state == SEG_LOOSE);
 	fifo_append(p, s);
-	pthread_mutex_unlock(&p->lock);
+	lock_drop(&p->lock, LOCK_POOL);
 }
 
 /* A loose item's last reference is gone: off the FIFO with it, and the
@@ -412,11 +439,11 @@ pool_loose_sealed(struct pool *p, item_t *it)
 void
 pool_loose_gone(struct pool *p, struct seg *s)
 {
-	pthread_mutex_lock(&p->lock);
+	lock_take(&p->lock, LOCK_POOL);
 	if (s->state == SEG_SEALED)
 		fifo_remove(p, s);
 	s->state = SEG_EVAC;
-	pthread_mutex_unlock(&p->lock);
+	lock_drop(&p->lock, LOCK_POOL);
 	pool_unpin(p, s);
 }
 
@@ -442,12 +469,12 @@ seal_any(struct pool *p)
 
 	for (i = 0; i < NARENAS && !done; i++) {
 		a = &p->arena[i];
-		pthread_mutex_lock(&a->lock);
+		lock_take(&a->lock, LOCK_ARENA);
 		if (a->active != NULL && a->active->used > 0) {
 			arena_seal(p, a);
 			done = true;
 		}
-		pthread_mutex_unlock(&a->lock);
+		lock_drop(&a->lock, LOCK_ARENA);
 	}
 	return done;
 }
@@ -460,54 +487,73 @@ pool_pop_oldest(struct pool *p)
 	int round;
 
 	for (round = 0; round < 2; round++) {
-		pthread_mutex_lock(&p->lock);
+		lock_take(&p->lock, LOCK_POOL);
 		if ((s = p->head) != NULL)
 			take_locked(p, s);
-		pthread_mutex_unlock(&p->lock);
+		lock_drop(&p->lock, LOCK_POOL);
 		if (s != NULL || !seal_any(p))
 			return s;
 	}
 	return NULL;
 }
 
-/* Takes the sealed segment with the fewest live bytes, if that gains. */
+/* Takes a dead segment, or the one with the most dead bytes (at least
+ * need), if that gains. */
 struct seg *
-pool_pop_emptiest(struct pool *p)
+pool_pop_emptiest(struct pool *p, size_t need)
 {
 	struct seg *s, *best = NULL;
-	uint32_t live, min = UINT32_MAX;
+	uint32_t live, dead, most = 0;
 	bool room;
 
-	pthread_mutex_lock(&p->lock);
+	lock_take(&p->lock, LOCK_POOL);
 	room = room_locked(p);
 	for (s = p->head; s != NULL; s = s->next) {
 		live = atomic_load_explicit(&s->live, memory_order_relaxed);
-		if (live < min && (live == 0 || (!s->loose && room &&
-		    live < s->cap))) {
-			min = live;
+		if (live == 0) {
+			best = s;	/* nothing to move */
+			break;
+		}
+		/* A sealed segment's `used` is fixed. */
+		dead = s->used - live;
+		if (!s->loose && room && dead >= need && dead > most) {
+			most = dead;
 			best = s;
 		}
 	}
 	if (best != NULL)
 		take_locked(p, best);
-	pthread_mutex_unlock(&p->lock);
+	lock_drop(&p->lock, LOCK_POOL);
 	return best;
 }
 
-/* True while a segment taken off the FIFO is not free yet. */
+/* Sleeps until an evacuation ends or memory is freed; false at once if
+ * no segment is being emptied. */
 bool
-pool_evacuating(const struct pool *p)
+pool_wait_room(struct pool *p)
 {
-	return atomic_load_explicit(&p->nwalking, memory_order_relaxed) > 0;
+	uint64_t gen;
+	bool busy;
+
+	lock_take(&p->lock, LOCK_POOL);
+	gen = p->room_gen;
+	busy = p->nwalking > 0;
+	/* Each ending of an evacuation moves room_gen under this lock, so
+	 * while one is under way a wakeup is on its way. */
+	while (p->nwalking > 0 && p->room_gen == gen)
+		pthread_cond_wait(&p->room_cond, &p->lock);
+	lock_drop(&p->lock, LOCK_POOL);
+	return busy;
 }
 
 /* Ends the emptying of a taken segment; drops the taker's pin. */
 void
 pool_evac_done(struct pool *p, struct seg *s)
 {
-	pthread_mutex_lock(&p->lock);
+	lock_take(&p->lock, LOCK_POOL);
 	p->nwalking--;
-	pthread_mutex_unlock(&p->lock);
+	room_signal_locked(p);
+	lock_drop(&p->lock, LOCK_POOL);
 	pool_unpin(p, s);
 }
 
@@ -517,10 +563,10 @@ pool_take(struct pool *p, struct seg *s)
 {
 	bool ok;
 
-	pthread_mutex_lock(&p->lock);
+	lock_take(&p->lock, LOCK_POOL);
 	if ((ok = s->state == SEG_SEALED))
 		take_locked(p, s);
-	pthread_mutex_unlock(&p->lock);
+	lock_drop(&p->lock, LOCK_POOL);
 	return ok;
 }
 
@@ -528,11 +574,12 @@ pool_take(struct pool *p, struct seg *s)
 void
 pool_requeue(struct pool *p, struct seg *s)
 {
-	pthread_mutex_lock(&p->lock);
+	lock_take(&p->lock, LOCK_POOL);
 	assert(s->state == SEG_EVAC);
 	p->nwalking--;
 	fifo_append(p, s);
-	pthread_mutex_unlock(&p->lock);
+	room_signal_locked(p);
+	lock_drop(&p->lock, LOCK_POOL);
 	pool_unpin(p, s);
 }
 
@@ -556,6 +603,7 @@ seg_unpinned_locked(struct pool *p, struct seg *s)
 	s->next = p->free;
 	p->free = s;
 	p->nfree++;
+	room_signal_locked(p);
 	return NULL;
 }
 
@@ -568,12 +616,14 @@ pool_unpin(struct pool *p, struct seg *s)
 	/* acq_rel: whoever frees must see every other holder's reads done. */
 	if (atomic_fetch_sub_explicit(&s->pins, 1, memory_order_acq_rel) != 1)
 		return;
-	pthread_mutex_lock(&p->lock);
+	lock_take(&p->lock, LOCK_POOL);
 	release = seg_unpinned_locked(p, s);
-	pthread_mutex_unlock(&p->lock);
+	lock_drop(&p->lock, LOCK_POOL);
 	/* Once on the free list the segment is another thread's to touch. */
-	if (release != NULL)
+	if (release != NULL) {
 		seg_release_mem(p, release);
+		room_signal(p);
+	}
 }
 
 /* Drops a pin with the pool lock held; returns a loose segment to be
@@ -592,7 +642,7 @@ pool_trim(struct pool *p)
 {
 	struct seg *s;
 
-	pthread_mutex_lock(&p->lock);
+	lock_take(&p->lock, LOCK_POOL);
 	if ((s = p->free) != NULL) {
 		p->free = s->next;
 		p->nfree--;
@@ -600,7 +650,7 @@ pool_trim(struct pool *p)
 		atomic_store_explicit(&p->nsegs_pub, p->nsegs,
 		    memory_order_relaxed);
 	}
-	pthread_mutex_unlock(&p->lock);
+	lock_drop(&p->lock, LOCK_POOL);
 	if (s != NULL)
 		seg_release_mem(p, s);
 	return s != NULL;
@@ -620,9 +670,9 @@ pool_has_room(struct pool *p)
 {
 	bool room;
 
-	pthread_mutex_lock(&p->lock);
+	lock_take(&p->lock, LOCK_POOL);
 	room = room_locked(p);
-	pthread_mutex_unlock(&p->lock);
+	lock_drop(&p->lock, LOCK_POOL);
 	return room;
 }
 
@@ -655,7 +705,7 @@ pool_scan(struct pool *p, uint32_t upto, bool all,
 	/* The FIFO, one segment at a time: after each call, go on from the
 	 * segment's successor if it is still in the FIFO, else from the head,
 	 * skipping the segments this pass has seen. */
-	pthread_mutex_lock(&p->lock);
+	lock_take(&p->lock, LOCK_POOL);
 	gen = ++p->scan_gen;
 	s = p->head;
 	for (;;) {
@@ -669,22 +719,23 @@ pool_scan(struct pool *p, uint32_t upto, bool all,
 		s->scan_gen = gen;
 		pool_pin(s);
 		atomic_store_explicit(&s->min_exp, 0, memory_order_relaxed);
-		pthread_mutex_unlock(&p->lock);
+		lock_drop(&p->lock, LOCK_POOL);
 		fn(s, s->used, ctx);
 		calls++;
-		pthread_mutex_lock(&p->lock);
+		lock_take(&p->lock, LOCK_POOL);
 		release = unpin_locked(p, s);
 		restart = release != NULL || s->state != SEG_SEALED;
 		if (release != NULL) {
-			pthread_mutex_unlock(&p->lock);
+			lock_drop(&p->lock, LOCK_POOL);
 			seg_release_mem(p, release);
-			pthread_mutex_lock(&p->lock);
+			lock_take(&p->lock, LOCK_POOL);
+			room_signal_locked(p);
 		}
 		s = restart ? p->head : s->next;
 	}
-	pthread_mutex_unlock(&p->lock);
+	lock_drop(&p->lock, LOCK_POOL);
 	for (a = 0; a < NARENAS; a++) {
-		pthread_mutex_lock(&p->arena[a].lock);
+		lock_take(&p->arena[a].lock, LOCK_ARENA);
 		s = p->arena[a].active;
 		if (s != NULL && scan_due(s, upto, all, false)) {
 			pool_pin(s);
@@ -694,7 +745,7 @@ pool_scan(struct pool *p, uint32_t upto, bool all,
 			s = NULL;
 		}
 		used = s != NULL ? s->used : 0;
-		pthread_mutex_unlock(&p->arena[a].lock);
+		lock_drop(&p->arena[a].lock, LOCK_ARENA);
 		if (s != NULL) {
 			fn(s, used, ctx);
 			pool_unpin(p, s);

@@ -27,6 +27,10 @@
 #include <stdlib.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "store.h"
 #include "store_internal.h"
@@ -1350,6 +1354,189 @@ test_no_evict_compacts(void **state)
 	run_no_evict_refill(keep_one_in_four);
 }
 
+/* A value length that leaves slack at the end of every segment:
+ * ITEM_SIZE(8, 90) is 136, 29 in a 4 KiB segment with 88 bytes over. */
+#define ODD_VLEN	90
+
+/*
+ * -M, full, with values that leave a little room at the end of every
+ * segment: a refused store gives up after a bounded amount of work.  It
+ * used to compact one nearly full segment after another into the
+ * reserve one, each freeing next to nothing, up to 10,000 times per
+ * store.  Work is counted, not timed.
+ */
+static void
+test_no_evict_refusal_bounded(void **state)
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, SMALL_LIMIT, 0, true);
+	struct store_debug d0, d1;
+	char key[16], val[ODD_VLEN + 1];
+	int i, stored, refused = 50;
+
+	(void)state;
+	memset(val, 'r', ODD_VLEN);
+	val[ODD_VLEN] = '\0';
+	stored = fill_no_evict(st, val, 0);
+	d0 = debug(st);
+	for (i = 0; i < refused; i++) {
+		snprintf(key, sizeof(key), "new:%04d", i);
+		assert_int_equal(put(st, key, val, 0), STORE_NO_MEMORY);
+	}
+	d1 = debug(st);
+	print_message("refused: %d stores, %" PRIu64 " items moved, %" PRIu64
+	    " segments emptied, %" PRIu64 " make_room calls\n", refused,
+	    d1.moved - d0.moved, d1.evacuated - d0.evacuated,
+	    d1.room_tries - d0.room_tries);
+	/* No segment is under half live: nothing is worth compacting. */
+	assert_int_equal(d1.moved - d0.moved, 0);
+	assert_int_equal(d1.evacuated - d0.evacuated, 0);
+	/* A try or so each for the reservation and the commit. */
+	assert_true(d1.room_tries - d0.room_tries <= (uint64_t)refused * 2);
+	assert_int_equal(stats(st).evictions, 0);
+	assert_int_equal(stats(st).curr_items, stored);
+	for (i = 0; i < stored; i++) {
+		snprintf(key, sizeof(key), "key:%04d", i);
+		check_value(st, key, val);
+	}
+	/* One dead item: at most one compaction reclaims it, and no store
+	 * after that compacts again for nothing. */
+	assert_int_equal(store_delete(st, "key:0000", 8), STORE_DELETED);
+	d0 = debug(st);
+	for (i = 0; i < 10; i++) {
+		snprintf(key, sizeof(key), "dead:%04d", i);
+		(void)put(st, key, val, 0);
+	}
+	d1 = debug(st);
+	assert_true(d1.evacuated - d0.evacuated <= 1);
+	assert_true(d1.moved - d0.moved <= per_seg(st, 8, ODD_VLEN));
+	assert_int_equal(stats(st).evictions, 0);
+	store_destroy(st);
+}
+
+/* Reserves and fills a value; asserts the reservation succeeds. */
+static item_t *
+reserve_val(store_t *st, const char *key, const char *val)
+{
+	item_t *it;
+
+	assert_int_equal(store_reserve(st, key, strlen(key), 7, 0,
+	    strlen(val), &it), STORE_OK);
+	memcpy(item_value_mut(it), val, strlen(val));
+	return it;
+}
+
+/*
+ * -M, full: a same-size overwrite reuses the memory of the value it
+ * replaces (memcached stores most of them; we stored none), and a set
+ * refused at commit leaves no old value to read: not when the old one is
+ * referenced (no reuse in place then), nor when the new value's size
+ * differs.
+ */
+static void
+test_no_evict_refused_overwrite(void **state)
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, SMALL_LIMIT, 0, true);
+	char val[VLEN + 1], val2[VLEN + 1], big[VLEN + 41];
+	uint64_t cas0, cas1;
+	item_t *it, *held;
+	int stored;
+
+	(void)state;
+	memset(val, 'o', VLEN);
+	val[VLEN] = '\0';
+	memset(val2, 'n', VLEN);
+	val2[VLEN] = '\0';
+	memset(big, 'b', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	stored = fill_no_evict(st, val, 0);
+	assert_true(stored > 100);
+	/* Same size, no other holder: stored in the old value's place. */
+	assert_int_equal(store_get(st, "key:0000", 8, &it), STORE_OK);
+	cas0 = item_cas(it);
+	store_release(st, it);
+	it = reserve_val(st, "key:0000", val2);
+	assert_int_equal(store_commit(st, it, STORE_SET, 0, &cas1),
+	    STORE_STORED);
+	assert_true(cas1 > cas0);
+	check_value(st, "key:0000", val2);
+	assert_int_equal(store_get(st, "key:0000", 8, &it), STORE_OK);
+	assert_int_equal(item_flags(it), 7);
+	assert_int_equal(item_cas(it), cas1);
+	store_release(st, it);
+	/* add/replace/cas refused keep the old value (memcached: only a
+	 * set drops it). */
+	it = reserve_val(st, "key:0003", big);
+	assert_int_equal(store_commit(st, it, STORE_REPLACE, 0, NULL),
+	    STORE_NO_MEMORY);
+	check_value(st, "key:0003", val);
+	/* Same size, but a reader holds the old value: refused, and the
+	 * key is gone; the reader's copy stays intact. */
+	assert_int_equal(store_get(st, "key:0001", 8, &held), STORE_OK);
+	it = reserve_val(st, "key:0001", val2);
+	assert_int_equal(store_commit(st, it, STORE_SET, 0, NULL),
+	    STORE_NO_MEMORY);
+	check_missing(st, "key:0001");
+	assert_memory_equal(item_value(held), val, VLEN);
+	store_release(st, held);
+	/* A larger value refused at commit (the one dead item is too small
+	 * to be worth a compaction): the old one goes too. */
+	it = reserve_val(st, "key:0002", big);
+	assert_int_equal(store_commit(st, it, STORE_SET, 0, NULL),
+	    STORE_NO_MEMORY);
+	check_missing(st, "key:0002");
+	assert_int_equal(stats(st).evictions, 0);
+	assert_int_equal(stats(st).curr_items, stored - 2);
+	check_mem(st);
+	store_destroy(st);
+}
+
+/* ---- lock order ------------------------------------------------------ */
+
+/* Debug builds assert store.h's lock order at every acquisition: locks
+ * taken in rank order pass, a shard lock taken under the pool lock (or a
+ * second shard lock) aborts. */
+static void
+test_lock_order_asserted(void **state)
+{
+#ifndef NDEBUG
+	pthread_mutex_t m[3] = { PTHREAD_MUTEX_INITIALIZER,
+	    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER };
+	enum lock_rank bad[2][2] = { { LOCK_POOL, LOCK_SHARD },
+	    { LOCK_SHARD, LOCK_SHARD } };
+	int i, status;
+	pid_t pid;
+
+	(void)state;
+	lock_take(&m[0], LOCK_FLUSH);
+	lock_take(&m[1], LOCK_SHARD);
+	lock_take(&m[2], LOCK_POOL);
+	lock_drop(&m[2], LOCK_POOL);
+	lock_drop(&m[1], LOCK_SHARD);
+	lock_drop(&m[0], LOCK_FLUSH);
+	assert_int_equal(store_locks_held, 0);
+	for (i = 0; i < 2; i++) {
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			/* Just the abort: no cmocka handler, no message. */
+			signal(SIGABRT, SIG_DFL);
+			dup2(open("/dev/null", O_WRONLY), STDERR_FILENO);
+			lock_take(&m[0], bad[i][0]);
+			lock_take(&m[1], bad[i][1]);
+			_exit(0);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFSIGNALED(status));
+		assert_int_equal(WTERMSIG(status), SIGABRT);
+	}
+#else
+	(void)state;
+	skip();
+#endif
+}
+
 /* ---- references ------------------------------------------------------ */
 
 /* A referenced item outlives delete and replace; bytes counts linked
@@ -2305,6 +2492,9 @@ main(void)
 		cmocka_unit_test(test_no_evict),
 		cmocka_unit_test(test_no_evict_reuses_empty),
 		cmocka_unit_test(test_no_evict_compacts),
+		cmocka_unit_test(test_no_evict_refusal_bounded),
+		cmocka_unit_test(test_no_evict_refused_overwrite),
+		cmocka_unit_test(test_lock_order_asserted),
 		cmocka_unit_test(test_ref_survives_delete_replace),
 		cmocka_unit_test(test_ref_survives_eviction),
 		cmocka_unit_test(test_flush_now),

@@ -1,0 +1,445 @@
+/*
+ * store_cmd.c -- the store's commands: reserve and commit (set, add,
+ * replace, append, prepend, cas), get, gat, touch, delete, incr/decr and
+ * flush_all.
+ *
+ * Reservations: store_reserve hands out a loose item, so a client that
+ * sends its value slowly pins only that much memory; store_commit copies
+ * a small value into a segment under the shard lock and links the copy.
+ * Appends and incr build the new item under the same lock hold.  Memory
+ * is never taken while holding a shard lock if that would need eviction:
+ * the operation drops the lock, makes room (store_evict.c), and starts
+ * over.  Under no_evict a set with no room may write a value of the same
+ * length over the old one in place; a set refused for want of memory
+ * unlinks the old value, as memcached does.
+ *
+ * Locking: each command holds the lock of its key's shard, one hold per
+ * try; store_flush holds flush_lock and visits the shards one at a time.
+ * The order is store.h's.
+ */
+#define _GNU_SOURCE
+#include "store_internal.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- allocation ---------------------------------------------------- */
+
+/* True if an item of this size is carved from a segment. */
+static bool
+item_carved(const store_t *st, size_t nkey, size_t nbytes)
+{
+	return ITEM_SIZE(nkey, nbytes) <= st->pool.small_max;
+}
+
+/* Allocates an unlinked item to be linked right away, without evicting:
+ * carved if small, else loose.  NULL when there is no room. */
+static item_t *
+item_new(store_t *st, const char *key, size_t nkey, uint32_t flags,
+    uint32_t exptime, size_t nbytes)
+{
+	if (item_carved(st, nkey, nbytes))
+		return pool_carve(&st->pool, key, nkey, flags, exptime,
+		    nbytes, false);
+	return pool_loose(&st->pool, key, nkey, flags, exptime, nbytes);
+}
+
+/* Reserves a loose item for the caller to fill, evicting when the limit
+ * is in the way. */
+store_status_t
+store_reserve(store_t *st, const char *key, size_t nkey, uint32_t flags,
+    int64_t exptime, size_t nbytes, item_t **out)
+{
+	uint32_t exp = store_exptime(st, exptime);
+	unsigned tries = 0;
+
+	*out = NULL;
+	if (nkey > STORE_KEY_MAX || nbytes > st->item_size_max)
+		return STORE_TOO_LARGE;
+	if (!pool_loose_fits(&st->pool, nkey, nbytes))
+		return STORE_NO_MEMORY;
+	while ((*out = pool_loose(&st->pool, key, nkey, flags, exp,
+	    nbytes)) == NULL)
+		if (!retry_with_room(st, &tries, true,
+		    ITEM_SIZE(nkey, nbytes)))
+			return STORE_NO_MEMORY;
+	return STORE_OK;
+}
+
+/* ---- storage commands ---------------------------------------------- */
+
+/* Decides a set/add/replace/cas against the current live item. */
+static store_status_t
+commit_check(store_mode_t mode, const item_t *old, uint64_t cas)
+{
+	switch (mode) {
+	case STORE_ADD:
+		return old == NULL ? STORE_STORED : STORE_NOT_STORED;
+	case STORE_REPLACE:
+		return old != NULL ? STORE_STORED : STORE_NOT_STORED;
+	case STORE_CAS:
+		if (old == NULL)
+			return STORE_NOT_FOUND;
+		return item_cas(old) == cas ? STORE_STORED : STORE_EXISTS;
+	default:
+		return STORE_STORED;
+	}
+}
+
+/* Builds old's value with add's appended or prepended, under the lock;
+ * STORE_NO_MEMORY when there is no room without evicting. */
+static store_status_t
+concat_build(store_t *st, const item_t *old, const item_t *add,
+    bool prepend, item_t **out)
+{
+	size_t n = (size_t)old->nbytes + add->nbytes;
+	const item_t *first = prepend ? add : old;
+	const item_t *second = prepend ? old : add;
+	char *v;
+
+	if (n > st->item_size_max)
+		return STORE_TOO_LARGE;
+	*out = item_new(st, item_key(old), item_nkey(old), old->flags,
+	    old->exptime, n);
+	if (*out == NULL)
+		return STORE_NO_MEMORY;
+	v = item_value_mut(*out);
+	memcpy(v, item_value(first), first->nbytes);
+	memcpy(v + first->nbytes, item_value(second), second->nbytes);
+	return STORE_OK;
+}
+
+/* append/prepend: the combined item is built and linked in one hold of
+ * the key's shard lock; without room, the lock goes, room is made, and
+ * the command starts over. */
+static store_status_t
+commit_concat(store_t *st, item_t *add, bool prepend, uint64_t *cas_out)
+{
+	uint64_t hv = item_hash(st, add);
+	unsigned tries = 0;
+	store_status_t rc;
+	struct shard *sh;
+	item_t *old, *nit;
+	uint32_t now;
+	size_t need;
+	bool loose;
+
+	do {
+		now = store_now(st);
+		sh = shard_enter(st, hv, now);
+		old = lookup_live(st, sh, hv, item_key(add), item_nkey(add),
+		    now);
+		rc = old == NULL ? STORE_NOT_STORED :
+		    concat_build(st, old, add, prepend, &nit);
+		need = (old != NULL ? old->nbytes : 0) + (size_t)add->nbytes;
+		loose = old != NULL && !item_carved(st, item_nkey(old), need);
+		need = ITEM_SIZE(item_nkey(add), need);
+		if (rc == STORE_OK) {
+			item_replace(st, sh, old, nit, hv, now, cas_out);
+			rc = STORE_STORED;
+		}
+		shard_unlock(sh);
+	} while (rc == STORE_NO_MEMORY &&
+	    retry_with_room(st, &tries, loose, need));
+	store_release(st, add);
+	return rc;
+}
+
+/*
+ * Under no_evict with no room for a copy: writes a new value of the same
+ * length over old in place, a new CAS and all, if no one else holds old
+ * (only the table's reference: a new one needs this shard lock) and the
+ * new value is not born expired.  A segment walker reads the key and the
+ * length without the lock, and neither changes.  True if done.
+ */
+static bool
+item_overwrite(store_t *st, struct shard *sh, item_t *old,
+    const item_t *it, uint32_t now, uint64_t *cas_out)
+{
+	if (old == NULL || item_has_bit(old, ITEM_LOOSE) ||
+	    old->nbytes != it->nbytes || time_passed(it->exptime, now) ||
+	    (atomic_load_explicit(&old->ref, memory_order_acquire) &
+	    ITEM_REF_MASK) != 1)
+		return false;
+	memcpy(item_value_mut(old), item_value(it), it->nbytes);
+	old->flags = it->flags;
+	old->exptime = it->exptime;
+	item_clear_bit(old, ITEM_FETCHED);
+	item_set_cas(sh, old);
+	pool_note_exptime(pool_seg_of(&st->pool, old), it->exptime);
+	sh->stats.total_items++;
+	if (cas_out != NULL)
+		*cas_out = item_cas(old);
+	return true;
+}
+
+/* A set refused for want of memory removes the key's old value, as
+ * memcached's does: no client may read a value it failed to replace. */
+static void
+commit_refused(store_t *st, const item_t *it, uint64_t hv)
+{
+	uint32_t now = store_now(st);
+	struct shard *sh = shard_enter(st, hv, now);
+	item_t *old = lookup_live(st, sh, hv, item_key(it), item_nkey(it),
+	    now);
+
+	if (old != NULL)
+		item_unlink(st, sh, old, hv, UNLINK_DELETE);
+	shard_unlock(sh);
+}
+
+/* Links a reserved item according to mode; consumes the reference.  A
+ * small value is copied into a segment, a large one linked as it is. */
+store_status_t
+store_commit(store_t *st, item_t *it, store_mode_t mode, uint64_t cas,
+    uint64_t *cas_out)
+{
+	bool copy = item_carved(st, item_nkey(it), it->nbytes);
+	uint64_t hv = item_hash(st, it);
+	unsigned tries = 0;
+	store_status_t rc;
+	struct shard *sh;
+	item_t *old, *fin;
+	uint32_t now;
+
+	assert(!item_has_bit(it, ITEM_LINKED));
+	if (mode == STORE_APPEND || mode == STORE_PREPEND)
+		return commit_concat(st, it, mode == STORE_PREPEND, cas_out);
+	do {
+		now = store_now(st);
+		sh = shard_enter(st, hv, now);
+		old = lookup_live(st, sh, hv, item_key(it), item_nkey(it),
+		    now);
+		rc = commit_check(mode, old, cas);
+		if (rc == STORE_STORED) {
+			fin = copy ? item_copy(st, it, false) : it;
+			if (fin == NULL && !(st->no_evict &&
+			    item_overwrite(st, sh, old, it, now, cas_out)))
+				rc = STORE_NO_MEMORY;
+			else if (fin == it)
+				it = NULL;	/* the table's reference now */
+			if (fin != NULL)
+				item_replace(st, sh, old, fin, hv, now,
+				    cas_out);
+		} else if (old != NULL && mode == STORE_ADD) {
+			item_hit(old);	/* as memcached's add */
+		}
+		shard_unlock(sh);
+	} while (rc == STORE_NO_MEMORY && retry_with_room(st, &tries, false,
+	    ITEM_SIZE(item_nkey(it), it->nbytes)));
+	if (rc == STORE_NO_MEMORY && mode == STORE_SET)
+		commit_refused(st, it, hv);
+	store_release(st, it);
+	return rc;
+}
+
+/* ---- retrieval and per-key commands -------------------------------- */
+
+/* Finds a live item, counts a hit on it, and optionally sets a new
+ * exptime and hands out a reference; false if absent. */
+static bool
+item_access(store_t *st, const char *key, size_t nkey, bool retime,
+    int64_t exptime, item_t **out)
+{
+	uint32_t exp = retime ? store_exptime(st, exptime) : 0;
+	uint64_t hv = key_hash(st, key, nkey);
+	uint32_t now = store_now(st);
+	struct shard *sh;
+	item_t *it;
+
+	if (out != NULL)
+		*out = NULL;
+	if (nkey > STORE_KEY_MAX)
+		return false;
+	sh = shard_enter(st, hv, now);
+	it = lookup_live(st, sh, hv, key, nkey, now);
+	if (it != NULL) {
+		item_hit(it);
+		if (out != NULL) {
+			item_ref(it);
+			item_mark(it, ITEM_FETCHED);
+			*out = it;
+		}
+		if (retime)
+			item_retime(st, sh, it, hv, exp, now);
+	}
+	shard_unlock(sh);
+	return it != NULL;
+}
+
+/* Looks up a live item and counts a hit on it; STORE_OK or NOT_FOUND. */
+store_status_t
+store_get(store_t *st, const char *key, size_t nkey, item_t **out)
+{
+	return item_access(st, key, nkey, false, 0, out) ? STORE_OK :
+	    STORE_NOT_FOUND;
+}
+
+/* Like store_get, and also sets a new exptime. */
+store_status_t
+store_gat(store_t *st, const char *key, size_t nkey, int64_t exptime,
+    item_t **out)
+{
+	return item_access(st, key, nkey, true, exptime, out) ? STORE_OK :
+	    STORE_NOT_FOUND;
+}
+
+/* Sets a new exptime; STORE_TOUCHED or STORE_NOT_FOUND. */
+store_status_t
+store_touch(store_t *st, const char *key, size_t nkey, int64_t exptime)
+{
+	return item_access(st, key, nkey, true, exptime, NULL) ?
+	    STORE_TOUCHED : STORE_NOT_FOUND;
+}
+
+/* Unlinks a key; STORE_DELETED or STORE_NOT_FOUND. */
+store_status_t
+store_delete(store_t *st, const char *key, size_t nkey)
+{
+	uint64_t hv = key_hash(st, key, nkey);
+	uint32_t now = store_now(st);
+	struct shard *sh;
+	item_t *it;
+
+	if (nkey > STORE_KEY_MAX)
+		return STORE_NOT_FOUND;
+	sh = shard_enter(st, hv, now);
+	it = lookup_live(st, sh, hv, key, nkey, now);
+	if (it != NULL)
+		item_unlink(st, sh, it, hv, UNLINK_DELETE);
+	shard_unlock(sh);
+	return it != NULL ? STORE_DELETED : STORE_NOT_FOUND;
+}
+
+/* ---- incr/decr ----------------------------------------------------- */
+
+/* Parses 1..20 decimal digits, then only spaces, without overflow. */
+static bool
+parse_u64(const char *s, size_t n, uint64_t *out)
+{
+	uint64_t v = 0, d;
+	size_t i;
+
+	for (i = 0; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+		d = (uint64_t)(s[i] - '0');
+		if (i == 20 || v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	if (i == 0)
+		return false;
+	while (i < n && s[i] == ' ')
+		i++;
+	*out = v;
+	return i == n;
+}
+
+/* Applies an incr (wrapping) or decr (stopping at 0). */
+static uint64_t
+apply_delta(uint64_t v, bool incr, uint64_t delta)
+{
+	if (incr)
+		return v + delta;
+	return v > delta ? v - delta : 0;
+}
+
+/* Builds the item holding the decimal result of incr/decr on old, under
+ * the lock; STORE_NO_MEMORY when there is no room without evicting. */
+static store_status_t
+incr_build(store_t *st, const item_t *old, bool incr, uint64_t delta,
+    uint64_t *result, item_t **out)
+{
+	char buf[24];
+	uint64_t v;
+	int len;
+
+	if (!parse_u64(item_value(old), old->nbytes, &v))
+		return STORE_NON_NUMERIC;
+	*result = apply_delta(v, incr, delta);
+	len = snprintf(buf, sizeof(buf), "%" PRIu64, *result);
+	*out = item_new(st, item_key(old), item_nkey(old), old->flags,
+	    old->exptime, (size_t)len);
+	if (*out == NULL)
+		return STORE_NO_MEMORY;
+	memcpy(item_value_mut(*out), buf, (size_t)len);
+	return STORE_OK;
+}
+
+/* Adds or subtracts delta, storing the result as a new item with a new
+ * CAS, in one lock hold as append does. */
+store_status_t
+store_incr(store_t *st, const char *key, size_t nkey, bool incr,
+    uint64_t delta, uint64_t *result)
+{
+	uint64_t hv = key_hash(st, key, nkey), v = 0;
+	unsigned tries = 0;
+	store_status_t rc;
+	struct shard *sh;
+	item_t *old, *nit;
+	uint32_t now;
+
+	if (nkey > STORE_KEY_MAX)
+		return STORE_NOT_FOUND;
+	do {
+		now = store_now(st);
+		sh = shard_enter(st, hv, now);
+		old = lookup_live(st, sh, hv, key, nkey, now);
+		rc = old == NULL ? STORE_NOT_FOUND :
+		    incr_build(st, old, incr, delta, &v, &nit);
+		if (rc == STORE_OK)
+			item_replace(st, sh, old, nit, hv, now, NULL);
+		shard_unlock(sh);
+	} while (rc == STORE_NO_MEMORY &&
+	    retry_with_room(st, &tries, false, ITEM_SIZE(nkey, 20)));
+	if (rc == STORE_OK && result != NULL)
+		*result = v;
+	return rc;
+}
+
+/* ---- flush_all ----------------------------------------------------- */
+
+/* Applies any due flush in every shard, one lock at a time. */
+static void
+flush_sync_all(store_t *st)
+{
+	unsigned i;
+
+	for (i = 0; i < st->nshards; i++) {
+		shard_lock(&st->shards[i]);
+		flush_sync(st, &st->shards[i], store_now(st));
+		shard_unlock(&st->shards[i]);
+	}
+}
+
+/* Invalidates every item stored before now + delay (delay <= 0: now). */
+void
+store_flush(store_t *st, int64_t delay)
+{
+	uint64_t w, gen, due;
+	uint32_t now;
+
+	lock_take(&st->flush_lock, LOCK_FLUSH);
+	/* A flush that came due must take effect everywhere before a new
+	 * word can replace it in shards that have not looked yet. */
+	flush_sync_all(st);
+	now = store_now(st);
+	if (delay <= 0)
+		due = now;
+	else if (delay > STORE_REALTIME_MAXDELTA)
+		due = (uint64_t)delay;	/* absolute, like an exptime */
+	else
+		due = (uint64_t)now + (uint64_t)delay;
+	if (due > UINT32_MAX)
+		due = UINT32_MAX;
+	w = atomic_load_explicit(&st->flush_word, memory_order_relaxed);
+	gen = ((w >> 32) + 1) & UINT32_MAX;
+	gen = gen == 0 ? 1 : gen;
+	atomic_store_explicit(&st->flush_word, gen << 32 | due,
+	    memory_order_release);
+	/* Due already (now, or an absolute time gone by): apply it now. */
+	if (due <= now)
+		flush_sync_all(st);
+	lock_drop(&st->flush_lock, LOCK_FLUSH);
+}
