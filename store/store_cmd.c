@@ -315,25 +315,47 @@ store_delete(store_t *st, const char *key, size_t nkey)
 
 /* ---- incr/decr ----------------------------------------------------- */
 
-/* Parses 1..20 decimal digits, then only spaces, without overflow. */
+/* True for the bytes C's isspace() takes in the "C" locale. */
+static bool
+is_cspace(char c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/*
+ * Reads a stored value as a number the way memcached's safe_strtoull
+ * does, so incr/decr accept and refuse the same values: leading white
+ * space, an optional sign, decimal digits without overflow, then the end
+ * of the value, a NUL or white space (anything may follow that).  A minus
+ * sign is refused unless the negated number still fits in 63 bits ("-0"
+ * is 0), as strtoull's wrap-around makes it there.
+ */
 static bool
 parse_u64(const char *s, size_t n, uint64_t *out)
 {
-	uint64_t v = 0, d;
-	size_t i;
+	uint64_t	v = 0, d;
+	size_t		i = 0, digits;
+	bool		neg = false;
 
-	for (i = 0; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+	while (i < n && is_cspace(s[i]))
+		i++;
+	if (i < n && (s[i] == '+' || s[i] == '-'))
+		neg = s[i++] == '-';
+	for (digits = i; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
 		d = (uint64_t)(s[i] - '0');
-		if (i == 20 || v > (UINT64_MAX - d) / 10)
+		if (v > (UINT64_MAX - d) / 10)
 			return false;
 		v = v * 10 + d;
 	}
-	if (i == 0)
+	if (i == digits || (i < n && s[i] != '\0' && !is_cspace(s[i])))
 		return false;
-	while (i < n && s[i] == ' ')
-		i++;
+	if (neg) {
+		v = -v;
+		if ((int64_t)v < 0)
+			return false;
+	}
 	*out = v;
-	return i == n;
+	return true;
 }
 
 /* Applies an incr (wrapping) or decr (stopping at 0). */

@@ -644,26 +644,34 @@ cmd_delete(struct fuzz *f, const struct proto_req *req)
 	model_drop(e);
 }
 
-/* Parses a value the way incr must: digits, then only spaces. */
+/* Parses a value the way incr must (as memcached reads it). */
 static bool
 model_number(const struct entry *e, uint64_t *out)
 {
-	uint64_t	v = 0;
-	size_t		i;
+	const char	*p = e->val, *end = e->val + e->nval;
+	uint64_t	 v = 0;
+	bool		 neg = false, any = false;
 
-	for (i = 0; i < e->nval && e->val[i] >= '0' && e->val[i] <= '9'; i++) {
-		unsigned d = (unsigned)(e->val[i] - '0');
+	/* memcached's safe_strtoull: spaces, a sign, digits, then the end,
+	 * a NUL or a space; a minus only if the wrapped result is >= 0. */
+	while (p < end && strchr(" \t\n\v\f\r", *p) != NULL && *p != '\0')
+		p++;
+	if (p < end && (*p == '+' || *p == '-'))
+		neg = *p++ == '-';
+	for (; p < end && *p >= '0' && *p <= '9'; p++, any = true) {
+		unsigned d = (unsigned)(*p - '0');
 
-		if (i == 20 || v > (UINT64_MAX - d) / 10)
+		if (v > (UINT64_MAX - d) / 10)
 			return false;
 		v = v * 10 + d;
 	}
-	if (i == 0)
+	if (!any || (p < end && *p != '\0' &&
+	    strchr(" \t\n\v\f\r", *p) == NULL))
 		return false;
-	while (i < e->nval && e->val[i] == ' ')
-		i++;
+	if (neg && (int64_t)(v = -v) < 0)
+		return false;
 	*out = v;
-	return i == e->nval;
+	return true;
 }
 
 /* incr/decr <key> <delta>: the new value (a number) or a status. */

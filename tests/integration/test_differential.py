@@ -40,6 +40,14 @@ EXTRA = [
     b"set n 0 0 2\r\n 1\r\nincr n 1\r\n",
     b"set n 0 0 3\r\n007\r\nincr n 1\r\nget n\r\n",
     b"decr nokey 1 noreply\r\n",
+] + [
+    # incr reads values as memcached's safe_strtoull does
+    b"set n 0 0 %d\r\n%s\r\nincr n 1\r\n" % (len(v), v)
+    for v in (b" 12", b"1 2", b"000000000000000000001", b"+5", b"-0",
+              b"1\t", b"\t1", b"1\x00x", b"-18446744073709551615", b"-1",
+              b"   ", b"12a", b"18446744073709551616", b"\x0b7", b"7\x0c",
+              b"+", b"-", b"")
+] + [
     b"touch nokey 10 noreply\r\n",
     b"set k 0 0 1\r\na\r\ntouch k 0 noreply\r\nget k\r\n",
     b"flush_all 0\r\n",

@@ -708,16 +708,25 @@ test_incr_decr(void **state)
 	check_incr(st, "12a", true, 1, STORE_NON_NUMERIC, 0, NULL);
 	check_incr(st, "", true, 1, STORE_NON_NUMERIC, 0, NULL);
 	check_incr(st, "abc", true, 1, STORE_NON_NUMERIC, 0, NULL);
-	check_incr(st, " 12", true, 1, STORE_NON_NUMERIC, 0, NULL);
 	check_incr(st, "-1", false, 1, STORE_NON_NUMERIC, 0, NULL);
-	check_incr(st, "1 2", true, 1, STORE_NON_NUMERIC, 0, NULL);
+	check_incr(st, "-5", true, 1, STORE_NON_NUMERIC, 0, NULL);
+	check_incr(st, "+", true, 1, STORE_NON_NUMERIC, 0, NULL);
 	check_incr(st, "   ", true, 1, STORE_NON_NUMERIC, 0, NULL);
 	check_incr(st, "18446744073709551616", true, 1, STORE_NON_NUMERIC, 0,
 	    NULL);
 	check_incr(st, "99999999999999999999", true, 1, STORE_NON_NUMERIC, 0,
 	    NULL);
-	check_incr(st, "000000000000000000001", true, 1, STORE_NON_NUMERIC, 0,
-	    NULL);
+	/* What memcached's safe_strtoull takes: leading white space, a
+	 * sign, any number of digits, then white space or a NUL and anything
+	 * after it; "-0" and a minus that wraps to 63 bits pass. */
+	check_incr(st, " 12", true, 1, STORE_OK, 13, "13");
+	check_incr(st, "\t\v1", true, 1, STORE_OK, 2, "2");
+	check_incr(st, "1 2", true, 1, STORE_OK, 2, "2");
+	check_incr(st, "7\f", true, 1, STORE_OK, 8, "8");
+	check_incr(st, "+5", true, 1, STORE_OK, 6, "6");
+	check_incr(st, "-0", true, 1, STORE_OK, 1, "1");
+	check_incr(st, "-18446744073709551615", true, 1, STORE_OK, 2, "2");
+	check_incr(st, "000000000000000000001", true, 1, STORE_OK, 2, "2");
 	/* The result is a new item: new CAS, same flags and exptime. */
 	assert_int_equal(put_mode(st, "n", "41", 77, 100, STORE_SET, 0, &cas),
 	    STORE_STORED);
