@@ -70,7 +70,53 @@ enum proto_cmd {
 	PROTO_CMD_QUIT,
 	PROTO_CMD_SHUTDOWN,
 	PROTO_CMD_STATS,
+	/* the meta commands (proto_meta.c) */
+	PROTO_CMD_MG,
+	PROTO_CMD_MS,
+	PROTO_CMD_MD,
+	PROTO_CMD_MA,
+	PROTO_CMD_MN,
+	PROTO_CMD_ME,
 	PROTO_CMD_COUNT
+};
+
+/* True for the meta commands. */
+#define PROTO_CMD_IS_META(cmd)	((cmd) >= PROTO_CMD_MG && (cmd) <= PROTO_CMD_ME)
+
+/* A meta flag's bit in proto_meta.flags: PROTO_MF('v'), PROTO_MF('N'). */
+#define PROTO_MF(ch)	(UINT64_C(1) << ((ch) >= 'a' ? (ch) - 'a' + 26 : \
+			    (ch) - 'A'))
+
+/* Longest opaque (O) token. */
+#define PROTO_OPAQUE_MAX	32
+
+/*
+ * A meta command's flags, parsed.  `flags` has a bit for every flag
+ * letter present; the tokens of those that take one are decoded into the
+ * fields below (a field is meaningful only when its flag is present,
+ * except delta, which defaults to 1, and mode, which defaults to 'S' for
+ * ms and 'I' for ma).  `ret`/`nret` is the flag text as sent, which the
+ * composer walks to echo the return flags in the order asked.  With the
+ * b flag the key is base64: req->key then points at `key`, its decoded
+ * bytes (so a proto_req must not be copied while in use).
+ */
+struct proto_meta {
+	uint64_t	 flags;
+	const char	*ret;
+	size_t		 nret;
+	const char	*opaque;	/* O, up to PROTO_OPAQUE_MAX bytes */
+	size_t		 nopaque;
+	uint64_t	 cas;		/* C: compare with the item's CAS */
+	uint64_t	 new_cas;	/* E: the CAS to give a changed item */
+	int64_t		 ttl;		/* T: exptime as the wire says it */
+	int64_t		 vivify_ttl;	/* N */
+	int64_t		 recache_ttl;	/* R */
+	uint64_t	 delta;		/* D (ma) */
+	uint64_t	 initial;	/* J (ma) */
+	uint32_t	 client_flags;	/* F (ms) */
+	char		 mode;		/* M: ms E A P R S, ma I D ('+' '-'
+					 * are read as I D) */
+	char		 key[PROTO_KEY_MAX];	/* b: the decoded key */
 };
 
 enum proto_result {
@@ -103,6 +149,9 @@ struct proto_req {
 	/* PROTO_BAD / PROTO_CLOSE: the reply line with "\r\n", or NULL */
 	const char	*error;
 	size_t		 swallow;	/* PROTO_BAD: data bytes to discard */
+	/* meta commands: flags and tokens; ms: nbytes is the data length,
+	 * noreply is the q flag */
+	struct proto_meta meta;
 };
 
 /* Parses one command line from buf[0 .. len). */
@@ -139,6 +188,9 @@ enum proto_reply {
 	PROTO_R_NO_MEMORY,	/* SERVER_ERROR out of memory storing object */
 	PROTO_R_TOO_MANY_CONNS,	/* ERROR Too many open connections */
 	PROTO_R_SHUTDOWN_OFF,	/* ERROR: shutdown not enabled */
+	PROTO_R_MISS,		/* a retrieval found nothing: meta EN; the
+				 * text protocol sends nothing per key */
+	PROTO_R_NOOP,		/* mn: MN */
 	PROTO_R_COUNT
 };
 
@@ -183,8 +235,11 @@ struct proto_out {
 	bool	 (*full)(const struct proto_out *o);
 };
 
-/* A retrieval hit, protocol-neutral: value is nbytes of data owned by
- * ref (handed to proto_out.value), no terminator. */
+/* An item in a result, protocol-neutral: value is nbytes of data owned
+ * by ref (handed to proto_out.value; NULL ref: nothing to release), no
+ * terminator.  The fields after `ref` are for the meta commands: the
+ * item's state as it was before the command ran (ttl, idle, fetched) and
+ * the recache outcome (W X Z). */
 struct proto_hit {
 	const char	*key;
 	size_t		 nkey;
@@ -193,6 +248,14 @@ struct proto_hit {
 	const char	*value;
 	size_t		 nbytes;
 	void		*ref;
+	bool		 with_value;	/* meta: send the data block (VA) */
+	int64_t		 ttl;		/* seconds left, -1 for never */
+	uint32_t	 idle;		/* seconds since last access */
+	bool		 fetched;	/* read before */
+	bool		 won;		/* W: this client recaches */
+	bool		 stale;		/* X: the item is stale */
+	bool		 won_before;	/* Z: another client won already */
+	size_t		 total;		/* me: bytes the item takes */
 };
 
 /*

@@ -41,6 +41,8 @@ static const struct reply_text replies[PROTO_R_COUNT] = {
 				       "object"),
 	[PROTO_R_TOO_MANY_CONNS] = REPLY("ERROR Too many open connections"),
 	[PROTO_R_SHUTDOWN_OFF]	 = REPLY("ERROR: shutdown not enabled"),
+	[PROTO_R_MISS]		 = REPLY("EN"),
+	[PROTO_R_NOOP]		 = REPLY("MN"),
 };
 
 #undef REPLY

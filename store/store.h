@@ -175,6 +175,110 @@ store_status_t store_incr(store_t *st, const char *key, size_t nkey,
  * pending delayed one. */
 void	 store_flush(store_t *st, int64_t delay);
 
+/*
+ * The meta commands (mg ms md ma me).  Each runs in one shard lock hold,
+ * so exactly one of many concurrent callers wins a recache token.
+ *
+ * Per-item meta state lives in the 32-byte header: a stale bit (set by md
+ * with I, or by ms with I and an older CAS), a win bit (a recache token
+ * was handed out), the fetched bit and the last access time.
+ */
+
+/* An item's state as a meta command found it, before it changed it, and
+ * the recache outcome the command reports. */
+struct store_meta_info {
+	int64_t		ttl;		/* seconds left, -1 for never */
+	uint32_t	idle;		/* seconds since last access */
+	bool		fetched;	/* read before */
+	bool		stale;		/* X */
+	bool		won;		/* W: this caller is to recache */
+	bool		won_before;	/* Z: another caller won already */
+	size_t		total;		/* bytes the item takes in memory */
+};
+
+/* mg's options; the has_ fields say which flags were given. */
+struct store_mget_opts {
+	bool		touch;		/* T: set a new exptime */
+	int64_t		ttl;
+	bool		vivify;		/* N: on a miss create an empty item */
+	int64_t		vivify_ttl;
+	bool		recache;	/* R: win when fewer seconds are left */
+	int64_t		recache_ttl;
+	bool		no_bump;	/* u (and me): not a hit, no access */
+	bool		has_new_cas;	/* E: the CAS of an item it creates */
+	uint64_t	new_cas;
+};
+
+/*
+ * mg: looks key up; with vivify, a miss creates an empty item with
+ * vivify_ttl and wins it.  A stale item, or with recache one with fewer
+ * than recache_ttl seconds left, wins the first caller (won) and tells
+ * later ones won_before, until it is replaced.  *info gets the state
+ * before the command.  STORE_OK with a reference in *out, or
+ * STORE_NOT_FOUND (or NO_MEMORY when vivifying failed).
+ */
+store_status_t store_mget(store_t *st, const char *key, size_t nkey,
+	    const struct store_mget_opts *o, item_t **out,
+	    struct store_meta_info *info);
+
+/* ms's options beyond the mode. */
+struct store_mset_opts {
+	bool		has_cas;	/* C: compare */
+	uint64_t	cas;
+	bool		invalidate;	/* I: with C, an older CAS stores the
+					 * value as stale instead of EXISTS */
+	bool		has_new_cas;	/* E */
+	uint64_t	new_cas;
+	bool		vivify;		/* N: append/prepend on a miss stores
+					 * the data as a new item */
+	int64_t		vivify_ttl;
+};
+
+/* ms: store_commit with a mode and the meta options; same returns. */
+store_status_t store_commit_meta(store_t *st, item_t *it, store_mode_t mode,
+	    const struct store_mset_opts *o, uint64_t *cas_out);
+
+/* md's options. */
+struct store_mdelete_opts {
+	bool		has_cas;	/* C: only if the CAS matches */
+	uint64_t	cas;
+	bool		invalidate;	/* I: mark stale with a new CAS, keep */
+	bool		touch;		/* T (with I): new exptime */
+	int64_t		ttl;
+	bool		has_new_cas;	/* E */
+	uint64_t	new_cas;
+	bool		remove_value;	/* x: keep the item, empty its value */
+};
+
+/* md: STORE_DELETED, STORE_NOT_FOUND or STORE_EXISTS (CAS mismatch). */
+store_status_t store_mdelete(store_t *st, const char *key, size_t nkey,
+	    const struct store_mdelete_opts *o);
+
+/* ma's options. */
+struct store_marith_opts {
+	bool		incr;		/* else decr */
+	uint64_t	delta;
+	bool		has_cas;	/* C */
+	uint64_t	cas;
+	bool		has_new_cas;	/* E */
+	uint64_t	new_cas;
+	bool		vivify;		/* N: on a miss create with initial */
+	int64_t		vivify_ttl;
+	uint64_t	initial;	/* J */
+	bool		touch;		/* T: on success, a new exptime */
+	int64_t		ttl;
+};
+
+/*
+ * ma: incr/decr as store_incr with the meta options.  STORE_OK with the
+ * new value in *result and a reference to the new item in *out (for its
+ * CAS, TTL and value), STORE_NOT_FOUND, STORE_NOT_STORED (vivify failed),
+ * STORE_EXISTS (CAS mismatch), STORE_NON_NUMERIC or STORE_NO_MEMORY.
+ */
+store_status_t store_marith(store_t *st, const char *key, size_t nkey,
+	    const struct store_marith_opts *o, uint64_t *result, item_t **out,
+	    struct store_meta_info *info);
+
 /* Sums the shards' counters (takes each shard lock briefly). */
 void	 store_get_stats(store_t *st, struct store_stats *out);
 /* Zeroes the resettable counters (total_items, evictions, ...). */
