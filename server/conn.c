@@ -200,6 +200,7 @@ conn_destroy(struct conn *c)
 		event_free(c->sev);
 	outq_free(&c->outq);
 	inbuf_free(&c->in);
+	free(c->line);
 	free(c);
 }
 
@@ -249,11 +250,16 @@ conn_new(struct worker *w, int fd, const char *listen_addr)
 void
 conn_free(struct conn *c)
 {
+	int fd = c->fd;
+
 	if (c->ds.it != NULL)
 		store_release(c->srv->store, c->ds.it);
-	close(c->fd);
 	__atomic_fetch_sub(&c->srv->curr_conns, 1, __ATOMIC_RELAXED);
+	/* Events go before the descriptor: once closed, its number may be
+	 * reused by a connection the listener accepts meanwhile, whose
+	 * registration an event_del on that number would remove. */
 	conn_destroy(c);
+	close(fd);
 }
 
 /* Unlinks c from its worker and frees it. */
@@ -284,6 +290,28 @@ conn_request_done(struct conn *c)
 	conn_touch(c);
 }
 
+/* Keeps the current request's line past its value: a meta set's reply
+ * echoes tokens of its line (opaque, key, flags), but reading the data
+ * block may move or overwrite the input buffer.  The line is copied
+ * aside and parsed again there, so every pointer of the request stays
+ * valid until the value is stored.  False when memory ran out. */
+static bool
+conn_keep_line(struct conn *c)
+{
+	size_t	consumed;
+	char	*p;
+
+	if (c->line_cap < c->req_len) {
+		if ((p = realloc(c->line, c->req_len)) == NULL)
+			return false;
+		c->line = p;
+		c->line_cap = c->req_len;
+	}
+	memcpy(c->line, c->in.buf + c->in.pos, c->req_len);
+	return c->codec->parse(c->line, c->req_len, &c->req, &consumed) ==
+	    PROTO_OK;
+}
+
 /* Runs one step of the current request and follows what dispatch says
  * comes next. */
 static void
@@ -299,6 +327,10 @@ conn_step(struct conn *c)
 		conn_set_state(c, CONN_STEP);
 		break;
 	case DISPATCH_VALUE:
+		if (PROTO_CMD_IS_META(c->req.cmd) && !conn_keep_line(c)) {
+			conn_set_state(c, CONN_CLOSING);
+			break;
+		}
 		c->in.pos += c->req_len;
 		inbuf_start_value(&c->in, item_value_mut(c->ds.it),
 		    item_nbytes(c->ds.it));

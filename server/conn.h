@@ -65,6 +65,10 @@ struct conn {
 	struct dispatch_state		 ds;
 	struct dispatch_env		 env;
 	struct reply_sink		 sink;
+	/* A copy of a meta set's line while its value is read (the reply
+	 * echoes its tokens); see conn_keep_line. */
+	char				*line;
+	size_t				 line_cap;
 
 	struct proto_out		 out;		/* writes into outq */
 	struct outq			 outq;

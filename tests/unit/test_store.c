@@ -1380,7 +1380,7 @@ test_no_evict_refusal_bounded(void **state)
 	struct fake_clock fc;
 	store_t *st = mk_store(&fc, SMALL_LIMIT, 0, true);
 	struct store_debug d0, d1;
-	char key[16], val[ODD_VLEN + 1];
+	char key[32], val[ODD_VLEN + 1];
 	int i, stored, refused = 50;
 
 	(void)state;
