@@ -71,9 +71,12 @@ store_release(store_t *st, item_t *it)
 	if ((old & ITEM_REF_MASK) != 1)
 		return;
 	assert((old & ITEM_LINKED) == 0);
-	/* Still ours to read: a pin (EVAC's, or a loose item's existence)
-	 * keeps the memory until dropped below. */
-	s = pool_seg_of(&st->pool, it);
+	if ((old & (ITEM_EVAC | ITEM_LOOSE)) == 0)
+		return;
+	/* The segment comes from the bits just taken, not from the item:
+	 * without a pin, another thread may reuse its memory at once.  A pin
+	 * (EVAC's, or a loose item's existence) keeps it until dropped. */
+	s = pool_seg_at(&st->pool, it, (old & ITEM_LOOSE) != 0);
 	if (old & ITEM_EVAC)
 		pool_unpin(&st->pool, s);
 	if (old & ITEM_LOOSE)

@@ -195,8 +195,11 @@ item_t	*pool_loose(struct pool *p, const char *key, size_t nkey,
 	    uint32_t flags, uint32_t exptime, size_t nbytes);
 /* Puts a loose item that was linked at the FIFO tail. */
 void	 pool_loose_sealed(struct pool *p, item_t *it);
-/* Returns the segment an item lives in. */
+/* Returns the segment an item lives in; pool_seg_at when the caller
+ * knows whether it is loose and may no longer read it. */
 struct seg *pool_seg_of(const struct pool *p, const item_t *it);
+struct seg *pool_seg_at(const struct pool *p, const item_t *it,
+	    bool loose);
 /* Lowers a segment's min_exp to exptime (0 is ignored). */
 void	 pool_note_exptime(struct seg *s, uint32_t exptime);
 /*

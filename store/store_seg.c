@@ -411,14 +411,22 @@ pool_loose(struct pool *p, const char *key, size_t nkey, uint32_t flags,
 	    ITEM_LOOSE);
 }
 
+/* Returns the segment an item lives in, told whether it is loose: for a
+ * caller that may no longer read the item. */
+struct seg *
+pool_seg_at(const struct pool *p, const item_t *it, bool loose)
+{
+	if (loose)
+		return (struct seg *)(void *)((char *)(uintptr_t)it - SEG_HDR);
+	return (struct seg *)((uintptr_t)it & ~(uintptr_t)(p->seg_size - 1));
+}
+
 /* Returns the segment an item lives in. */
 struct seg *
 pool_seg_of(const struct pool *p, const item_t *it)
 {
-	if (atomic_load_explicit(&it->ref, memory_order_relaxed) &
-	    ITEM_LOOSE)
-		return (struct seg *)(void *)((char *)(uintptr_t)it - SEG_HDR);
-	return (struct seg *)((uintptr_t)it & ~(uintptr_t)(p->seg_size - 1));
+	return pool_seg_at(p, it, (atomic_load_explicit(&it->ref,
+	    memory_order_relaxed) & ITEM_LOOSE) != 0);
 }
 
 /* Puts a linked loose item at the FIFO tail. */

@@ -31,7 +31,9 @@ RSS_BOUND_KIB = int((1.15 * LIMIT + (8 << 20)) / 1024)
 
 class Sampler:
     """Polls a server's "stats bytes" and resident memory in a thread and
-    keeps the peaks."""
+    keeps the peaks.  Loaders also call sample() every so many batches,
+    so how many samples a load gets does not depend on how fast the
+    machine runs it."""
 
     def __init__(self, srv, interval=0.05):
         self.srv = srv
@@ -40,15 +42,20 @@ class Sampler:
         self.max_bytes = 0
         self.max_rss = 0
         self.samples = 0
+        self.lock = threading.Lock()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run)
 
-    def run(self):
-        while not self.stop.is_set():
+    def sample(self):
+        with self.lock:
             self.max_bytes = max(self.max_bytes,
                                  int(self.conn.stats()["bytes"]))
             self.max_rss = max(self.max_rss, rss_kib(self.srv.proc.pid))
             self.samples += 1
+
+    def run(self):
+        while not self.stop.is_set():
+            self.sample()
             self.stop.wait(self.interval)
 
     def __enter__(self):
@@ -82,9 +89,10 @@ class MemoryCeilingTest(unittest.TestCase):
             self.assertLessEqual(s.max_rss, RSS_BOUND_KIB)
 
     @staticmethod
-    def mixed_loader(port, seed, stop, counts):
+    def mixed_loader(port, seed, stop, counts, sampler):
         """Pipelines batches of 16 sets of random keys and sizes."""
         r = random.Random(seed)
+        batches = 0
         pool = bytes(r.getrandbits(8) for _ in range(4096)) * 128
         s = socket.create_connection(("127.0.0.1", port), 30)
         while not stop.is_set():
@@ -104,6 +112,9 @@ class MemoryCeilingTest(unittest.TestCase):
                 got += chunk
             counts["bad"] += got != b"STORED\r\n" * 16
             counts["sets"] += 16
+            batches += 1
+            if batches % 10 == 0:
+                sampler.sample()
         s.close()
 
     def test_mixed_sizes(self):
@@ -112,7 +123,8 @@ class MemoryCeilingTest(unittest.TestCase):
             stop = threading.Event()
             counts = {"sets": 0, "bad": 0}
             loaders = [threading.Thread(target=self.mixed_loader,
-                                        args=(srv.port, i, stop, counts))
+                                        args=(srv.port, i, stop, counts,
+                                              s))
                        for i in range(3)]
             for t in loaders:
                 t.start()
@@ -129,10 +141,12 @@ class MemoryCeilingTest(unittest.TestCase):
         self.check_peaks(s, "mixed sizes")
 
     @staticmethod
-    def key_loader(port, lo, hi):
+    def key_loader(port, lo, hi, sampler):
         """Sets key:lo .. key:hi-1 to 100-byte values, 2,000 a batch."""
         s = socket.create_connection(("127.0.0.1", port), 30)
         for base in range(lo, hi, 2000):
+            if (base - lo) % 20000 == 0:
+                sampler.sample()
             end = min(base + 2000, hi)
             s.sendall(b"".join(b"set key:%d 0 0 100\r\n%s\r\n"
                                % (i, b"%-100d" % i) for i in range(base, end)))
@@ -150,7 +164,7 @@ class MemoryCeilingTest(unittest.TestCase):
             start = time.monotonic()
             loaders = [threading.Thread(target=self.key_loader,
                                         args=(srv.port, i * half,
-                                              (i + 1) * half))
+                                              (i + 1) * half, s))
                        for i in range(2)]
             for t in loaders:
                 t.start()
