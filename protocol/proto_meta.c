@@ -391,6 +391,7 @@ proto_meta_args(const char *p, const char *end, struct proto_req *req)
 	uint64_t	 datalen = 0;
 	bool		 sized = false;
 
+	req->meta.delta = 1;
 	if (req->cmd == PROTO_CMD_MN)
 		return PROTO_OK;	/* memcached ignores mn's arguments */
 	n = split(p, end, t, META_TOKENS_MAX);
@@ -401,7 +402,6 @@ proto_meta_args(const char *p, const char *end, struct proto_req *req)
 		return meta_bad(req, err_unknown, 0);
 	req->key = t[0].p;
 	req->nkey = t[0].n;
-	req->meta.delta = 1;
 	first = is_ms ? 2 : 1;
 	if (is_ms && n >= 2) {
 		sized = proto_digits_u64(t[1].p, t[1].n, PROTO_NBYTES_MAX,

@@ -204,15 +204,15 @@ static const struct ok_case ok_cases[] = {
 	{ "ma Y250 b\r\n", PROTO_CMD_MA, "cnt", 3, "b", NULL, .mode = 'I',
 	    .delta = 1 },
 	/* mn ignores anything after it (1.6.18) */
-	{ "mn\r\n", PROTO_CMD_MN, NULL, 0, "", NULL, .nbytes = 0 },
-	{ "mn foo bar baz\r\n", PROTO_CMD_MN, NULL, 0, "", NULL, .nbytes = 0 },
+	{ "mn\r\n", PROTO_CMD_MN, NULL, 0, "", NULL, .delta = 1 },
+	{ "mn foo bar baz\r\n", PROTO_CMD_MN, NULL, 0, "", NULL, .delta = 1 },
 	/* me: a second token of exactly "b" means base64; others are
 	 * ignored (1.6.18) */
-	{ "me foo\r\n", PROTO_CMD_ME, "foo", 3, "", NULL, .nbytes = 0 },
-	{ "me Zm9v b\r\n", PROTO_CMD_ME, "foo", 3, "b", NULL, .nbytes = 0 },
-	{ "me Zm9v x b\r\n", PROTO_CMD_ME, "Zm9v", 4, "", NULL, .nbytes = 0 },
+	{ "me foo\r\n", PROTO_CMD_ME, "foo", 3, "", NULL, .delta = 1 },
+	{ "me Zm9v b\r\n", PROTO_CMD_ME, "foo", 3, "b", NULL, .delta = 1 },
+	{ "me Zm9v x b\r\n", PROTO_CMD_ME, "Zm9v", 4, "", NULL, .delta = 1 },
 	{ "me foo a b c d e f g h i j k l m n o p q r s t u v w x y z\r\n",
-	    PROTO_CMD_ME, "foo", 3, "", NULL, .nbytes = 0 },
+	    PROTO_CMD_ME, "foo", 3, "", NULL, .delta = 1 },
 };
 
 /* Checks the fields of one parsed ok case. */
