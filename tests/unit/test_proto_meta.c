@@ -768,6 +768,7 @@ static const struct compose_case compose_cases[] = {
 	    .want = "EN kZm9vYQ== b\r\n" },
 	{ "mg missing v k O9 q\r\n", W_STATUS, PROTO_R_MISS, .want = "" },
 	{ "mg foo\r\n", W_END, .want = "" },
+	{ "mg foo\r\n", W_STATUS, PROTO_R_END, .want = "" },
 	/* errors go out even with q */
 	{ "mg foo q\r\n", W_STATUS, PROTO_R_NO_MEMORY,
 	    .want = "SERVER_ERROR out of memory storing object\r\n" },
