@@ -87,7 +87,8 @@ enum proto_cmd {
 #define PROTO_MF(ch)	(UINT64_C(1) << ((ch) >= 'a' ? (ch) - 'a' + 26 : \
 			    (ch) - 'A'))
 
-/* Longest opaque (O) token. */
+/* Longest opaque (O) token, counting its 'O' as memcached does: the
+ * opaque value itself is at most PROTO_OPAQUE_MAX - 1 bytes. */
 #define PROTO_OPAQUE_MAX	32
 
 /*
@@ -104,7 +105,7 @@ struct proto_meta {
 	uint64_t	 flags;
 	const char	*ret;
 	size_t		 nret;
-	const char	*opaque;	/* O, up to PROTO_OPAQUE_MAX bytes */
+	const char	*opaque;	/* O, up to PROTO_OPAQUE_MAX - 1 bytes */
 	size_t		 nopaque;
 	uint64_t	 cas;		/* C: compare with the item's CAS */
 	uint64_t	 new_cas;	/* E: the CAS to give a changed item */

@@ -14,7 +14,8 @@
  * arguments pre-split into struct args (at most ARGS_MAX tokens); "raw" rows
  * (the multi-key reads, stats, version, ...) get the unsplit remainder of
  * the line instead, so a 1 MB multi-get is never tokenized into an array.
- * New command families (the meta commands mg/ms/md/ma/mn/me) are new rows.
+ * The meta commands (mg/ms/md/ma/mn/me) are raw rows whose arguments
+ * proto_meta.c parses.
  *
  * Framing rules, summed up (memcached's, tightened where noted):
  *  - A line ends in "\n"; one "\r" before it is stripped.  Tokens are
@@ -39,6 +40,7 @@
 #include <string.h>
 
 #include "proto.h"
+#include "proto_meta.h"
 
 /* More arguments than any fixed-arity command takes (cas: 6). */
 #define ARGS_MAX	6
@@ -169,10 +171,17 @@ last_is_noreply(const struct tok *t, size_t n)
 /* True for a byte a key may hold: anything above space except DEL.  The
  * spec forbids control characters and whitespace in keys; memcached's
  * text tokenizer lets tabs and controls through, we do not. */
+bool
+proto_key_byte_ok(unsigned char c)
+{
+	return c > 0x20 && c != 0x7f;
+}
+
+/* The parser's short name for proto_key_byte_ok(). */
 static bool
 key_byte_ok(unsigned char c)
 {
-	return c > 0x20 && c != 0x7f;
+	return proto_key_byte_ok(c);
 }
 
 /* True when t is a valid key: 1..PROTO_KEY_MAX allowed bytes. */
@@ -210,17 +219,17 @@ keys_ok(const char *p, const char *end, const char **last)
 	return true;
 }
 
-/* Parses t as ASCII digits no greater than max.  No sign, no blanks, no
- * base prefix; leading zeros are harmless and accepted. */
-static bool
-parse_u64(const struct tok *t, uint64_t max, uint64_t *out)
+/* Parses [p, p + n) as ASCII digits no greater than max.  No sign, no
+ * blanks, no base prefix; leading zeros are harmless and accepted. */
+bool
+proto_digits_u64(const char *p, size_t n, uint64_t max, uint64_t *out)
 {
 	uint64_t v = 0;
 
-	if (t->n == 0)
+	if (n == 0)
 		return false;
-	for (size_t i = 0; i < t->n; i++) {
-		unsigned d = (unsigned)((unsigned char)t->p[i] - '0');
+	for (size_t i = 0; i < n; i++) {
+		unsigned d = (unsigned)((unsigned char)p[i] - '0');
 
 		if (d > 9 || v > (max - d) / 10)
 			return false;
@@ -230,20 +239,35 @@ parse_u64(const struct tok *t, uint64_t max, uint64_t *out)
 	return true;
 }
 
-/* Parses t as an optionally '-'-signed decimal within [min, max] (min < 0). */
-static bool
-parse_i64(const struct tok *t, int64_t min, int64_t max, int64_t *out)
+/* Parses [p, p + n) as an optionally '-'-signed decimal within [min, max]
+ * (min < 0). */
+bool
+proto_digits_i64(const char *p, size_t n, int64_t min, int64_t max,
+    int64_t *out)
 {
-	bool neg = t->n > 0 && t->p[0] == '-';
-	struct tok digits = { t->p + neg, t->n - neg };
+	bool neg = n > 0 && p[0] == '-';
 	uint64_t mag;
 
-	if (!parse_u64(&digits, neg ? (uint64_t)-(min + 1) + 1 : (uint64_t)max,
-	    &mag))
+	if (!proto_digits_u64(p + neg, n - neg,
+	    neg ? (uint64_t)-(min + 1) + 1 : (uint64_t)max, &mag))
 		return false;
 	/* mag - 1 keeps the negation in range even for INT64_MIN. */
 	*out = !neg ? (int64_t)mag : mag == 0 ? 0 : -(int64_t)(mag - 1) - 1;
 	return true;
+}
+
+/* Parses token t as proto_digits_u64() does. */
+static bool
+parse_u64(const struct tok *t, uint64_t max, uint64_t *out)
+{
+	return proto_digits_u64(t->p, t->n, max, out);
+}
+
+/* Parses token t as proto_digits_i64() does. */
+static bool
+parse_i64(const struct tok *t, int64_t min, int64_t max, int64_t *out)
+{
+	return proto_digits_i64(t->p, t->n, min, max, out);
 }
 
 /* Parses an exptime-like value: memcached keeps them in an int32. */
@@ -463,6 +487,14 @@ args_shutdown(const struct args *a, struct proto_req *req)
 	return PROTO_OK;
 }
 
+/* mg|ms|md|ma|mn|me ...: the meta commands split their own lines
+ * (proto_meta.c). */
+static enum proto_result
+args_meta(const struct args *a, struct proto_req *req)
+{
+	return proto_meta_args(a->rest, a->end, req);
+}
+
 /* ---- the command table ------------------------------------------------ */
 
 #define ROW(name, cmd, min, max, lng, fn) \
@@ -477,6 +509,12 @@ static const struct cmd_row cmd_table[] = {
 	ROW("incr",	 PROTO_CMD_INCR,      2, 3,	   false, args_arith),
 	ROW("decr",	 PROTO_CMD_DECR,      2, 3,	   false, args_arith),
 	ROW("touch",	 PROTO_CMD_TOUCH,     2, 3,	   false, args_touch),
+	ROW("mg",	 PROTO_CMD_MG,	      0, ARGS_RAW, false, args_meta),
+	ROW("ms",	 PROTO_CMD_MS,	      0, ARGS_RAW, false, args_meta),
+	ROW("md",	 PROTO_CMD_MD,	      0, ARGS_RAW, false, args_meta),
+	ROW("ma",	 PROTO_CMD_MA,	      0, ARGS_RAW, false, args_meta),
+	ROW("mn",	 PROTO_CMD_MN,	      0, ARGS_RAW, false, args_meta),
+	ROW("me",	 PROTO_CMD_ME,	      0, ARGS_RAW, false, args_meta),
 	ROW("gat",	 PROTO_CMD_GAT,	      0, ARGS_RAW, true,  args_gat),
 	ROW("gats",	 PROTO_CMD_GATS,      0, ARGS_RAW, true,  args_gat),
 	ROW("add",	 PROTO_CMD_ADD,	      4, 5,	   false, args_store),

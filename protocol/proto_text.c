@@ -7,11 +7,15 @@
  * (CLIENT_ERROR, SERVER_ERROR, ERROR), which memcached sends regardless so
  * a client out of step learns of it.
  *
+ * The meta commands share this codec (any line may be either protocol):
+ * each composer hands a meta request to its proto_meta.c counterpart.
+ *
  * Data structure: none; the fixed texts live in proto_reply.c.
  */
 #include <string.h>
 
 #include "proto.h"
+#include "proto_meta.h"
 
 /* Queues a copy of n bytes through o; false when memory ran out. */
 bool
@@ -53,6 +57,10 @@ text_status(struct proto_out *o, const struct proto_req *req,
 	const char	*s;
 	size_t		 n;
 
+	if (PROTO_CMD_IS_META(req->cmd)) {
+		proto_meta_status(o, req, r);
+		return;
+	}
 	if (req->noreply && !is_error(r))
 		return;
 	s = proto_reply(r, &n);
@@ -70,6 +78,10 @@ text_hit(struct proto_out *o, const struct proto_req *req,
 		    req->cmd == PROTO_CMD_GATS;
 	char	*p;
 
+	if (PROTO_CMD_IS_META(req->cmd)) {
+		proto_meta_hit(o, req, h);
+		return;
+	}
 	if ((p = o->space(o, PROTO_VALUE_LINE_MAX)) != NULL)
 		o->commit(o, proto_value_line(p, h->key, h->nkey, h->flags,
 		    h->nbytes, with_cas, h->cas));
@@ -83,6 +95,10 @@ text_number(struct proto_out *o, const struct proto_req *req, uint64_t v)
 {
 	char *p;
 
+	if (PROTO_CMD_IS_META(req->cmd)) {
+		proto_meta_number(o, req, v);
+		return;
+	}
 	if (req->noreply || (p = o->space(o, 24)) == NULL)
 		return;
 	o->commit(o, proto_u64_line(p, v));
@@ -110,7 +126,10 @@ text_end(struct proto_out *o, const struct proto_req *req)
 	const char	*s;
 	size_t		 n;
 
-	(void)req;
+	if (PROTO_CMD_IS_META(req->cmd)) {
+		proto_meta_end(o, req);
+		return;
+	}
 	s = proto_reply(PROTO_R_END, &n);
 	proto_out_copy(o, s, n);
 }

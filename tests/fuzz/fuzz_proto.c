@@ -9,12 +9,18 @@
  *   - consumed is 0 for NEED_MORE, else within the buffer, ending in "\n"
  *     unless the connection is closed for an over-long line;
  *   - every key handed out lies inside the line, is 1..250 bytes and holds
- *     no control byte, space or DEL; multi-key walks terminate;
+ *     no control byte, space or DEL (a meta base64 key instead lies in
+ *     req->meta.key and may hold any byte); multi-key walks terminate;
+ *   - a meta request's flag text and opaque lie inside the line, its flag
+ *     bits name only flags its command takes, q is noreply, the modes are
+ *     normalised; an ms that is refused swallows its data block;
  *   - numbers are within the ranges the fields document;
  *   - parsing is a pure function of the line: the line alone gives the
  *     same result, and any prefix of it gives NEED_MORE (split at every
  *     byte is the same as whole);
- *   - the composers stay inside the buffer sizes proto.h documents.
+ *   - the composers stay inside the buffer sizes proto.h documents, and
+ *     the meta composers inside the space() they asked for (each space()
+ *     is its own exact-size heap block) and end every line in "\r\n".
  * The input is copied into a buffer of exactly its size, so AddressSanitizer
  * catches a read past the end.
  *
@@ -41,7 +47,8 @@ is_storage(enum proto_cmd cmd)
 {
 	return cmd == PROTO_CMD_SET || cmd == PROTO_CMD_ADD ||
 	    cmd == PROTO_CMD_REPLACE || cmd == PROTO_CMD_APPEND ||
-	    cmd == PROTO_CMD_PREPEND || cmd == PROTO_CMD_CAS;
+	    cmd == PROTO_CMD_PREPEND || cmd == PROTO_CMD_CAS ||
+	    cmd == PROTO_CMD_MS;
 }
 
 /* Checks that [key, key + nkey) is a valid key inside [lo, hi). */
@@ -74,6 +81,145 @@ check_composers(const char *key, size_t nkey, const struct proto_req *req)
 	FUZZ_CHECK(n <= 16);
 	free(line);
 	free(num);
+}
+
+/* A proto_out whose every space() is a fresh heap block of exactly the
+ * size asked, so a composer writing past it trips AddressSanitizer. */
+struct exact_out {
+	struct proto_out	 out;	/* first: found from it by a cast */
+	char			*block;
+	size_t			 nblock;
+	size_t			 total;
+	bool			 line_open;
+};
+
+/* proto_out: a fresh block of n bytes. */
+static char *
+exact_space(struct proto_out *o, size_t n)
+{
+	struct exact_out *e = (struct exact_out *)(void *)o;
+
+	free(e->block);
+	e->block = malloc(n > 0 ? n : 1);
+	FUZZ_CHECK(e->block != NULL);
+	e->nblock = n;
+	return e->block;
+}
+
+/* proto_out: checks the committed part; a line ends in "\r\n". */
+static void
+exact_commit(struct proto_out *o, size_t used)
+{
+	struct exact_out *e = (struct exact_out *)(void *)o;
+
+	FUZZ_CHECK(e->block != NULL && used <= e->nblock);
+	if (used >= 2 && e->block[used - 2] == '\r' &&
+	    e->block[used - 1] == '\n')
+		e->line_open = false;
+	else if (used > 0)
+		e->line_open = true;
+	e->total += used;
+}
+
+/* proto_out: a value, read to the end. */
+static void
+exact_value(struct proto_out *o, const char *data, size_t n, void *ref)
+{
+	struct exact_out *e = (struct exact_out *)(void *)o;
+	volatile char sink = 0;
+
+	FUZZ_CHECK(ref != NULL);
+	for (size_t i = 0; i < n; i++)
+		sink ^= data[i];
+	(void)sink;
+	e->total += n;
+	if (n > 0)
+		e->line_open = true;
+}
+
+/* proto_out: never full. */
+static bool
+exact_full(const struct proto_out *o)
+{
+	(void)o;
+	return false;
+}
+
+/* Runs every meta composer on req with a hit made from it. */
+static void
+check_meta_composers(const struct proto_req *req)
+{
+	static int ref;
+	struct exact_out e = { .out = { exact_space, exact_commit,
+	    exact_value, exact_full } };
+	struct proto_hit h = { .key = req->key, .nkey = req->nkey,
+	    .flags = req->meta.client_flags, .cas = req->meta.cas,
+	    .value = req->key, .nbytes = req->nkey, .ref = &ref,
+	    .with_value = (req->meta.flags & PROTO_MF('v')) != 0,
+	    .ttl = req->meta.ttl, .idle = (uint32_t)req->meta.delta,
+	    .fetched = req->meta.initial & 1, .won = req->meta.delta & 1,
+	    .stale = req->meta.delta & 2, .won_before = req->meta.delta & 4,
+	    .total = req->nbytes };
+
+	if (h.key == NULL) {
+		h.key = h.value = "";
+		h.nkey = h.nbytes = 0;
+	}
+	for (int r = 0; r < PROTO_R_COUNT; r++) {
+		proto_text.status(&e.out, req, (enum proto_reply)r);
+		FUZZ_CHECK(!e.line_open);
+	}
+	proto_text.hit(&e.out, req, &h);
+	FUZZ_CHECK(!e.line_open || e.block == NULL);
+	h.ref = NULL;
+	proto_text.hit(&e.out, req, &h);
+	proto_text.number(&e.out, req, req->meta.delta);
+	proto_text.end(&e.out, req);
+	free(e.block);
+}
+
+/* Checks a meta request's fields (PROTO_OK) parsed from [lo, hi). */
+static void
+check_meta(const struct proto_req *req, const char *lo, const char *hi)
+{
+	const struct proto_meta	*m = &req->meta;
+	static const char	 known[] = "bcfhklqstuvxCDEFIJLMNOPRT";
+	uint64_t		 allowed = 0;
+
+	for (const char *k = known; *k != '\0'; k++)
+		allowed |= PROTO_MF(*k);
+	FUZZ_CHECK((m->flags & ~allowed) == 0);
+	FUZZ_CHECK(req->noreply == ((m->flags & PROTO_MF('q')) != 0));
+	if (req->cmd == PROTO_CMD_MN) {
+		FUZZ_CHECK(req->key == NULL && m->flags == 0);
+		check_meta_composers(req);
+		return;
+	}
+	if (m->flags & PROTO_MF('b')) {
+		FUZZ_CHECK(req->key == m->key);
+		FUZZ_CHECK(req->nkey >= 1 && req->nkey <= PROTO_KEY_MAX / 4 * 3);
+	} else
+		check_key(req->key, req->nkey, lo, hi);
+	if (m->nret > 0)
+		FUZZ_CHECK(m->ret >= lo && m->ret + m->nret <= hi);
+	if (m->flags & PROTO_MF('O')) {
+		FUZZ_CHECK(m->nopaque < PROTO_OPAQUE_MAX);
+		FUZZ_CHECK(m->opaque >= lo && m->opaque + m->nopaque <= hi);
+	}
+	FUZZ_CHECK(m->ttl >= INT32_MIN && m->ttl <= INT32_MAX);
+	FUZZ_CHECK(m->vivify_ttl >= INT32_MIN && m->vivify_ttl <= INT32_MAX);
+	FUZZ_CHECK(m->recache_ttl >= INT32_MIN &&
+	    m->recache_ttl <= INT32_MAX);
+	if (!(m->flags & PROTO_MF('D')))
+		FUZZ_CHECK(m->delta == 1);
+	if (req->cmd == PROTO_CMD_MS)
+		FUZZ_CHECK(memchr("EAPRS", m->mode, 5) != NULL &&
+		    m->mode != '\0');
+	if (req->cmd == PROTO_CMD_MA)
+		FUZZ_CHECK(m->mode == 'I' || m->mode == 'D');
+	if (req->cmd != PROTO_CMD_MS)
+		FUZZ_CHECK(req->nbytes == 0);
+	check_meta_composers(req);
 }
 
 /* Walks a multi-key request's keys; checks each and that the walk ends. */
@@ -113,6 +259,10 @@ check_ok(const struct proto_req *req, const char *lo, const char *hi)
 		check_keys(req, lo, hi);
 		return;
 	}
+	if (PROTO_CMD_IS_META(req->cmd)) {
+		check_meta(req, lo, hi);
+		return;
+	}
 	switch (req->cmd) {
 	case PROTO_CMD_SET: case PROTO_CMD_ADD: case PROTO_CMD_REPLACE:
 	case PROTO_CMD_APPEND: case PROTO_CMD_PREPEND: case PROTO_CMD_CAS:
@@ -140,6 +290,13 @@ check_error(const struct proto_req *req, enum proto_result r)
 	FUZZ_CHECK(n >= 7 && req->error[n - 2] == '\r' &&
 	    req->error[n - 1] == '\n');
 	FUZZ_CHECK(req->swallow <= (size_t)PROTO_NBYTES_MAX + 2);
+	/* A refused ms skips its data block whenever its length is known,
+	 * and a meta error goes out even with q. */
+	if (r == PROTO_BAD && req->cmd == PROTO_CMD_MS)
+		FUZZ_CHECK(req->swallow == 0 ||
+		    req->swallow == (size_t)req->nbytes + 2);
+	if (PROTO_CMD_IS_META(req->cmd))
+		FUZZ_CHECK(!req->noreply);
 }
 
 /* Parses n bytes at p from a fresh exact-size copy. */
@@ -170,6 +327,13 @@ check_pure(const char *p, size_t line, enum proto_result r,
 	FUZZ_CHECK(again.cmd == req->cmd && again.nkey == req->nkey &&
 	    again.nbytes == req->nbytes && again.swallow == req->swallow &&
 	    again.exptime == req->exptime && again.error == req->error);
+	FUZZ_CHECK(again.meta.flags == req->meta.flags &&
+	    again.meta.nret == req->meta.nret &&
+	    again.meta.cas == req->meta.cas &&
+	    again.meta.mode == req->meta.mode &&
+	    again.noreply == req->noreply);
+	if (req->key != NULL && r == PROTO_OK)
+		FUZZ_CHECK(memcmp(again.key, req->key, req->nkey) == 0);
 	step = line <= PREFIX_ALL_MAX ? 1 : line / 7 + 1;
 	for (size_t k = 0; k < line; k += step) {
 		FUZZ_CHECK(parse_copy(p, k, &again, &consumed) ==

@@ -545,7 +545,7 @@ static const struct bad_case bad_cases[] = {
 	{ "ge foo\r\n", PROTO_BAD, ERR, .swallow = 0 },
 	{ "get\tfoo\r\n", PROTO_BAD, ERR, .swallow = 0 },
 	{ "get\0 foo\r\n", PROTO_BAD, ERR, 0, false, 10 },
-	{ "mg foo v\r\n", PROTO_BAD, ERR, .swallow = 0 },
+	{ "mx foo v\r\n", PROTO_BAD, ERR, .swallow = 0 },
 
 	/* retrieval: no keys, bad keys, bad exptime */
 	{ "get\r\n", PROTO_BAD, ERR, .swallow = 0 },
@@ -1193,6 +1193,8 @@ test_replies(void **state)
 		[PROTO_R_TOO_MANY_CONNS] = "ERROR Too many open "
 		    "connections\r\n",
 		[PROTO_R_SHUTDOWN_OFF] = "ERROR: shutdown not enabled\r\n",
+		[PROTO_R_MISS] = "EN\r\n",
+		[PROTO_R_NOOP] = "MN\r\n",
 	};
 
 	(void)state;
