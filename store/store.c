@@ -71,6 +71,11 @@ store_release(store_t *st, item_t *it)
 	if ((old & ITEM_REF_MASK) != 1)
 		return;
 	assert((old & ITEM_LINKED) == 0);
+	/* Without EVAC or LOOSE nothing keeps the memory: an evacuation
+	 * that saw no reference may have reused it already, so the item is
+	 * not read again. */
+	if ((old & (ITEM_EVAC | ITEM_LOOSE)) == 0)
+		return;
 	/* Still ours to read: a pin (EVAC's, or a loose item's existence)
 	 * keeps the memory until dropped below. */
 	s = pool_seg_of(&st->pool, it);
