@@ -106,12 +106,45 @@ item_set_cas(struct shard *sh, item_t *it)
 	    item_nkey(it), memory_order_relaxed);
 }
 
-/* Links an item; the caller's reference becomes the table's.  A loose
- * item joins the FIFO as a segment of its own. */
+/*
+ * True if a client's explicit CAS (E) can be given to an item of this
+ * shard: 1 to STORE_CAS_MAX, and above the watermark of a flush_all whose
+ * items still await reaping (an item at or below it reads as flushed).
+ */
+bool
+new_cas_ok(const struct shard *sh, uint64_t cas)
+{
+	return cas != 0 && cas <= STORE_CAS_MAX &&
+	    (sh->flushed_linked == 0 || cas > sh->flush_wm);
+}
+
+/* Gives an item an explicit CAS (new_cas_ok); the shard's counter moves
+ * past it, so a later flush_all's watermark covers the item. */
+void
+item_set_cas_to(struct shard *sh, item_t *it, uint64_t cas)
+{
+	assert(new_cas_ok(sh, cas));
+	if (cas > sh->cas_last)
+		sh->cas_last = cas;
+	atomic_store_explicit(&it->casnk, (cas << ITEM_CAS_SHIFT) |
+	    item_nkey(it), memory_order_relaxed);
+}
+
+/* Returns the memory an item holds: its bytes in a segment, or what
+ * malloc charges for a loose one with its segment header. */
+size_t
+item_cost(const store_t *st, const item_t *it)
+{
+	if (item_has_bit(it, ITEM_LOOSE))
+		return pool_malloc_cost(pool_seg_of(&st->pool, it));
+	return item_size(it);
+}
+
+/* Links an item that has its CAS; the caller's reference becomes the
+ * table's.  A loose item joins the FIFO as a segment of its own. */
 static void
 item_link(store_t *st, struct shard *sh, item_t *it, uint64_t hv)
 {
-	item_set_cas(sh, it);
 	item_set_bit(it, ITEM_LINKED);
 	ht_insert(sh, it, hv);
 	sh->live_bytes += item_size(it);
@@ -155,10 +188,14 @@ item_unlink(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
 	sh->live_bytes -= item_size(it);
 	seg_live_add(st, it, false);
 	item_clear_bit(it, ITEM_LINKED);
-	/* curr_items counts visible items: flushed ones left it already. */
-	if (item_cas(it) <= sh->flush_wm)
-		sh->flushed_linked--;
-	else
+	/* curr_items counts visible items: flushed ones left it already.
+	 * The last of them gone, no linked item is at or below the
+	 * watermark (later ones have higher CAS): it can go, and lets
+	 * explicit CAS values (E) be low again. */
+	if (sh->flushed_linked > 0 && item_cas(it) <= sh->flush_wm) {
+		if (--sh->flushed_linked == 0)
+			sh->flush_wm = 0;
+	} else
 		sh->stats.curr_items--;
 	store_release(st, it);
 }
@@ -202,12 +239,24 @@ void
 item_replace(store_t *st, struct shard *sh, item_t *old, item_t *it,
     uint64_t hv, uint32_t now, uint64_t *cas_out)
 {
+	item_replace_cas(st, sh, old, it, hv, now, 0, cas_out);
+}
+
+/* item_replace with an explicit CAS for the new item (new_cas_ok), or
+ * the shard's next one for 0.  The store counts as an access. */
+void
+item_replace_cas(store_t *st, struct shard *sh, item_t *old, item_t *it,
+    uint64_t hv, uint32_t now, uint64_t new_cas, uint64_t *cas_out)
+{
 	if (old != NULL) {
 		if (item_has_bit(old, ITEM_ACCESSED))
 			item_set_bit(it, ITEM_ACCESSED);
 		item_unlink(st, sh, old, hv, UNLINK_DELETE);
 	}
-	item_set_cas(sh, it);
+	if (new_cas != 0)
+		item_set_cas_to(sh, it, new_cas);
+	else
+		item_set_cas(sh, it);
 	if (cas_out != NULL)
 		*cas_out = item_cas(it);
 	if (time_passed(it->exptime, now)) {
@@ -215,9 +264,8 @@ item_replace(store_t *st, struct shard *sh, item_t *old, item_t *it,
 		store_release(st, it);
 		return;
 	}
+	item_set_atime(it, now);
 	item_link(st, sh, it, hv);
-	if (cas_out != NULL)
-		*cas_out = item_cas(it);
 }
 
 /* ---- shard entry --------------------------------------------------- */

@@ -181,11 +181,26 @@ void	 store_flush(store_t *st, int64_t delay);
  *
  * Per-item meta state lives in the 32-byte header: a stale bit (set by md
  * with I, or by ms with I and an older CAS), a win bit (a recache token
- * was handed out), the fetched bit and the last access time.
+ * was handed out), the fetched bit and the last access time.  A new
+ * value (any store, incr, append) starts with neither stale nor win.
+ *
+ * Access time: set on a hit (mg without no_bump, get, gat), on a store
+ * and on a touch; kept in seconds modulo 65536, so `idle` is exact up to
+ * 65535 seconds (18.2 hours) and wraps after that.
+ *
+ * Explicit CAS (E): the store keeps 56-bit CAS values; an E of 0 or above
+ * STORE_CAS_MAX is refused: the command changes nothing and returns
+ * STORE_NOT_STORED (dispatch had better reject it as a bad token first).
+ * So is, for the second or so after a flush_all until the items it
+ * invalidated are reaped, an E at or below the CAS values it covered
+ * (they are how the store knows what was flushed).  A shard's CAS counter
+ * moves past an E given, so later CAS values of that shard are higher.
  */
+#define STORE_CAS_MAX	((UINT64_C(1) << 55) - 1)
 
 /* An item's state as a meta command found it, before it changed it, and
- * the recache outcome the command reports. */
+ * the recache outcome the command reports.  For ma, ttl is the new
+ * item's (after T), as memcached's ma t reports. */
 struct store_meta_info {
 	int64_t		ttl;		/* seconds left, -1 for never */
 	uint32_t	idle;		/* seconds since last access */
@@ -210,12 +225,16 @@ struct store_mget_opts {
 };
 
 /*
- * mg: looks key up; with vivify, a miss creates an empty item with
- * vivify_ttl and wins it.  A stale item, or with recache one with fewer
- * than recache_ttl seconds left, wins the first caller (won) and tells
- * later ones won_before, until it is replaced.  *info gets the state
- * before the command.  STORE_OK with a reference in *out, or
- * STORE_NOT_FOUND (or NO_MEMORY when vivifying failed).
+ * mg: looks key up; with vivify, a miss creates an empty item (flags 0)
+ * with vivify_ttl and wins it (info: ttl the new one's, idle 0).  A stale
+ * item, or with recache one that has an exptime and fewer than
+ * recache_ttl seconds left, wins the first caller (won, the win bit set)
+ * and tells every later one won_before, until a new value is stored or
+ * md I clears the bit.  touch sets the new exptime after info is read
+ * (memcached's mg t reports the old TTL).  Without no_bump a hit sets
+ * fetched and the access time.  *info gets the state before the command.
+ * STORE_OK with a reference in *out, STORE_NOT_FOUND, STORE_NO_MEMORY
+ * (vivifying failed) or STORE_NOT_STORED (E refused, see above).
  */
 store_status_t store_mget(store_t *st, const char *key, size_t nkey,
 	    const struct store_mget_opts *o, item_t **out,
@@ -234,7 +253,16 @@ struct store_mset_opts {
 	int64_t		vivify_ttl;
 };
 
-/* ms: store_commit with a mode and the meta options; same returns. */
+/*
+ * ms: store_commit with a mode and the meta options; same returns, and
+ * STORE_NOT_STORED for a refused E.  C turns set and replace into cas (as
+ * memcached's ms), add ignores it, append/prepend answer STORE_EXISTS to a
+ * C that differs (C0 compares nothing).  I with C lower than the item's
+ * CAS stores the value marked stale, STORE_STORED (memcached: HD), with a
+ * new CAS; a higher C is STORE_EXISTS.  N with append/prepend stores the
+ * data as a new item with vivify_ttl on a miss (memcached 1.6.18 answers
+ * NS there: it predates that flag).
+ */
 store_status_t store_commit_meta(store_t *st, item_t *it, store_mode_t mode,
 	    const struct store_mset_opts *o, uint64_t *cas_out);
 
@@ -250,7 +278,14 @@ struct store_mdelete_opts {
 	bool		remove_value;	/* x: keep the item, empty its value */
 };
 
-/* md: STORE_DELETED, STORE_NOT_FOUND or STORE_EXISTS (CAS mismatch). */
+/*
+ * md: with I marks the item stale, clears its win bit (the next mg wins),
+ * gives it a new CAS (or E) and with touch the new exptime, and keeps it;
+ * else with remove_value replaces it by an empty value, same flags and
+ * exptime, new CAS (or E), neither stale nor won; else unlinks it.
+ * STORE_DELETED, STORE_NOT_FOUND, STORE_EXISTS (C differs), or
+ * STORE_NOT_STORED (E refused) or STORE_NO_MEMORY (remove_value).
+ */
 store_status_t store_mdelete(store_t *st, const char *key, size_t nkey,
 	    const struct store_mdelete_opts *o);
 
@@ -270,10 +305,15 @@ struct store_marith_opts {
 };
 
 /*
- * ma: incr/decr as store_incr with the meta options.  STORE_OK with the
- * new value in *result and a reference to the new item in *out (for its
- * CAS, TTL and value), STORE_NOT_FOUND, STORE_NOT_STORED (vivify failed),
- * STORE_EXISTS (CAS mismatch), STORE_NON_NUMERIC or STORE_NO_MEMORY.
+ * ma: incr/decr as store_incr with the meta options; C is compared before
+ * the value is parsed (memcached: EX before the non-numeric error).  With
+ * vivify a miss creates an item holding `initial` in decimal (flags 0,
+ * vivify_ttl) and returns initial itself, no delta applied (memcached).
+ * touch gives the new item its exptime.  STORE_OK with the new value in
+ * *result and a reference to the new item in *out (for its CAS and
+ * value; info->ttl is its TTL), STORE_NOT_FOUND, STORE_NOT_STORED (E
+ * refused), STORE_EXISTS (CAS mismatch), STORE_NON_NUMERIC or
+ * STORE_NO_MEMORY.
  */
 store_status_t store_marith(store_t *st, const char *key, size_t nkey,
 	    const struct store_marith_opts *o, uint64_t *result, item_t **out,

@@ -1,7 +1,8 @@
 /*
  * store_cmd.c -- the store's commands: reserve and commit (set, add,
- * replace, append, prepend, cas), get, gat, touch, delete, incr/decr and
- * flush_all.
+ * replace, append, prepend, cas, and ms's store_commit_meta, which shares
+ * the commit path), get, gat, touch, delete, incr/decr and flush_all.
+ * The other meta commands are in store_meta.c.
  *
  * Reservations: store_reserve hands out a loose item, so a client that
  * sends its value slowly pins only that much memory; store_commit copies
@@ -28,7 +29,7 @@
 /* ---- allocation ---------------------------------------------------- */
 
 /* True if an item of this size is carved from a segment. */
-static bool
+bool
 item_carved(const store_t *st, size_t nkey, size_t nbytes)
 {
 	return ITEM_SIZE(nkey, nbytes) <= st->pool.small_max;
@@ -36,7 +37,7 @@ item_carved(const store_t *st, size_t nkey, size_t nbytes)
 
 /* Allocates an unlinked item to be linked right away, without evicting:
  * carved if small, else loose.  NULL when there is no room. */
-static item_t *
+item_t *
 item_new(store_t *st, const char *key, size_t nkey, uint32_t flags,
     uint32_t exptime, size_t nbytes)
 {
@@ -111,13 +112,50 @@ concat_build(store_t *st, const item_t *old, const item_t *add,
 	return STORE_OK;
 }
 
+/* Links a filled reservation as a new item (copied into a segment if
+ * small); sets *it to NULL if the table took the caller's reference. */
+static store_status_t
+commit_fresh(store_t *st, struct shard *sh, item_t **it, uint64_t hv,
+    uint32_t now, uint64_t new_cas, uint64_t *cas_out)
+{
+	item_t *fin = item_carved(st, item_nkey(*it), (*it)->nbytes) ?
+	    item_copy(st, *it, false) : *it;
+
+	if (fin == NULL)
+		return STORE_NO_MEMORY;
+	if (fin == *it)
+		*it = NULL;
+	item_replace_cas(st, sh, NULL, fin, hv, now, new_cas, cas_out);
+	return STORE_STORED;
+}
+
+/* Decides an append/prepend against the live item (o: the meta options,
+ * NULL for the classic commands) and builds the combined item. */
+static store_status_t
+concat_decide(store_t *st, const struct shard *sh, const item_t *old,
+    item_t *add, bool prepend, const struct store_mset_opts *o,
+    item_t **nit)
+{
+	if (old == NULL)
+		return STORE_NOT_STORED;
+	/* As memcached: C0 compares nothing. */
+	if (o != NULL && o->has_cas && o->cas != 0 && o->cas != item_cas(old))
+		return STORE_EXISTS;
+	if (o != NULL && o->has_new_cas && !new_cas_ok(sh, o->new_cas))
+		return STORE_NOT_STORED;
+	return concat_build(st, old, add, prepend, nit);
+}
+
 /* append/prepend: the combined item is built and linked in one hold of
  * the key's shard lock; without room, the lock goes, room is made, and
- * the command starts over. */
+ * the command starts over.  Meta options (o, may be NULL): C compares,
+ * E sets the CAS, N stores the data as a new item on a miss. */
 static store_status_t
-commit_concat(store_t *st, item_t *add, bool prepend, uint64_t *cas_out)
+commit_concat(store_t *st, item_t *add, bool prepend,
+    const struct store_mset_opts *o, uint64_t *cas_out)
 {
 	uint64_t hv = item_hash(st, add);
+	uint64_t new_cas = o != NULL && o->has_new_cas ? o->new_cas : 0;
 	unsigned tries = 0;
 	store_status_t rc;
 	struct shard *sh;
@@ -126,19 +164,25 @@ commit_concat(store_t *st, item_t *add, bool prepend, uint64_t *cas_out)
 	size_t need;
 	bool loose;
 
+	if (o != NULL && o->vivify)
+		add->exptime = store_exptime(st, o->vivify_ttl);
 	do {
 		now = store_now(st);
 		sh = shard_enter(st, hv, now);
 		old = lookup_live(st, sh, hv, item_key(add), item_nkey(add),
 		    now);
-		rc = old == NULL ? STORE_NOT_STORED :
-		    concat_build(st, old, add, prepend, &nit);
+		rc = concat_decide(st, sh, old, add, prepend, o, &nit);
 		need = (old != NULL ? old->nbytes : 0) + (size_t)add->nbytes;
-		loose = old != NULL && !item_carved(st, item_nkey(old), need);
+		loose = !item_carved(st, item_nkey(add), need);
 		need = ITEM_SIZE(item_nkey(add), need);
 		if (rc == STORE_OK) {
-			item_replace(st, sh, old, nit, hv, now, cas_out);
+			item_replace_cas(st, sh, old, nit, hv, now, new_cas,
+			    cas_out);
 			rc = STORE_STORED;
+		} else if (old == NULL && o != NULL && o->vivify &&
+		    (new_cas == 0 || new_cas_ok(sh, new_cas))) {
+			rc = commit_fresh(st, sh, &add, hv, now, new_cas,
+			    cas_out);
 		}
 		shard_unlock(sh);
 	} while (rc == STORE_NO_MEMORY &&
@@ -156,7 +200,7 @@ commit_concat(store_t *st, item_t *add, bool prepend, uint64_t *cas_out)
  */
 static bool
 item_overwrite(store_t *st, struct shard *sh, item_t *old,
-    const item_t *it, uint32_t now, uint64_t *cas_out)
+    const item_t *it, uint32_t now, uint64_t new_cas, uint64_t *cas_out)
 {
 	if (old == NULL || item_has_bit(old, ITEM_LOOSE) ||
 	    old->nbytes != it->nbytes || time_passed(it->exptime, now) ||
@@ -166,8 +210,14 @@ item_overwrite(store_t *st, struct shard *sh, item_t *old,
 	memcpy(item_value_mut(old), item_value(it), it->nbytes);
 	old->flags = it->flags;
 	old->exptime = it->exptime;
-	item_clear_bit(old, ITEM_FETCHED);
-	item_set_cas(sh, old);
+	item_clear_bit(old, ITEM_FETCHED | ITEM_STALE | ITEM_WIN);
+	if (item_has_bit(it, ITEM_STALE))	/* ms I, older CAS */
+		item_set_bit(old, ITEM_STALE);
+	item_set_atime(old, now);
+	if (new_cas != 0)
+		item_set_cas_to(sh, old, new_cas);
+	else
+		item_set_cas(sh, old);
 	pool_note_exptime(pool_seg_of(&st->pool, old), it->exptime);
 	sh->stats.total_items++;
 	if (cas_out != NULL)
@@ -190,13 +240,35 @@ commit_refused(store_t *st, const item_t *it, uint64_t hv)
 	shard_unlock(sh);
 }
 
-/* Links a reserved item according to mode; consumes the reference.  A
- * small value is copied into a segment, a large one linked as it is. */
-store_status_t
-store_commit(store_t *st, item_t *it, store_mode_t mode, uint64_t cas,
-    uint64_t *cas_out)
+/* Decides a set/add/replace/cas, the meta options (o, may be NULL) and
+ * all; *stale: the value is stored but invalidated (ms I, older CAS). */
+static store_status_t
+commit_decide(const struct shard *sh, store_mode_t mode, const item_t *old,
+    uint64_t cas, const struct store_mset_opts *o, bool *stale)
 {
-	bool copy = item_carved(st, item_nkey(it), it->nbytes);
+	store_status_t rc = commit_check(mode, old, cas);
+
+	*stale = false;
+	if (rc == STORE_EXISTS && o != NULL && o->invalidate && cas != 0 &&
+	    cas < item_cas(old)) {
+		*stale = true;
+		rc = STORE_STORED;
+	}
+	if (rc == STORE_STORED && o != NULL && o->has_new_cas &&
+	    !new_cas_ok(sh, o->new_cas))
+		rc = STORE_NOT_STORED;
+	return rc;
+}
+
+/* Links a reserved item according to mode; consumes the reference.  A
+ * small value is copied into a segment, a large one linked as it is.
+ * o: the meta options, NULL for the classic commands. */
+static store_status_t
+commit_do(store_t *st, item_t *it, store_mode_t mode, uint64_t cas,
+    const struct store_mset_opts *o, uint64_t *cas_out)
+{
+	bool copy = item_carved(st, item_nkey(it), it->nbytes), stale;
+	uint64_t new_cas = o != NULL && o->has_new_cas ? o->new_cas : 0;
 	uint64_t hv = item_hash(st, it);
 	unsigned tries = 0;
 	store_status_t rc;
@@ -206,23 +278,30 @@ store_commit(store_t *st, item_t *it, store_mode_t mode, uint64_t cas,
 
 	assert(!item_has_bit(it, ITEM_LINKED));
 	if (mode == STORE_APPEND || mode == STORE_PREPEND)
-		return commit_concat(st, it, mode == STORE_PREPEND, cas_out);
+		return commit_concat(st, it, mode == STORE_PREPEND, o,
+		    cas_out);
 	do {
 		now = store_now(st);
 		sh = shard_enter(st, hv, now);
 		old = lookup_live(st, sh, hv, item_key(it), item_nkey(it),
 		    now);
-		rc = commit_check(mode, old, cas);
+		rc = commit_decide(sh, mode, old, cas, o, &stale);
 		if (rc == STORE_STORED) {
+			if (stale)
+				item_set_bit(it, ITEM_STALE);
 			fin = copy ? item_copy(st, it, false) : it;
 			if (fin == NULL && !(st->no_evict &&
-			    item_overwrite(st, sh, old, it, now, cas_out)))
+			    item_overwrite(st, sh, old, it, now, new_cas,
+			    cas_out)))
 				rc = STORE_NO_MEMORY;
 			else if (fin == it)
 				it = NULL;	/* the table's reference now */
-			if (fin != NULL)
-				item_replace(st, sh, old, fin, hv, now,
-				    cas_out);
+			if (fin != NULL) {
+				if (stale)
+					item_set_bit(fin, ITEM_STALE);
+				item_replace_cas(st, sh, old, fin, hv, now,
+				    new_cas, cas_out);
+			}
 		} else if (old != NULL && mode == STORE_ADD) {
 			item_hit(old);	/* as memcached's add */
 		}
@@ -233,6 +312,30 @@ store_commit(store_t *st, item_t *it, store_mode_t mode, uint64_t cas,
 		commit_refused(st, it, hv);
 	store_release(st, it);
 	return rc;
+}
+
+/* Links a reserved item according to mode; consumes the reference. */
+store_status_t
+store_commit(store_t *st, item_t *it, store_mode_t mode, uint64_t cas,
+    uint64_t *cas_out)
+{
+	return commit_do(st, it, mode, cas, NULL, cas_out);
+}
+
+/* ms: store_commit with the meta options.  C upgrades set and replace to
+ * cas (as memcached's mset; add ignores it, append/prepend compare). */
+store_status_t
+store_commit_meta(store_t *st, item_t *it, store_mode_t mode,
+    const struct store_mset_opts *o, uint64_t *cas_out)
+{
+	if (o->has_new_cas && (o->new_cas == 0 ||
+	    o->new_cas > STORE_CAS_MAX)) {
+		store_release(st, it);
+		return STORE_NOT_STORED;
+	}
+	if (o->has_cas && (mode == STORE_SET || mode == STORE_REPLACE))
+		mode = STORE_CAS;
+	return commit_do(st, it, mode, o->cas, o, cas_out);
 }
 
 /* ---- retrieval and per-key commands -------------------------------- */
@@ -257,6 +360,7 @@ item_access(store_t *st, const char *key, size_t nkey, bool retime,
 	it = lookup_live(st, sh, hv, key, nkey, now);
 	if (it != NULL) {
 		item_hit(it);
+		item_set_atime(it, now);
 		if (out != NULL) {
 			item_ref(it);
 			item_mark(it, ITEM_FETCHED);
@@ -369,7 +473,7 @@ apply_delta(uint64_t v, bool incr, uint64_t delta)
 
 /* Builds the item holding the decimal result of incr/decr on old, under
  * the lock; STORE_NO_MEMORY when there is no room without evicting. */
-static store_status_t
+store_status_t
 incr_build(store_t *st, const item_t *old, bool incr, uint64_t delta,
     uint64_t *result, item_t **out)
 {

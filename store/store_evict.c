@@ -66,9 +66,10 @@ item_move(store_t *st, struct shard *sh, item_t *it, uint64_t hv)
 		return false;
 	atomic_store_explicit(&n->casnk, atomic_load_explicit(&it->casnk,
 	    memory_order_relaxed), memory_order_relaxed);
-	/* The second chance is used up: ACCESSED stays behind. */
+	/* The second chance is used up: ACCESSED stays behind; the meta
+	 * state (fetched, stale, win) moves with the item. */
 	item_set_bit(n, ITEM_LINKED | (atomic_load_explicit(&it->ref,
-	    memory_order_relaxed) & ITEM_FETCHED));
+	    memory_order_relaxed) & (ITEM_FETCHED | ITEM_STALE | ITEM_WIN)));
 	ht_swap(sh, it, n, hv);
 	seg_live_add(st, n, true);
 	seg_live_add(st, it, false);

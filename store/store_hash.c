@@ -9,7 +9,9 @@
  * incremental rehash in the style of Redis dict.c: while ht[1] exists,
  * every operation moves a bucket or so from ht[0] (shard_enter) and the
  * expiry thread moves more (shard_upkeep), so no single operation
- * rehashes a whole table.  The only link is the item's h_next.
+ * rehashes a whole table.  The only link is the item's h_link
+ * (item_next/item_set_next: the pointer shares the word with the access
+ * time, so every walk goes through them).
  *
  * Locking: every function here but the hash itself runs under the lock
  * of the shard whose table it touches; it takes no lock of its own.
@@ -157,7 +159,7 @@ ht_find(const struct shard *sh, uint64_t hv, const char *key, size_t nkey)
 	int i;
 
 	for (i = 0; i < 2 && sh->ht[i].b != NULL; i++)
-		for (it = *ht_bucket(&sh->ht[i], hv); it; it = it->h_next)
+		for (it = *ht_bucket(&sh->ht[i], hv); it; it = item_next(it))
 			if (key_eq(it, key, nkey))
 				return it;
 	return NULL;
@@ -169,7 +171,7 @@ ht_push(struct htable *t, item_t *it, uint64_t hv)
 {
 	item_t **b = ht_bucket(t, hv);
 
-	it->h_next = *b;
+	item_set_next(it, *b);
 	*b = it;
 	t->used++;
 }
@@ -185,17 +187,22 @@ ht_insert(struct shard *sh, item_t *it, uint64_t hv)
 void
 ht_remove(struct shard *sh, item_t *it, uint64_t hv)
 {
-	item_t **pp;
+	item_t **b, *prev, *cur;
 	int i;
 
 	for (i = 0; i < 2 && sh->ht[i].b != NULL; i++) {
-		for (pp = ht_bucket(&sh->ht[i], hv); *pp; pp = &(*pp)->h_next) {
-			if (*pp == it) {
-				*pp = it->h_next;
-				it->h_next = NULL;
-				sh->ht[i].used--;
-				return;
-			}
+		b = ht_bucket(&sh->ht[i], hv);
+		for (prev = NULL, cur = *b; cur; prev = cur,
+		    cur = item_next(cur)) {
+			if (cur != it)
+				continue;
+			if (prev == NULL)
+				*b = item_next(it);
+			else
+				item_set_next(prev, item_next(it));
+			item_set_next(it, NULL);
+			sh->ht[i].used--;
+			return;
 		}
 	}
 	assert(false && "item not in its shard's table");
@@ -242,7 +249,7 @@ ht_move_bucket(const store_t *st, struct shard *sh, item_t **b)
 	item_t *it, *next;
 
 	for (it = *b; it != NULL; it = next) {
-		next = it->h_next;
+		next = item_next(it);
 		ht_push(&sh->ht[1], it, item_hash(st, it));
 		sh->ht[0].used--;
 	}
@@ -286,17 +293,23 @@ ht_rehash_step(const store_t *st, struct shard *sh, size_t moves,
 void
 ht_swap(struct shard *sh, item_t *o, item_t *n, uint64_t hv)
 {
-	item_t **pp;
+	item_t **b, *prev, *cur;
 	int i;
 
 	for (i = 0; i < 2 && sh->ht[i].b != NULL; i++) {
-		for (pp = ht_bucket(&sh->ht[i], hv); *pp; pp = &(*pp)->h_next) {
-			if (*pp == o) {
-				n->h_next = o->h_next;
-				*pp = n;
-				o->h_next = NULL;
-				return;
-			}
+		b = ht_bucket(&sh->ht[i], hv);
+		for (prev = NULL, cur = *b; cur; prev = cur,
+		    cur = item_next(cur)) {
+			if (cur != o)
+				continue;
+			/* The copy takes the access time too. */
+			n->h_link = o->h_link;
+			if (prev == NULL)
+				*b = n;
+			else
+				item_set_next(prev, n);
+			item_set_next(o, NULL);
+			return;
 		}
 	}
 	assert(false && "item not in its shard's table");

@@ -20,10 +20,12 @@
  * as a segment of one.  Memory is freed a segment at a time, from the
  * FIFO head (store.c: evacuation).
  *
- * Locking: the links, exptime and the flag bits may change while an item
- * is shared and are guarded by the lock of the item's shard.  Key, nbytes,
- * flags and cas are written before the item is linked and never again, so
- * a reference holder reads them without a lock; header and key of a
+ * Locking: the links, the access time, exptime and the flag bits may
+ * change while an item is shared and are guarded by the lock of the
+ * item's shard.  Key, nbytes and flags are written before the item is
+ * linked and never again, so a reference holder reads them without a
+ * lock; cas too, but for md with I, which gives a linked item a new one
+ * under the shard lock (atomic, so a holder reads one or the other); header and key of a
  * carved item are written under its arena's lock, so a thread that finds
  * the item through the FIFO sees them.  The refcount lives in the same
  * atomic word as the flag bits; only atomic operations touch that word.
@@ -89,8 +91,12 @@ lock_drop(pthread_mutex_t *m, enum lock_rank r)
 	pthread_mutex_unlock(m);
 }
 
-/* The atomic `ref` word: low 27 bits count references, five flag bits. */
-#define ITEM_REF_MASK	0x07ffffffu
+/* The atomic `ref` word: low 25 bits count references, seven flag bits.
+ * STALE and WIN are the meta commands' state (store.h), guarded by the
+ * shard lock like the others. */
+#define ITEM_REF_MASK	0x01ffffffu
+#define ITEM_STALE	0x02000000u	/* invalidated (md I, ms I): X */
+#define ITEM_WIN	0x04000000u	/* a recache token was handed out */
 #define ITEM_LOOSE	0x08000000u	/* own allocation, not in a segment */
 #define ITEM_ACCESSED	0x10000000u	/* hit since stored or moved */
 #define ITEM_LINKED	0x20000000u	/* in its shard's hash table */
@@ -102,8 +108,19 @@ lock_drop(pthread_mutex_t *m, enum lock_rank r)
  * key length without it. */
 #define ITEM_CAS_SHIFT	8
 
+/*
+ * h_link packs the hash chain's next pointer (low 48 bits: user-space
+ * addresses on x86-64 Linux use 47) under the last access time, in
+ * seconds modulo 65536 (top 16 bits): an idle time is exact up to 18.2
+ * hours, then wraps.  Only item_next/item_set_next/item_atime/
+ * item_set_atime below touch it, under the shard lock.
+ */
+#define ITEM_LINK_BITS	48
+#define ITEM_LINK_MASK	((UINT64_C(1) << ITEM_LINK_BITS) - 1)
+_Static_assert(sizeof(uintptr_t) == 8, "h_link needs 64-bit pointers");
+
 struct item {
-	item_t		 *h_next;	/* hash chain */
+	uint64_t	  h_link;	/* next in chain | access time << 48 */
 	_Atomic uint64_t  casnk;	/* cas << 8 | nkey */
 	uint32_t	  exptime;	/* absolute unix time, 0 = never */
 	uint32_t	  flags;	/* the client's opaque flags */
@@ -381,6 +398,38 @@ item_size(const item_t *it)
 	return ITEM_SIZE(item_nkey(it), it->nbytes);
 }
 
+/* Returns the next item in the hash chain. */
+static inline item_t *
+item_next(const item_t *it)
+{
+	return (item_t *)(uintptr_t)(it->h_link & ITEM_LINK_MASK);
+}
+
+/* Sets the next item in the hash chain; keeps the access time. */
+static inline void
+item_set_next(item_t *it, const item_t *next)
+{
+	uint64_t p = (uint64_t)(uintptr_t)next;
+
+	assert((p & ~ITEM_LINK_MASK) == 0 && "pointer wider than 48 bits");
+	it->h_link = (it->h_link & ~ITEM_LINK_MASK) | p;
+}
+
+/* Records an access at unix time now (kept modulo 65536). */
+static inline void
+item_set_atime(item_t *it, uint32_t now)
+{
+	it->h_link = (it->h_link & ITEM_LINK_MASK) |
+	    ((uint64_t)(now & 0xffffu) << ITEM_LINK_BITS);
+}
+
+/* Returns the seconds since the last access, modulo 65536. */
+static inline uint32_t
+item_idle(const item_t *it, uint32_t now)
+{
+	return (uint16_t)(now - (uint32_t)(it->h_link >> ITEM_LINK_BITS));
+}
+
 /* Takes a reference; the caller holds the item's shard lock. */
 static inline void
 item_ref(item_t *it)
@@ -452,12 +501,25 @@ void	 item_retime(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
 	    uint32_t exptime, uint32_t now);
 void	 item_replace(store_t *st, struct shard *sh, item_t *old, item_t *it,
 	    uint64_t hv, uint32_t now, uint64_t *cas_out);
+void	 item_replace_cas(store_t *st, struct shard *sh, item_t *old,
+	    item_t *it, uint64_t hv, uint32_t now, uint64_t new_cas,
+	    uint64_t *cas_out);
+void	 item_set_cas_to(struct shard *sh, item_t *it, uint64_t cas);
+bool	 new_cas_ok(const struct shard *sh, uint64_t cas);
+size_t	 item_cost(const store_t *st, const item_t *it);
 void	 flush_sync(const store_t *st, struct shard *sh, uint32_t now);
 struct shard *shard_enter(store_t *st, uint64_t hv, uint32_t now);
 struct shard *shard_of_item(store_t *st, const item_t *it, uint64_t *hv,
 	    uint32_t now);
 item_t	*lookup_live(store_t *st, struct shard *sh, uint64_t hv,
 	    const char *key, size_t nkey, uint32_t now);
+
+/* store_cmd.c: shared with store_meta.c (shard lock held). */
+item_t	*item_new(store_t *st, const char *key, size_t nkey, uint32_t flags,
+	    uint32_t exptime, size_t nbytes);
+bool	 item_carved(const store_t *st, size_t nkey, size_t nbytes);
+store_status_t incr_build(store_t *st, const item_t *old, bool incr,
+	    uint64_t delta, uint64_t *result, item_t **out);
 
 /* store_evict.c: making room (no lock held but item_copy's shard lock). */
 item_t	*item_copy(store_t *st, const item_t *src, bool reserve);

@@ -335,7 +335,7 @@ item_init(void *m, const char *key, size_t nkey, uint32_t flags,
 {
 	item_t *it = m;
 
-	it->h_next = NULL;
+	it->h_link = 0;
 	atomic_init(&it->casnk, nkey);
 	it->exptime = exptime;
 	it->flags = flags;
