@@ -169,6 +169,8 @@ store_mode_of(enum proto_cmd cmd)
 	}
 }
 
+static enum dispatch_next meta_set_value(const struct op *op, item_t *it);
+
 /* Completes a storage command once its value is in the item. */
 enum dispatch_next
 dispatch_value(const struct dispatch_env *env, const struct proto_req *req,
@@ -187,6 +189,8 @@ dispatch_value(const struct dispatch_env *env, const struct proto_req *req,
 		reply(&op, PROTO_R_BAD_CHUNK);
 		return DISPATCH_CLOSE;
 	}
+	if (req->cmd == PROTO_CMD_MS)
+		return meta_set_value(&op, it);
 	st = store_commit(env->store, it, store_mode_of(req->cmd), req->cas,
 	    NULL);
 	if (req->cmd == PROTO_CMD_CAS) {
@@ -321,6 +325,293 @@ op_stats(const struct op *op)
 	return DISPATCH_DONE;
 }
 
+/* ---- the meta commands -------------------------------------------- */
+
+/* True when meta flag ch was given. */
+static bool
+has(const struct proto_req *req, char ch)
+{
+	return (req->meta.flags & PROTO_MF(ch)) != 0;
+}
+
+/* False for an E token the store cannot keep: 0, or wider than its
+ * CAS (store.h: STORE_CAS_MAX); the request is refused as malformed. */
+static bool
+meta_new_cas_ok(const struct proto_req *req)
+{
+	return !has(req, 'E') || (req->meta.new_cas != 0 &&
+	    req->meta.new_cas <= STORE_CAS_MAX);
+}
+
+/* Reports item it (the caller's reference goes to the sink) with the meta
+ * state in info; with_value says whether its data block is sent. */
+static void
+reply_meta_hit(const struct op *op, item_t *it,
+    const struct store_meta_info *info, bool with_value)
+{
+	struct proto_hit h = {
+		.key = item_key(it),
+		.nkey = item_nkey(it),
+		.flags = item_flags(it),
+		.cas = item_cas(it),
+		.value = item_value(it),
+		.nbytes = item_nbytes(it),
+		.ref = it,
+		.with_value = with_value,
+	};
+
+	if (info != NULL) {
+		h.ttl = info->ttl;
+		h.idle = info->idle;
+		h.fetched = info->fetched;
+		h.won = info->won;
+		h.stale = info->stale;
+		h.won_before = info->won_before;
+		h.total = info->total;
+	}
+	op->sink->codec->hit(op->sink->out, op->req, &h);
+}
+
+/* mg <key> <flags>: get, gets, gat, touch and recache tokens in one.
+ * Counted as memcached counts it: a hit with T is a touch, anything else
+ * a get (a vivified miss counts as a hit, the item it made was found). */
+static enum dispatch_next
+op_mg(const struct op *op)
+{
+	const struct proto_req	*req = op->req;
+	const struct proto_meta	*m = &req->meta;
+	struct thread_stats	*ts = op->env->stats;
+	struct store_mget_opts	 o = {
+		.touch = has(req, 'T'), .ttl = m->ttl,
+		.vivify = has(req, 'N'), .vivify_ttl = m->vivify_ttl,
+		.recache = has(req, 'R'), .recache_ttl = m->recache_ttl,
+		.no_bump = has(req, 'u'),
+		.has_new_cas = has(req, 'E'), .new_cas = m->new_cas,
+	};
+	struct store_meta_info	 info;
+	item_t			*it;
+	store_status_t		 st;
+
+	if (!meta_new_cas_ok(req)) {
+		reply(op, PROTO_R_BAD_FORMAT);
+		return DISPATCH_DONE;
+	}
+	st = store_mget(op->env->store, req->key, req->nkey, &o, &it, &info);
+	if (st != STORE_OK) {
+		STAT_INC(ts, cmd_get);
+		STAT_INC(ts, get_misses);
+		reply(op, st == STORE_NOT_FOUND ? PROTO_R_MISS :
+		    status_reply[st]);
+		return DISPATCH_DONE;
+	}
+	if (o.touch) {
+		STAT_INC(ts, cmd_touch);
+		STAT_INC(ts, touch_hits);
+	} else {
+		STAT_INC(ts, cmd_get);
+		STAT_INC(ts, get_hits);
+	}
+	/* C: the value only goes out when the client's CAS is out of date. */
+	reply_meta_hit(op, it, &info, has(req, 'v') &&
+	    !(has(req, 'C') && m->cas == item_cas(it)));
+	return DISPATCH_DONE;
+}
+
+/* Maps ms's M token to the store's mode. */
+static store_mode_t
+meta_set_mode(char mode)
+{
+	switch (mode) {
+	case 'E':
+		return STORE_ADD;
+	case 'R':
+		return STORE_REPLACE;
+	case 'A':
+		return STORE_APPEND;
+	case 'P':
+		return STORE_PREPEND;
+	default:
+		return STORE_SET;
+	}
+}
+
+/* ms <key> <datalen> <flags>: reserve, then read the data block. */
+static enum dispatch_next
+op_ms(const struct op *op)
+{
+	const struct proto_req	*req = op->req;
+	store_status_t		 st;
+
+	if (!meta_new_cas_ok(req)) {
+		reply(op, PROTO_R_BAD_FORMAT);
+		op->state->swallow = (size_t)req->nbytes + 2;
+		return DISPATCH_SWALLOW;
+	}
+	st = store_reserve(op->env->store, req->key, req->nkey,
+	    req->meta.client_flags, has(req, 'T') ? req->meta.ttl : 0,
+	    req->nbytes, &op->state->it);
+	if (st == STORE_OK)
+		return DISPATCH_VALUE;
+	if (st == STORE_TOO_LARGE)
+		STAT_INC(op->env->stats, store_too_large);
+	else
+		STAT_INC(op->env->stats, store_no_memory);
+	reply_status(op, st);
+	if (meta_set_mode(req->meta.mode) == STORE_SET)
+		store_delete(op->env->store, req->key, req->nkey);
+	op->state->swallow = (size_t)req->nbytes + 2;
+	return DISPATCH_SWALLOW;
+}
+
+/* Completes an ms once its data block is in item it. */
+static enum dispatch_next
+meta_set_value(const struct op *op, item_t *it)
+{
+	const struct proto_req	*req = op->req;
+	const struct proto_meta	*m = &req->meta;
+	struct thread_stats	*ts = op->env->stats;
+	struct store_mset_opts	 o = {
+		.has_cas = has(req, 'C'), .cas = m->cas,
+		.invalidate = has(req, 'I'),
+		.has_new_cas = has(req, 'E'), .new_cas = m->new_cas,
+		.vivify = has(req, 'N'), .vivify_ttl = m->vivify_ttl,
+	};
+	struct proto_hit	 h = { .ttl = -1 };
+	char			 key[STORE_KEY_MAX];
+	uint64_t		 cas = 0;
+	store_status_t		 st;
+
+	/* The item goes to the store; what the reply tells of it is kept. */
+	h.nkey = item_nkey(it);
+	memcpy(key, item_key(it), h.nkey);
+	h.key = key;
+	h.flags = item_flags(it);
+	h.nbytes = item_nbytes(it);
+	STAT_INC(ts, cmd_set);
+	st = store_commit_meta(op->env->store, it, meta_set_mode(m->mode), &o,
+	    &cas);
+	if (o.has_cas) {
+		if (st == STORE_STORED)
+			STAT_INC(ts, cas_hits);
+		else if (st == STORE_EXISTS)
+			STAT_INC(ts, cas_badval);
+		else if (st == STORE_NOT_FOUND)
+			STAT_INC(ts, cas_misses);
+	}
+	if (st == STORE_NO_MEMORY || st == STORE_TOO_LARGE)
+		STAT_INC(ts, store_no_memory);
+	if (st != STORE_STORED) {
+		reply_status(op, st);
+		return DISPATCH_DONE;
+	}
+	h.cas = cas;
+	op->sink->codec->hit(op->sink->out, req, &h);
+	return DISPATCH_DONE;
+}
+
+/* md <key> <flags>: delete, or mark stale (I), or empty the value (x). */
+static enum dispatch_next
+op_md(const struct op *op)
+{
+	const struct proto_req	*req = op->req;
+	const struct proto_meta	*m = &req->meta;
+	struct store_mdelete_opts o = {
+		.has_cas = has(req, 'C'), .cas = m->cas,
+		.invalidate = has(req, 'I'),
+		.touch = has(req, 'T'), .ttl = m->ttl,
+		.has_new_cas = has(req, 'E'), .new_cas = m->new_cas,
+		.remove_value = has(req, 'x'),
+	};
+	store_status_t st;
+
+	if (!meta_new_cas_ok(req)) {
+		reply(op, PROTO_R_BAD_FORMAT);
+		return DISPATCH_DONE;
+	}
+	st = store_mdelete(op->env->store, req->key, req->nkey, &o);
+	if (st == STORE_DELETED)
+		STAT_INC(op->env->stats, delete_hits);
+	else if (st == STORE_NOT_FOUND)
+		STAT_INC(op->env->stats, delete_misses);
+	reply_status(op, st);
+	return DISPATCH_DONE;
+}
+
+/* ma <key> <flags>: incr/decr with CAS, TTL and autovivify. */
+static enum dispatch_next
+op_ma(const struct op *op)
+{
+	const struct proto_req	*req = op->req;
+	const struct proto_meta	*m = &req->meta;
+	struct thread_stats	*ts = op->env->stats;
+	bool			 incr = m->mode != 'D';
+	struct store_marith_opts o = {
+		.incr = incr, .delta = m->delta,
+		.has_cas = has(req, 'C'), .cas = m->cas,
+		.has_new_cas = has(req, 'E'), .new_cas = m->new_cas,
+		.vivify = has(req, 'N'), .vivify_ttl = m->vivify_ttl,
+		.initial = m->initial,
+		.touch = has(req, 'T'), .ttl = m->ttl,
+	};
+	struct store_meta_info	 info;
+	uint64_t		 result;
+	item_t			*it;
+	store_status_t		 st;
+
+	if (!meta_new_cas_ok(req)) {
+		reply(op, PROTO_R_BAD_FORMAT);
+		return DISPATCH_DONE;
+	}
+	st = store_marith(op->env->store, req->key, req->nkey, &o, &result,
+	    &it, &info);
+	if (st == STORE_NOT_FOUND) {
+		if (incr)
+			STAT_INC(ts, incr_misses);
+		else
+			STAT_INC(ts, decr_misses);
+	}
+	if (st != STORE_OK) {
+		reply_status(op, st);
+		return DISPATCH_DONE;
+	}
+	/* A vivified item was not an increment: memcached counts no hit. */
+	if (!info.won) {
+		if (incr)
+			STAT_INC(ts, incr_hits);
+		else
+			STAT_INC(ts, decr_hits);
+	}
+	reply_meta_hit(op, it, &info, has(req, 'v'));
+	return DISPATCH_DONE;
+}
+
+/* mn: a no-op whose reply marks the end of a quiet pipeline. */
+static enum dispatch_next
+op_mn(const struct op *op)
+{
+	reply(op, PROTO_R_NOOP);
+	return DISPATCH_DONE;
+}
+
+/* me <key>: the item's metadata, without touching it. */
+static enum dispatch_next
+op_me(const struct op *op)
+{
+	const struct proto_req	*req = op->req;
+	struct store_mget_opts	 o = { .no_bump = true };
+	struct store_meta_info	 info;
+	item_t			*it;
+
+	STAT_INC(op->env->stats, cmd_meta);
+	if (store_mget(op->env->store, req->key, req->nkey, &o, &it,
+	    &info) != STORE_OK) {
+		reply(op, PROTO_R_MISS);
+		return DISPATCH_DONE;
+	}
+	reply_meta_hit(op, it, &info, false);
+	return DISPATCH_DONE;
+}
+
 static const op_fn handlers[PROTO_CMD_COUNT] = {
 	[PROTO_CMD_GET] = op_retrieve,
 	[PROTO_CMD_GETS] = op_retrieve,
@@ -342,6 +633,12 @@ static const op_fn handlers[PROTO_CMD_COUNT] = {
 	[PROTO_CMD_QUIT] = op_quit,
 	[PROTO_CMD_SHUTDOWN] = op_shutdown,
 	[PROTO_CMD_STATS] = op_stats,
+	[PROTO_CMD_MG] = op_mg,
+	[PROTO_CMD_MS] = op_ms,
+	[PROTO_CMD_MD] = op_md,
+	[PROTO_CMD_MA] = op_ma,
+	[PROTO_CMD_MN] = op_mn,
+	[PROTO_CMD_ME] = op_me,
 };
 
 /* Starts or resumes a request. */

@@ -150,7 +150,7 @@ stats_general(const struct stats_ctx *c)
 	emit_u64(c, "cmd_set", ts.cmd_set);
 	emit_u64(c, "cmd_flush", ts.cmd_flush);
 	emit_u64(c, "cmd_touch", ts.cmd_touch);
-	emit_u64(c, "cmd_meta", 0);
+	emit_u64(c, "cmd_meta", ts.cmd_meta);
 	emit_u64(c, "get_hits", ts.get_hits);
 	emit_u64(c, "get_misses", ts.get_misses);
 	emit_u64(c, "get_expired", ss.get_expired);

@@ -15,7 +15,7 @@
 
 /* Per-thread counters, named as memcached names them on the wire. */
 #define THREAD_STATS_FIELDS(X)						\
-	X(cmd_get) X(cmd_set) X(cmd_flush) X(cmd_touch)			\
+	X(cmd_get) X(cmd_set) X(cmd_flush) X(cmd_touch) X(cmd_meta)		\
 	X(get_hits) X(get_misses)					\
 	X(delete_hits) X(delete_misses)					\
 	X(incr_hits) X(incr_misses) X(decr_hits) X(decr_misses)		\
