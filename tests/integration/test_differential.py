@@ -1,7 +1,8 @@
 """Differential test: the same requests to cached and to memcached (the
 oracle, Debian's /usr/bin/memcached), replies compared byte for byte.
 
-The corpus is every case of test_wire.py plus the rows below; each runs on
+The corpus is every case of test_wire.py plus the rows below, plus the
+meta protocol corpus of meta_cases.py (issue 11); each runs on
 a new connection to a freshly flushed server, whole, then split at every
 byte for the shorter ones.  Replies that memcached makes non-deterministic
 (CAS values) are normalised in both before comparing; deliberate
@@ -24,6 +25,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (CLOSED, SENTINEL, TIME_SCALE, VERSION_RE,  # noqa: E402
                     Client, Server)
 from test_wire import CASES  # noqa: E402
+from meta_cases import (META, META_DIFFERENCES,  # noqa: E402
+                        META_SPLIT_MAX, normalise_meta)
 
 MEMCACHED = os.environ.get("MEMCACHED", shutil.which("memcached"))
 
@@ -124,6 +127,7 @@ DIFFERENCES = {
         b"STORED\r\n8\r\nVALUE n 0 3\r\n8  \r\nEND\r\n",
         b"STORED\r\n8\r\nVALUE n 0 1\r\n8\r\nEND\r\n", PADDED),
 }
+DIFFERENCES.update(META_DIFFERENCES)
 
 # The counters test_counters compares ("stats" names).  Left out:
 # curr_items (memcached drops flushed items lazily, so its count lags),
@@ -158,8 +162,9 @@ CAS_RE = re.compile(rb"^(VALUE \S+ \d+ \d+) \d+\r\n", re.M)
 
 def normalise(reply):
     """Blanks the CAS field of VALUE lines (counters differ between
-    servers that saw different histories)."""
-    return CAS_RE.sub(rb"\1 <cas>\r\n", reply)
+    servers that saw different histories), and in meta reply lines the
+    CAS values, clock readings and layout numbers (see meta_cases.py)."""
+    return normalise_meta(CAS_RE.sub(rb"\1 <cas>\r\n", reply))
 
 
 def free_port():
@@ -267,7 +272,7 @@ class DifferentialTest(unittest.TestCase):
             raise AssertionError("cached exited with %d" % status)
 
     def corpus(self):
-        return [req for req, _ in CASES] + EXTRA
+        return [req for req, _ in CASES] + EXTRA + META
 
     def compare(self, request, step=None):
         theirs = exchange(self.memcached, request, step)
@@ -291,7 +296,7 @@ class DifferentialTest(unittest.TestCase):
     def test_split_at_every_byte(self):
         """Short requests sent a byte at a time: the same replies."""
         for request in self.corpus():
-            if len(request) > 64 or request.endswith(CLOSED):
+            if len(request) > META_SPLIT_MAX or request.endswith(CLOSED):
                 continue
             with self.subTest(request=request[:60]):
                 self.compare(request, step=1)
