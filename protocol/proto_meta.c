@@ -320,7 +320,12 @@ take_flags(struct proto_req *req, const struct mtok *key,
 		case 'c': case 'f': case 'h': case 'k': case 'l': case 'q':
 		case 's': case 't': case 'u': case 'v': case 'I': case 'L':
 		case 'P':
-		case 'x':	/* x: newer than memcached 1.6.18 */
+			break;
+		case 'x':	/* md only; newer than memcached 1.6.18 */
+			if (req->cmd != PROTO_CMD_MD) {
+				m->flags &= ~bit;
+				return err_invalid;
+			}
 			break;
 		default:
 			m->flags &= ~bit;
@@ -717,7 +722,8 @@ proto_meta_hit(struct proto_out *o, const struct proto_req *req,
 		e.zxw = true;
 		break;
 	case PROTO_CMD_MS:
-		e.set = "ckOs";
+		/* memcached 1.6.18 takes s on ms but never echoes it */
+		e.set = "ckO";
 		break;
 	case PROTO_CMD_MA:
 		e.set = "ctkO";
@@ -725,8 +731,10 @@ proto_meta_hit(struct proto_out *o, const struct proto_req *req,
 	default:
 		break;
 	}
-	/* q: only mg's hits are still sent. */
-	if (req->noreply && req->cmd != PROTO_CMD_MG) {
+	/* q: only mg's hits are still sent, and, as memcached 1.6.18 does,
+	 * ma's when it created the item. */
+	if (req->noreply && req->cmd != PROTO_CMD_MG &&
+	    !(req->cmd == PROTO_CMD_MA && h->won)) {
 		drop_ref(o, h);
 		return;
 	}

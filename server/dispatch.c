@@ -334,6 +334,25 @@ has(const struct proto_req *req, char ch)
 	return (req->meta.flags & PROTO_MF(ch)) != 0;
 }
 
+/* The position among the request's flag tokens of the one flag ch
+ * starts (the tokens' own bytes may hold any letter). */
+static size_t
+flag_index(const struct proto_req *req, char ch)
+{
+	const char	*p = req->meta.ret, *end = p + req->meta.nret;
+	size_t		 i = 0;
+
+	for (; p < end; i++) {
+		while (p < end && *p == ' ')
+			p++;
+		if (p < end && *p == ch)
+			return i;
+		while (p < end && *p != ' ')
+			p++;
+	}
+	return i;
+}
+
 /* False for an E token the store cannot keep: 0, or wider than its
  * CAS (store.h: STORE_CAS_MAX); the request is refused as malformed. */
 static bool
@@ -411,6 +430,10 @@ op_mg(const struct op *op)
 		STAT_INC(ts, cmd_get);
 		STAT_INC(ts, get_hits);
 	}
+	/* memcached applies flags in order: a T before t shows the new TTL. */
+	if (o.touch && has(req, 't') && flag_index(req, 'T') <
+	    flag_index(req, 't'))
+		info.ttl = store_ttl_of(op->env->store, m->ttl);
 	/* C: the value only goes out when the client's CAS is out of date. */
 	reply_meta_hit(op, it, &info, has(req, 'v') &&
 	    !(has(req, 'C') && m->cas == item_cas(it)));
@@ -490,10 +513,11 @@ meta_set_value(const struct op *op, item_t *it)
 	STAT_INC(ts, cmd_set);
 	st = store_commit_meta(op->env->store, it, meta_set_mode(m->mode), &o,
 	    &cas);
+	/* As memcached 1.6.18 counts: no cas_badval in append modes. */
 	if (o.has_cas) {
 		if (st == STORE_STORED)
 			STAT_INC(ts, cas_hits);
-		else if (st == STORE_EXISTS)
+		else if (st == STORE_EXISTS && m->mode != 'A' && m->mode != 'P')
 			STAT_INC(ts, cas_badval);
 		else if (st == STORE_NOT_FOUND)
 			STAT_INC(ts, cas_misses);
@@ -529,9 +553,11 @@ op_md(const struct op *op)
 		return DISPATCH_DONE;
 	}
 	st = store_mdelete(op->env->store, req->key, req->nkey, &o);
-	if (st == STORE_DELETED)
+	/* As memcached 1.6.18 counts: marking stale is no delete, a CAS
+	 * mismatch is a miss. */
+	if (st == STORE_DELETED && !o.invalidate)
 		STAT_INC(op->env->stats, delete_hits);
-	else if (st == STORE_NOT_FOUND)
+	else if (st == STORE_NOT_FOUND || st == STORE_EXISTS)
 		STAT_INC(op->env->stats, delete_misses);
 	reply_status(op, st);
 	return DISPATCH_DONE;
@@ -598,7 +624,7 @@ static enum dispatch_next
 op_me(const struct op *op)
 {
 	const struct proto_req	*req = op->req;
-	struct store_mget_opts	 o = { .no_bump = true };
+	struct store_mget_opts	 o = { .no_bump = true, .peek = true };
 	struct store_meta_info	 info;
 	item_t			*it;
 

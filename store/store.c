@@ -284,9 +284,11 @@ flush_sync(const store_t *st, struct shard *sh, uint32_t now)
 	}
 	if (w != 0 && !sh->flush_applied && (uint32_t)w <= now) {
 		/* Every linked item has a CAS <= cas_last: all are dead. */
-		sh->flush_wm = sh->cas_last;
 		sh->flushed_linked += sh->stats.curr_items;
 		sh->stats.curr_items = 0;
+		/* With nothing linked to hide, no watermark: it would only
+		 * hide a later item given a low explicit CAS (E). */
+		sh->flush_wm = sh->flushed_linked > 0 ? sh->cas_last : 0;
 		sh->flush_applied = true;
 	}
 }
@@ -357,6 +359,18 @@ store_exptime(store_t *st, int64_t exptime)
 		abs = (uint64_t)exptime;
 	return abs > UINT32_MAX ? UINT32_MAX : (uint32_t)abs;
 }
+
+/* Seconds an item given wire exptime now would have left, -1 for never. */
+int64_t
+store_ttl_of(store_t *st, int64_t exptime)
+{
+	uint32_t abs = store_exptime(st, exptime), now = store_now(st);
+
+	if (abs == 0)
+		return -1;
+	return abs > now ? (int64_t)(abs - now) : 0;
+}
+
 /* ---- stats --------------------------------------------------------- */
 
 /* Adds one shard's numbers to the totals; the caller holds its lock. */

@@ -131,6 +131,9 @@ size_t	 store_expire_run(store_t *st, size_t budget);
 /* Converts a wire exptime (0 never, <=30 days relative, larger absolute
  * unix time, negative already expired) to the store's absolute form. */
 uint32_t store_exptime(store_t *st, int64_t exptime);
+/* Seconds an item given wire exptime now would have left, -1 for never
+ * (what a meta reply's t shows after a T). */
+int64_t	 store_ttl_of(store_t *st, int64_t exptime);
 
 /*
  * Allocates an unlinked item for key with room for nbytes of value; the
@@ -206,7 +209,8 @@ struct store_meta_info {
 	uint32_t	idle;		/* seconds since last access */
 	bool		fetched;	/* read before */
 	bool		stale;		/* X */
-	bool		won;		/* W: this caller is to recache */
+	bool		won;		/* W: this caller is to recache (ma:
+					 * the command created the item) */
 	bool		won_before;	/* Z: another caller won already */
 	size_t		total;		/* bytes the item takes in memory */
 };
@@ -220,6 +224,7 @@ struct store_mget_opts {
 	bool		recache;	/* R: win when fewer seconds are left */
 	int64_t		recache_ttl;
 	bool		no_bump;	/* u (and me): not a hit, no access */
+	bool		peek;		/* me: hand out no recache token */
 	bool		has_new_cas;	/* E: the CAS of an item it creates */
 	uint64_t	new_cas;
 };

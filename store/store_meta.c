@@ -66,7 +66,8 @@ mget_hit(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
     struct store_meta_info *info)
 {
 	meta_info_fill(st, it, now, info);
-	mget_win(it, o, now, info);
+	if (!o->peek)
+		mget_win(it, o, now, info);
 	if (!o->no_bump) {
 		item_hit(it);
 		item_mark(it, ITEM_FETCHED);
@@ -96,7 +97,8 @@ mget_vivify(store_t *st, struct shard *sh, const char *key, size_t nkey,
 		*rc = STORE_NO_MEMORY;
 		return NULL;
 	}
-	item_set_bit(it, ITEM_WIN);
+	/* As in memcached, the placeholder counts as fetched already. */
+	item_set_bit(it, ITEM_WIN | ITEM_FETCHED);
 	item_ref(it);	/* the caller's; the one item_new gave is linked */
 	item_replace_cas(st, sh, NULL, it, hv, now,
 	    o->has_new_cas ? o->new_cas : 0, NULL);
@@ -286,6 +288,7 @@ store_marith(store_t *st, const char *key, size_t nkey,
 		if (rc == STORE_OK) {
 			if (old != NULL)
 				meta_info_fill(st, old, now, info);
+			info->won = old == NULL;
 			if (o->touch) {
 				nit->exptime = exp;
 				pool_note_exptime(pool_seg_of(&st->pool, nit),

@@ -146,6 +146,12 @@ COUNTERS = ("cmd_get", "cmd_set", "cmd_flush", "cmd_touch", "get_hits",
 COUNTER_DIFFERENCES = {
     b"flush_all abc\r\n",
     b"get a " + b"b" * 251 + b"\r\n",
+} | {
+    # a meta line with an over-long opaque: memcached counts the get or
+    # incr it had begun
+    cmd + b" k O" + o + b"\r\n"
+    for cmd in (b"mg", b"ma")
+    for o in (b"o" * 32, b"o" * 33, b"o" * 200)
 }
 
 # A get with a bad key makes memcached 1.6.18 drop the replies it had
@@ -155,6 +161,20 @@ COUNTER_DIFFERENCES = {
 PIPELINE_UNSAFE = {
     b"get " + b"a" * 251 + b"\r\n",
     b"get a " + b"b" * 251 + b"\r\n",
+    # ma's T on an item an earlier request read: memcached 1.6.18 then
+    # updates the number in place and may leave the TTL (whether it does
+    # depends on timing); cached applies T as protocol.txt says
+    b"ma n T30\r\nmg n v t\r\n",
+    # after the pipeline's earlier "set foo", memcached's item for Zm9v
+    # is no longer a base64 one (meta_cases.BINKEY)
+    b"ms Zm9v 1 b T0\r\n1\r\nma Zm9v b k v\r\nme Zm9v b\r\n",
+    b"me Zm9v b\r\nme Zm9 b\r\n",
+} | {
+    # memcached runs an ma before it checks the opaque's length, so on an
+    # item an earlier request left the reply is the operation's error;
+    # cached refuses the line first (alone, both say "opaque token too
+    # long")
+    b"ma k O" + o + b"\r\n" for o in (b"o" * 32, b"o" * 33, b"o" * 200)
 }
 
 CAS_RE = re.compile(rb"^(VALUE \S+ \d+ \d+) \d+\r\n", re.M)
@@ -259,6 +279,7 @@ def exchange(server, request, step=None):
 
 @unittest.skipIf(MEMCACHED is None, "memcached (the oracle) not installed")
 class DifferentialTest(unittest.TestCase):
+    maxDiff = None
     @classmethod
     def setUpClass(cls):
         cls.cached = Server("-m", "64", "-t", "2")
@@ -317,7 +338,10 @@ class DifferentialTest(unittest.TestCase):
                     c.close()
                     moved.append({k: int(after[k]) - int(before[k])
                                   for k in COUNTERS})
-                self.assertEqual(moved[1], moved[0])
+                self.assertEqual(
+                    {k: v for k, v in moved[1].items() if v != moved[0][k]},
+                    {k: v for k, v in moved[0].items() if v != moved[1][k]},
+                    "counters cached moved (left) and memcached (right)")
 
     def test_version(self):
         """Deliberately different: cached reports the memcached release it

@@ -356,6 +356,8 @@ static const struct bad_case bad_cases[] = {
 	{ "mg foo Z\r\n", PROTO_BAD, INVAL, 0 },
 	{ "mg foo W\r\n", PROTO_BAD, INVAL, 0 },
 	{ "mg foo X\r\n", PROTO_BAD, INVAL, 0 },
+	{ "mg foo x\r\n", PROTO_BAD, INVAL, 0 },	/* x is md's alone */
+	{ "ms foo 2 x\r\n", PROTO_BAD, INVAL, 4 },
 	{ "mg foo 1\r\n", PROTO_BAD, INVAL, 0 },
 	{ "mg foo !\r\n", PROTO_BAD, INVAL, 0 },
 	{ "mg foo \x01\r\n", PROTO_BAD, INVAL, 0 },
@@ -772,10 +774,10 @@ static const struct compose_case compose_cases[] = {
 	/* errors go out even with q */
 	{ "mg foo q\r\n", W_STATUS, PROTO_R_NO_MEMORY,
 	    .want = "SERVER_ERROR out of memory storing object\r\n" },
-	/* ms stored: c k O b echo, and s (newer than 1.6.18, which ignores
-	 * it); f t are not echoed (1.6.18 "HD kfoo O1 c503") */
+	/* ms stored: c k O b echo; s, f and t are taken but not echoed
+	 * (1.6.18 "HD kfoo O1 c503") */
 	{ "ms foo 2 k O1 c s f t\r\n", W_HIT, .h = { .key = "foo", .nkey = 3, .flags = 5, .cas = 7, .value = "hi", .nbytes = 2, .ref = REF, .ttl = -1, .idle = 3, .fetched = true },
-	    .want = "HD kfoo O1 c7 s2\r\n" },
+	    .want = "HD kfoo O1 c7\r\n" },
 	{ "ms Zm9v 2 b k c O1\r\n", W_HIT, .h = { .key = "foo", .nkey = 3, .flags = 5, .cas = 7, .value = "hi", .nbytes = 2, .ref = REF, .ttl = -1, .idle = 3, .fetched = true },
 	    .want = "HD kZm9v b c7 O1\r\n" },
 	{ "ms foo 2\r\n", W_STATUS, PROTO_R_STORED, .want = "HD\r\n" },
@@ -819,6 +821,11 @@ static const struct compose_case compose_cases[] = {
 	{ "ma cnt2 q k O5 t c v\r\n", W_HIT, .h = { .key = "cnt2",
 	    .nkey = 4, .value = "14", .nbytes = 2, .ref = REF,
 	    .with_value = true }, .want = "" },
+	/* but not when it created the item (1.6.18: "ma n N30 J5 q" sends
+	 * "HD") */
+	{ "ma cnt3 N30 J5 q\r\n", W_HIT, .h = { .key = "cnt3",
+	    .nkey = 4, .value = "5", .nbytes = 1, .ref = REF,
+	    .won = true }, .want = "HD\r\n" },
 	/* ma failures echo k O only, even with q (1.6.18
 	 * "NF knocnt O5", "EX kcnt2 O5") */
 	{ "ma nocnt k O5 t c v q\r\n", W_STATUS, PROTO_R_NOT_FOUND,

@@ -520,6 +520,37 @@ test_explicit_cas_after_flush(void **state)
 	store_destroy(st);
 }
 
+/* A flush of a shard that held nothing leaves no watermark behind: an
+ * item given a low explicit CAS afterwards is stored and stays readable
+ * (it was answered STORED, then read as flushed). */
+static void
+test_explicit_cas_after_empty_flush(void **state)
+{
+	struct store_mset_opts o = { .has_new_cas = true, .new_cas = 1 };
+	struct store_mget_opts g = { 0 };
+	struct store_meta_info in;
+	struct fake_clock fc;
+	store_t *st = mk(&fc);
+	uint64_t cas = 0;
+	char k[16];
+	int i;
+
+	(void)state;
+	/* Raise the CAS counter of every shard, then empty the store. */
+	for (i = 0; i < 1000; i++) {
+		snprintf(k, sizeof(k), "w%d", i);
+		put(st, k, "v", 0, 0);
+		assert_int_equal(store_delete(st, k, strlen(k)),
+		    STORE_DELETED);
+	}
+	store_flush(st, 0);
+	assert_int_equal(mset(st, "e0", "v", STORE_SET, &o, &cas),
+	    STORE_STORED);
+	assert_int_equal(mget(st, "e0", &g, &in, &cas), STORE_OK);
+	assert_int_equal(cas, 1);
+	store_destroy(st);
+}
+
 /* ma: C, N with J (returns J), T, E, non-numeric, the item handed out. */
 static void
 test_marith(void **state)
@@ -614,6 +645,30 @@ test_total(void **state)
 	store_destroy(st);
 }
 
+/* A peek (me) at a stale item takes no recache token: the next mg still
+ * wins it (me used to take the token, so no client recached). */
+static void
+test_peek_takes_no_token(void **state)
+{
+	struct store_mget_opts peek = { .no_bump = true, .peek = true };
+	struct store_mget_opts g = { 0 };
+	struct store_mdelete_opts inval = { .invalidate = true };
+	struct store_meta_info in;
+	struct fake_clock fc;
+	store_t *st = mk(&fc);
+
+	(void)state;
+	put(st, "k", "abc", 0, 0);
+	assert_int_equal(store_mdelete(st, "k", 1, &inval), STORE_DELETED);
+	assert_int_equal(mget(st, "k", &peek, &in, NULL), STORE_OK);
+	assert_true(in.stale && !in.won && !in.won_before);
+	assert_int_equal(mget(st, "k", &g, &in, NULL), STORE_OK);
+	assert_true(in.stale && in.won && !in.won_before);
+	assert_int_equal(mget(st, "k", &g, &in, NULL), STORE_OK);
+	assert_true(in.won_before && !in.won);
+	store_destroy(st);
+}
+
 /* ---- concurrency: exactly one winner --------------------------------- */
 
 struct race {
@@ -698,6 +753,8 @@ main(void)
 		cmocka_unit_test(test_mset_cas_invalidate),
 		cmocka_unit_test(test_mset_explicit_cas_vivify),
 		cmocka_unit_test(test_explicit_cas_after_flush),
+		cmocka_unit_test(test_explicit_cas_after_empty_flush),
+		cmocka_unit_test(test_peek_takes_no_token),
 		cmocka_unit_test(test_marith),
 		cmocka_unit_test(test_total),
 		cmocka_unit_test(test_race_one_winner),
