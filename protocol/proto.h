@@ -234,6 +234,12 @@ struct proto_out {
 	/* True when the queue is over its soft limit: a resumable request
 	 * stops producing and goes on once the client drained it. */
 	bool	 (*full)(const struct proto_out *o);
+	/* A value of at most copy_max bytes the composer may copy into
+	 * space() itself, with the text around it, and give its ref back
+	 * with release(): one queue entry instead of three.  Without a
+	 * release(), every value goes to value(). */
+	size_t	 copy_max;
+	void	 (*release)(struct proto_out *o, void *ref);
 };
 
 /* An item in a result, protocol-neutral: value is nbytes of data owned

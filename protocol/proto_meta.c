@@ -35,6 +35,7 @@
  * Data structure: b64_value[], the decoding table (-1 for bytes outside
  * the alphabet).  No locks, no allocation, no state between calls.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "proto.h"
@@ -396,6 +397,8 @@ proto_meta_args(const char *p, const char *end, struct proto_req *req)
 	uint64_t	 datalen = 0;
 	bool		 sized = false;
 
+	/* All of it but the key buffer, which only the b flag fills. */
+	memset(&req->meta, 0, offsetof(struct proto_meta, key));
 	req->meta.delta = 1;
 	if (req->cmd == PROTO_CMD_MN)
 		return PROTO_OK;	/* memcached ignores mn's arguments */

@@ -37,6 +37,7 @@
  * then leaves the error unsent; whether to do the same is the server's
  * call), and shutdown's req->arg is "" or "graceful".
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "proto.h"
@@ -166,15 +167,6 @@ static bool
 last_is_noreply(const struct tok *t, size_t n)
 {
 	return n > 0 && tok_is(&t[n - 1], "noreply", 7);
-}
-
-/* True for a byte a key may hold: anything above space except DEL.  The
- * spec forbids control characters and whitespace in keys; memcached's
- * text tokenizer lets tabs and controls through, we do not. */
-bool
-proto_key_byte_ok(unsigned char c)
-{
-	return c > 0x20 && c != 0x7f;
 }
 
 /* The parser's short name for proto_key_byte_ok(). */
@@ -642,7 +634,12 @@ proto_parse(const char *buf, size_t len, struct proto_req *req,
 	enum proto_result r;
 	size_t nl = 0;
 
-	*req = (struct proto_req){ .arg = "" };
+	/* The meta part (over 300 bytes, most of it a key buffer) is set by
+	 * the meta parser; zeroing it for every classic request would cost
+	 * more than the parse. */
+	memset(req, 0, offsetof(struct proto_req, meta));
+	req->meta.flags = 0;
+	req->arg = "";
 	*consumed = 0;
 	r = find_line(buf, len, &nl);
 	if (r == PROTO_NEED_MORE)

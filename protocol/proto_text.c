@@ -82,6 +82,22 @@ text_hit(struct proto_out *o, const struct proto_req *req,
 		proto_meta_hit(o, req, h);
 		return;
 	}
+	size_t	 n;
+
+	if (o->release != NULL && h->nbytes <= o->copy_max) {
+		/* Small: line, value and "\r\n" in one piece of space. */
+		if ((p = o->space(o, PROTO_VALUE_LINE_MAX + h->nbytes + 2)) !=
+		    NULL) {
+			n = proto_value_line(p, h->key, h->nkey, h->flags,
+			    h->nbytes, with_cas, h->cas);
+			memcpy(p + n, h->value, h->nbytes);
+			memcpy(p + n + h->nbytes, "\r\n", 2);
+			o->commit(o, n + h->nbytes + 2);
+		}
+		if (h->ref != NULL)
+			o->release(o, h->ref);
+		return;
+	}
 	if ((p = o->space(o, PROTO_VALUE_LINE_MAX)) != NULL)
 		o->commit(o, proto_value_line(p, h->key, h->nkey, h->flags,
 		    h->nbytes, with_cas, h->cas));

@@ -152,6 +152,13 @@ out_value(struct proto_out *o, const char *data, size_t n, void *ref)
 	outq_ref(&c->outq, data, n, it);
 }
 
+/* proto_out: gives back the reference of a value the composer copied. */
+static void
+out_release(struct proto_out *o, void *ref)
+{
+	store_release(conn_of_out(o)->srv->store, ref);
+}
+
 /* proto_out: over the soft limit, producers stop. */
 static bool
 out_full(const struct proto_out *o)
@@ -219,8 +226,9 @@ conn_new(struct worker *w, int fd, const char *listen_addr)
 	c->srv = w->srv;
 	c->listen_addr = listen_addr;
 	c->codec = &proto_text;
-	c->out = (struct proto_out){ out_space, out_commit, out_value,
-	    out_full };
+	c->out = (struct proto_out){ .space = out_space,
+	    .commit = out_commit, .value = out_value, .full = out_full,
+	    .copy_max = COPY_VALUE_MAX, .release = out_release };
 	c->sink = (struct reply_sink){ c->codec, &c->out };
 	c->env = (struct dispatch_env){ .store = c->srv->store,
 	    .stats = &w->stats, .stats_reply = srv_stats,

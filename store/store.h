@@ -194,10 +194,11 @@ void	 store_flush(store_t *st, int64_t delay);
  * Explicit CAS (E): the store keeps 56-bit CAS values; an E of 0 or above
  * STORE_CAS_MAX is refused: the command changes nothing and returns
  * STORE_NOT_STORED (dispatch had better reject it as a bad token first).
- * So is, for the second or so after a flush_all until the items it
- * invalidated are reaped, an E at or below the CAS values it covered
- * (they are how the store knows what was flushed).  A shard's CAS counter
- * moves past an E given, so later CAS values of that shard are higher.
+ * The CAS values a flush_all covered are how the store knows what it
+ * invalidated: an E at or below them, before the expiry thread reaped
+ * those items, first reaps the flushed items of its shard on the spot.
+ * A shard's CAS counter moves past an E given, so later CAS values of
+ * that shard are higher.
  */
 #define STORE_CAS_MAX	((UINT64_C(1) << 55) - 1)
 

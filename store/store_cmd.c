@@ -169,6 +169,8 @@ commit_concat(store_t *st, item_t *add, bool prepend,
 	do {
 		now = store_now(st);
 		sh = shard_enter(st, hv, now);
+		if (o != NULL)
+			shard_admit_cas(st, sh, o->has_new_cas, o->new_cas);
 		old = lookup_live(st, sh, hv, item_key(add), item_nkey(add),
 		    now);
 		rc = concat_decide(st, sh, old, add, prepend, o, &nit);
@@ -283,6 +285,8 @@ commit_do(store_t *st, item_t *it, store_mode_t mode, uint64_t cas,
 	do {
 		now = store_now(st);
 		sh = shard_enter(st, hv, now);
+		if (o != NULL)
+			shard_admit_cas(st, sh, o->has_new_cas, o->new_cas);
 		old = lookup_live(st, sh, hv, item_key(it), item_nkey(it),
 		    now);
 		rc = commit_decide(sh, mode, old, cas, o, &stale);

@@ -314,3 +314,32 @@ ht_swap(struct shard *sh, item_t *o, item_t *n, uint64_t hv)
 	}
 	assert(false && "item not in its shard's table");
 }
+
+/*
+ * Unlinks a shard's flushed items at once when a client asks for an
+ * explicit CAS (E) at or below the shard's flush watermark: until those
+ * items are reaped (the expiry thread does it within about a second) an
+ * item with such a CAS would read as flushed too.  Once none is left the
+ * watermark goes (item_unlink).  Work is the shard's table and items, at
+ * most once per flush_all and shard, and only for E requests.
+ */
+void
+shard_admit_cas(store_t *st, struct shard *sh, bool has, uint64_t cas)
+{
+	item_t *it, *next;
+
+	if (!has || sh->flushed_linked == 0 || cas > sh->flush_wm)
+		return;
+	for (int i = 0; i < 2; i++) {
+		struct htable *t = &sh->ht[i];
+
+		for (size_t b = 0; t->b != NULL && sh->flushed_linked > 0 &&
+		    b < ((size_t)1 << t->log2); b++)
+			for (it = t->b[b]; it != NULL; it = next) {
+				next = item_next(it);
+				if (item_cas(it) <= sh->flush_wm)
+					item_reap(st, sh, it,
+					    item_hash(st, it), ITEM_FLUSHED);
+			}
+	}
+}

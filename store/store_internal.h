@@ -506,6 +506,10 @@ void	 item_replace_cas(store_t *st, struct shard *sh, item_t *old,
 	    uint64_t *cas_out);
 void	 item_set_cas_to(struct shard *sh, item_t *it, uint64_t cas);
 bool	 new_cas_ok(const struct shard *sh, uint64_t cas);
+/* Reaps a shard's flushed items now if an explicit CAS (has, cas) is at
+ * or below its flush watermark, so new_cas_ok can take it. */
+void	 shard_admit_cas(store_t *st, struct shard *sh, bool has,
+	    uint64_t cas);
 size_t	 item_cost(const store_t *st, const item_t *it);
 void	 flush_sync(const store_t *st, struct shard *sh, uint32_t now);
 struct shard *shard_enter(store_t *st, uint64_t hv, uint32_t now);

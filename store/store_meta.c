@@ -130,6 +130,7 @@ store_mget(store_t *st, const char *key, size_t nkey,
 	do {
 		now = store_now(st);
 		sh = shard_enter(st, hv, now);
+		shard_admit_cas(st, sh, o->has_new_cas, o->new_cas);
 		it = lookup_live(st, sh, hv, key, nkey, now);
 		rc = STORE_OK;
 		if (it != NULL) {
@@ -202,6 +203,7 @@ store_mdelete(store_t *st, const char *key, size_t nkey,
 	do {
 		now = store_now(st);
 		sh = shard_enter(st, hv, now);
+		shard_admit_cas(st, sh, o->has_new_cas, o->new_cas);
 		it = lookup_live(st, sh, hv, key, nkey, now);
 		rc = STORE_DELETED;
 		if (it == NULL)
@@ -283,6 +285,7 @@ store_marith(store_t *st, const char *key, size_t nkey,
 	do {
 		now = store_now(st);
 		sh = shard_enter(st, hv, now);
+		shard_admit_cas(st, sh, o->has_new_cas, o->new_cas);
 		old = lookup_live(st, sh, hv, key, nkey, now);
 		rc = marith_build(st, sh, old, key, nkey, o, viv, &v, &nit);
 		if (rc == STORE_OK) {

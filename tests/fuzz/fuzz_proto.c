@@ -327,11 +327,13 @@ check_pure(const char *p, size_t line, enum proto_result r,
 	FUZZ_CHECK(again.cmd == req->cmd && again.nkey == req->nkey &&
 	    again.nbytes == req->nbytes && again.swallow == req->swallow &&
 	    again.exptime == req->exptime && again.error == req->error);
+	/* The meta fields mean something for meta commands only. */
 	FUZZ_CHECK(again.meta.flags == req->meta.flags &&
-	    again.meta.nret == req->meta.nret &&
-	    again.meta.cas == req->meta.cas &&
-	    again.meta.mode == req->meta.mode &&
 	    again.noreply == req->noreply);
+	if (PROTO_CMD_IS_META(req->cmd))
+		FUZZ_CHECK(again.meta.nret == req->meta.nret &&
+		    again.meta.cas == req->meta.cas &&
+		    again.meta.mode == req->meta.mode);
 	if (req->key != NULL && r == PROTO_OK)
 		FUZZ_CHECK(memcmp(again.key, req->key, req->nkey) == 0);
 	step = line <= PREFIX_ALL_MAX ? 1 : line / 7 + 1;

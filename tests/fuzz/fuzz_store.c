@@ -882,8 +882,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(f.st != NULL && store_expiry_start(f.st) == 0);
 	/* No stats or shutdown hooks: dispatch refuses both. */
 	f.env = (struct dispatch_env){ .store = f.st, .stats = &f.ts };
-	f.out = (struct proto_out){ out_space, out_commit, out_value,
-	    out_full };
+	f.out = (struct proto_out){ .space = out_space,
+	    .commit = out_commit, .value = out_value, .full = out_full };
 	f.sink = (struct reply_sink){ &capture_codec, &f.out };
 	while (f.pos < f.len) {
 		struct proto_req	req;

@@ -431,9 +431,9 @@ for _req, (_theirs, _ours, _why) in {
 
 # Flags newer than 1.6.18, checked against protocol.txt (cached's side is
 # what the spec says; test_meta.py checks the exact CAS values E sets).
-# The E values are large: every case follows a flush_all, and until its
-# flushed items are reaped cached refuses an E at or below the CAS
-# counter the flush saw (store.h: STORE_CAS_MAX).
+# Every case follows a flush_all; an E at or below the CAS values the
+# flush covered makes cached reap the flushed items of that shard first
+# (store.h), which test_store_meta checks; the values here are large.
 NEWER_CASES = {
     b"ms k 1 E5000000000 T0\r\na\r\nmg k v c\r\n": (
         b"CLIENT_ERROR invalid flag\r\nEN\r\n",

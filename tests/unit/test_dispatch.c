@@ -116,6 +116,17 @@ cap_value(struct proto_out *o, const char *data, size_t n, void *ref)
 	c->values++;
 }
 
+/* proto_out: gives back the item of a value the composer copied. */
+static void
+cap_release(struct proto_out *o, void *ref)
+{
+	struct capture *c = (struct capture *)(void *)o;
+
+	store_release(c->st, ref);
+	c->step_hits++;
+	c->values++;
+}
+
 /* proto_out: full as the test says. */
 static bool
 cap_full(const struct proto_out *o)
@@ -151,7 +162,9 @@ fake_shutdown(void *ctx)
 	return t->allow_shutdown;
 }
 
-/* Sets up a rig: a store on the fake clock, the capture, the env. */
+/* Sets up a rig: a store on the fake clock, the capture, the env.
+ * Every test runs twice: with values handed to value() one by one, and
+ * (setup_copy) with small ones copied by the composer itself. */
 static int
 setup(void **state)
 {
@@ -166,8 +179,8 @@ setup(void **state)
 	cfg.clock_ctx = t;
 	t->st = store_create(&cfg);
 	assert_non_null(t->st);
-	t->cap.out = (struct proto_out){ cap_space, cap_commit, cap_value,
-	    cap_full };
+	t->cap.out = (struct proto_out){ .space = cap_space,
+	    .commit = cap_commit, .value = cap_value, .full = cap_full };
 	t->cap.st = t->st;
 	cap_space(&t->cap.out, 0);
 	cap_commit(&t->cap.out, 0);
@@ -175,6 +188,19 @@ setup(void **state)
 	t->env = (struct dispatch_env){ .store = t->st, .stats = &t->ts,
 	    .stats_reply = fake_stats, .shutdown = fake_shutdown, .ctx = t };
 	*state = t;
+	return 0;
+}
+
+/* As setup, with the composer's copy of values up to 1 KiB. */
+static int
+setup_copy(void **state)
+{
+	struct rig *t;
+
+	setup(state);
+	t = *state;
+	t->cap.out.copy_max = 1024;
+	t->cap.out.release = cap_release;
 	return 0;
 }
 
@@ -646,6 +672,26 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_refused_set_counters_as_memcached, setup, teardown),
+	
+		cmocka_unit_test_setup_teardown(test_storage_replies, setup_copy,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_other_replies, setup_copy,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_stats_shutdown_quit, setup_copy,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_noreply, setup_copy, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_chunk, setup_copy,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_refused_set, setup_copy,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_multiget_resumes, setup_copy,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_counters, setup_copy,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_gat_counters_as_memcached,
+		    setup_copy, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_refused_set_counters_as_memcached, setup_copy, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
