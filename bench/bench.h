@@ -51,6 +51,7 @@ struct bench_cfg {
 	struct bench_ttl ttls[BENCH_MAX_TTLS];
 	unsigned	 nttls;
 	double		 ttl_total;	/* sum of the weights */
+	int		 meta;	/* --protocol meta: mg/ms/mn, not get/set */
 	int		 preload;
 	int		 miss_set;	/* a get miss is followed by a set */
 	int		 json;
@@ -110,7 +111,9 @@ struct bench_conn {
 	size_t			 rlen;
 	int			 in_data;	/* skipping a value's bytes */
 	uint64_t		 data_left;	/* of them, with the CRLF */
+	int			 done_after_data; /* a single mg's VA ends it */
 	unsigned		 hits;		/* VALUEs in the current reply */
+	unsigned		 batch_errs;	/* error lines in a meta batch */
 
 	/* Requests in flight, oldest at head; the last `unsent` not yet
 	 * written, and of those the last `unstamped` still waiting for their

@@ -5,10 +5,19 @@
  * and matched in order against the ring, and each completed reply is
  * counted and its latency recorded.
  *
- * Reply grammar, per request kind:
+ * Reply grammar, per request kind, text protocol:
  *   get:  ("VALUE key flags bytes [cas]" CRLF data CRLF)* "END" CRLF
  *   set:  "STORED" | "NOT_STORED" | "EXISTS" | "NOT_FOUND" CRLF
  *   any:  "ERROR" | "CLIENT_ERROR ..." | "SERVER_ERROR ..." CRLF
+ * and meta protocol (--protocol meta):
+ *   "mg key v f":  "VA bytes f<flags>" CRLF data CRLF | "EN" CRLF
+ *   k keys, each "mg key v f k q", then "mn":
+ *                  ("VA bytes f<flags> k<key>" CRLF data CRLF)* "MN" CRLF
+ *                  (q keeps misses silent; an error line for one mg does
+ *                  not end the batch, MN does)
+ *   "ms key bytes T<ttl>":  "HD" | "NS" | "EX" | "NF" CRLF
+ * Sets are sent without q, so that every set has its own reply and its
+ * own latency, as in text mode.
  * A line is parsed only once it is whole; value bytes are skipped as they
  * arrive and never buffered (their closing CRLF is checked), so the read
  * buffer holds at most one partial line (PROTO_RESP_LINE_MAX).  Anything
@@ -156,7 +165,30 @@ ring_push(struct bench_conn *c, enum bench_req_kind kind, unsigned nkeys,
 	return r;
 }
 
-/* Queues "get k1 k2 ...": t_sent 0 means stamp it when written. */
+/* Writes the meta get of n keys at p: one "mg", or quiet ones and "mn". */
+static char *
+put_mg(const struct bench_cfg *cfg, char *p, const uint64_t *keys,
+    unsigned n)
+{
+	static const char one[] = " v f\r\n", quiet[] = " v f k q\r\n";
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		memcpy(p, "mg ", 3);
+		p = put_key(cfg, p + 3, keys[i]);
+		if (n == 1) {
+			memcpy(p, one, sizeof one - 1);
+			return p + sizeof one - 1;
+		}
+		memcpy(p, quiet, sizeof quiet - 1);
+		p += sizeof quiet - 1;
+	}
+	memcpy(p, "mn\r\n", 4);
+	return p + 4;
+}
+
+/* Queues "get k1 k2 ..." or its meta form: t_sent 0 means stamp it when
+ * written. */
 void
 bench_conn_put_get(struct bench_conn *c, const uint64_t *keys, unsigned n,
     uint64_t t_sent)
@@ -165,15 +197,19 @@ bench_conn_put_get(struct bench_conn *c, const uint64_t *keys, unsigned n,
 	char		*p, *start;
 	unsigned	 i, slot = (c->head + c->count) % c->cap;
 
-	start = p = wreserve(c, 8 + (size_t)n * (klen + 1));
-	memcpy(p, "get", 3);
-	p += 3;
-	for (i = 0; i < n; i++) {
-		*p++ = ' ';
-		p = put_key(c->cfg, p, keys[i]);
+	start = p = wreserve(c, 8 + (size_t)n * (klen + 16));
+	if (c->cfg->meta)
+		p = put_mg(c->cfg, p, keys, n);
+	else {
+		memcpy(p, "get", 3);
+		p += 3;
+		for (i = 0; i < n; i++) {
+			*p++ = ' ';
+			p = put_key(c->cfg, p, keys[i]);
+		}
+		*p++ = '\r';
+		*p++ = '\n';
 	}
-	*p++ = '\r';
-	*p++ = '\n';
 	c->wlen += (size_t)(p - start);
 	if (c->ring_keys != NULL)
 		memcpy(c->ring_keys + (size_t)slot * c->cfg->keys_per_get, keys,
@@ -200,7 +236,8 @@ pick_ttl(struct bench_conn *c)
 	return cfg->ttls[i].ttl;
 }
 
-/* Queues "set key 0 ttl n" with a value of the configured size. */
+/* Queues "set key 0 ttl n" or "ms key n Tttl" with a value of the
+ * configured size. */
 void
 bench_conn_put_set(struct bench_conn *c, uint64_t key, enum bench_req_kind kind,
     uint64_t t_sent)
@@ -212,12 +249,21 @@ bench_conn_put_set(struct bench_conn *c, uint64_t key, enum bench_req_kind kind,
 	if (cfg->vmax > cfg->vmin)
 		len += (uint32_t)bench_rng_below(&c->rng, cfg->vmax - cfg->vmin + 1);
 	start = p = wreserve(c, strlen(cfg->prefix) + 64 + len);
-	memcpy(p, "set ", 4);
-	p = put_key(cfg, p + 4, key);
-	memcpy(p, " 0 ", 3);
-	p = put_u64(p + 3, pick_ttl(c));
-	*p++ = ' ';
-	p = put_u64(p, len);
+	if (cfg->meta) {
+		memcpy(p, "ms ", 3);
+		p = put_key(cfg, p + 3, key);
+		*p++ = ' ';
+		p = put_u64(p, len);
+		memcpy(p, " T", 2);
+		p = put_u64(p + 2, pick_ttl(c));
+	} else {
+		memcpy(p, "set ", 4);
+		p = put_key(cfg, p + 4, key);
+		memcpy(p, " 0 ", 3);
+		p = put_u64(p + 3, pick_ttl(c));
+		*p++ = ' ';
+		p = put_u64(p, len);
+	}
 	*p++ = '\r';
 	*p++ = '\n';
 	memcpy(p, cfg->value, len);
@@ -327,6 +373,7 @@ complete(struct bench_conn *c, uint64_t now)
 		break;
 	}
 	c->hits = 0;
+	c->batch_errs = 0;
 	c->head = (c->head + 1) % c->cap;
 	c->count--;
 }
@@ -396,6 +443,55 @@ on_value(struct bench_conn *c, const struct proto_resp *r)
 	c->data_left = (uint64_t)r->nbytes + 2;
 }
 
+/* Says that reply r was not expected for the oldest request q. */
+static int
+unexpected(struct bench_conn *c, const struct bench_req *q,
+    const struct proto_resp *r)
+{
+	snprintf(c->err, sizeof c->err, "unexpected reply to a%s %s: %s",
+	    c->cfg->meta ? " meta" : "", q->kind == REQ_GET ? "get" : "set",
+	    proto_resp_kind_name(r->kind));
+	return -1;
+}
+
+/* Handles one meta reply element for the oldest request q (not an error
+ * line); -1 when it does not answer q. */
+static int
+on_meta(struct bench_conn *c, const struct bench_req *q,
+    const struct proto_resp *r, uint64_t now)
+{
+	int batch = q->kind == REQ_GET && q->nkeys > 1;
+
+	if (q->kind != REQ_GET) {
+		if (r->kind == PROTO_RESP_NS || r->kind == PROTO_RESP_EX ||
+		    r->kind == PROTO_RESP_NF)
+			c->st->not_stored++;
+		else if (r->kind != PROTO_RESP_HD)
+			return unexpected(c, q, r);
+		complete(c, now);
+		return 0;
+	}
+	if (r->kind == PROTO_RESP_VA && (!batch || r->key != NULL)) {
+		c->hits++;
+		if (c->found != NULL && batch)
+			mark_found(c, r->key, r->nkey);
+		else if (c->found != NULL)
+			c->found[0] = 1;
+		c->in_data = 1;
+		c->data_left = (uint64_t)r->nbytes + 2;
+		c->done_after_data = !batch;
+		return 0;
+	}
+	if ((batch && r->kind == PROTO_RESP_MN) ||
+	    (!batch && r->kind == PROTO_RESP_EN)) {
+		if (c->found != NULL)
+			queue_misses(c);
+		complete(c, now);
+		return 0;
+	}
+	return unexpected(c, q, r);
+}
+
 /* Handles one reply element for the oldest request; -1 when it does not
  * answer that request. */
 static int
@@ -408,6 +504,11 @@ on_element(struct bench_conn *c, const struct proto_resp *r, uint64_t now)
 		    proto_resp_kind_name(r->kind));
 		return -1;
 	}
+	if (proto_resp_is_error(r->kind) && c->cfg->meta &&
+	    q->kind == REQ_GET && q->nkeys > 1 && ++c->batch_errs <= q->nkeys) {
+		c->st->errors++;	/* one mg of the batch; MN still ends it */
+		return 0;
+	}
 	if (proto_resp_is_error(r->kind)) {
 		c->st->errors++;
 		if (q->kind == REQ_GET && c->found != NULL)
@@ -415,6 +516,8 @@ on_element(struct bench_conn *c, const struct proto_resp *r, uint64_t now)
 		complete(c, now);
 		return 0;
 	}
+	if (c->cfg->meta)
+		return on_meta(c, q, r, now);
 	if (q->kind == REQ_GET && r->kind == PROTO_RESP_VALUE) {
 		on_value(c, r);
 		return 0;
@@ -435,15 +538,14 @@ on_element(struct bench_conn *c, const struct proto_resp *r, uint64_t now)
 		complete(c, now);
 		return 0;
 	}
-	snprintf(c->err, sizeof c->err, "unexpected reply to a %s: %s",
-	    q->kind == REQ_GET ? "get" : "set", proto_resp_kind_name(r->kind));
-	return -1;
+	return unexpected(c, q, r);
 }
 
 /* Skips value bytes at rbuf[*pos, rlen); the last two must be "\r\n" and
- * are only taken together.  0, or -1 when they are something else. */
+ * are only taken together, and end a single mg's reply.  0, or -1 when
+ * they are something else. */
 static int
-skip_data(struct bench_conn *c, size_t *pos)
+skip_data(struct bench_conn *c, size_t *pos, uint64_t now)
 {
 	size_t	avail = c->rlen - *pos, skip;
 
@@ -463,6 +565,12 @@ skip_data(struct bench_conn *c, size_t *pos)
 	*pos += 2;
 	c->data_left = 0;
 	c->in_data = 0;
+	if (c->done_after_data) {
+		c->done_after_data = 0;
+		if (c->found != NULL)
+			queue_misses(c);
+		complete(c, now);
+	}
 	return 0;
 }
 
@@ -488,7 +596,7 @@ parse(struct bench_conn *c, uint64_t now)
 	while (pos < c->rlen) {
 		before = pos;
 		if (c->in_data) {
-			if (skip_data(c, &pos) != 0)
+			if (skip_data(c, &pos, now) != 0)
 				return -1;
 		} else {
 			switch (proto_resp_parse_head(c->rbuf + pos,

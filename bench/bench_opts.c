@@ -30,6 +30,8 @@ static const char usage_text[] =
 "  -R, --rate N             open loop: N requests/s in all, latency taken\n"
 "                           from each request's intended send time (0 =\n"
 "                           closed loop)\n"
+"  -M, --protocol P         text (get/set) or meta (mg/ms, multi-gets as\n"
+"                           quiet mg's ended by mn) (text)\n"
 "  -y, --busy-poll          poll without sleeping: keeps the generator's\n"
 "                           own wake-ups out of the latencies (costs a\n"
 "                           CPU per thread)\n"
@@ -77,6 +79,7 @@ static const struct option long_opts[] = {
 	{ "warmup",		required_argument, NULL, 'w' },
 	{ "warmup-requests",	required_argument, NULL, 'W' },
 	{ "seed",		required_argument, NULL, 'S' },
+	{ "protocol",		required_argument, NULL, 'M' },
 	{ "busy-poll",		no_argument,	   NULL, 'y' },
 	{ "json",		no_argument,	   NULL, 'j' },
 	{ "quiet",		no_argument,	   NULL, 'q' },
@@ -248,6 +251,19 @@ set_defaults(struct bench_cfg *cfg)
 	cfg->seed = 1;
 }
 
+/* Parses --protocol: text or meta. */
+static int
+parse_protocol(struct bench_cfg *cfg, const char *s)
+{
+	if (strcmp(s, "text") == 0)
+		cfg->meta = 0;
+	else if (strcmp(s, "meta") == 0)
+		cfg->meta = 1;
+	else
+		return -1;
+	return 0;
+}
+
 /* Applies one option; -1 when its argument is bad. */
 static int
 apply(struct bench_cfg *cfg, int ch, const char *arg, int *dist_set)
@@ -280,6 +296,7 @@ apply(struct bench_cfg *cfg, int ch, const char *arg, int *dist_set)
 	case 'w': return parse_double(arg, 0, &cfg->warmup);
 	case 'W': return parse_u64(arg, 0, UINT64_MAX / 4, &cfg->warmup_requests);
 	case 'S': return parse_u64(arg, 0, UINT64_MAX, &cfg->seed);
+	case 'M': return parse_protocol(cfg, arg);
 	case 'y': cfg->busy_poll = 1; return 0;
 	case 'j': cfg->json = 1; return 0;
 	case 'q': cfg->quiet = 1; return 0;
@@ -316,7 +333,7 @@ bench_opts_parse(struct bench_cfg *cfg, int argc, char **argv)
 
 	set_defaults(cfg);
 	while ((ch = getopt_long(argc, argv,
-	    "s:p:c:T:P:k:r:R:K:D:z:x:v:e:mld:n:w:W:S:yjqhV", long_opts,
+	    "s:p:c:T:P:k:r:R:K:D:z:x:v:e:mld:n:w:W:S:M:yjqhV", long_opts,
 	    NULL)) != -1) {
 		if (ch == 'h') {
 			bench_usage(stdout);

@@ -574,11 +574,11 @@ report_text(const struct bench_cfg *cfg, const struct totals *tot)
 	uint64_t keys = s->get_keys + s->sets + s->miss_sets;
 	double	 w = tot->window_s > 0 ? tot->window_s : 1;
 
-	printf("server     %s%s%s  %u conns  %u threads  pipeline %u  "
+	printf("server     %s%s%s  %s  %u conns  %u threads  pipeline %u  "
 	    "keys/get %u  get:set %u:%u%s\n", cfg->host,
 	    cfg->host[0] == '/' ? "" : ":", cfg->host[0] == '/' ? "" :
-	    cfg->port, cfg->conns, cfg->threads, cfg->pipeline,
-	    cfg->keys_per_get, cfg->get_weight, cfg->set_weight,
+	    cfg->port, cfg->meta ? "meta" : "text", cfg->conns, cfg->threads,
+	    cfg->pipeline, cfg->keys_per_get, cfg->get_weight, cfg->set_weight,
 	    cfg->miss_set ? "  miss-set" : "");
 	if (cfg->preload)
 		printf("preload    %llu sets in %.2f s, %llu errors\n",
@@ -631,12 +631,12 @@ report_json(const struct bench_cfg *cfg, const struct totals *tot)
 	uint64_t keys = s->get_keys + s->sets + s->miss_sets;
 	double	 w = tot->window_s > 0 ? tot->window_s : 1;
 
-	printf("{\"connections\":%u,\"threads\":%u,\"pipeline\":%u,"
+	printf("{\"protocol\":\"%s\",\"connections\":%u,\"threads\":%u,\"pipeline\":%u,"
 	    "\"keys_per_get\":%u,\"get_weight\":%u,\"set_weight\":%u,"
 	    "\"key_space\":%llu,\"distribution\":\"%s\",\"skew\":%g,"
 	    "\"value_min\":%u,\"value_max\":%u,\"rate\":%g,\"seed\":%llu,",
-	    cfg->conns, cfg->threads, cfg->pipeline, cfg->keys_per_get,
-	    cfg->get_weight, cfg->set_weight,
+	    cfg->meta ? "meta" : "text", cfg->conns, cfg->threads,
+	    cfg->pipeline, cfg->keys_per_get, cfg->get_weight, cfg->set_weight,
 	    (unsigned long long)cfg->key_space, dist_name(cfg->dist),
 	    cfg->dist == DIST_ZIPF ? cfg->skew : 0, cfg->vmin, cfg->vmax,
 	    cfg->rate, (unsigned long long)cfg->seed);

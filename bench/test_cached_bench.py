@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """test_cached_bench.py -- cached-bench end to end: against the real cached
 (preload, pipelined multi-gets, value ranges and TTL mixes, cache-aside
-replay, pacing, equal seeds giving equal results) and against a fake
+replay, pacing, equal seeds giving equal results, in the text and the meta
+protocol) and against a fake
 server that sends its replies one byte at a time or breaks the framing,
 which the reply parser must survive or report.
 
@@ -40,10 +41,13 @@ def bench(port, *args, check=True):
 
 class FakeServer:
     """Answers every get line of one connection with `reply`, sent one
-    byte at a time, and every other line with STORED."""
+    byte at a time, and every other line with STORED (a storage command
+    once its value line has come); `answers` maps other line prefixes
+    (b"mg ", b"mn", b"ms ") to their replies instead."""
 
-    def __init__(self, reply):
+    def __init__(self, reply, answers=None):
         self.reply = reply
+        self.answers = answers or {}
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(4)
@@ -60,6 +64,7 @@ class FakeServer:
         conn.settimeout(30)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         buf = b""
+        data_line, out_after_data = False, b""
         try:
             while True:
                 chunk = conn.recv(65536)
@@ -68,8 +73,17 @@ class FakeServer:
                 buf += chunk
                 while b"\r\n" in buf:
                     line, buf = buf.split(b"\r\n", 1)
-                    out = (self.reply if line.startswith(b"get ")
-                           else b"STORED\r\n")
+                    if data_line:
+                        data_line, out = False, out_after_data
+                    else:
+                        out = (self.reply if line.startswith(b"get ")
+                               else b"STORED\r\n")
+                        for prefix, answer in self.answers.items():
+                            if line.startswith(prefix):
+                                out = answer
+                        if line.startswith((b"set ", b"ms ")):
+                            # the reply waits for the value's line
+                            data_line, out_after_data, out = True, out, b""
                     for i in range(len(out)):
                         conn.sendall(out[i:i + 1])
         except OSError:
@@ -138,6 +152,38 @@ class TestAgainstCached(unittest.TestCase):
         # Requests written near the end may be answered after it.
         self.assertAlmostEqual(r["send_lag_us"]["count"], r["ops"], delta=4)
 
+    def test_meta_preload_get_and_multiget(self):
+        for k in (1, 5):
+            _, r, _ = bench(self.server.port, "--protocol", "meta",
+                            "--preload", "-K", 1000, "-x", "meta%d:" % k,
+                            "-c", 2, "-P", 4, "-k", k, "-n", 4000)
+            self.assertEqual(r["protocol"], "meta")
+            self.assertEqual(r["preload_sets"], 1000)
+            self.assertEqual(r["errors"] + r["not_stored"], 0)
+            self.assertGreater(r["gets"], 0)
+            self.assertGreater(r["sets"], 0)
+            self.assertEqual(r["get_keys"], k * r["gets"])
+            self.assertEqual(r["hit_ratio"], 1.0)
+
+    def test_meta_counts_as_text(self):
+        # The same seeded cache-aside replay, single and multi-key, gives
+        # the same hits and misses in both protocols.
+        for k in (1, 4):
+            runs = []
+            for proto in ("text", "meta"):
+                _, r, _ = bench(self.server.port, "--protocol", proto,
+                                "-x", "cmp%d%s:" % (k, proto), "-z", 1.0,
+                                "-K", 5000, "-r", "1:0", "-m", "-k", k,
+                                "-c", 1, "-n", 1500, "-S", 3)
+                runs.append(r)
+            a, b = runs
+            self.assertEqual(b["errors"], 0)
+            self.assertGreater(b["hits"], 0)
+            self.assertGreater(b["misses"], 0)
+            self.assertEqual(b["miss_sets"], b["misses"])
+            self.assertEqual((a["hits"], a["misses"]),
+                             (b["hits"], b["misses"]))
+
     def test_preload_only(self):
         _, r, _ = bench(self.server.port, "--preload", "-n", 0, "-K", 300,
                         "-x", "only:")
@@ -167,6 +213,50 @@ class TestParser(unittest.TestCase):
             fake.close()
         self.assertEqual(r["errors"], 5)
 
+    def test_meta_replies_split_at_every_byte(self):
+        fake = FakeServer(b"", {b"mg ": b"VA 5 f0\r\nhello\r\n"})
+        try:
+            _, r, _ = bench(fake.port, "--protocol", "meta", "-c", 1,
+                            "-r", "1:0", "-n", 20, "-K", 10)
+        finally:
+            fake.close()
+        self.assertEqual((r["gets"], r["hits"], r["errors"]), (20, 20, 0))
+        # a batch: quiet mg's answer nothing (or a hit), mn ends it
+        fake = FakeServer(b"", {b"mg ": b"", b"mn": b"VA 2 f3 kkey:1 c9\r\n"
+                                b"hi\r\nMN\r\n"})
+        try:
+            _, r, _ = bench(fake.port, "--protocol", "meta", "-c", 1,
+                            "-k", 3, "-r", "1:0", "-n", 20, "-K", 10)
+        finally:
+            fake.close()
+        self.assertEqual((r["gets"], r["hits"], r["misses"], r["errors"]),
+                         (20, 20, 40, 0))
+
+    def test_meta_errors_counted(self):
+        fake = FakeServer(b"", {b"mg ": b"CLIENT_ERROR bad command line "
+                                b"format\r\n", b"mn": b"MN\r\n",
+                                b"ms ": b"NS\r\n"})
+        try:
+            _, r, _ = bench(fake.port, "--protocol", "meta", "-c", 1,
+                            "-k", 3, "-r", "1:1", "-n", 10, "-S", 2)
+        finally:
+            fake.close()
+        self.assertEqual(r["gets"] + r["sets"], 10)
+        self.assertEqual(r["errors"], 3 * r["gets"])
+        self.assertEqual(r["not_stored"], r["sets"])
+
+    def test_meta_miss_in_quiet_batch_fails(self):
+        # q asks the server to keep misses silent: an EN there is a
+        # protocol error, which stops the run as in text mode
+        fake = FakeServer(b"", {b"mg ": b"EN\r\n", b"mn": b"MN\r\n"})
+        try:
+            rc, _, err = bench(fake.port, "--protocol", "meta", "-c", 1,
+                               "-k", 2, "-r", "1:0", "-n", 5, check=False)
+        finally:
+            fake.close()
+        self.assertEqual(rc, 1)
+        self.assertIn("unexpected reply", err)
+
     def test_broken_framing_fails(self):
         fake = FakeServer(b"HELLO\r\n")
         try:
@@ -191,7 +281,7 @@ class TestCommandLine(unittest.TestCase):
         self.assertIn("--pipeline", out.stdout)
         for bad in (["-c", "0"], ["-r", "0:0"], ["-z", "0"],
                     ["-v", "10-5"], ["-e", "x"], ["-n", "0"],
-                    ["--nonsense"], ["extra"]):
+                    ["--nonsense"], ["extra"], ["--protocol", "binary"]):
             self.assertEqual(self.run_bench(*bad).returncode, 64, bad)
 
     def test_connection_refused(self):

@@ -4,11 +4,14 @@
  * A reply line is found first (it must end in "\r\n" within
  * PROTO_RESP_LINE_MAX bytes), then classified: fixed status words through
  * a table, a line of digits as an incr/decr number, and the lines that
- * carry fields (VALUE, STAT, VERSION, the three errors) by their keyword.
- * A VALUE header is checked field by field with single spaces, as servers
- * write it; in whole mode its data block and "\r\n" must follow.
+ * carry fields (VALUE, STAT, VERSION, the three errors) by their keyword;
+ * a meta reply by its two-letter code, then its return flags token by
+ * token.  A VALUE or VA header is checked field by field with single
+ * spaces, as servers write it; in whole mode its data block and "\r\n"
+ * must follow.
  *
- * Data structure: the table of fixed words below; no state, no allocation.
+ * Data structure: the tables of fixed words and meta codes below; no
+ * state, no allocation.
  */
 #include "proto_resp.h"
 
@@ -33,11 +36,26 @@ static const struct word fixed_words[] = {
 	W("RESET", PROTO_RESP_RESET),
 };
 
+/* Meta reply codes; flags says whether return flags may follow. */
+static const struct meta_code {
+	char			 code[3];
+	bool			 flags;
+	enum proto_resp_kind	 kind;
+} meta_codes[] = {
+	{ "HD", true, PROTO_RESP_HD },
+	{ "VA", true, PROTO_RESP_VA },
+	{ "EN", false, PROTO_RESP_EN },
+	{ "MN", false, PROTO_RESP_MN },
+	{ "NS", true, PROTO_RESP_NS },
+	{ "EX", true, PROTO_RESP_EX },
+	{ "NF", true, PROTO_RESP_NF },
+};
+
 /* Keywords of the kinds, in enum order. */
 static const char *const kind_names[PROTO_RESP_KIND_COUNT] = {
 	"STORED", "NOT_STORED", "EXISTS", "NOT_FOUND", "DELETED", "TOUCHED",
-	"OK", "END", "RESET", "VALUE", "number", "STAT", "VERSION", "ERROR",
-	"CLIENT_ERROR", "SERVER_ERROR"
+	"OK", "END", "RESET", "VALUE", "number", "STAT", "VERSION", "HD", "VA",
+	"EN", "MN", "NS", "EX", "NF", "ERROR", "CLIENT_ERROR", "SERVER_ERROR"
 };
 
 /* The keyword of a kind. */
@@ -153,6 +171,69 @@ stat_line(const char *p, size_t len, struct proto_resp *r)
 	return true;
 }
 
+/* Parses meta return flags at s (before end): " <letter><bytes>" tokens;
+ * f, c and k are decoded into *r as well as left whole in its text. */
+static bool
+meta_flags(const char *s, const char *end, struct proto_resp *r)
+{
+	const char	*tok;
+	uint64_t	 v;
+
+	r->text = s < end ? s + 1 : s;
+	r->ntext = (size_t)(end - r->text);
+	while (s < end) {
+		if (*s++ != ' ' || s == end || !((*s >= 'a' && *s <= 'z') ||
+		    (*s >= 'A' && *s <= 'Z')))
+			return false;
+		tok = s++;
+		while (s < end && key_byte((unsigned char)*s))
+			s++;
+		if (s < end && *s != ' ')
+			return false;
+		if (*tok == 'f') {
+			tok++;
+			if (!read_u64(&tok, end, UINT32_MAX, &v) || tok != s)
+				return false;
+			r->flags = (uint32_t)v;
+		} else if (*tok == 'c') {
+			tok++;
+			if (!read_u64(&tok, end, UINT64_MAX, &r->cas) ||
+			    tok != s)
+				return false;
+			r->has_cas = true;
+		} else if (*tok == 'k') {
+			r->key = tok + 1;
+			r->nkey = (size_t)(s - r->key);
+			if (r->nkey == 0 || r->nkey > PROTO_RESP_KEY_MAX)
+				return false;
+		}
+	}
+	return true;
+}
+
+/* Parses a meta reply line (without CRLF) whose code is known to be
+ * m->code: "VA <size>" first, then the return flags if m allows them. */
+static bool
+meta_line(const char *p, size_t len, const struct meta_code *m,
+    struct proto_resp *r)
+{
+	const char	*s = p + 2, *end = p + len;
+	uint64_t	 v;
+
+	r->kind = m->kind;
+	if (m->kind == PROTO_RESP_VA) {
+		if (s == end || *s++ != ' ' ||
+		    !read_u64(&s, end, PROTO_RESP_NBYTES_MAX, &v))
+			return false;
+		r->nbytes = (uint32_t)v;
+	}
+	if (!m->flags) {
+		r->text = s;
+		return s == end;
+	}
+	return meta_flags(s, end, r);
+}
+
 /* Classifies one reply line (without CRLF) into *r. */
 static bool
 classify(const char *p, size_t len, struct proto_resp *r)
@@ -175,6 +256,10 @@ classify(const char *p, size_t len, struct proto_resp *r)
 		r->kind = PROTO_RESP_VALUE;
 		return value_line(p, len, r);
 	}
+	if (len >= 2 && (len == 2 || p[2] == ' '))
+		for (i = 0; i < sizeof meta_codes / sizeof meta_codes[0]; i++)
+			if (memcmp(p, meta_codes[i].code, 2) == 0)
+				return meta_line(p, len, &meta_codes[i], r);
 	if (len > 5 && memcmp(p, "STAT ", 5) == 0) {
 		r->kind = PROTO_RESP_STAT;
 		return stat_line(p, len, r);
@@ -213,7 +298,8 @@ parse(const char *buf, size_t len, struct proto_resp *r, size_t *consumed,
 		return PROTO_RESP_BAD;
 	}
 	total = line + 1;
-	if (r->kind == PROTO_RESP_VALUE && whole) {
+	if ((r->kind == PROTO_RESP_VALUE || r->kind == PROTO_RESP_VA) &&
+	    whole) {
 		if (len - total < (size_t)r->nbytes + 2) {
 			memset(r, 0, sizeof *r);
 			return PROTO_RESP_NEED_MORE;

@@ -10,6 +10,12 @@
  * block.  A retrieval's reply is a run of VALUE elements ended by END; the
  * caller, which knows what it asked, groups elements into replies.
  *
+ * Meta replies: the status lines HD, NS, EX, NF (each with optional return
+ * flags), EN and MN alone, and "VA <size> <flags>*" with its data block.
+ * The return flags, single-space separated tokens of a letter and non-space
+ * bytes, are left whole in text; three are also decoded: f (client flags),
+ * c (cas) and k (the key as written: base64 when b is among the flags).
+ *
  * Results:
  *   PROTO_RESP_NEED_MORE  the element is not complete yet; *consumed is 0
  *   PROTO_RESP_OK         *r is filled; *consumed bytes make the element
@@ -17,7 +23,7 @@
  *                         PROTO_RESP_LINE_MAX: the stream cannot be trusted
  *                         any more, close it.  *consumed is the bad line's
  *                         length with its "\n", the whole element's for a
- *                         VALUE whose data is not ended by "\r\n", or 0
+ *                         VALUE or VA whose data is not ended by "\r\n", or 0
  *                         when no "\n" was seen.
  *
  * Data structure: none.  No I/O, no allocation, no state between calls;
@@ -58,6 +64,13 @@ enum proto_resp_kind {
 	PROTO_RESP_NUMBER,	/* incr/decr: number */
 	PROTO_RESP_STAT,	/* name, text (the value) */
 	PROTO_RESP_VERSION,	/* text */
+	PROTO_RESP_HD,		/* meta: stored, deleted...; text: flags */
+	PROTO_RESP_VA,		/* meta value: nbytes, data, flags as VALUE */
+	PROTO_RESP_EN,		/* meta: miss */
+	PROTO_RESP_MN,		/* meta: the end of a pipeline (mn) */
+	PROTO_RESP_NS,		/* meta: not stored; text: flags */
+	PROTO_RESP_EX,		/* meta: exists (cas mismatch); text: flags */
+	PROTO_RESP_NF,		/* meta: not found; text: flags */
 	PROTO_RESP_ERROR,	/* text: what follows "ERROR" and ": " */
 	PROTO_RESP_CLIENT_ERROR,/* text */
 	PROTO_RESP_SERVER_ERROR,/* text */
@@ -66,10 +79,10 @@ enum proto_resp_kind {
 
 struct proto_resp {
 	enum proto_resp_kind	 kind;
-	/* VALUE: the key; STAT: the name */
+	/* VALUE: the key; STAT: the name; meta: the k flag's key, if any */
 	const char		*key;
 	size_t			 nkey;
-	/* VALUE */
+	/* VALUE, and meta replies with the f and c return flags */
 	uint32_t		 flags;
 	uint32_t		 nbytes;	/* data length without CRLF */
 	bool			 has_cas;
@@ -77,17 +90,18 @@ struct proto_resp {
 	const char		*data;		/* proto_resp_parse only */
 	/* NUMBER */
 	uint64_t		 number;
-	/* STAT value, VERSION, and the errors' message (may be empty) */
+	/* STAT value, VERSION, the errors' message, a meta reply's return
+	 * flags (may be empty) */
 	const char		*text;
 	size_t			 ntext;
 };
 
-/* Parses one whole reply element from buf[0 .. len): for VALUE, the header
- * line, the nbytes data bytes and their "\r\n". */
+/* Parses one whole reply element from buf[0 .. len): for VALUE and VA, the
+ * header line, the nbytes data bytes and their "\r\n". */
 enum proto_resp_result proto_resp_parse(const char *buf, size_t len,
 	    struct proto_resp *r, size_t *consumed);
 
-/* As proto_resp_parse, but a VALUE element ends with its header line:
+/* As proto_resp_parse, but a VALUE or VA element ends with its header line:
  * r->data is NULL and r->nbytes data bytes plus "\r\n" follow *consumed,
  * for a caller that streams values instead of buffering them. */
 enum proto_resp_result proto_resp_parse_head(const char *buf, size_t len,

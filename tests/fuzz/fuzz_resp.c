@@ -6,10 +6,10 @@
  * head mode with the data blocks skipped as a streaming client would.
  * Every result is checked against what proto_resp.h promises:
  *   - consumed is 0 for NEED_MORE, within the buffer for OK, and for BAD
- *     0, the end of a line, or the end of a VALUE whose data block is not
+ *     0, the end of a line, or the end of a VALUE or VA whose data is not
  *     ended by "\r\n";
  *   - every borrowed pointer lies inside the element; keys are 1..250
- *     bytes of non-space, non-control bytes; a VALUE's data is nbytes
+ *     bytes of non-space, non-control bytes; a VALUE's or VA's data is nbytes
  *     long and followed by "\r\n";
  *   - the two modes agree: an element's head in head mode is the same
  *     line as in whole mode;
@@ -29,12 +29,31 @@
 /* Most prefixes of one element checked for NEED_MORE (all when short). */
 #define PREFIX_ALL_MAX	64
 
+/* True for the kinds followed by a data block (VALUE, meta VA). */
+static bool
+has_data(enum proto_resp_kind kind)
+{
+	return kind == PROTO_RESP_VALUE || kind == PROTO_RESP_VA;
+}
+
 /* Checks that [p, p + n) lies inside [lo, hi). */
 static void
 check_inside(const char *p, size_t n, const char *lo, const char *hi)
 {
 	FUZZ_CHECK(p != NULL);
 	FUZZ_CHECK(p >= lo && p + n <= hi);
+}
+
+/* Checks a meta reply's return flags and the k key if it had one. */
+static void
+check_meta(const struct proto_resp *r, const char *lo, const char *hi)
+{
+	if (r->key != NULL) {
+		check_inside(r->key, r->nkey, lo, hi);
+		FUZZ_CHECK(r->nkey >= 1 && r->nkey <= PROTO_RESP_KEY_MAX);
+	}
+	check_inside(r->text, r->ntext, lo, hi);
+	FUZZ_CHECK(r->has_cas || r->cas == 0);
 }
 
 /* Checks the fields of an OK element parsed from [lo, hi). */
@@ -64,6 +83,19 @@ check_ok(const struct proto_resp *r, const char *lo, const char *hi,
 		FUZZ_CHECK(r->nkey >= 1);
 		FUZZ_CHECK(memchr(r->key, ' ', r->nkey) == NULL);
 		check_inside(r->text, r->ntext, lo, hi);
+		break;
+	case PROTO_RESP_VA:
+		FUZZ_CHECK(r->nbytes <= PROTO_RESP_NBYTES_MAX);
+		if (whole) {
+			check_inside(r->data, (size_t)r->nbytes + 2, lo, hi);
+			FUZZ_CHECK(r->data + r->nbytes + 2 == hi);
+		} else
+			FUZZ_CHECK(r->data == NULL);
+		check_meta(r, lo, hi);
+		break;
+	case PROTO_RESP_HD: case PROTO_RESP_NS: case PROTO_RESP_EX:
+	case PROTO_RESP_NF:
+		check_meta(r, lo, hi);
 		break;
 	case PROTO_RESP_VERSION: case PROTO_RESP_ERROR:
 	case PROTO_RESP_CLIENT_ERROR: case PROTO_RESP_SERVER_ERROR:
@@ -142,7 +174,7 @@ walk(const char *buf, size_t size, bool whole)
 				/* a VALUE whose data lacks its "\r\n" */
 				FUZZ_CHECK(whole && proto_resp_parse_head(
 				    buf + pos, left, &h, &hc) == PROTO_RESP_OK
-				    && h.kind == PROTO_RESP_VALUE &&
+				    && has_data(h.kind) &&
 				    hc + h.nbytes + 2 == consumed);
 			if (consumed == 0)
 				FUZZ_CHECK(left >= PROTO_RESP_LINE_MAX + 2);
@@ -156,11 +188,11 @@ walk(const char *buf, size_t size, bool whole)
 			/* head mode sees the same first line */
 			FUZZ_CHECK(proto_resp_parse_head(buf + pos, left, &h,
 			    &hc) == PROTO_RESP_OK && h.kind == r.kind);
-			FUZZ_CHECK(hc == consumed - (r.kind ==
-			    PROTO_RESP_VALUE ? (size_t)r.nbytes + 2 : 0));
+			FUZZ_CHECK(hc == consumed - (has_data(r.kind) ?
+			    (size_t)r.nbytes + 2 : 0));
 		}
 		pos += consumed;
-		if (!whole && r.kind == PROTO_RESP_VALUE) {
+		if (!whole && has_data(r.kind)) {
 			/* skip the data as a streaming client does */
 			if (size - pos < (size_t)r.nbytes + 2)
 				return;

@@ -25,12 +25,12 @@
 struct ok_case {
 	const char		*in;
 	enum proto_resp_kind	 kind;
-	const char		*key;	/* VALUE key or STAT name, or NULL */
+	const char		*key;	/* VALUE key, STAT name, meta k flag */
 	uint32_t		 flags;
 	uint32_t		 nbytes;
 	int			 has_cas;
 	uint64_t		 cas;
-	const char		*data;	/* VALUE data, or NULL */
+	const char		*data;	/* VALUE or VA data, or NULL */
 	uint64_t		 number;
 	const char		*text;	/* or NULL: not checked */
 };
@@ -75,6 +75,21 @@ static const struct ok_case ok_cases[] = {
 	    "out of memory storing object" },
 	{ "SERVER_ERROR\r\n", PROTO_RESP_SERVER_ERROR, NULL, 0, 0, 0, 0, NULL,
 	    0, "" },
+	/* meta replies */
+	{ "HD\r\n", PROTO_RESP_HD, NULL, 0, 0, 0, 0, NULL, 0, "" },
+	{ "HD c42 kfoo O123 q\r\n", PROTO_RESP_HD, "foo", 0, 0, 1, 42, NULL,
+	    0, "c42 kfoo O123 q" },
+	{ "VA 3 f5\r\nabc\r\n", PROTO_RESP_VA, NULL, 5, 3, 0, 0, "abc", 0,
+	    "f5" },
+	{ "VA 2 f4294967295 kkey:1 c7 t-1\r\nhi\r\n", PROTO_RESP_VA, "key:1",
+	    4294967295u, 2, 1, 7, "hi", 0, "f4294967295 kkey:1 c7 t-1" },
+	{ "VA 0\r\n\r\n", PROTO_RESP_VA, NULL, 0, 0, 0, 0, "", 0, "" },
+	{ "EN\r\n", PROTO_RESP_EN, NULL, 0, 0, 0, 0, NULL, 0, "" },
+	{ "MN\r\n", PROTO_RESP_MN, NULL, 0, 0, 0, 0, NULL, 0, "" },
+	{ "NS\r\n", PROTO_RESP_NS, NULL, 0, 0, 0, 0, NULL, 0, "" },
+	{ "EX c1\r\n", PROTO_RESP_EX, NULL, 0, 0, 1, 1, NULL, 0, "c1" },
+	{ "NF kgone\r\n", PROTO_RESP_NF, "gone", 0, 0, 0, 0, NULL, 0,
+	    "kgone" },
 };
 
 struct bad_case {
@@ -113,6 +128,26 @@ static const struct bad_case bad_cases[] = {
 	{ "ERRORS\r\n", ALL },
 	{ "CLIENT_ERRORx\r\n", ALL },
 	{ "VERSIONS\r\n", ALL },
+	/* meta replies */
+	{ "HDX\r\n", ALL },
+	{ "HD \r\n", ALL },
+	{ "HD  c1\r\n", ALL },
+	{ "HD 5\r\n", ALL },
+	{ "HD k\r\n", ALL },
+	{ "HD c18446744073709551616\r\n", ALL },
+	{ "HD c1x\r\n", ALL },
+	{ "HD k\x01\r\n", ALL },
+	{ "EN x\r\n", ALL },
+	{ "MN \r\n", ALL },
+	{ "hd\r\n", ALL },
+	{ "VA\r\n", ALL },
+	{ "VA x\r\n", ALL },
+	{ "VA 1 \r\n", ALL },
+	{ "VA 1  f0\r\n", ALL },
+	{ "VA 1 f\r\n", ALL },
+	{ "VA 1 f4294967296\r\n", ALL },
+	{ "VA 2147483646\r\n", ALL },
+	{ "VA 1 f0\r\nxy\r\n", 12 },	/* data not ended by CRLF */
 };
 
 /* An exact-size heap copy of n bytes of s. */
@@ -159,7 +194,7 @@ check_fields(const struct ok_case *c, const struct proto_resp *r, int head)
 		assert_int_equal(r->nkey, strlen(c->key));
 		assert_memory_equal(r->key, c->key, r->nkey);
 	}
-	if (c->kind == PROTO_RESP_VALUE) {
+	if (c->kind == PROTO_RESP_VALUE || c->kind == PROTO_RESP_VA) {
 		assert_int_equal(r->flags, c->flags);
 		assert_int_equal(r->nbytes, c->nbytes);
 		assert_int_equal(r->has_cas, c->has_cas);
@@ -168,6 +203,11 @@ check_fields(const struct ok_case *c, const struct proto_resp *r, int head)
 			assert_null(r->data);
 		else
 			assert_memory_equal(r->data, c->data, c->nbytes);
+	} else {
+		assert_int_equal(r->has_cas, c->has_cas);
+		assert_true(r->cas == c->cas);
+		if (c->key == NULL)
+			assert_null(r->key);
 	}
 	if (c->kind == PROTO_RESP_NUMBER)
 		assert_true(r->number == c->number);
@@ -310,6 +350,9 @@ test_kinds(void **state)
 	assert_true(proto_resp_is_error(PROTO_RESP_CLIENT_ERROR));
 	assert_true(proto_resp_is_error(PROTO_RESP_SERVER_ERROR));
 	assert_false(proto_resp_is_error(PROTO_RESP_NOT_STORED));
+	assert_string_equal(proto_resp_kind_name(PROTO_RESP_HD), "HD");
+	assert_string_equal(proto_resp_kind_name(PROTO_RESP_NF), "NF");
+	assert_false(proto_resp_is_error(PROTO_RESP_NS));
 }
 
 int
