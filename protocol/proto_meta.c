@@ -687,11 +687,15 @@ me_line(struct proto_out *o, const struct proto_req *req,
 		p = (memcpy(p, key, nkey), p + nkey);
 	memcpy(p, " exp=", 5);
 	p += 5;
-	if (h->ttl < 0) {
-		*p++ = '-';
-		p += proto_fmt_u64(p, (uint64_t)-(h->ttl + 1) + 1);
-	} else
+	/* As memcached 1.6.18 prints it: now minus the expiry time, so the
+	 * seconds left come negated, and -1 for never. */
+	if (h->ttl < 0)
+		p = (memcpy(p, "-1", 2), p + 2);
+	else {
+		if (h->ttl > 0)
+			*p++ = '-';
 		p += proto_fmt_u64(p, (uint64_t)h->ttl);
+	}
 	memcpy(p, " la=", 4);
 	p += 4 + proto_fmt_u64(p + 4, h->idle);
 	memcpy(p, " cas=", 5);

@@ -394,8 +394,6 @@ B64 = ("memcached's base64 decoder stops at the first byte it cannot read, "
 BINKEY = ("memcached remembers per item whether its key came in base64 (b) "
           "and encodes k by that; cached encodes k when the request has b, "
           "so a client that always names a key the same way sees the same")
-ME_EXP = ("memcached 1.6.18's me prints the seconds left negated "
-          "(exp=-1000 for 1000 s left); cached prints them as they are")
 for _req, (_theirs, _ours, _why) in {
     b"mg Zm9v\x01 b v k\r\n": (b"EN kZm9v b\r\n",
                                  b"CLIENT_ERROR error decoding key\r\n", B64),
@@ -418,14 +416,6 @@ for _req, (_theirs, _ours, _why) in {
     b"mg Zm9v b N30 k v\r\nmg Zm9v b k v\r\n": (
         b"VA 0 kfoo W\r\n\r\nVA 0 kfoo Z\r\n\r\n",
         b"VA 0 kZm9v b W\r\n\r\nVA 0 kZm9v b Z\r\n\r\n", BINKEY),
-    b"ms k 5 F5 T1000\r\nhello\r\nme k\r\n": (
-        b"HD\r\nME k exp=-1000 la=0 cas=<cas> fetch=no cls=<n> size=<n>\r\n",
-        b"HD\r\nME k exp=1000 la=0 cas=<cas> fetch=no cls=<n> size=<n>\r\n",
-        ME_EXP),
-    b"mg k N30\r\nme k\r\n": (
-        b"HD W\r\nME k exp=-30 la=0 cas=<cas> fetch=yes cls=<n> size=<n>\r\n",
-        b"HD W\r\nME k exp=30 la=0 cas=<cas> fetch=yes cls=<n> size=<n>\r\n",
-        ME_EXP),
 }.items():
     META_DIFFERENCES[_req] = (_theirs, _ours, _why)
 

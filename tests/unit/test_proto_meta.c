@@ -846,8 +846,11 @@ static const struct compose_case compose_cases[] = {
 	{ "me foo\r\n", W_HIT, .h = { .key = "foo", .nkey = 3, .flags = 5, .cas = 3, .value = "hi", .nbytes = 2, .ref = REF, .ttl = -1, .idle = 3, .fetched = false, .total = 64 },
 	    .want = "ME foo exp=-1 la=3 cas=3 fetch=no cls=1 size=64\r\n" },
 	{ "me Zm9v b\r\n", W_HIT, .h = { .key = "foo", .nkey = 3, .flags = 5, .cas = 516, .value = "hi", .nbytes = 2, .ref = REF, .ttl = 100, .idle = 0, .fetched = true, .total = 63 },
-	    .want = "ME Zm9v exp=100 la=0 cas=516 fetch=yes cls=1 "
+	    .want = "ME Zm9v exp=-100 la=0 cas=516 fetch=yes cls=1 "
 	    "size=63\r\n" },
+	/* exp is memcached's now - exptime: 0 s left prints 0 */
+	{ "me foo\r\n", W_HIT, .h = { .key = "foo", .nkey = 3, .cas = 3, .value = "hi", .nbytes = 2, .ref = REF, .ttl = 0, .total = 64 },
+	    .want = "ME foo exp=0 la=0 cas=3 fetch=no cls=1 size=64\r\n" },
 	{ "me foo\r\n", W_STATUS, PROTO_R_MISS, .want = "EN\r\n" },
 	/* mn */
 	{ "mn\r\n", W_STATUS, PROTO_R_NOOP, .want = "MN\r\n" },

@@ -705,7 +705,7 @@ test_opts_errors(void **state)
 static char *
 expand(const char *tmpl, const char *w1, const char *w2)
 {
-	cc_arg	words[2];
+	cc_arg	words[2] = { { NULL, 0 }, { NULL, 0 } };
 	size_t	n = 0;
 
 	if (w1 != NULL)
@@ -1036,6 +1036,8 @@ test_report_counts(void **state)
 	struct warm_totals	 t;
 
 	(void)state;
+	if (r == NULL)
+		abort();	/* noreturn: LTO sees r non-NULL below */
 	warm_report_read(r);
 	warm_report_read(r);
 	warm_report_read(r);
