@@ -12,6 +12,10 @@
  * returns VALUE; the caller streams the value into the item and calls
  * dispatch_value, which checks the terminator and commits.
  *
+ * The meta commands (mg ms md ma mn me) are rows of the same table, on
+ * the store's meta operations (store.h); their counters follow how
+ * memcached 1.6.18 counts them, which test_differential.py compares.
+ *
  * No locks of its own: the store locks itself, counters belong to the
  * calling thread.
  */
