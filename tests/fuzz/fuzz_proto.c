@@ -150,8 +150,9 @@ static void
 check_meta_composers(const struct proto_req *req)
 {
 	static int ref;
-	struct exact_out e = { .out = { exact_space, exact_commit,
-	    exact_value, exact_full } };
+	struct exact_out e = { .out = { .space = exact_space,
+	    .commit = exact_commit, .value = exact_value,
+	    .full = exact_full } };
 	struct proto_hit h = { .key = req->key, .nkey = req->nkey,
 	    .flags = req->meta.client_flags, .cas = req->meta.cas,
 	    .value = req->key, .nbytes = req->nkey, .ref = &ref,

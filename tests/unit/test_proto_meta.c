@@ -704,8 +704,8 @@ cap_full(const struct proto_out *o)
 static void
 cap_init(struct capture *c)
 {
-	*c = (struct capture){ .out = { cap_space, cap_commit, cap_value,
-	    cap_full } };
+	*c = (struct capture){ .out = { .space = cap_space,
+	    .commit = cap_commit, .value = cap_value, .full = cap_full } };
 	cap_space(&c->out, 1);
 	c->buf[0] = '\0';
 }
