@@ -110,6 +110,9 @@ item_set_cas(struct shard *sh, item_t *it)
  * True if a client's explicit CAS (E) can be given to an item of this
  * shard: 1 to STORE_CAS_MAX, and above the watermark of a flush_all whose
  * items still await reaping (an item at or below it reads as flushed).
+ * Every operation that takes an E calls shard_admit_cas first, which
+ * reaps those items, so the watermark test only guards a caller that
+ * forgot to.
  */
 bool
 new_cas_ok(const struct shard *sh, uint64_t cas)
