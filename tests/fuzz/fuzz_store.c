@@ -11,6 +11,12 @@
  * come back through a capture codec: its status/hit/number/end composers
  * record the neutral results dispatch reported instead of writing bytes,
  * and each is checked against a shadow model of what the store must hold.
+ * Meta commands (mg ms md ma mn me) run through the same dispatch, their
+ * values streamed the same way, but the model does not restate their
+ * flags: a key a meta command names becomes unknown, and its results go
+ * unchecked until a set, add, replace, cas, delete or immediate flush
+ * makes it known again.  Pins, the counters and the final drain are
+ * checked for them as for every other command.
  * Two pseudo-commands are taken before dispatch: "verbosity N" advances
  * the fake clock by N seconds and runs an expiry pass; "stats" checks the
  * counters.  The store is created per input, so state lives exactly one
@@ -61,6 +67,8 @@ struct entry {
 	char		 key[PROTO_KEY_MAX];
 	size_t		 nkey;
 	bool		 present;
+	bool		 unknown;	/* a meta command changed it: unchecked
+					 * until a command makes it known */
 	char		*val;
 	size_t		 nval;
 	uint32_t	 flags;
@@ -187,6 +195,14 @@ model_drop(struct entry *e)
 	e->nval = 0;
 }
 
+/* Records that the key is known to be absent. */
+static void
+model_absent(struct entry *e)
+{
+	model_drop(e);
+	e->unknown = false;
+}
+
 /* Records a freshly linked item's value; born-expired items are never
  * linked.  Its CAS is new, learnt at the next hit (dispatch does not
  * report it). */
@@ -293,7 +309,11 @@ cap_hit(struct proto_out *o, const struct proto_req *req,
 	struct rec	*rc = &fuzz_of(o)->rec;
 	item_t		*it = h->ref;
 
-	(void)req;
+	/* An ms reply tells of the item it stored without holding it. */
+	if (it == NULL) {
+		FUZZ_CHECK(req->cmd == PROTO_CMD_MS && !h->with_value);
+		return;
+	}
 	/* The neutral hit is the item's own view. */
 	FUZZ_CHECK(h->key == item_key(it) && h->nkey == item_nkey(it));
 	FUZZ_CHECK(h->value == item_value(it) && h->nbytes == item_nbytes(it));
@@ -490,6 +510,11 @@ cmd_retrieve(struct fuzz *f, const struct proto_req *req)
 	while (proto_next_key(req, &cursor, &key, &nkey)) {
 		struct entry *e = model_get(f, key, nkey);
 
+		if (e->unknown) {
+			if (k < f->rec.nhit && hit_is(f->rec.hit[k], key, nkey))
+				pin(f, f->rec.hit[k++]);
+			continue;
+		}
 		if (k == f->rec.nhit || !hit_is(f->rec.hit[k], key, nkey)) {
 			FUZZ_CHECK(!visible(e) || !no_evictions(f));
 			model_drop(e);
@@ -513,6 +538,14 @@ commit_plain(struct fuzz *f, struct entry *e, const struct proto_req *req,
 {
 	bool was = visible(e), strict = no_evictions(f);
 
+	if (e->unknown) {
+		if (st == STORE_STORED) {
+			e->unknown = false;
+			model_put(e, val, req->nbytes, req->flags,
+			    model_exptime(req->exptime));
+		}
+		return;
+	}
 	switch (req->cmd) {
 	case PROTO_CMD_SET:
 		FUZZ_CHECK(st == STORE_STORED);
@@ -551,6 +584,8 @@ commit_concat(struct fuzz *f, struct entry *e, const struct proto_req *req,
 	size_t	 n;
 	char	*cat;
 
+	if (e->unknown)
+		return;
 	if (st == STORE_NOT_STORED) {
 		FUZZ_CHECK(!visible(e) || !no_evictions(f));
 		model_drop(e);
@@ -596,7 +631,7 @@ cmd_store(struct fuzz *f, const struct proto_req *req)
 		    too_large + (st == STORE_TOO_LARGE));
 		/* dispatch: a failed set leaves no stale value behind. */
 		if (req->cmd == PROTO_CMD_SET)
-			model_drop(e);
+			model_absent(e);
 		f->pos += f->len - f->pos < need ? f->len - f->pos : need;
 		return true;
 	}
@@ -636,12 +671,14 @@ cmd_delete(struct fuzz *f, const struct proto_req *req)
 
 	FUZZ_CHECK(dispatch(f, req, &ds) == DISPATCH_DONE);
 	st = one_status(f);
-	if (st == STORE_DELETED)
+	if (e->unknown)
+		FUZZ_CHECK(st == STORE_DELETED || st == STORE_NOT_FOUND);
+	else if (st == STORE_DELETED)
 		FUZZ_CHECK(visible(e));
 	else
 		FUZZ_CHECK(st == STORE_NOT_FOUND &&
 		    (!visible(e) || !no_evictions(f)));
-	model_drop(e);
+	model_absent(e);
 }
 
 /* Parses a value the way incr must (as memcached reads it). */
@@ -692,6 +729,11 @@ cmd_arith(struct fuzz *f, const struct proto_req *req)
 	} else
 		st = one_status(f);
 	result = f->rec.number;
+	if (e->unknown) {
+		if (st == STORE_NOT_FOUND)
+			model_absent(e);
+		return;
+	}
 	if (st == STORE_NOT_FOUND) {
 		FUZZ_CHECK(!visible(e) || !no_evictions(f));
 		model_drop(e);
@@ -723,6 +765,12 @@ cmd_touch(struct fuzz *f, const struct proto_req *req)
 
 	FUZZ_CHECK(dispatch(f, req, &ds) == DISPATCH_DONE);
 	st = one_status(f);
+	if (e->unknown) {
+		FUZZ_CHECK(st == STORE_TOUCHED || st == STORE_NOT_FOUND);
+		if (st == STORE_NOT_FOUND)
+			model_absent(e);
+		return;
+	}
 	if (st == STORE_NOT_FOUND) {
 		FUZZ_CHECK(!visible(e) || !no_evictions(f));
 		model_drop(e);
@@ -752,11 +800,49 @@ cmd_flush(struct fuzz *f, const struct proto_req *req)
 	f->flush_pending = false;
 	if (due <= now()) {
 		for (size_t i = 0; i < f->ne; i++)
-			model_drop(&f->e[i]);
+			model_absent(&f->e[i]);
 		return;
 	}
 	f->flush_pending = true;
 	f->flush_due = due > UINT32_MAX ? UINT32_MAX : (uint32_t)due;
+}
+
+/* mg ms md ma mn me: run as conn.c runs them (an ms value streamed in
+ * or swallowed), hits pinned, the key marked unknown.  Returns false
+ * when the connection would close. */
+static bool
+cmd_meta(struct fuzz *f, const struct proto_req *req)
+{
+	struct dispatch_state	 ds;
+	enum dispatch_next	 next = dispatch(f, req, &ds);
+	size_t			 left = f->len - f->pos, need;
+	const char		*val = f->in + f->pos;
+
+	if (req->nkey > 0)
+		model_get(f, req->key, req->nkey)->unknown = true;
+	if (next == DISPATCH_SWALLOW) {
+		FUZZ_CHECK(ds.it == NULL && f->rec.nhit == 0);
+		f->pos += left < ds.swallow ? left : ds.swallow;
+	} else if (next == DISPATCH_VALUE) {
+		FUZZ_CHECK(req->cmd == PROTO_CMD_MS && ds.it != NULL &&
+		    f->rec.nhit == 0);
+		need = (size_t)req->nbytes + 2;
+		if (left < need) {
+			store_release(f->st, ds.it);
+			return false;
+		}
+		memcpy(item_value_mut(ds.it), val, req->nbytes);
+		f->pos += need;
+		next = dispatch_value(&f->env, req, &ds, val + req->nbytes,
+		    &f->sink);
+		FUZZ_CHECK(ds.it == NULL);
+		FUZZ_CHECK((next == DISPATCH_CLOSE) ==
+		    !proto_data_end_ok(val + req->nbytes));
+	}
+	for (size_t i = 0; i < f->rec.nhit; i++)
+		pin(f, f->rec.hit[i]);
+	f->rec.nhit = 0;
+	return next != DISPATCH_CLOSE;
 }
 
 /* version, shutdown (refused: no hook), quit: what dispatch says next. */
@@ -799,7 +885,7 @@ cmd_stats(struct fuzz *f)
 	uint64_t		present = 0;
 
 	for (size_t i = 0; i < f->ne; i++)
-		present += f->e[i].present;
+		present += f->e[i].present || f->e[i].unknown;
 	store_get_stats(f->st, &s);
 	FUZZ_CHECK(s.bytes <= s.mem_bytes && s.mem_bytes <= MEM_LIMIT);
 	FUZZ_CHECK(s.curr_items <= present);
@@ -837,7 +923,8 @@ run_request(struct fuzz *f, const struct proto_req *req)
 		cmd_stats(f);
 		break;
 	default:
-		if (!cmd_other(f, req))
+		if (!(PROTO_CMD_IS_META(req->cmd) ? cmd_meta(f, req) :
+		    cmd_other(f, req)))
 			return false;
 		break;
 	}
