@@ -595,8 +595,10 @@ get_hit(struct proto_out *o, const struct proto_req *req,
 			put_header(p, req, ST_OK, nkey, 4, 4 + nkey + nval,
 			    h->cas);
 			put32(p + PROTO_BIN_HDR, h->flags);
-			memcpy(p + PROTO_BIN_HDR + 4, h->key, nkey);
-			memcpy(p + head, h->value, nval);
+			if (nkey > 0)
+				memcpy(p + PROTO_BIN_HDR + 4, h->key, nkey);
+			if (nval > 0)
+				memcpy(p + head, h->value, nval);
 			o->commit(o, head + nval);
 		}
 		drop_ref(o, h);
@@ -605,12 +607,13 @@ get_hit(struct proto_out *o, const struct proto_req *req,
 	if ((p = o->space(o, head)) != NULL) {
 		put_header(p, req, ST_OK, nkey, 4, 4 + nkey + nval, h->cas);
 		put32(p + PROTO_BIN_HDR, h->flags);
-		memcpy(p + PROTO_BIN_HDR + 4, h->key, nkey);
+		if (nkey > 0)
+			memcpy(p + PROTO_BIN_HDR + 4, h->key, nkey);
 		o->commit(o, head);
 	}
 	if (h->ref != NULL)
 		o->value(o, h->value, nval, h->ref);
-	else
+	else if (nval > 0)
 		proto_out_copy(o, h->value, nval);
 }
 

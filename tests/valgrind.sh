@@ -1,7 +1,8 @@
 #!/bin/sh
 # valgrind.sh -- the Python integration tests (test_wire, test_cli,
-# test_hostile, test_bin_server) with every cached they start run under valgrind memcheck
-# (common.py's CACHED_WRAPPER; timeouts stretched by CACHED_TIME_SCALE).
+# test_hostile, test_bin_server) with every cached they start run under
+# valgrind memcheck (common.py's CACHED_WRAPPER; timeouts stretched by
+# CACHED_TIME_SCALE).
 # Passes when the tests pass and every server's valgrind log shows 0
 # errors and 0 bytes definitely, indirectly or possibly lost.
 #

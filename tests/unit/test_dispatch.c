@@ -673,9 +673,12 @@ bin_put(char *buf, size_t *n, uint8_t op, const char *key, const void *ext,
 	for (int i = 0; i < 8; i++)
 		h[16 + i] = (unsigned char)(cas >> (56 - 8 * i));
 	memcpy(h + 12, "OPAQ", 4);
-	memcpy(h + 24, ext, next);
-	memcpy(h + 24 + next, key, nkey);
-	memcpy(h + 24 + next + nkey, val, nval);
+	if (next > 0)
+		memcpy(h + 24, ext, next);
+	if (nkey > 0)
+		memcpy(h + 24 + next, key, nkey);
+	if (nval > 0)
+		memcpy(h + 24 + next + nkey, val, nval);
 	*n += 24 + body;
 }
 

@@ -69,9 +69,12 @@ build(const struct breq *r, char *out)
 	be(h + 8, r->set_bodylen ? r->bodylen : body, 4);
 	be(h + 12, OPAQUE, 4);
 	be(h + 16, r->cas, 8);
-	memcpy(out + 24, r->ext, r->next);
-	memcpy(out + 24 + r->next, r->key, r->nkey);
-	memcpy(out + 24 + r->next + r->nkey, r->val, r->nval);
+	if (r->next > 0)
+		memcpy(out + 24, r->ext, r->next);
+	if (r->nkey > 0)
+		memcpy(out + 24 + r->next, r->key, r->nkey);
+	if (r->nval > 0)
+		memcpy(out + 24 + r->next + r->nkey, r->val, r->nval);
 	return 24 + body;
 }
 
