@@ -420,6 +420,9 @@ conn_value_absurd(struct conn *c)
 	if (!c->req.bare_value || c->req.nbytes <=
 	    c->srv->opts->item_size_max + BIN_VALUE_SLACK)
 		return false;
+	/* before -S authentication dispatch refuses it, and closes */
+	if (c->env.authenticated != NULL && !c->authenticated)
+		return false;
 	STAT_INC(&c->w->stats, store_too_large);
 	c->codec->status(&c->out, &c->req, PROTO_R_TOO_LARGE);
 	conn_set_state(c, CONN_CLOSING);
