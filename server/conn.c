@@ -357,6 +357,17 @@ conn_step(struct conn *c)
 	}
 }
 
+/* Queues the error of a refused line, unless the line asked for no reply
+ * (classic text "noreply": memcached leaves its errors out too). */
+static void
+conn_send_error(struct conn *c)
+{
+	if (c->req.error == NULL ||
+	    (c->req.noreply && !PROTO_CMD_IS_META(c->req.cmd)))
+		return;
+	outq_copy(&c->outq, c->req.error, strlen(c->req.error));
+}
+
 /* Parses and starts one request; false when more input is needed. */
 static bool
 conn_run_line(struct conn *c)
@@ -377,18 +388,14 @@ conn_run_line(struct conn *c)
 		break;
 	case PROTO_BAD:
 		in->pos += consumed;
-		if (c->req.error != NULL)
-			outq_copy(&c->outq, c->req.error,
-			    strlen(c->req.error));
+		conn_send_error(c);
 		inbuf_start_swallow(in, c->req.swallow);
 		if (c->req.swallow > 0)
 			conn_set_state(c, CONN_SWALLOW);
 		break;
 	case PROTO_CLOSE:
 		in->pos += consumed;
-		if (c->req.error != NULL)
-			outq_copy(&c->outq, c->req.error,
-			    strlen(c->req.error));
+		conn_send_error(c);
 		conn_set_state(c, CONN_CLOSING);
 		break;
 	}

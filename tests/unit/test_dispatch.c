@@ -432,13 +432,13 @@ test_noreply(void **state)
 	    "delete n noreply\r\n"
 	    "verbosity 0 noreply\r\n", "");
 	expect(t, "get a\r\n", "VALUE a 0 3\r\nwxy\r\nEND\r\n");
-	expect(t, "incr a 1 noreply\r\n",
-	    "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
+	/* errors too: memcached 1.6.18 leaves out every reply to noreply */
+	expect(t, "incr a 1 noreply\r\n", "");
 	n = snprintf(big, sizeof big, "set a 0 0 %d noreply\r\n", ITEM_MAX + 1);
 	memset(big + n, 'v', ITEM_MAX + 1);
 	memcpy(big + n + ITEM_MAX + 1, "\r\n", 3);
-	expect(t, big, "SERVER_ERROR object too large for cache\r\n");
-	expect(t, "set b 0 0 1 noreply\r\nxyz", "CLIENT_ERROR bad data chunk\r\n");
+	expect(t, big, "");
+	expect(t, "set b 0 0 1 noreply\r\nxyz", "");
 	assert_true(t->closed);
 	expect(t, "flush_all noreply\r\nget a b\r\n", "END\r\n");
 }
