@@ -192,6 +192,7 @@ enum proto_reply {
 	PROTO_R_MISS,		/* a retrieval found nothing: meta EN; the
 				 * text protocol sends nothing per key */
 	PROTO_R_NOOP,		/* mn: MN */
+	PROTO_R_FLUSH_OFF,	/* CLIENT_ERROR flush_all not allowed (-F) */
 	PROTO_R_COUNT
 };
 

@@ -43,6 +43,7 @@ static const struct reply_text replies[PROTO_R_COUNT] = {
 	[PROTO_R_SHUTDOWN_OFF]	 = REPLY("ERROR: shutdown not enabled"),
 	[PROTO_R_MISS]		 = REPLY("EN"),
 	[PROTO_R_NOOP]		 = REPLY("MN"),
+	[PROTO_R_FLUSH_OFF]	 = REPLY("CLIENT_ERROR flush_all not allowed"),
 };
 
 #undef REPLY

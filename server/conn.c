@@ -232,7 +232,9 @@ conn_new(struct worker *w, int fd, const char *listen_addr)
 	c->sink = (struct reply_sink){ c->codec, &c->out };
 	c->env = (struct dispatch_env){ .store = c->srv->store,
 	    .stats = &w->stats, .stats_reply = srv_stats,
-	    .shutdown = srv_shutdown, .ctx = c->srv };
+	    .shutdown = srv_shutdown, .ctx = c->srv,
+	    .no_flush = !c->srv->opts->flush_enabled,
+	    .no_cas = !c->srv->opts->cas_enabled };
 	outq_init(&c->outq, release_item, c->srv->store);
 	if (!inbuf_init(&c->in, INBUF_MAX) ||
 	    (c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST,
@@ -427,7 +429,11 @@ conn_run(struct conn *c)
 			return false;
 		switch (c->state) {
 		case CONN_READ_CMD:
-			progress = conn_run_line(c);
+			/* -R: past the budget, others get a turn first */
+			if (c->reqs_left == 0 && inbuf_avail(&c->in) > 0)
+				return false;
+			if ((progress = conn_run_line(c)))
+				c->reqs_left--;
 			break;
 		case CONN_NREAD:
 			progress = inbuf_value_done(&c->in) ||
@@ -536,6 +542,7 @@ conn_drive(struct conn *c, bool readable)
 	bool	drained = !readable || c->eof;
 	bool	was_writing;
 
+	c->reqs_left = c->srv->opts->reqs_per_event;
 	for (;;) {
 		bool need_input = conn_run(c);
 
@@ -543,6 +550,15 @@ conn_drive(struct conn *c, bool readable)
 			goto close;
 		if (c->state == CONN_CLOSING)
 			break;
+		if (!need_input && c->reqs_left == 0 &&
+		    !outq_full(&c->outq)) {
+			/* -R spent with requests still buffered: come back
+			 * through the event loop, after the others, as
+			 * memcached does (no read needed to go on). */
+			STAT_INC(&c->w->stats, conn_yields);
+			event_active(c->rev, EV_TIMEOUT, 0);
+			break;
+		}
 		if (!need_input) {
 			/* Stopped at the soft limit: go on once it drained. */
 			if (outq_full(&c->outq))

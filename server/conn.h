@@ -54,6 +54,8 @@ struct conn {
 	bool				 reading;	/* rev is armed */
 	bool				 writing;	/* wev is armed */
 	bool				 eof;		/* client sent FIN */
+	unsigned			 reqs_left;	/* -R: requests this event
+							 * may still start */
 
 	struct inbuf			 in;
 

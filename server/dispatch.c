@@ -60,6 +60,15 @@ reply(const struct op *op, enum proto_reply r)
 	op->sink->codec->status(op->sink->out, op->req, r);
 }
 
+/* The CAS a client sent, to compare with an item's.  With -C memcached
+ * keeps no CAS values, and a compare never matches (cas answers EXISTS),
+ * which a value no item's 56-bit CAS can reach gives here. */
+static uint64_t
+client_cas(const struct dispatch_env *env, uint64_t cas)
+{
+	return env->no_cas ? UINT64_MAX : cas;
+}
+
 /* Reports the result of a store status. */
 static void
 reply_status(const struct op *op, store_status_t st)
@@ -75,7 +84,7 @@ reply_hit(const struct op *op, item_t *it)
 		.key = item_key(it),
 		.nkey = item_nkey(it),
 		.flags = item_flags(it),
-		.cas = item_cas(it),
+		.cas = op->env->no_cas ? 0 : item_cas(it),
 		.value = item_value(it),
 		.nbytes = item_nbytes(it),
 		.ref = it,
@@ -195,8 +204,8 @@ dispatch_value(const struct dispatch_env *env, const struct proto_req *req,
 	}
 	if (req->cmd == PROTO_CMD_MS)
 		return meta_set_value(&op, it);
-	st = store_commit(env->store, it, store_mode_of(req->cmd), req->cas,
-	    NULL);
+	st = store_commit(env->store, it, store_mode_of(req->cmd),
+	    client_cas(env, req->cas), NULL);
 	if (req->cmd == PROTO_CMD_CAS) {
 		if (st == STORE_STORED)
 			STAT_INC(ts, cas_hits);
@@ -276,6 +285,10 @@ op_touch(const struct op *op)
 static enum dispatch_next
 op_flush_all(const struct op *op)
 {
+	if (op->env->no_flush) {
+		reply(op, PROTO_R_FLUSH_OFF);
+		return DISPATCH_DONE;
+	}
 	STAT_INC(op->env->stats, cmd_flush);
 	store_flush(op->env->store, op->req->delay);
 	reply(op, PROTO_R_OK);
@@ -376,7 +389,7 @@ reply_meta_hit(const struct op *op, item_t *it,
 		.key = item_key(it),
 		.nkey = item_nkey(it),
 		.flags = item_flags(it),
-		.cas = item_cas(it),
+		.cas = op->env->no_cas ? 0 : item_cas(it),
 		.value = item_value(it),
 		.nbytes = item_nbytes(it),
 		.ref = it,
@@ -440,7 +453,7 @@ op_mg(const struct op *op)
 		info.ttl = store_ttl_of(op->env->store, m->ttl);
 	/* C: the value only goes out when the client's CAS is out of date. */
 	reply_meta_hit(op, it, &info, has(req, 'v') &&
-	    !(has(req, 'C') && m->cas == item_cas(it)));
+	    !(has(req, 'C') && client_cas(op->env, m->cas) == item_cas(it)));
 	return DISPATCH_DONE;
 }
 
@@ -498,7 +511,7 @@ meta_set_value(const struct op *op, item_t *it)
 	const struct proto_meta	*m = &req->meta;
 	struct thread_stats	*ts = op->env->stats;
 	struct store_mset_opts	 o = {
-		.has_cas = has(req, 'C'), .cas = m->cas,
+		.has_cas = has(req, 'C'), .cas = client_cas(op->env, m->cas),
 		.invalidate = has(req, 'I'),
 		.has_new_cas = has(req, 'E'), .new_cas = m->new_cas,
 		.vivify = has(req, 'N'), .vivify_ttl = m->vivify_ttl,
@@ -532,7 +545,7 @@ meta_set_value(const struct op *op, item_t *it)
 		reply_status(op, st);
 		return DISPATCH_DONE;
 	}
-	h.cas = cas;
+	h.cas = op->env->no_cas ? 0 : cas;
 	op->sink->codec->hit(op->sink->out, req, &h);
 	return DISPATCH_DONE;
 }
@@ -544,7 +557,7 @@ op_md(const struct op *op)
 	const struct proto_req	*req = op->req;
 	const struct proto_meta	*m = &req->meta;
 	struct store_mdelete_opts o = {
-		.has_cas = has(req, 'C'), .cas = m->cas,
+		.has_cas = has(req, 'C'), .cas = client_cas(op->env, m->cas),
 		.invalidate = has(req, 'I'),
 		.touch = has(req, 'T'), .ttl = m->ttl,
 		.has_new_cas = has(req, 'E'), .new_cas = m->new_cas,
@@ -577,7 +590,7 @@ op_ma(const struct op *op)
 	bool			 incr = m->mode != 'D';
 	struct store_marith_opts o = {
 		.incr = incr, .delta = m->delta,
-		.has_cas = has(req, 'C'), .cas = m->cas,
+		.has_cas = has(req, 'C'), .cas = client_cas(op->env, m->cas),
 		.has_new_cas = has(req, 'E'), .new_cas = m->new_cas,
 		.vivify = has(req, 'N'), .vivify_ttl = m->vivify_ttl,
 		.initial = m->initial,

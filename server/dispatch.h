@@ -47,6 +47,8 @@ struct dispatch_env {
 	/* "shutdown": false when not allowed (-A not given). */
 	bool	(*shutdown)(void *ctx);
 	void	*ctx;
+	bool	 no_flush;	/* -F: flush_all is refused */
+	bool	 no_cas;	/* -C: hits show CAS 0, no CAS compares equal */
 };
 
 enum dispatch_next {

@@ -1218,6 +1218,7 @@ test_replies(void **state)
 		[PROTO_R_TOO_MANY_CONNS] = "ERROR Too many open "
 		    "connections\r\n",
 		[PROTO_R_SHUTDOWN_OFF] = "ERROR: shutdown not enabled\r\n",
+		[PROTO_R_FLUSH_OFF] = "CLIENT_ERROR flush_all not allowed\r\n",
 		[PROTO_R_MISS] = "EN\r\n",
 		[PROTO_R_NOOP] = "MN\r\n",
 	};
