@@ -193,6 +193,7 @@ enum proto_reply {
 				 * text protocol sends nothing per key */
 	PROTO_R_NOOP,		/* mn: MN */
 	PROTO_R_FLUSH_OFF,	/* CLIENT_ERROR flush_all not allowed (-F) */
+	PROTO_R_SHUTDOWN_MODE,	/* CLIENT_ERROR invalid shutdown mode */
 	PROTO_R_COUNT
 };
 

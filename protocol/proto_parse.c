@@ -35,7 +35,7 @@
  * Beyond the fields proto.h documents: req->noreply is also set on
  * PROTO_BAD/PROTO_CLOSE when the line's last token is "noreply" (memcached
  * then leaves the error unsent; whether to do the same is the server's
- * call), and shutdown's req->arg is "" or "graceful".
+ * call), and shutdown's req->arg is its mode as sent.
  */
 #include <stddef.h>
 #include <string.h>
@@ -84,8 +84,6 @@ static const char err_exptime[] =
 static const char err_delete[] =
     "CLIENT_ERROR bad command line format.  "
     "Usage: delete <key> [noreply]\r\n";
-static const char err_shutdown[] =
-    "CLIENT_ERROR invalid shutdown mode\r\n";
 
 /* ---- results ---------------------------------------------------------- */
 
@@ -523,17 +521,13 @@ args_none(const struct args *a, struct proto_req *req)
 	return PROTO_OK;
 }
 
-/* shutdown [graceful]: req->arg is "" or "graceful".  Whether shutdown is
- * enabled (-A) is the server's call; memcached checks that first, so with
- * it disabled "shutdown foo" there answers "ERROR: shutdown not enabled"
- * where we answer the invalid-mode error. */
+/* shutdown [mode]: req->arg is the rest of the line.  Dispatch checks
+ * that shutdown is enabled (-A) before the mode, as memcached does, so
+ * with it disabled "shutdown foo" answers "ERROR: shutdown not enabled". */
 static enum proto_result
 args_shutdown(const struct args *a, struct proto_req *req)
 {
 	set_arg(req, a->rest, a->end);
-	if (req->narg != 0 && !(req->narg == 8 &&
-	    memcmp(req->arg, "graceful", 8) == 0))
-		return bad(req, err_shutdown, 0);
 	return PROTO_OK;
 }
 
@@ -662,6 +656,19 @@ http_request_line(const char *p, const char *end)
 	return last != NULL && end - last >= 5 && memcmp(last, "HTTP/", 5) == 0;
 }
 
+/* True when memcached 1.6.18 would look for "HTTP/" at all on an unknown
+ * command line: it does not when the command is a single byte, starts
+ * with a letter of its a/c/d/g/i/s/t command families, or is a two-byte
+ * m... (a meta command); those answer ERROR. */
+static bool
+http_checked(const char *p, const char *e)
+{
+	size_t n = (size_t)(e - p);
+
+	return n > 1 && memchr("acdgist", *p, 7) == NULL &&
+	    !(*p == 'm' && n == 2);
+}
+
 /* A line with too few or too many arguments: ERROR, as in memcached.  For
  * a storage command whose length field is readable (set k 0 0 5 x y, or
  * cas k 0 0 5 with no CAS) the data block is skipped, where memcached
@@ -736,7 +743,7 @@ proto_parse(const char *buf, size_t len, struct proto_req *req,
 	/* A line past PROTO_LINE_MAX only gets here when find_line() found
 	 * this same row allowing it. */
 	row = cmd_lookup(p, (size_t)(e - p));
-	if (row == NULL && http_request_line(p, end))
+	if (row == NULL && http_checked(p, e) && http_request_line(p, end))
 		return PROTO_CLOSE;
 	if (row == NULL)
 		return bad_error(req);

@@ -44,6 +44,7 @@ static const struct reply_text replies[PROTO_R_COUNT] = {
 	[PROTO_R_MISS]		 = REPLY("EN"),
 	[PROTO_R_NOOP]		 = REPLY("MN"),
 	[PROTO_R_FLUSH_OFF]	 = REPLY("CLIENT_ERROR flush_all not allowed"),
+	[PROTO_R_SHUTDOWN_MODE]	 = REPLY("CLIENT_ERROR invalid shutdown mode"),
 };
 
 #undef REPLY

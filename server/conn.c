@@ -234,6 +234,7 @@ conn_new(struct worker *w, int fd, const char *listen_addr)
 	    .stats = &w->stats, .stats_reply = srv_stats,
 	    .shutdown = srv_shutdown, .ctx = c->srv,
 	    .no_flush = !c->srv->opts->flush_enabled,
+	    .shutdown_enabled = c->srv->opts->allow_shutdown,
 	    .no_cas = !c->srv->opts->cas_enabled };
 	outq_init(&c->outq, release_item, c->srv->store);
 	if (!inbuf_init(&c->in, INBUF_MAX) ||

@@ -324,7 +324,20 @@ op_quit(const struct op *op)
 static enum dispatch_next
 op_shutdown(const struct op *op)
 {
-	if (op->env->shutdown == NULL || !op->env->shutdown(op->env->ctx)) {
+	const struct proto_req *req = op->req;
+	bool mode_ok = req->narg == 0 ||
+	    (req->narg == 8 && memcmp(req->arg, "graceful", 8) == 0);
+
+	/* memcached checks -A first, then the mode */
+	if (op->env->shutdown == NULL || !op->env->shutdown_enabled) {
+		reply(op, PROTO_R_SHUTDOWN_OFF);
+		return DISPATCH_DONE;
+	}
+	if (!mode_ok) {
+		reply(op, PROTO_R_SHUTDOWN_MODE);
+		return DISPATCH_DONE;
+	}
+	if (!op->env->shutdown(op->env->ctx)) {
 		reply(op, PROTO_R_SHUTDOWN_OFF);
 		return DISPATCH_DONE;
 	}
@@ -405,6 +418,12 @@ reply_meta_hit(const struct op *op, item_t *it,
 		h.won_before = info->won_before;
 		h.total = info->total;
 	}
+	/* ma answers with the number, not the item: a result shorter than
+	 * the old value is stored padded with spaces (as memcached leaves
+	 * it), but memcached's reply shows only the digits. */
+	if (op->req->cmd == PROTO_CMD_MA)
+		while (h.nbytes > 0 && h.value[h.nbytes - 1] == ' ')
+			h.nbytes--;
 	op->sink->codec->hit(op->sink->out, op->req, &h);
 }
 

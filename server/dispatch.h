@@ -48,6 +48,7 @@ struct dispatch_env {
 	bool	(*shutdown)(void *ctx);
 	void	*ctx;
 	bool	 no_flush;	/* -F: flush_all is refused */
+	bool	 shutdown_enabled; /* -A: shutdown may be asked for */
 	bool	 no_cas;	/* -C: hits show CAS 0, no CAS compares equal */
 };
 

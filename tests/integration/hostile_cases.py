@@ -227,7 +227,7 @@ def arity_cases():
         (b"flush_all 1 2 3\r\n", ERR), (b"get\r\n", ERR),
         (b"get    \r\n", ERR), (b"gat\r\n", ERR), (b"gat 10\r\n", END),
         (b"gats 10   \r\n", END),
-        (b"shutdown foo\r\n", b"CLIENT_ERROR invalid shutdown mode\r\n"),
+        (b"shutdown foo\r\n", b"ERROR: shutdown not enabled\r\n"),
         (b"shutdown graceful\r\n", b"ERROR: shutdown not enabled\r\n"),
         (b"stats nonsense\r\n", ERR), (b"stats settings extra\r\n", ERR),
         (b"stats detail dump\r\n", ERR),

@@ -186,7 +186,8 @@ setup(void **state)
 	cap_commit(&t->cap.out, 0);
 	t->sink = (struct reply_sink){ &proto_text, &t->cap.out };
 	t->env = (struct dispatch_env){ .store = t->st, .stats = &t->ts,
-	    .stats_reply = fake_stats, .shutdown = fake_shutdown, .ctx = t };
+	    .stats_reply = fake_stats, .shutdown = fake_shutdown, .ctx = t,
+	    .shutdown_enabled = true };
 	*state = t;
 	return 0;
 }
@@ -396,6 +397,12 @@ test_stats_shutdown_quit(void **state)
 	t->env.shutdown = NULL;
 	expect(t, "shutdown\r\n", "ERROR: shutdown not enabled\r\n");
 	t->env.shutdown = fake_shutdown;
+	/* -A off: refused whatever the mode, as memcached does */
+	t->env.shutdown_enabled = false;
+	expect(t, "shutdown foo\r\n", "ERROR: shutdown not enabled\r\n");
+	t->env.shutdown_enabled = true;
+	expect(t, "shutdown foo\r\n", "CLIENT_ERROR invalid shutdown mode\r\n");
+	assert_int_equal(t->shutdown_calls, 1);
 	t->allow_shutdown = true;
 	expect(t, "shutdown\r\nversion\r\n", "");
 	assert_true(t->closed);

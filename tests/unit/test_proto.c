@@ -30,7 +30,6 @@
 #define EXPT	"CLIENT_ERROR invalid exptime argument\r\n"
 #define DELUSE	"CLIENT_ERROR bad command line format.  " \
 		"Usage: delete <key> [noreply]\r\n"
-#define SHUT	"CLIENT_ERROR invalid shutdown mode\r\n"
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -274,6 +273,9 @@ static const struct ok_case ok_cases[] = {
 	{ "quit\r\n", .cmd = PROTO_CMD_QUIT },
 	{ "shutdown\r\n", .cmd = PROTO_CMD_SHUTDOWN },
 	{ "shutdown graceful\r\n", PROTO_CMD_SHUTDOWN, .arg = "graceful" },
+	/* the mode is dispatch's to check, after -A */
+	{ "shutdown foo\r\n", PROTO_CMD_SHUTDOWN, .arg = "foo" },
+	{ "shutdown  graceful x \r\n", PROTO_CMD_SHUTDOWN, .arg = "graceful x" },
 	{ "stats\r\n", .cmd = PROTO_CMD_STATS },
 	{ "stats   \r\n", .cmd = PROTO_CMD_STATS },
 	{ "stats settings\r\n", PROTO_CMD_STATS, .arg = "settings" },
@@ -628,9 +630,6 @@ static const struct bad_case bad_cases[] = {
 	{ "verbosity -1\r\n", PROTO_BAD, FMT, .swallow = 0 },
 
 	/* shutdown */
-	{ "shutdown foo\r\n", PROTO_BAD, SHUT, .swallow = 0 },
-	{ "shutdown graceful x\r\n", PROTO_BAD, SHUT, .swallow = 0 },
-	{ "shutdown gracefully\r\n", PROTO_BAD, SHUT, .swallow = 0 },
 };
 
 /* Every malformed line gets its exact result, reply and swallow count,
@@ -1219,6 +1218,7 @@ test_replies(void **state)
 		    "connections\r\n",
 		[PROTO_R_SHUTDOWN_OFF] = "ERROR: shutdown not enabled\r\n",
 		[PROTO_R_FLUSH_OFF] = "CLIENT_ERROR flush_all not allowed\r\n",
+		[PROTO_R_SHUTDOWN_MODE] = "CLIENT_ERROR invalid shutdown mode\r\n",
 		[PROTO_R_MISS] = "EN\r\n",
 		[PROTO_R_NOOP] = "MN\r\n",
 	};
