@@ -47,6 +47,7 @@
 #include <event2/event.h>
 
 #include "conn.h"
+#include "conn_log.h"
 #include "log.h"
 #include "server.h"
 #include "worker.h"
@@ -99,6 +100,9 @@ conn_touch(struct conn *c)
 static void
 conn_set_state(struct conn *c, enum conn_state s)
 {
+	if (c->verbose && s != c->state && log_enabled(LOG_TRACE))
+		log_msg(LOG_TRACE, "%d: going from %s to %s", c->fd,
+		    state_names[c->state], state_names[s]);
 	c->state = s;
 	__atomic_store_n(&c->pub_state, (int)s, __ATOMIC_RELAXED);
 }
@@ -229,7 +233,8 @@ conn_new(struct worker *w, int fd, const char *listen_addr)
 	c->out = (struct proto_out){ .space = out_space,
 	    .commit = out_commit, .value = out_value, .full = out_full,
 	    .copy_max = COPY_VALUE_MAX, .release = out_release };
-	c->sink = (struct reply_sink){ c->codec, &c->out };
+	c->verbose = log_enabled(LOG_DEBUG);
+	c->sink = (struct reply_sink){ conn_log_codec(c->codec), &c->out };
 	c->env = (struct dispatch_env){ .store = c->srv->store,
 	    .stats = &w->stats, .stats_reply = srv_stats,
 	    .shutdown = srv_shutdown, .ctx = c->srv,
@@ -279,7 +284,7 @@ conn_close(struct conn *c)
 {
 	struct worker *w = c->w;
 
-	log_msg(LOG_INFO, "<%d connection closed", c->fd);
+	log_msg(LOG_DEBUG, "<%d connection closed.", c->fd);
 	pthread_mutex_lock(&w->lock);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -360,13 +365,30 @@ conn_step(struct conn *c)
 	}
 }
 
+/* -vv: logs the protocol once, then the command line (a line too long to
+ * have ended is not logged, as in memcached). */
+static void
+conn_log_request(struct conn *c, const char *line, size_t n)
+{
+	if (!c->said_proto) {
+		c->said_proto = true;
+		log_msg(LOG_DEBUG, "%d: Client using the %s protocol", c->fd,
+		    c->codec->name);
+	}
+	if (n > 0 && line[n - 1] == '\n')
+		conn_log_line(c->fd, line, n);
+}
+
 /* Queues the error of a refused line, unless the line asked for no reply
  * (classic text "noreply": memcached leaves its errors out too). */
 static void
 conn_send_error(struct conn *c)
 {
-	if (c->req.error == NULL ||
-	    (c->req.noreply && !PROTO_CMD_IS_META(c->req.cmd)))
+	bool quiet = c->req.noreply && !PROTO_CMD_IS_META(c->req.cmd);
+
+	if (c->req.error != NULL && c->verbose && log_enabled(LOG_DEBUG))
+		conn_log_error(c->fd, c->req.error, quiet);
+	if (c->req.error == NULL || quiet)
 		return;
 	outq_copy(&c->outq, c->req.error, strlen(c->req.error));
 }
@@ -382,6 +404,8 @@ conn_run_line(struct conn *c)
 	memset(&c->ds, 0, sizeof c->ds);
 	r = c->codec->parse(in->buf + in->pos, inbuf_avail(in), &c->req,
 	    &consumed);
+	if (r != PROTO_NEED_MORE && c->verbose && log_enabled(LOG_DEBUG))
+		conn_log_request(c, in->buf + in->pos, consumed);
 	switch (r) {
 	case PROTO_NEED_MORE:
 		return false;

@@ -56,6 +56,9 @@ struct conn {
 	bool				 eof;		/* client sent FIN */
 	unsigned			 reqs_left;	/* -R: requests this event
 							 * may still start */
+	bool				 verbose;	/* -vv when it opened:
+							 * conn_log.c lines */
+	bool				 said_proto;	/* logged its protocol */
 
 	struct inbuf			 in;
 

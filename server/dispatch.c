@@ -712,7 +712,5 @@ dispatch_request(const struct dispatch_env *env, const struct proto_req *req,
 
 	assert((unsigned)req->cmd < PROTO_CMD_COUNT &&
 	    handlers[req->cmd] != NULL);
-	if (log_enabled(LOG_DEBUG))
-		log_msg(LOG_DEBUG, "command %d", (int)req->cmd);
 	return handlers[req->cmd](&op);
 }
