@@ -565,7 +565,7 @@ conn_drive(struct conn *c, bool readable)
 	ssize_t	n;
 	int	reads = 0;
 	bool	drained = !readable || c->eof;
-	bool	was_writing;
+	bool	was_writing, yielded = false;
 
 	c->reqs_left = c->srv->opts->reqs_per_event;
 	for (;;) {
@@ -581,7 +581,7 @@ conn_drive(struct conn *c, bool readable)
 			 * through the event loop, after the others, as
 			 * memcached does (no read needed to go on). */
 			STAT_INC(&c->w->stats, conn_yields);
-			event_active(c->rev, EV_TIMEOUT, 0);
+			yielded = true;
 			break;
 		}
 		if (!need_input) {
@@ -625,6 +625,9 @@ conn_drive(struct conn *c, bool readable)
 	 * that sends without reading, so its memory stays bounded. */
 	conn_want(c->rev, &c->reading, c->state != CONN_CLOSING && !c->eof &&
 	    !outq_full(&c->outq));
+	/* Activated last: disarming rev above would cancel it. */
+	if (yielded)
+		event_active(c->rev, EV_TIMEOUT, 0);
 	return;
 close:
 	conn_close(c);

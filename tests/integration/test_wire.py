@@ -54,8 +54,9 @@ CASES = [
     (b"delete k 5\r\n", b"CLIENT_ERROR bad command line format.  "
      b"Usage: delete <key> [noreply]\r\n"),
     (b"incr nokey 1\r\n", b"NOT_FOUND\r\n"),
+    # a shorter result keeps the old length, padded (as memcached)
     (b"set n 0 0 2\r\n10\r\nincr n 5\r\ndecr n 3\r\ndecr n 100\r\nget n\r\n",
-     b"STORED\r\n15\r\n12\r\n0\r\nVALUE n 0 1\r\n0\r\nEND\r\n"),
+     b"STORED\r\n15\r\n12\r\n0\r\nVALUE n 0 2\r\n0 \r\nEND\r\n"),
     (b"set n 0 0 20\r\n18446744073709551615\r\nincr n 2\r\n",
      b"STORED\r\n1\r\n"),                                     # wraps at 2^64
     (b"set n 0 0 2\r\n99\r\nincr n 1\r\nget n\r\n",
