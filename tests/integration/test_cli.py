@@ -229,6 +229,7 @@ class CliTest(unittest.TestCase):
     def test_disable_cas(self):
         with Server("-C") as srv:
             c = srv.connect()
+            self.assertEqual(c.stats(b"settings")["cas_enabled"], "no")
             self.assertEqual(c.call(b"set k 0 0 1\r\na\r\ngets k\r\n"),
                              b"STORED\r\nVALUE k 0 1 0\r\na\r\nEND\r\n")
             # as memcached -C: no CAS compares equal, 0 included
