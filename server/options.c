@@ -195,8 +195,7 @@ not_yet(const char *opt)
 /* What -o does with a memcached option cached has no use for. */
 enum ext_kind {
 	EXT_SILENT,	/* what cached does anyway: accepted quietly */
-	EXT_WARN,	/* tunes memcached internals: accepted, one warning */
-	EXT_NOT_YET	/* a feature still to come: exit 64 */
+	EXT_WARN	/* tunes memcached internals: accepted, one warning */
 };
 
 /* Whether an option takes a value: never, always, or either. */
