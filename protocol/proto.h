@@ -224,6 +224,8 @@ enum proto_reply {
 	PROTO_R_AUTH_OK,	/* SASL: authenticated */
 	PROTO_R_AUTH_ERROR,	/* authentication failed or required */
 	PROTO_R_AUTH_MECHS,	/* SASL: the mechanisms offered */
+	PROTO_R_FLUSH_OFF,	/* CLIENT_ERROR flush_all not allowed (-F) */
+	PROTO_R_SHUTDOWN_MODE,	/* CLIENT_ERROR invalid shutdown mode */
 	PROTO_R_COUNT
 };
 

@@ -29,9 +29,11 @@ void	proto_meta_end(struct proto_out *o, const struct proto_req *req);
 /* Shared with proto_parse.c: ASCII digits no greater than max (no sign,
  * no blanks); the same with an optional '-' within [min, max] (min < 0);
  * and the bytes a (non-base64) key may hold (inline: it runs per byte of
- * every key).  The spec forbids control characters and whitespace in
- * keys; memcached's text tokenizer lets tabs and controls through, we do
- * not. */
+ * every key).  protocol.txt forbids control characters and whitespace in
+ * keys, but memcached's tokenizer splits on spaces only and takes every
+ * other byte, and clients rely on it (memcaslap's keys hold 0x10), so we
+ * do too -- but for NUL: memcached reads a line only up to a NUL, so
+ * "get a\0b" there answers for the key "a", another key's data. */
 bool	proto_digits_u64(const char *p, size_t n, uint64_t max,
 	    uint64_t *out);
 bool	proto_digits_i64(const char *p, size_t n, int64_t min, int64_t max,
@@ -39,7 +41,7 @@ bool	proto_digits_i64(const char *p, size_t n, int64_t min, int64_t max,
 static inline bool
 proto_key_byte_ok(unsigned char c)
 {
-	return c > 0x20 && c != 0x7f;
+	return c != ' ' && c != '\0';
 }
 
 #endif

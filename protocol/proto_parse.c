@@ -35,7 +35,7 @@
  * Beyond the fields proto.h documents: req->noreply is also set on
  * PROTO_BAD/PROTO_CLOSE when the line's last token is "noreply" (memcached
  * then leaves the error unsent; whether to do the same is the server's
- * call), and shutdown's req->arg is "" or "graceful".
+ * call), and shutdown's req->arg is its mode as sent.
  */
 #include <stddef.h>
 #include <string.h>
@@ -84,8 +84,6 @@ static const char err_exptime[] =
 static const char err_delete[] =
     "CLIENT_ERROR bad command line format.  "
     "Usage: delete <key> [noreply]\r\n";
-static const char err_shutdown[] =
-    "CLIENT_ERROR invalid shutdown mode\r\n";
 
 /* ---- results ---------------------------------------------------------- */
 
@@ -248,28 +246,81 @@ proto_digits_i64(const char *p, size_t n, int64_t min, int64_t max,
 	return true;
 }
 
-/* Parses token t as proto_digits_u64() does. */
+/* True for the bytes C's isspace() accepts: memcached's strtol family
+ * skips them before a number and stops at them after one. */
+static bool
+c_space(unsigned char c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/* Reads token t the way memcached's safe_strtol/safe_strtoull do (strtol
+ * and strtoull underneath): leading blanks, an optional sign, at least
+ * one digit, then the token's end or a blank (anything after a blank is
+ * ignored, as strtol leaves it).  *neg and *mag get the sign and the
+ * magnitude; false when there is no number or it overflows 64 bits. */
+static bool
+c_number(const struct tok *t, bool *neg, uint64_t *mag)
+{
+	const char *p = t->p, *end = t->p + t->n, *d;
+
+	while (p < end && c_space((unsigned char)*p))
+		p++;
+	*neg = p < end && *p == '-';
+	if (p < end && (*p == '-' || *p == '+'))
+		p++;
+	for (d = p; p < end && *p >= '0' && *p <= '9'; p++)
+		;
+	if (p == d || (p < end && !c_space((unsigned char)*p)))
+		return false;
+	return proto_digits_u64(d, (size_t)(p - d), UINT64_MAX, mag);
+}
+
+/* An unsigned number as memcached's safe_strtoull reads it: '+' is fine,
+ * a '-' is refused unless strtoull's wrapped result still looks
+ * non-negative ("-0"); then at most max. */
 static bool
 parse_u64(const struct tok *t, uint64_t max, uint64_t *out)
 {
-	return proto_digits_u64(t->p, t->n, max, out);
+	uint64_t mag, v;
+	bool neg;
+
+	if (!c_number(t, &neg, &mag))
+		return false;
+	v = neg ? (uint64_t)0 - mag : mag;
+	if ((neg && (int64_t)v < 0) || v > max)
+		return false;
+	*out = v;
+	return true;
 }
 
-/* Parses token t as proto_digits_i64() does. */
+/* A signed number as memcached's safe_strtol reads it (a long: 64 bits). */
 static bool
-parse_i64(const struct tok *t, int64_t min, int64_t max, int64_t *out)
+parse_i64(const struct tok *t, int64_t *out)
 {
-	return proto_digits_i64(t->p, t->n, min, max, out);
+	uint64_t mag;
+	bool neg;
+
+	if (!c_number(t, &neg, &mag) ||
+	    mag > (uint64_t)INT64_MAX + (neg ? 1 : 0))
+		return false;
+	*out = !neg ? (int64_t)mag : mag == 0 ? 0 : -(int64_t)(mag - 1) - 1;
+	return true;
 }
 
-/* Parses an exptime-like value: memcached keeps them in an int32. */
+/* Parses an exptime-like value.  memcached takes any long and then cuts
+ * it to 32 bits, so 2147483648 (a 2038 date) becomes a time long past
+ * and the item is lost on arrival; we keep the 64-bit value, which the
+ * store reads as the absolute time it names. */
 static bool
 parse_time(const struct tok *t, int64_t *out)
 {
-	return parse_i64(t, INT32_MIN, INT32_MAX, out);
+	return parse_i64(t, out);
 }
 
-/* Parses a uint32 (flags, verbosity level). */
+/* Parses a uint32 (flags, verbosity level).  memcached cuts larger flags
+ * to 32 bits, handing back different flags than were stored; we refuse
+ * them. */
 static bool
 parse_u32(const struct tok *t, uint32_t *out)
 {
@@ -303,15 +354,16 @@ set_arg(struct proto_req *req, const char *p, const char *end)
 
 /* Stores the key list [p, end) for get/gets/gat/gats.  One bad key fails
  * the whole line before anything is looked up (memcached may already have
- * sent some VALUEs by then). */
+ * sent some VALUEs by then).  An empty list is ERROR unless empty_ok. */
 static enum proto_result
-take_keys(const char *p, const char *end, struct proto_req *req)
+take_keys(const char *p, const char *end, struct proto_req *req,
+    bool empty_ok)
 {
 	const char *last;
 
 	if (!keys_ok(p, end, &last))
 		return bad_format(req, 0);
-	if (last == p)
+	if (last == p && !empty_ok)
 		return bad_error(req);
 	req->keys = p;
 	req->nkeys_bytes = (size_t)(last - p);
@@ -322,12 +374,12 @@ take_keys(const char *p, const char *end, struct proto_req *req)
 static enum proto_result
 args_get(const struct args *a, struct proto_req *req)
 {
-	return take_keys(a->rest, a->end, req);
+	return take_keys(a->rest, a->end, req, false);
 }
 
-/* gat|gats <exptime> <key>+
- * memcached answers "gat <exptime>" with no keys by a bare END; proto.h
- * promises at least one key, so we answer ERROR as for a bare "get". */
+/* gat|gats <exptime> <key>*
+ * memcached answers "gat <exptime>" with no keys by a bare END, and so
+ * do we (the key list is then empty). */
 static enum proto_result
 args_gat(const struct args *a, struct proto_req *req)
 {
@@ -338,7 +390,7 @@ args_gat(const struct args *a, struct proto_req *req)
 		return bad_error(req);
 	if (!parse_time(&t, &req->exptime))
 		return bad(req, err_exptime, 0);
-	return take_keys(skip_spaces(e, a->end), a->end, req);
+	return take_keys(skip_spaces(e, a->end), a->end, req, true);
 }
 
 /* set|add|replace|append|prepend <key> <flags> <exptime> <bytes> [noreply]
@@ -437,13 +489,17 @@ args_flush(const struct args *a, struct proto_req *req)
 static enum proto_result
 args_verbosity(const struct args *a, struct proto_req *req)
 {
+	uint64_t level;
+
 	req->noreply = last_is_noreply(a->t, a->n);
 	if (req->noreply && a->n == 1) {
 		req->level = 0;
 		return PROTO_OK;
 	}
-	if (!parse_u32(&a->t[0], &req->level))
+	/* memcached's safe_strtoul: a long, cut to 32 bits */
+	if (!parse_u64(&a->t[0], UINT64_MAX, &level))
 		return bad_format(req, 0);
+	req->level = (uint32_t)level;
 	return PROTO_OK;
 }
 
@@ -465,17 +521,13 @@ args_none(const struct args *a, struct proto_req *req)
 	return PROTO_OK;
 }
 
-/* shutdown [graceful]: req->arg is "" or "graceful".  Whether shutdown is
- * enabled (-A) is the server's call; memcached checks that first, so with
- * it disabled "shutdown foo" there answers "ERROR: shutdown not enabled"
- * where we answer the invalid-mode error. */
+/* shutdown [mode]: req->arg is the rest of the line.  Dispatch checks
+ * that shutdown is enabled (-A) before the mode, as memcached does, so
+ * with it disabled "shutdown foo" answers "ERROR: shutdown not enabled". */
 static enum proto_result
 args_shutdown(const struct args *a, struct proto_req *req)
 {
 	set_arg(req, a->rest, a->end);
-	if (req->narg != 0 && !(req->narg == 8 &&
-	    memcmp(req->arg, "graceful", 8) == 0))
-		return bad(req, err_shutdown, 0);
 	return PROTO_OK;
 }
 
@@ -604,6 +656,39 @@ http_request_line(const char *p, const char *end)
 	return last != NULL && end - last >= 5 && memcmp(last, "HTTP/", 5) == 0;
 }
 
+/* True when memcached 1.6.18 would look for "HTTP/" at all on an unknown
+ * command line: it does not when the command is a single byte, starts
+ * with a letter of its a/c/d/g/i/s/t command families, or is a two-byte
+ * m... (a meta command); those answer ERROR. */
+static bool
+http_checked(const char *p, const char *e)
+{
+	size_t n = (size_t)(e - p);
+
+	return n > 1 && memchr("acdgist", *p, 7) == NULL &&
+	    !(*p == 'm' && n == 2);
+}
+
+/* A line with too few or too many arguments: ERROR, as in memcached.  For
+ * a storage command whose length field is readable (set k 0 0 5 x y, or
+ * cas k 0 0 5 with no CAS) the data block is skipped, where memcached
+ * would run it as a command line: value bytes are never commands. */
+static enum proto_result
+bad_arity(const struct cmd_row *row, const struct args *a,
+    struct proto_req *req)
+{
+	uint64_t nbytes;
+
+	if (row->parse == args_store && a->n >= 4) {
+		if (parse_u64(&a->t[3], PROTO_NBYTES_MAX, &nbytes)) {
+			req->nbytes = (uint32_t)nbytes;
+			return bad(req, proto_reply(PROTO_R_ERROR, NULL),
+			    (size_t)nbytes + 2);
+		}
+	}
+	return bad_error(req);
+}
+
 /* Splits the arguments after the command name for row, checks their count
  * and runs the row's parser. */
 static enum proto_result
@@ -619,7 +704,7 @@ parse_args(const struct cmd_row *row, const char *p, const char *end,
 	if (row->max_args != ARGS_RAW) {
 		a.n = tokenize(a.rest, end, a.t, row->max_args);
 		if (a.n < row->min_args || a.n > row->max_args)
-			return bad_error(req);
+			return bad_arity(row, &a, req);
 	}
 	return row->parse(&a, req);
 }
@@ -658,7 +743,7 @@ proto_parse(const char *buf, size_t len, struct proto_req *req,
 	/* A line past PROTO_LINE_MAX only gets here when find_line() found
 	 * this same row allowing it. */
 	row = cmd_lookup(p, (size_t)(e - p));
-	if (row == NULL && http_request_line(p, end))
+	if (row == NULL && http_checked(p, e) && http_request_line(p, end))
 		return PROTO_CLOSE;
 	if (row == NULL)
 		return bad_error(req);

@@ -47,6 +47,8 @@ static const struct reply_text replies[PROTO_R_COUNT] = {
 	[PROTO_R_AUTH_OK]	 = REPLY("STORED"),
 	[PROTO_R_AUTH_ERROR]	 = REPLY("CLIENT_ERROR authentication failure"),
 	[PROTO_R_AUTH_MECHS]	 = REPLY("PLAIN"),
+	[PROTO_R_FLUSH_OFF]	 = REPLY("CLIENT_ERROR flush_all not allowed"),
+	[PROTO_R_SHUTDOWN_MODE]	 = REPLY("CLIENT_ERROR invalid shutdown mode"),
 };
 
 #undef REPLY

@@ -3,9 +3,9 @@
  * (proto_parse.c) for requests, and composers that turn neutral results
  * into memcached's reply lines through a struct proto_out.
  *
- * noreply: a quiet request gets no reply for its outcome, except errors
- * (CLIENT_ERROR, SERVER_ERROR, ERROR), which memcached sends regardless so
- * a client out of step learns of it.
+ * noreply: a quiet request gets no reply at all, not even an error:
+ * memcached 1.6.18 leaves out every line out_string() would send,
+ * errors included (its out_errstring() exceptions are binary-only).
  *
  * The meta commands share this codec (any line may be either protocol):
  * each composer hands a meta request to its proto_meta.c counterpart.
@@ -30,27 +30,7 @@ proto_out_copy(struct proto_out *o, const char *s, size_t n)
 	return true;
 }
 
-/* True for the outcomes sent even to a noreply request. */
-static bool
-is_error(enum proto_reply r)
-{
-	switch (r) {
-	case PROTO_R_ERROR:
-	case PROTO_R_NON_NUMERIC:
-	case PROTO_R_BAD_FORMAT:
-	case PROTO_R_BAD_CHUNK:
-	case PROTO_R_TOO_LARGE:
-	case PROTO_R_NO_MEMORY:
-	case PROTO_R_TOO_MANY_CONNS:
-	case PROTO_R_SHUTDOWN_OFF:
-	case PROTO_R_AUTH_ERROR:
-		return true;
-	default:
-		return false;
-	}
-}
-
-/* A fixed reply line, left out for noreply unless it is an error. */
+/* A fixed reply line, left out for noreply. */
 static void
 text_status(struct proto_out *o, const struct proto_req *req,
     enum proto_reply r)
@@ -62,7 +42,7 @@ text_status(struct proto_out *o, const struct proto_req *req,
 		proto_meta_status(o, req, r);
 		return;
 	}
-	if (req->noreply && !is_error(r))
+	if (req->noreply)
 		return;
 	s = proto_reply(r, &n);
 	proto_out_copy(o, s, n);

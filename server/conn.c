@@ -54,6 +54,7 @@
 
 #include "auth.h"
 #include "conn.h"
+#include "conn_log.h"
 #include "log.h"
 #include "server.h"
 #include "worker.h"
@@ -110,6 +111,9 @@ conn_touch(struct conn *c)
 static void
 conn_set_state(struct conn *c, enum conn_state s)
 {
+	if (c->verbose && s != c->state && log_enabled(LOG_TRACE))
+		log_msg(LOG_TRACE, "%d: going from %s to %s", c->fd,
+		    state_names[c->state], state_names[s]);
 	c->state = s;
 	__atomic_store_n(&c->pub_state, (int)s, __ATOMIC_RELAXED);
 }
@@ -250,10 +254,14 @@ conn_new(struct worker *w, int fd, const char *listen_addr)
 	c->out = (struct proto_out){ .space = out_space,
 	    .commit = out_commit, .value = out_value, .full = out_full,
 	    .copy_max = COPY_VALUE_MAX, .release = out_release };
-	c->sink = (struct reply_sink){ c->codec, &c->out };
+	c->verbose = log_enabled(LOG_DEBUG);
+	c->sink = (struct reply_sink){ conn_log_codec(c->codec), &c->out };
 	c->env = (struct dispatch_env){ .store = c->srv->store,
 	    .stats = &w->stats, .stats_reply = srv_stats,
-	    .shutdown = srv_shutdown, .ctx = c->srv };
+	    .shutdown = srv_shutdown, .ctx = c->srv,
+	    .no_flush = !c->srv->opts->flush_enabled,
+	    .shutdown_enabled = c->srv->opts->allow_shutdown,
+	    .no_cas = !c->srv->opts->cas_enabled };
 	if (c->srv->auth != NULL) {
 		c->env.sasl_plain = srv_sasl_plain;
 		c->env.authenticated = &c->authenticated;
@@ -301,7 +309,7 @@ conn_close(struct conn *c)
 {
 	struct worker *w = c->w;
 
-	log_msg(LOG_INFO, "<%d connection closed", c->fd);
+	log_msg(LOG_DEBUG, "<%d connection closed.", c->fd);
 	pthread_mutex_lock(&w->lock);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -405,16 +413,7 @@ conn_pick_codec(struct conn *c, unsigned char first)
 		c->codec = first == 0x80 ? &proto_bin : &proto_text;
 		break;
 	}
-	c->sink.codec = c->codec;
-}
-
-/* Queues the error reply a parse left in c->req. */
-static void
-conn_queue_error(struct conn *c)
-{
-	if (c->req.error != NULL)
-		outq_copy(&c->outq, c->req.error, c->req.nerror != 0 ?
-		    c->req.nerror : strlen(c->req.error));
+	c->sink.codec = c->verbose ? conn_log_codec(c->codec) : c->codec;
 }
 
 /* True (and the connection closing, "Too large." queued) for a binary
@@ -435,6 +434,37 @@ conn_value_absurd(struct conn *c)
 	return true;
 }
 
+/* -vv: logs the protocol once, then the command line (a line too long to
+ * have ended is not logged, as in memcached). */
+static void
+conn_log_request(struct conn *c, const char *line, size_t n)
+{
+	if (!c->said_proto) {
+		c->said_proto = true;
+		log_msg(LOG_DEBUG, "%d: Client using the %s protocol", c->fd,
+		    c->codec->name);
+	}
+	if (c->codec == &proto_text && n > 0 && line[n - 1] == '\n')
+		conn_log_line(c->fd, line, n);
+}
+
+/* Queues the error of a refused request, unless it is a classic text line
+ * that asked for no reply (memcached leaves its errors out too); binary
+ * errors go out even for quiet requests. */
+static void
+conn_send_error(struct conn *c)
+{
+	bool quiet = c->req.noreply && c->codec == &proto_text &&
+	    !PROTO_CMD_IS_META(c->req.cmd);
+
+	if (c->req.error != NULL && c->verbose && log_enabled(LOG_DEBUG))
+		conn_log_error(c->fd, c->req.error, quiet);
+	if (c->req.error == NULL || quiet)
+		return;
+	outq_copy(&c->outq, c->req.error, c->req.nerror != 0 ?
+	    c->req.nerror : strlen(c->req.error));
+}
+
 /* Parses and starts one request; false when more input is needed. */
 static bool
 conn_run_line(struct conn *c)
@@ -451,6 +481,8 @@ conn_run_line(struct conn *c)
 	}
 	r = c->codec->parse(in->buf + in->pos, inbuf_avail(in), &c->req,
 	    &consumed);
+	if (r != PROTO_NEED_MORE && c->verbose && log_enabled(LOG_DEBUG))
+		conn_log_request(c, in->buf + in->pos, consumed);
 	switch (r) {
 	case PROTO_NEED_MORE:
 		return false;
@@ -462,14 +494,14 @@ conn_run_line(struct conn *c)
 		break;
 	case PROTO_BAD:
 		in->pos += consumed;
-		conn_queue_error(c);
+		conn_send_error(c);
 		inbuf_start_swallow(in, c->req.swallow);
 		if (c->req.swallow > 0)
 			conn_set_state(c, CONN_SWALLOW);
 		break;
 	case PROTO_CLOSE:
 		in->pos += consumed;
-		conn_queue_error(c);
+		conn_send_error(c);
 		conn_set_state(c, CONN_CLOSING);
 		break;
 	}
@@ -503,7 +535,11 @@ conn_run(struct conn *c)
 			return false;
 		switch (c->state) {
 		case CONN_READ_CMD:
-			progress = conn_run_line(c);
+			/* -R: past the budget, others get a turn first */
+			if (c->reqs_left == 0 && inbuf_avail(&c->in) > 0)
+				return false;
+			if ((progress = conn_run_line(c)))
+				c->reqs_left--;
 			break;
 		case CONN_NREAD:
 			progress = inbuf_value_done(&c->in) ||
@@ -610,8 +646,9 @@ conn_drive(struct conn *c, bool readable)
 	ssize_t	n;
 	int	reads = 0;
 	bool	drained = !readable || c->eof;
-	bool	was_writing;
+	bool	was_writing, yielded = false;
 
+	c->reqs_left = c->srv->opts->reqs_per_event;
 	for (;;) {
 		bool need_input = conn_run(c);
 
@@ -619,6 +656,15 @@ conn_drive(struct conn *c, bool readable)
 			goto close;
 		if (c->state == CONN_CLOSING)
 			break;
+		if (!need_input && c->reqs_left == 0 &&
+		    !outq_full(&c->outq)) {
+			/* -R spent with requests still buffered: come back
+			 * through the event loop, after the others, as
+			 * memcached does (no read needed to go on). */
+			STAT_INC(&c->w->stats, conn_yields);
+			yielded = true;
+			break;
+		}
 		if (!need_input) {
 			/* Stopped at the soft limit: go on once it drained. */
 			if (outq_full(&c->outq))
@@ -660,6 +706,9 @@ conn_drive(struct conn *c, bool readable)
 	 * that sends without reading, so its memory stays bounded. */
 	conn_want(c->rev, &c->reading, c->state != CONN_CLOSING && !c->eof &&
 	    !outq_full(&c->outq));
+	/* Activated last: disarming rev above would cancel it. */
+	if (yielded)
+		event_active(c->rev, EV_TIMEOUT, 0);
 	return;
 close:
 	conn_close(c);

@@ -55,6 +55,11 @@ struct conn {
 	bool				 writing;	/* wev is armed */
 	bool				 eof;		/* client sent FIN */
 	bool				 authenticated;	/* -S: SASL done */
+	unsigned			 reqs_left;	/* -R: requests this event
+							 * may still start */
+	bool				 verbose;	/* -vv when it opened:
+							 * conn_log.c lines */
+	bool				 said_proto;	/* logged its protocol */
 
 	struct inbuf			 in;
 

@@ -65,6 +65,15 @@ reply(const struct op *op, enum proto_reply r)
 	op->sink->codec->status(op->sink->out, op->req, r);
 }
 
+/* The CAS a client sent, to compare with an item's.  With -C memcached
+ * keeps no CAS values, and a compare never matches (cas answers EXISTS),
+ * which a value no item's 56-bit CAS can reach gives here. */
+static uint64_t
+client_cas(const struct dispatch_env *env, uint64_t cas)
+{
+	return env->no_cas ? UINT64_MAX : cas;
+}
+
 /* Reports the result of a store status. */
 static void
 reply_status(const struct op *op, store_status_t st)
@@ -80,7 +89,7 @@ reply_hit(const struct op *op, item_t *it)
 		.key = item_key(it),
 		.nkey = item_nkey(it),
 		.flags = item_flags(it),
-		.cas = item_cas(it),
+		.cas = op->env->no_cas ? 0 : item_cas(it),
 		.value = item_value(it),
 		.nbytes = item_nbytes(it),
 		.ref = it,
@@ -212,8 +221,8 @@ dispatch_value(const struct dispatch_env *env, const struct proto_req *req,
 	}
 	if (req->cmd == PROTO_CMD_MS)
 		return meta_set_value(&op, it);
-	st = store_commit(env->store, it, store_mode_of(req->cmd), req->cas,
-	    NULL);
+	st = store_commit(env->store, it, store_mode_of(req->cmd),
+	    client_cas(env, req->cas), NULL);
 	if (req->cmd == PROTO_CMD_CAS) {
 		if (st == STORE_STORED)
 			STAT_INC(ts, cas_hits);
@@ -293,6 +302,10 @@ op_touch(const struct op *op)
 static enum dispatch_next
 op_flush_all(const struct op *op)
 {
+	if (op->env->no_flush) {
+		reply(op, PROTO_R_FLUSH_OFF);
+		return DISPATCH_DONE;
+	}
 	STAT_INC(op->env->stats, cmd_flush);
 	store_flush(op->env->store, op->req->delay);
 	reply(op, PROTO_R_OK);
@@ -328,7 +341,20 @@ op_quit(const struct op *op)
 static enum dispatch_next
 op_shutdown(const struct op *op)
 {
-	if (op->env->shutdown == NULL || !op->env->shutdown(op->env->ctx)) {
+	const struct proto_req *req = op->req;
+	bool mode_ok = req->narg == 0 ||
+	    (req->narg == 8 && memcmp(req->arg, "graceful", 8) == 0);
+
+	/* memcached checks -A first, then the mode */
+	if (op->env->shutdown == NULL || !op->env->shutdown_enabled) {
+		reply(op, PROTO_R_SHUTDOWN_OFF);
+		return DISPATCH_DONE;
+	}
+	if (!mode_ok) {
+		reply(op, PROTO_R_SHUTDOWN_MODE);
+		return DISPATCH_DONE;
+	}
+	if (!op->env->shutdown(op->env->ctx)) {
 		reply(op, PROTO_R_SHUTDOWN_OFF);
 		return DISPATCH_DONE;
 	}
@@ -393,7 +419,7 @@ reply_meta_hit(const struct op *op, item_t *it,
 		.key = item_key(it),
 		.nkey = item_nkey(it),
 		.flags = item_flags(it),
-		.cas = item_cas(it),
+		.cas = op->env->no_cas ? 0 : item_cas(it),
 		.value = item_value(it),
 		.nbytes = item_nbytes(it),
 		.ref = it,
@@ -409,6 +435,12 @@ reply_meta_hit(const struct op *op, item_t *it,
 		h.won_before = info->won_before;
 		h.total = info->total;
 	}
+	/* ma answers with the number, not the item: a result shorter than
+	 * the old value is stored padded with spaces (as memcached leaves
+	 * it), but memcached's reply shows only the digits. */
+	if (op->req->cmd == PROTO_CMD_MA)
+		while (h.nbytes > 0 && h.value[h.nbytes - 1] == ' ')
+			h.nbytes--;
 	op->sink->codec->hit(op->sink->out, op->req, &h);
 }
 
@@ -457,7 +489,7 @@ op_mg(const struct op *op)
 		info.ttl = store_ttl_of(op->env->store, m->ttl);
 	/* C: the value only goes out when the client's CAS is out of date. */
 	reply_meta_hit(op, it, &info, has(req, 'v') &&
-	    !(has(req, 'C') && m->cas == item_cas(it)));
+	    !(has(req, 'C') && client_cas(op->env, m->cas) == item_cas(it)));
 	return DISPATCH_DONE;
 }
 
@@ -515,7 +547,7 @@ meta_set_value(const struct op *op, item_t *it)
 	const struct proto_meta	*m = &req->meta;
 	struct thread_stats	*ts = op->env->stats;
 	struct store_mset_opts	 o = {
-		.has_cas = has(req, 'C'), .cas = m->cas,
+		.has_cas = has(req, 'C'), .cas = client_cas(op->env, m->cas),
 		.invalidate = has(req, 'I'),
 		.has_new_cas = has(req, 'E'), .new_cas = m->new_cas,
 		.vivify = has(req, 'N'), .vivify_ttl = m->vivify_ttl,
@@ -549,7 +581,7 @@ meta_set_value(const struct op *op, item_t *it)
 		reply_status(op, st);
 		return DISPATCH_DONE;
 	}
-	h.cas = cas;
+	h.cas = op->env->no_cas ? 0 : cas;
 	op->sink->codec->hit(op->sink->out, req, &h);
 	return DISPATCH_DONE;
 }
@@ -561,7 +593,7 @@ op_md(const struct op *op)
 	const struct proto_req	*req = op->req;
 	const struct proto_meta	*m = &req->meta;
 	struct store_mdelete_opts o = {
-		.has_cas = has(req, 'C'), .cas = m->cas,
+		.has_cas = has(req, 'C'), .cas = client_cas(op->env, m->cas),
 		.invalidate = has(req, 'I'),
 		.touch = has(req, 'T'), .ttl = m->ttl,
 		.has_new_cas = has(req, 'E'), .new_cas = m->new_cas,
@@ -594,7 +626,7 @@ op_ma(const struct op *op)
 	bool			 incr = m->mode != 'D';
 	struct store_marith_opts o = {
 		.incr = incr, .delta = m->delta,
-		.has_cas = has(req, 'C'), .cas = m->cas,
+		.has_cas = has(req, 'C'), .cas = client_cas(op->env, m->cas),
 		.has_new_cas = has(req, 'E'), .new_cas = m->new_cas,
 		.vivify = has(req, 'N'), .vivify_ttl = m->vivify_ttl,
 		.initial = m->initial,
@@ -748,8 +780,6 @@ dispatch_request(const struct dispatch_env *env, const struct proto_req *req,
 
 	assert((unsigned)req->cmd < PROTO_CMD_COUNT &&
 	    handlers[req->cmd] != NULL);
-	if (log_enabled(LOG_DEBUG))
-		log_msg(LOG_DEBUG, "command %d", (int)req->cmd);
 	if (env->authenticated != NULL && !*env->authenticated &&
 	    !auth_exempt(req->cmd)) {
 		reply(&op, PROTO_R_AUTH_ERROR);

@@ -56,6 +56,9 @@ struct dispatch_env {
 	 * (as memcached does). */
 	bool	(*sasl_plain)(void *ctx, const char *msg, size_t n);
 	bool	*authenticated;
+	bool	 no_flush;	/* -F: flush_all is refused */
+	bool	 shutdown_enabled; /* -A: shutdown may be asked for */
+	bool	 no_cas;	/* -C: hits show CAS 0, no CAS compares equal */
 };
 
 enum dispatch_next {

@@ -356,6 +356,8 @@ listeners_start(struct listeners *ls, struct server *srv)
 		    event_add(l->ev, NULL) != 0)
 			return -1;
 		log_msg(LOG_INFO, "listening on %s", l->name);
+		log_msg(LOG_DEBUG, "<%d server listening (auto-negotiate)",
+		    l->fd);
 	}
 	return 0;
 }

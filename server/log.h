@@ -8,7 +8,9 @@
 #ifndef CACHED_LOG_H
 #define CACHED_LOG_H
 
-enum log_level { LOG_ERR = 0, LOG_INFO = 1, LOG_DEBUG = 2 };
+/* -v errors and warnings, -vv also every command and reply (memcached's
+ * lines), -vvv also connection state changes. */
+enum log_level { LOG_ERR = 0, LOG_INFO = 1, LOG_DEBUG = 2, LOG_TRACE = 3 };
 
 /* Sets the most verbose level that is printed (0 = errors only). */
 void	log_set_level(int level);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,6 +76,31 @@ raise_fd_limit(unsigned maxconns)
 		    "to %u; connections beyond %lu fail", (unsigned)want,
 		    (unsigned long)rl.rlim_cur);
 	}
+}
+
+/* -r: raises the core file size limit as far as allowed, as memcached
+ * does, so a crash leaves a whole core. */
+static void
+enable_coredumps(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_CORE, &rl) != 0)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_CORE, &rl) != 0)
+		log_msg(LOG_ERR, "warning: -r: cannot raise the core size "
+		    "limit: %s", strerror(errno));
+}
+
+/* -k: locks all memory, now and later, in RAM; a failure (RLIMIT_MEMLOCK)
+ * is a warning, with memcached's wording. */
+static void
+lock_memory(void)
+{
+	if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
+		log_msg(LOG_ERR, "warning: -k invalid, mlockall() failed: %s",
+		    strerror(errno));
 }
 
 /* Makes malloc serve large values from mmap, as the store's cost model
@@ -278,6 +304,10 @@ main(int argc, char **argv)
 	log_set_level(opts.verbose);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(opts.maxconns);
+	if (opts.enable_coredumps)
+		enable_coredumps();
+	if (opts.lock_memory)
+		lock_memory();
 	tune_malloc();
 
 	memset(&srv, 0, sizeof srv);

@@ -36,18 +36,49 @@ static const char usage_text[] =
 "  -d, --daemon            run in the background\n"
 "  -P, --pidfile=FILE      write the process id to FILE (removed at exit)\n"
 "  -u, --user=USER         drop root privileges to USER after binding\n"
-"  -v, --verbose           log errors and connections; -vv also commands\n"
+"  -v, --verbose           log errors and warnings; -vv also every command and\n"
+"                          reply, -vvv also connection state changes\n"
+"  -r, --enable-coredumps  raise the core file size limit to its maximum\n"
+"  -k, --lock-memory       lock all memory in RAM (mlockall)\n"
+"  -R, --max-reqs-per-event=N  requests a connection runs before others get a\n"
+"                          turn (default 20)\n"
+"  -C, --disable-cas       no CAS values: gets shows 0, cas answers EXISTS\n"
+"  -F, --disable-flush-all refuse flush_all\n"
+"  -W, --disable-watch     refuse watch (cached has no watch command yet)\n"
+"  -D CHAR                 key prefix delimiter for per-prefix stats (default :);\n"
+"                          kept for stats settings: no stats detail yet\n"
+"  -L, --enable-largepages accepted with a warning: no large pages are used\n"
+"  -f, --slab-growth-factor=F, -n, --slab-min-size=BYTES, -N, --napi-ids=N\n"
+"                          accepted with a warning: cached has no slab classes\n"
+"                          and no NAPI steering\n"
+"  -e, --memory-file=FILE, -Z, --enable-ssl\n"
+"                          not supported yet: exit 64\n"
 "  -B, --protocol=NAME     protocols served: auto (default; the first byte picks\n"
 "                          binary or text), ascii (text and meta) or binary\n"
 "  -S, --enable-sasl       require SASL PLAIN authentication (binary protocol only)\n"
 "  -Y, --auth-file=FILE    user:password lines for -S (default: the file named by\n"
 "                          $MEMCACHED_SASL_PWDB)\n"
-"  -o, --extended=OPT      idle_timeout=SECONDS  close connections idle that long\n"
-"                          write_timeout=SECONDS close connections whose replies\n"
-"                                                wait unread that long (default 60)\n"
-"                          port_file=PATH        write the bound TCP port to PATH\n"
+"  -o, --extended=OPT,...  comma-separated list of:\n"
+"        idle_timeout=SECONDS  close connections idle that long (default never)\n"
+"        write_timeout=SECONDS close connections whose replies wait unread that\n"
+"                              long (default 60)\n"
+"        port_file=PATH        write the bound TCP port to PATH\n"
+"        maxconns_fast         refuse connections over -c at once (the default;\n"
+"                              no_maxconns_fast is accepted with a warning)\n"
+"        hashpower=N           accepted (12-32), with a warning: the hash\n"
+"                              table sizes itself\n"
+"        modern, no_modern     accepted (no_modern with a warning)\n"
+"        memcached's slab, LRU, crawler, hash, log buffer and ext_* options\n"
+"                              accepted with a warning each; ssl_* exit 64\n"
+"  -i, --license           print licence information and exit\n"
 "  -h, --help              print this help and exit\n"
 "  -V, --version           print the version and exit\n";
+
+static const char license_text[] =
+"cached " PACKAGE_VERSION ", a memcached-compatible caching server.\n"
+"It implements the protocols memcached documents in protocol.txt\n"
+"(Copyright (c) 2003, Danga Interactive, Inc., BSD licence) and links\n"
+"libevent (3-clause BSD licence).\n";
 
 static const struct option long_opts[] = {
 	{ "port",		required_argument, NULL, 'p' },
@@ -70,6 +101,19 @@ static const struct option long_opts[] = {
 	{ "protocol",		required_argument, NULL, 'B' },
 	{ "enable-sasl",	no_argument,	   NULL, 'S' },
 	{ "auth-file",		required_argument, NULL, 'Y' },
+	{ "enable-coredumps",	no_argument,	   NULL, 'r' },
+	{ "lock-memory",	no_argument,	   NULL, 'k' },
+	{ "max-reqs-per-event",	required_argument, NULL, 'R' },
+	{ "disable-cas",	no_argument,	   NULL, 'C' },
+	{ "disable-flush-all",	no_argument,	   NULL, 'F' },
+	{ "disable-watch",	no_argument,	   NULL, 'W' },
+	{ "enable-largepages",	no_argument,	   NULL, 'L' },
+	{ "slab-growth-factor",	required_argument, NULL, 'f' },
+	{ "slab-min-size",	required_argument, NULL, 'n' },
+	{ "napi-ids",		required_argument, NULL, 'N' },
+	{ "memory-file",	required_argument, NULL, 'e' },
+	{ "enable-ssl",		no_argument,	   NULL, 'Z' },
+	{ "license",		no_argument,	   NULL, 'i' },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ "version",		no_argument,	   NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -140,16 +184,159 @@ parse_size(const char *s, size_t unit, size_t *out)
 	return true;
 }
 
-/* Applies one -o key=value pair. */
+/* Prints the one warning line for an option that is accepted but has no
+ * effect here. */
+static void
+warn_ignored(const char *opt, const char *why)
+{
+	fprintf(stderr, "cached: warning: %s: %s; ignored\n", opt, why);
+}
+
+/* Prints the error for a memcached option that later work will add. */
 static enum options_result
-parse_extended(struct options *o, char *arg)
+not_yet(const char *opt)
+{
+	fprintf(stderr, "cached: %s: not supported yet\n", opt);
+	return OPTIONS_EXIT_USAGE;
+}
+
+/* What -o does with a memcached option cached has no use for. */
+enum ext_kind {
+	EXT_SILENT,	/* what cached does anyway: accepted quietly */
+	EXT_WARN	/* tunes memcached internals: accepted, one warning */
+};
+
+/* Whether an option takes a value: never, always, or either. */
+enum ext_value { V_NONE, V_NEED, V_MAY };
+
+static const struct ext_row {
+	const char	*name;
+	enum ext_kind	 kind;
+	enum ext_value	 value;
+	const char	*why;		/* EXT_WARN's reason */
+} ext_table[] = {
+#define SLABS	"cached stores items in log segments, not slab classes"
+#define LRU	"cached evicts whole segments (FIFO with a second chance), " \
+		"it has no LRU lists"
+#define CRAWL	"expired items are reclaimed by the expiry thread"
+#define EXT	"cached has no external storage; items stay in memory"
+	{ "modern",		 EXT_SILENT, V_NONE, NULL },
+	{ "no_modern",		 EXT_WARN, V_NONE, "nothing to turn back" },
+	{ "no_maxconns_fast",	 EXT_WARN, V_NONE,
+	    "connections over -c are always refused at once" },
+	{ "no_hashexpand",	 EXT_WARN, V_NONE,
+	    "each shard's hash table sizes itself" },
+	{ "hash_algorithm",	 EXT_WARN, V_NEED, "the hash is fixed" },
+	{ "tail_repair_time",	 EXT_WARN, V_NEED, LRU },
+	{ "slab_reassign",	 EXT_WARN, V_NONE, SLABS },
+	{ "no_slab_reassign",	 EXT_WARN, V_NONE, SLABS },
+	{ "slab_automove",	 EXT_WARN, V_MAY, SLABS },
+	{ "no_slab_automove",	 EXT_WARN, V_NONE, SLABS },
+	{ "slab_automove_ratio", EXT_WARN, V_NEED, SLABS },
+	{ "slab_automove_window", EXT_WARN, V_NEED, SLABS },
+	{ "slab_automove_freeratio", EXT_WARN, V_NEED, SLABS },
+	{ "slab_sizes",		 EXT_WARN, V_NEED, SLABS },
+	{ "slab_chunk_max",	 EXT_WARN, V_NEED, SLABS },
+	{ "no_chunked_items",	 EXT_WARN, V_NONE, SLABS },
+	{ "track_sizes",	 EXT_WARN, V_NONE, SLABS },
+	{ "lru_crawler",	 EXT_WARN, V_NONE, CRAWL },
+	{ "no_lru_crawler",	 EXT_WARN, V_NONE, CRAWL },
+	{ "lru_crawler_sleep",	 EXT_WARN, V_NEED, CRAWL },
+	{ "lru_crawler_tocrawl", EXT_WARN, V_NEED, CRAWL },
+	{ "lru_maintainer",	 EXT_WARN, V_NONE, LRU },
+	{ "no_lru_maintainer",	 EXT_WARN, V_NONE, LRU },
+	{ "lru_segmented",	 EXT_WARN, V_NONE, LRU },
+	{ "no_lru_segmented",	 EXT_WARN, V_NONE, LRU },
+	{ "hot_lru_pct",	 EXT_WARN, V_NEED, LRU },
+	{ "warm_lru_pct",	 EXT_WARN, V_NEED, LRU },
+	{ "hot_max_factor",	 EXT_WARN, V_NEED, LRU },
+	{ "warm_max_factor",	 EXT_WARN, V_NEED, LRU },
+	{ "temporary_ttl",	 EXT_WARN, V_NEED, LRU },
+	{ "watcher_logbuf_size", EXT_WARN, V_NEED, "cached has no watch" },
+	{ "worker_logbuf_size",	 EXT_WARN, V_NEED, "cached has no watch" },
+	{ "read_buf_mem_limit",	 EXT_WARN, V_NEED,
+	    "read buffers are per connection, bounded by the line limits" },
+	{ "resp_obj_mem_limit",	 EXT_WARN, V_NEED,
+	    "replies are bounded per connection" },
+	{ "inline_ascii_resp",	 EXT_WARN, V_NONE, "no such layout here" },
+	{ "no_inline_ascii_resp", EXT_SILENT, V_NONE, NULL },
+	{ "drop_privileges",	 EXT_WARN, V_NONE, "no seccomp sandbox" },
+	{ "no_drop_privileges",	 EXT_SILENT, V_NONE, NULL },
+	{ "sock_cookie_id",	 EXT_WARN, V_NEED, "no socket cookies" },
+	{ "ext_path",		 EXT_WARN, V_NEED, EXT },
+	{ "ext_page_size",	 EXT_WARN, V_NEED, EXT },
+	{ "ext_wbuf_size",	 EXT_WARN, V_NEED, EXT },
+	{ "ext_threads",	 EXT_WARN, V_NEED, EXT },
+	{ "ext_io_depth",	 EXT_WARN, V_NEED, EXT },
+	{ "ext_item_size",	 EXT_WARN, V_NEED, EXT },
+	{ "ext_item_age",	 EXT_WARN, V_NEED, EXT },
+	{ "ext_low_ttl",	 EXT_WARN, V_NEED, EXT },
+	{ "ext_recache_rate",	 EXT_WARN, V_NEED, EXT },
+	{ "ext_compact_under",	 EXT_WARN, V_NEED, EXT },
+	{ "ext_drop_under",	 EXT_WARN, V_NEED, EXT },
+	{ "ext_max_sleep",	 EXT_WARN, V_NEED, EXT },
+	{ "ext_max_frag",	 EXT_WARN, V_NEED, EXT },
+	{ "ext_drop_unread",	 EXT_WARN, V_NONE, EXT },
+#undef SLABS
+#undef LRU
+#undef CRAWL
+#undef EXT
+};
+
+/* Applies one -o option (name or name=value); "ssl_*" are TLS options
+ * still to come. */
+static enum options_result
+parse_one_extended(struct options *o, char *arg)
 {
 	unsigned long	 v;
 	char		*val = strchr(arg, '=');
 
-	if (val == NULL)
-		return usage_error("-o needs key=value, got '%s'", arg);
-	*val++ = '\0';
+	if (val != NULL)
+		*val++ = '\0';
+	if (strncmp(arg, "ssl_", 4) == 0) {
+		char opt[64];
+
+		snprintf(opt, sizeof opt, "-o %s", arg);
+		return not_yet(opt);
+	}
+	if (strcmp(arg, "maxconns_fast") == 0 && val == NULL) {
+		o->maxconns_fast = true;
+		return OPTIONS_RUN;
+	}
+	if (strcmp(arg, "hashpower") == 0) {
+		/* memcached's bounds: below 12 is too low, above 32 too
+		 * high */
+		if (val == NULL || !parse_ulong(val, 12, 32, &v))
+			return usage_error("bad hashpower '%s' (12-32)",
+			    val != NULL ? val : "");
+		o->hashpower_init = (unsigned)v;
+		warn_ignored("-o hashpower", "each shard's hash table sizes "
+		    "itself with the item count");
+		return OPTIONS_RUN;
+	}
+	for (size_t i = 0; i < sizeof ext_table / sizeof ext_table[0]; i++) {
+		const struct ext_row *row = &ext_table[i];
+		char opt[64];
+
+		if (strcmp(arg, row->name) != 0)
+			continue;
+		if ((row->value == V_NEED && (val == NULL || *val == '\0')) ||
+		    (row->value == V_NONE && val != NULL))
+			return usage_error(row->value == V_NEED ?
+			    "-o %s needs a value" : "-o %s takes no value",
+			    arg);
+		snprintf(opt, sizeof opt, "-o %s", arg);
+		if (row->kind == EXT_WARN)
+			warn_ignored(opt, row->why);
+		return OPTIONS_RUN;
+	}
+	if (val == NULL) {
+		if (strcmp(arg, "idle_timeout") == 0 ||
+		    strcmp(arg, "write_timeout") == 0 ||
+		    strcmp(arg, "port_file") == 0)
+			return usage_error("-o %s needs a value", arg);
+		return usage_error("unknown -o option '%s'", arg);
+	}
 	if (strcmp(arg, "idle_timeout") == 0) {
 		if (!parse_ulong(val, 0, 86400 * 365, &v))
 			return usage_error("bad idle_timeout '%s'", val);
@@ -162,6 +349,27 @@ parse_extended(struct options *o, char *arg)
 		o->port_file = val;
 	} else
 		return usage_error("unknown -o option '%s'", arg);
+	return OPTIONS_RUN;
+}
+
+/* Applies -o's comma-separated list, as memcached's getsubopt() loop
+ * does (a port_file path therefore cannot hold a comma). */
+static enum options_result
+parse_extended(struct options *o, char *arg)
+{
+	enum options_result	 r;
+	char			*next;
+
+	if (*arg == '\0')
+		return usage_error("%s", "-o needs an option");
+	for (; arg != NULL; arg = next) {
+		if ((next = strchr(arg, ',')) != NULL)
+			*next++ = '\0';
+		if (*arg == '\0')
+			continue;
+		if ((r = parse_one_extended(o, arg)) != OPTIONS_RUN)
+			return r;
+	}
 	return OPTIONS_RUN;
 }
 
@@ -190,6 +398,8 @@ validate(const struct options *o)
 		    "than half the memory limit (-m)");
 	return OPTIONS_RUN;
 }
+
+static enum options_result apply_memcached(struct options *, int, char *);
 
 /* Applies one option character; returns OPTIONS_RUN to go on. */
 static enum options_result
@@ -285,6 +495,89 @@ apply(struct options *o, int ch, char *arg)
 		o->auth_file = arg;
 		break;
 	default:
+		return apply_memcached(o, ch, arg);
+	}
+	return OPTIONS_RUN;
+}
+
+/* Parses a decimal number with an optional fraction, like "1.25". */
+static bool
+parse_double(const char *s, double *out)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	*out = strtod(s, &end);
+	return errno == 0 && *end == '\0';
+}
+
+/* Applies one of memcached's flags beyond the basic ones. */
+static enum options_result
+apply_memcached(struct options *o, int ch, char *arg)
+{
+	unsigned long	v;
+	double		d;
+
+	switch (ch) {
+	case 'r':
+		o->enable_coredumps = true;
+		break;
+	case 'k':
+		o->lock_memory = true;
+		break;
+	case 'R':
+		if (!parse_ulong(arg, 1, INT_MAX, &v))
+			return usage_error("bad requests per event '%s' "
+			    "(must be greater than 0)", arg);
+		o->reqs_per_event = (unsigned)v;
+		break;
+	case 'C':
+		o->cas_enabled = false;
+		break;
+	case 'F':
+		o->flush_enabled = false;
+		break;
+	case 'W':
+		o->watch_enabled = false;
+		break;
+	case 'D':
+		/* memcached takes the first character */
+		if (*arg == '\0')
+			return usage_error("%s", "-D needs a delimiter");
+		o->prefix_delimiter = arg[0];
+		o->detail_enabled = true;
+		break;
+	case 'L':
+		o->large_pages = true;
+		warn_ignored("-L", "cached does not use large pages");
+		break;
+	case 'f':
+		if (!parse_double(arg, &d) || d <= 1.0)
+			return usage_error("bad growth factor '%s' (must be "
+			    "greater than 1)", arg);
+		o->growth_factor = d;
+		warn_ignored("-f", "cached has no slab classes");
+		break;
+	case 'n':
+		if (!parse_ulong(arg, 1, INT_MAX, &v))
+			return usage_error("bad chunk size '%s' (must be "
+			    "greater than 0)", arg);
+		o->chunk_size = (unsigned)v;
+		warn_ignored("-n", "cached has no slab classes");
+		break;
+	case 'N':
+		if (!parse_ulong(arg, 1, INT_MAX, &v))
+			return usage_error("bad number of NAPI ids '%s'", arg);
+		o->napi_ids = (unsigned)v;
+		warn_ignored("-N", "connections are not steered by NAPI id");
+		break;
+	case 'e':
+		return not_yet("-e");
+	case 'Z':
+		return not_yet("-Z");
+	default:
 		return OPTIONS_EXIT_USAGE;
 	}
 	return OPTIONS_RUN;
@@ -307,10 +600,18 @@ options_parse(struct options *o, int argc, char **argv)
 	o->threads = 4;
 	o->backlog = 1024;
 	o->write_timeout = 60;
+	o->reqs_per_event = 20;
+	o->cas_enabled = true;
+	o->flush_enabled = true;
+	o->watch_enabled = true;
+	o->prefix_delimiter = ':';
+	o->growth_factor = 1.25;
+	o->chunk_size = 48;
+	o->maxconns_fast = true;
 
 	opterr = 0;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, ":p:l:U:s:a:c:m:MI:t:b:AdP:u:vo:B:SY:hV",
+	while ((ch = getopt_long(argc, argv, ":p:l:U:s:a:c:m:MI:t:b:AdP:u:vo:B:SY:hVrkR:CFWD:Lf:n:N:e:Zi",
 	    long_opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
@@ -318,6 +619,9 @@ options_parse(struct options *o, int argc, char **argv)
 			return OPTIONS_EXIT_OK;
 		case 'V':
 			puts(PACKAGE_NAME " " PACKAGE_VERSION);
+			return OPTIONS_EXIT_OK;
+		case 'i':
+			fputs(license_text, stdout);
 			return OPTIONS_EXIT_OK;
 		case ':':
 			return usage_error("option '%s' needs an argument",

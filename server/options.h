@@ -43,6 +43,26 @@ struct options {
 	bool		 protocol_set;	/* -B was given */
 	bool		 sasl;		/* -S: binary SASL authentication */
 	const char	*auth_file;	/* -Y, or $MEMCACHED_SASL_PWDB */
+	/* memcached's other flags; the comment gives the name "stats
+	 * settings" shows each under in memcached */
+	bool		 enable_coredumps; /* -r: raise the core size limit */
+	bool		 lock_memory;	/* -k: mlockall() */
+	bool		 large_pages;	/* -L: asked for, never used */
+	unsigned	 reqs_per_event; /* -R, "reqs_per_event" (20) */
+	bool		 cas_enabled;	/* -C clears, "cas_enabled" */
+	bool		 flush_enabled;	/* -F clears, "flush_enabled" */
+	bool		 watch_enabled;	/* -W clears (no "stats settings"
+					 * line in memcached 1.6.18) */
+	char		 prefix_delimiter; /* -D, "stat_key_prefix" (':') */
+	bool		 detail_enabled; /* -D sets, "detail_enabled" */
+	double		 growth_factor;	/* -f, "growth_factor" (1.25), unused */
+	unsigned	 chunk_size;	/* -n, "chunk_size" (48), unused */
+	unsigned	 napi_ids;	/* -N, "num_napi_ids" (0), unused */
+	unsigned	 hashpower_init; /* -o hashpower, "hashpower_init" (0),
+					 * unused: each shard's table sizes
+					 * itself */
+	bool		 maxconns_fast;	/* -o [no_]maxconns_fast,
+					 * "maxconns_fast" (yes) */
 };
 
 enum options_result {

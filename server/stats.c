@@ -209,7 +209,7 @@ stats_settings(const struct stats_ctx *c)
 	emit_str(c, "domain_socket", o->unix_path != NULL ? o->unix_path :
 	    "NULL");
 	emit_fmt(c, "umask", "%o", o->unix_mask);
-	emit_str(c, "cas_enabled", "yes");
+	emit_str(c, "cas_enabled", o->cas_enabled ? "yes" : "no");
 	emit_u64(c, "tcp_backlog", (uint64_t)o->backlog);
 	emit_str(c, "binding_protocol",
 	    o->protocol == OPTIONS_PROTO_ASCII ? "ascii" :

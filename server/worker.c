@@ -72,8 +72,8 @@ worker_adopt(struct worker *w, struct new_conn *nc)
 		return;
 	}
 	peer_name(nc->fd, c->addr, sizeof c->addr);
-	log_msg(LOG_INFO, "<%d new connection from %s on worker %u", nc->fd,
-	    c->addr, w->id);
+	log_msg(LOG_DEBUG, "<%d new auto-negotiating client connection",
+	    nc->fd);
 	pthread_mutex_lock(&w->lock);
 	c->next = w->conns;
 	if (w->conns != NULL)

@@ -483,17 +483,23 @@ incr_build(store_t *st, const item_t *old, bool incr, uint64_t delta,
 {
 	char buf[24];
 	uint64_t v;
+	size_t n;
 	int len;
 
 	if (!parse_u64(item_value(old), old->nbytes, &v))
 		return STORE_NON_NUMERIC;
 	*result = apply_delta(v, incr, delta);
 	len = snprintf(buf, sizeof(buf), "%" PRIu64, *result);
+	/* A shorter result keeps the old length, padded with spaces, as
+	 * memcached's in-place update leaves it ("100" decr 95 is "5  "):
+	 * clients that read the value back see the same bytes. */
+	n = (size_t)len < old->nbytes ? old->nbytes : (size_t)len;
 	*out = item_new(st, item_key(old), item_nkey(old), old->flags,
-	    old->exptime, (size_t)len);
+	    old->exptime, n);
 	if (*out == NULL)
 		return STORE_NO_MEMORY;
 	memcpy(item_value_mut(*out), buf, (size_t)len);
+	memset(item_value_mut(*out) + len, ' ', n - (size_t)len);
 	return STORE_OK;
 }
 

@@ -720,7 +720,8 @@ cmd_arith(struct fuzz *f, const struct proto_req *req)
 	uint64_t		 result, v = 0, want;
 	struct dispatch_state	 ds;
 	store_status_t		 st;
-	char			 buf[24];
+	char			 buf[24], *padded;
+	size_t			 len, n;
 
 	FUZZ_CHECK(dispatch(f, req, &ds) == DISPATCH_DONE);
 	if (f->rec.nnumber == 1) {
@@ -750,8 +751,15 @@ cmd_arith(struct fuzz *f, const struct proto_req *req)
 	want = incr ? v + req->delta : v > req->delta ? v - req->delta : 0;
 	FUZZ_CHECK(result == want);
 	snprintf(buf, sizeof buf, "%llu", (unsigned long long)result);
-	/* A new item: new CAS, same flags and exptime. */
-	model_put(e, buf, strlen(buf), e->flags, e->exptime);
+	/* A new item: new CAS, same flags and exptime; a shorter result is
+	 * padded with spaces to the old length, as memcached leaves it. */
+	len = strlen(buf);
+	n = len < e->nval ? e->nval : len;
+	FUZZ_CHECK((padded = malloc(n)) != NULL);
+	memcpy(padded, buf, len);
+	memset(padded + len, ' ', n - len);
+	model_put(e, padded, n, e->flags, e->exptime);
+	free(padded);
 }
 
 /* touch <key> <exptime>. */

@@ -4,6 +4,8 @@ unix sockets, the connection limit, the shutdown command and the idle
 timeout.
 """
 import os
+import re
+import shutil
 import signal
 import socket
 import stat
@@ -15,6 +17,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import CACHED, Client, Server, wait_for  # noqa: E402
+import serverctl  # noqa: E402  (common put tests/ on the path)
 
 
 def run(*args):
@@ -158,18 +161,262 @@ class CliTest(unittest.TestCase):
             self.assertLess(time.monotonic() - start, 3.5)
             busy = srv.connect()
             self.assertEqual(busy.call(b"get k\r\n"), b"END\r\n")
+    def test_help_lists_memcached_flags(self):
+        r = run("--help")
+        self.assertEqual(r.returncode, 0)
+        for flag in (b"-r,", b"-k,", b"-R,", b"-C,", b"-F,", b"-W,", b"-D ",
+                     b"-L,", b"-f,", b"-n,", b"-N,", b"-e,", b"-Z,", b"-i,",
+                     b"--max-reqs-per-event", b"--disable-cas", b"hashpower",
+                     b"modern", b"ssl_", b"ext_"):
+            self.assertIn(flag, r.stdout)
+        r = run("-i")
+        self.assertEqual(r.returncode, 0)
+        self.assertIn(b"licence", r.stdout)
 
-    def test_verbose_logs_connections(self):
-        with tempfile.TemporaryFile() as err:
-            srv = Server("-vv", stderr=err)
+    def test_memcached_flags_accepted(self):
+        """memcached's flags start the server; those that tune what
+        cached does not have say so in one warning line each."""
+        quiet = [["-r"], ["-k"], ["-R", "5"], ["--max-reqs-per-event=5"],
+                 ["-C"], ["-F"], ["-W"], ["-D", "#"], ["-o", "modern"],
+                 ["-o", "maxconns_fast"], ["-o", "no_drop_privileges"],
+                 ["-o", "modern,idle_timeout=60"]]
+        warned = [(["-L"], 1), (["-f", "1.5"], 1), (["-n", "64"], 1),
+                  (["-N", "2"], 1), (["--slab-growth-factor=2"], 1),
+                  (["-o", "hashpower=16"], 1),
+                  (["-o", "slab_reassign,slab_automove=1"], 2),
+                  (["-o", "lru_crawler,lru_maintainer,modern"], 2),
+                  (["-o", "hot_lru_pct=20", "-o", "warm_lru_pct=40"], 2),
+                  (["-o", "no_lru_crawler"], 1), (["-o", "no_modern"], 1),
+                  (["-o", "hash_algorithm=murmur3"], 1),
+                  (["-o", "ext_path=/tmp/x:1G"], 1),
+                  (["-o", "track_sizes"], 1),
+                  (["-o", "worker_logbuf_size=64"], 1),
+                  (["-o", "slab_chunk_max=16"], 1)]
+        for args, nwarn in [(a, 0) for a in quiet] + warned:
+            with self.subTest(args=args), tempfile.TemporaryFile() as err:
+                srv = Server(*args, stderr=err)
+                c = srv.connect()
+                self.assertEqual(c.call(b"set k 0 0 1\r\na\r\n"),
+                                 b"STORED\r\n")
+                c.close()
+                self.assertEqual(srv.stop(), 0)
+                err.seek(0)
+                # (-k may warn that mlockall failed: a limit, not ours)
+                lines = [ln for ln in err.read().split(b"\n")
+                         if b"warning" in ln and b"mlockall" not in ln]
+                self.assertEqual(len(lines), nwarn, lines)
+                self.assertTrue(all(ln.endswith(b"; ignored")
+                                    for ln in lines), lines)
+
+    def test_not_yet_and_unknown_exit_64(self):
+        for args in (["-e", "/tmp/x"], ["-Z"], ["--enable-ssl"],
+                     ["-o", "ssl_chain_cert=/x.pem"], ["-o", "ssl_key=k"],
+                     ["--memory-file=/tmp/x"]):
+            with self.subTest(args=args):
+                r = run(*args)
+                self.assertEqual(r.returncode, 64, r.stderr)
+                self.assertIn(b"not supported yet", r.stderr)
+        for args in (["-q"], ["-o", "bogus"], ["-o", "modern,bogus"],
+                     ["-o", "hashpower=5"], ["-o", "hashpower=70"],
+                     ["-o", "hot_lru_pct"], ["-o", "modern=1"], ["-f", "1"],
+                     ["-f", "x"], ["-R", "0"], ["-n", "0"], ["-D", ""],
+                     ["-o", ""], ["-o", "idle_timeout"]):
+            with self.subTest(args=args):
+                r = run(*args)
+                self.assertEqual(r.returncode, 64, r.stderr)
+                self.assertNotIn(b"not supported yet", r.stderr)
+
+    def test_disable_cas(self):
+        with Server("-C") as srv:
             c = srv.connect()
-            c.call(b"get k\r\n")
-            c.close()
+            self.assertEqual(c.stats(b"settings")["cas_enabled"], "no")
+            self.assertEqual(c.call(b"set k 0 0 1\r\na\r\ngets k\r\n"),
+                             b"STORED\r\nVALUE k 0 1 0\r\na\r\nEND\r\n")
+            # as memcached -C: no CAS compares equal, 0 included
+            self.assertEqual(c.call(b"cas k 0 0 1 0\r\nb\r\n"
+                                    b"cas nokey 0 0 1 0\r\nb\r\n"
+                                    b"mg k c v\r\nms k 1 C0\r\nc\r\n"),
+                             b"EXISTS\r\nNOT_FOUND\r\nVA 1 c0\r\na\r\n"
+                             b"EX\r\n")
+
+    def test_disable_flush_all(self):
+        with Server("-F") as srv:
+            c = srv.connect()
+            self.assertEqual(c.call(b"set k 0 0 1\r\na\r\nflush_all\r\n"
+                                    b"flush_all noreply\r\nflush_all 0\r\n"
+                                    b"get k\r\n"),
+                             b"STORED\r\n" +
+                             b"CLIENT_ERROR flush_all not allowed\r\n" * 2 +
+                             b"VALUE k 0 1\r\na\r\nEND\r\n")
+            self.assertEqual(c.stats()["cmd_flush"], "0")
+
+    def test_reqs_per_event_yields(self):
+        """-R 2: a pipeline of 50 requests is answered whole, the
+        connection yielding to others every 2 requests (conn_yields)."""
+        with Server("-R", "2") as srv:
+            c = srv.connect()
+            reqs = b"".join(b"set k%d 0 0 1\r\nx\r\n" % i for i in range(50))
+            self.assertEqual(c.call(reqs), b"STORED\r\n" * 50)
+            self.assertGreaterEqual(int(c.stats()["conn_yields"]), 10)
+        with Server() as srv:
+            c = srv.connect()
+            reqs = b"".join(b"set k%d 0 0 1\r\nx\r\n" % i
+                            for i in range(15))
+            self.assertEqual(c.call(reqs), b"STORED\r\n" * 15)
+            self.assertEqual(c.stats()["conn_yields"], "0")
+
+
+# What a client sends, one request at a time, for the -vv log tests, and
+# the lines memcached 1.6.18 -vv logs for them (fd numbers as <N>/>N, the
+# version sentinel's lines left out).
+VERBOSE_REQUESTS = [
+    b"set k 0 0 1\r\nx\r\n", b"get k nokey\r\n", b"gets k\r\n",
+    b"set k 0 0 1 noreply\r\ny\r\n", b"delete k noreply\r\n",
+    b"delete k\r\n", b"set n 0 0 1\r\n5\r\n", b"incr n 2\r\n",
+    b"decr n 1 noreply\r\n", b"touch n 10\r\n", b"flush_all\r\n",
+    b"bogus cmd\r\n", b"set k abc 0 1\r\nx\r\n", b"incr k x\r\n",
+    b"mn\r\n", b"mg nokey v\r\n", b"stats\r\n",
+]
+VERBOSE_LOG = [
+    b"<N new auto-negotiating client connection",
+    b"N: Client using the ascii protocol",
+    b"<N set k 0 0 1", b">N STORED",
+    b"<N get k nokey", b">N sending key k", b">N END",
+    b"<N gets k", b">N sending key k", b">N END",
+    b"<N set k 0 0 1 noreply", b">N NOREPLY STORED",
+    b"<N delete k noreply", b">N NOREPLY DELETED",
+    b"<N delete k", b">N NOT_FOUND",
+    b"<N set n 0 0 1", b">N STORED",
+    b"<N incr n 2", b">N 7",
+    b"<N decr n 1 noreply", b">N NOREPLY 6",
+    b"<N touch n 10", b">N TOUCHED",
+    b"<N flush_all", b">N OK",
+    b"<N bogus cmd", b">N ERROR",
+    b"<N set k abc 0 1", b">N CLIENT_ERROR bad command line format",
+]
+VERBOSE_LOG_TAIL = [
+    b"<N incr k x", b">N CLIENT_ERROR invalid numeric delta argument",
+    b"<N mn", b">N MN",
+    b"<N mg nokey v",
+    b"<N stats",
+    b"<N connection closed.",
+]
+
+
+def connection_lines(log):
+    """The lines of the last connection of a -vv log (other connections,
+    such as a launcher's readiness probes, may log in between), fd numbers
+    as N, without the version sentinel's."""
+    fds = re.findall(rb"(?m)^<(\d+) new auto-negotiating", log)
+    out = []
+    for line in log.split(b"\n"):
+        fd = re.match(rb"^[<>]?(\d+)", line)
+        if fds and fd and fd.group(1) != fds[-1]:
+            continue
+        line = re.sub(rb"^([<>]?)\d+", rb"\1N", line)
+        if re.match(rb"^([<>]N |N: )", line) and \
+                line not in (b"<N version",) and \
+                not line.startswith(b">N VERSION") and \
+                not line.startswith(b"<N server listening"):
+            out.append(line)
+    return out
+
+
+def run_verbose(port, requests):
+    """Sends each request (waiting for its reply) on one connection, then
+    closes it."""
+    c = Client(socket.create_connection(("127.0.0.1", port), 5))
+    for r in requests:
+        c.call(r)
+    c.close()
+
+
+class VerboseTest(unittest.TestCase):
+    """-v/-vv/-vvv log as memcached does (tests read the server's stderr)."""
+
+    def log_of(self, *args, requests=VERBOSE_REQUESTS, wait_close=None):
+        """The server's stderr after requests; with -vv, once the close
+        of the connection is logged (lines from the worker thread)."""
+        if wait_close is None:
+            wait_close = "-vv" in args or "-vvv" in args
+        with tempfile.TemporaryFile() as err:
+            srv = Server(*args, stderr=err)
+            run_verbose(srv.port, requests)
+
+            def closed():
+                err.seek(0)
+                return b"connection closed." in err.read() or None
+            if wait_close:
+                self.assertIsNotNone(wait_for(closed, 5))
             self.assertEqual(srv.stop(), 0)
             err.seek(0)
-            log = err.read()
-            self.assertIn(b"new connection", log)
-            self.assertIn(b"listening on", log)
+            return err.read()
+
+    def test_vv_logs_commands_and_replies(self):
+        log = self.log_of("-vv")
+        self.assertIn(b"server listening (auto-negotiate)", log)
+        # the "set k abc" value line is skipped, not run (memcached
+        # would log "<N x" and ">N ERROR" here)
+        self.assertEqual(connection_lines(log),
+                         VERBOSE_LOG + VERBOSE_LOG_TAIL, log)
+        self.assertNotIn(b"going from", log)
+
+    @unittest.skipIf(shutil.which("memcached") is None,
+                     "memcached (the oracle) not installed")
+    def test_vv_lines_match_memcached(self):
+        """The same requests to memcached -vv give the same lines, but for
+        the value memcached runs as a command line."""
+        with tempfile.TemporaryFile() as err:
+            mc = serverctl.ServerProcess(shutil.which("memcached"),
+                                         ["-vv", "-t", "1"],
+                                         kind="memcached", stderr=err)
+            mc.start()
+            try:
+                run_verbose(mc.port, VERBOSE_REQUESTS)
+
+                def closed():
+                    err.seek(0)
+                    return err.read().endswith(b"connection closed.\n") \
+                        or None
+                self.assertIsNotNone(wait_for(closed, 5))
+            finally:
+                mc.stop()
+            err.seek(0)
+            theirs = connection_lines(err.read())
+        # the launcher's readiness probes connected first
+        start = len(theirs) - 1 - theirs[::-1].index(VERBOSE_LOG[0])
+        self.assertEqual(theirs[start:start + len(VERBOSE_LOG) + 2 +
+                                len(VERBOSE_LOG_TAIL)], VERBOSE_LOG + [b"<N x", b">N ERROR"] +
+                         VERBOSE_LOG_TAIL)
+
+    def test_vvv_logs_state_changes(self):
+        log = self.log_of("-vvv", requests=[b"set k 0 0 1\r\nx\r\n"])
+        self.assertIn(b": going from conn_parse_cmd to conn_nread", log)
+        self.assertIn(b"<", log)
+
+    def test_control_bytes_escaped(self):
+        log = self.log_of("-vv", requests=[b"set a\x01\x1b[2J\rb 0 0 1\r\n"
+                                           b"x\r\nget a\x01\x1b[2J\rb\r\n"])
+        self.assertIn(b"set a\\x01\\x1b[2J\\x0db 0 0 1\n", log)
+        self.assertIn(b"sending key a\\x01\\x1b[2J\\x0db\n", log)
+        self.assertNotIn(b"\x1b", log)
+
+    def test_v_and_quiet(self):
+        """-v logs no commands; without -v nothing is logged at all."""
+        log = self.log_of("-v")
+        self.assertEqual(connection_lines(log), [], log)
+        self.assertIn(b"listening on", log)
+        self.assertEqual(self.log_of(), b"")
+
+    def test_verbosity_command_quiets(self):
+        """"verbosity 0" stops the lines of an open connection at once."""
+        log = self.log_of("-vv", requests=[b"get a\r\n", b"verbosity 0\r\n",
+                                           b"get b\r\n"], wait_close=False)
+        self.assertIn(b"<", log)
+        lines = connection_lines(log)
+        self.assertIn(b"<N get a", lines)
+        self.assertIn(b"<N verbosity 0", lines)
+        self.assertNotIn(b"<N get b", lines)
 
 
 if __name__ == "__main__":

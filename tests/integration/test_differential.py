@@ -2,7 +2,8 @@
 oracle, Debian's /usr/bin/memcached), replies compared byte for byte.
 
 The corpus is every case of test_wire.py plus the rows below, plus the
-meta protocol corpus of meta_cases.py (issue 11); each runs on
+classic text corpus of text_cases.py (issue 13) and the meta protocol
+corpus of meta_cases.py (issue 11); each runs on
 a new connection to a freshly flushed server, whole, then split at every
 byte for the shorter ones.  Replies that memcached makes non-deterministic
 (CAS values) are normalised in both before comparing; deliberate
@@ -27,6 +28,8 @@ from common import (CLOSED, SENTINEL, TIME_SCALE, VERSION_RE,  # noqa: E402
 from test_wire import CASES  # noqa: E402
 from meta_cases import (META, META_DIFFERENCES,  # noqa: E402
                         META_SPLIT_MAX, normalise_meta)
+from text_cases import (TEXT, TEXT_COUNTER_DIFFERENCES,  # noqa: E402
+                        TEXT_DIFFERENCES, TEXT_PIPELINE_UNSAFE)
 
 MEMCACHED = os.environ.get("MEMCACHED", shutil.which("memcached"))
 
@@ -79,35 +82,35 @@ VALUE_RUN = ("memcached runs the refused command's value bytes as a command "
 LOST = ("the value's length is unusable, so the framing is lost: memcached "
         "reads on and runs the value bytes as a command; cached replies and "
         "closes, as the protocol's own advice for lost framing says")
-PADDED = ("memcached updates a shrinking incr/decr result in place, padded "
-          "with spaces to the old length; cached stores the exact digits "
-          "(clients parse both as the same number)")
-
 # Deliberate differences: request -> (memcached's reply, ours, why).
 DIFFERENCES = {
     b"set k -1 0 5\r\nhello\r\n": (BAD + b"ERROR\r\n", BAD, VALUE_RUN),
     b"set k 0 abc 5\r\nhello\r\n": (BAD + b"ERROR\r\n", BAD, VALUE_RUN),
     b"cas k 0 0 5 abc\r\nhello\r\n": (BAD + b"ERROR\r\n", BAD, VALUE_RUN),
+    b"cas k 0 0 5\r\nhello\r\n": (b"ERROR\r\nERROR\r\n", b"ERROR\r\n",
+                                   VALUE_RUN),
+    b"set k 0 0 1 noreply extra\r\na\r\n": (b"ERROR\r\nERROR\r\n",
+                                             b"ERROR\r\n", VALUE_RUN),
+    b"set k 0 0 5 noreply x\r\nhello\r\n": (b"ERROR\r\nERROR\r\n",
+                                             b"ERROR\r\n", VALUE_RUN),
     b"set " + b"a" * 251 + b" 0 0 5\r\nhello\r\n":
         (BAD + b"ERROR\r\n", BAD, VALUE_RUN),
-    b"set k 0 0 1\r\na\r\ncas k 0 0 5\r\nget " + b"a" * 251 + b"\r\n": (
+    b"set k 0 0 1\r\na\r\ncas k 0 0\r\nget " + b"a" * 251 + b"\r\n": (
         BAD, b"STORED\r\nERROR\r\n" + BAD, "memcached drops the replies "
         "queued before a get with a bad key (see PIPELINE_UNSAFE)"),
     b"set k 4294967296 0 5\r\nhello\r\n": (
         b"STORED\r\n", BAD, "memcached stores the item with its flags "
         "silently cut to 32 bits (0 here): the client's data would come "
         "back different, so cached refuses the line"),
-    b"set k 0 2147483648 5\r\nhello\r\n": (
-        b"STORED\r\n", BAD, "memcached overflows the exptime and stores an "
-        "item that is already expired; cached refuses the line instead "
-        "of answering STORED for nothing"),
-    b"set k\x01 0 0 1\r\na\r\n": (
-        b"STORED\r\n", BAD, "protocol.txt forbids control characters in "
-        "keys; libmemcached's key check and twemproxy refuse them, so "
-        "cached refuses them up front rather than store what those "
-        "clients cannot name"),
-    b"set k\x7f 0 0 1\r\na\r\n": (
-        b"STORED\r\n", BAD, "as for \\x01: DEL is a control character"),
+    b"set k\x00 0 0 1\r\na\r\n": (
+        b"ERROR\r\nERROR\r\n", BAD, "memcached reads a line only up to "
+        "a NUL (here \"set k\", then runs the value); cached refuses a "
+        "key holding NUL"),
+    b"set k 0 2147483648 5\r\nhello\r\nget k\r\n": (
+        b"STORED\r\nEND\r\n",
+        b"STORED\r\nVALUE k 0 5\r\nhello\r\nEND\r\n", "memcached cuts "
+        "the exptime to 32 bits, so this 2038 date becomes a time long "
+        "past and the item is lost on arrival; cached keeps the time"),
     b"set k 0 0 -1\r\nhello\r\n": (BAD + b"ERROR\r\n", BAD + CLOSED, LOST),
     b"set k 0 0 abc\r\nhello\r\n": (BAD + b"ERROR\r\n", BAD + CLOSED, LOST),
     b"set k 0 0 4294967296\r\nhello\r\n": (
@@ -115,19 +118,14 @@ DIFFERENCES = {
     b"set k 0 0 5\r\nhelloXY\r\n": (
         b"CLIENT_ERROR bad data chunk\r\nERROR\r\n",
         b"CLIENT_ERROR bad data chunk\r\n" + CLOSED, LOST),
-    b"set n 0 0 2\r\n10\r\nincr n 5\r\ndecr n 3\r\ndecr n 100\r\nget n\r\n": (
-        b"STORED\r\n15\r\n12\r\n0\r\nVALUE n 0 2\r\n0 \r\nEND\r\n",
-        b"STORED\r\n15\r\n12\r\n0\r\nVALUE n 0 1\r\n0\r\nEND\r\n", PADDED),
     b"a" * 3000: (
         b"ERROR\r\n<TIMEOUT>", CLOSED, "a command line over 2048 bytes "
         "(only gets may be longer) closes the connection in cached; "
         "memcached closes only if the newline has not arrived by its "
         "next read, and here took the sentinel into the line"),
-    b"set n 0 0 3\r\n007\r\nincr n 1\r\nget n\r\n": (
-        b"STORED\r\n8\r\nVALUE n 0 3\r\n8  \r\nEND\r\n",
-        b"STORED\r\n8\r\nVALUE n 0 1\r\n8\r\nEND\r\n", PADDED),
 }
 DIFFERENCES.update(META_DIFFERENCES)
+DIFFERENCES.update(TEXT_DIFFERENCES)
 
 # The counters test_counters compares ("stats" names).  Left out:
 # curr_items (memcached drops flushed items lazily, so its count lags),
@@ -152,7 +150,7 @@ COUNTER_DIFFERENCES = {
     cmd + b" k O" + o + b"\r\n"
     for cmd in (b"mg", b"ma")
     for o in (b"o" * 32, b"o" * 33, b"o" * 200)
-}
+} | TEXT_COUNTER_DIFFERENCES
 
 # A get with a bad key makes memcached 1.6.18 drop the replies it had
 # queued for the requests before it in the same read (a memcached bug:
@@ -175,9 +173,12 @@ PIPELINE_UNSAFE = {
     # cached refuses the line first (alone, both say "opaque token too
     # long")
     b"ma k O" + o + b"\r\n" for o in (b"o" * 32, b"o" * 33, b"o" * 200)
-}
+} | TEXT_PIPELINE_UNSAFE
 
-CAS_RE = re.compile(rb"^(VALUE \S+ \d+ \d+) \d+\r\n", re.M)
+# (keys may hold any byte but space, NUL and LF: tabs and CRs too)
+# A request line of incr, decr or ma.
+ARITH_RE = re.compile(rb"(^|\n) *(incr|decr|ma) ")
+CAS_RE = re.compile(rb"^(VALUE [^ \n]+ \d+ \d+) \d+\r\n", re.M)
 
 
 def normalise(reply):
@@ -293,7 +294,7 @@ class DifferentialTest(unittest.TestCase):
             raise AssertionError("cached exited with %d" % status)
 
     def corpus(self):
-        return [req for req, _ in CASES] + EXTRA + META
+        return [req for req, _ in CASES] + EXTRA + TEXT + META
 
     def compare(self, request, step=None):
         theirs = exchange(self.memcached, request, step)
@@ -362,10 +363,14 @@ class DifferentialTest(unittest.TestCase):
     def test_pipelined(self):
         """The whole corpus on one connection, but for the requests that
         close it (as memcached answers them alone), that differ on
-        purpose, or that memcached cannot take in a pipeline."""
+        purpose, or that memcached cannot take in a pipeline.  Among
+        those: incr/decr/ma, whose shrinking results memcached pads in
+        place only while no queued reply holds the item (in a pipeline
+        that depends on timing; alone it pads, as cached does)."""
         stream = b"".join(
             r for r in self.corpus()
             if r not in DIFFERENCES and r not in PIPELINE_UNSAFE
+            and not ARITH_RE.search(r)
             and not exchange(self.memcached, r).endswith(CLOSED))
         self.compare(stream)
 

@@ -54,8 +54,9 @@ CASES = [
     (b"delete k 5\r\n", b"CLIENT_ERROR bad command line format.  "
      b"Usage: delete <key> [noreply]\r\n"),
     (b"incr nokey 1\r\n", b"NOT_FOUND\r\n"),
+    # a shorter result keeps the old length, padded (as memcached)
     (b"set n 0 0 2\r\n10\r\nincr n 5\r\ndecr n 3\r\ndecr n 100\r\nget n\r\n",
-     b"STORED\r\n15\r\n12\r\n0\r\nVALUE n 0 1\r\n0\r\nEND\r\n"),
+     b"STORED\r\n15\r\n12\r\n0\r\nVALUE n 0 2\r\n0 \r\nEND\r\n"),
     (b"set n 0 0 20\r\n18446744073709551615\r\nincr n 2\r\n",
      b"STORED\r\n1\r\n"),                                     # wraps at 2^64
     (b"set n 0 0 2\r\n99\r\nincr n 1\r\nget n\r\n",
@@ -96,22 +97,30 @@ CASES = [
     (b"\r\n", b"ERROR\r\n"),
     (b"bogus command\r\n", b"ERROR\r\n"),
     (b"set k 0 0\r\n", b"ERROR\r\n"),
-    (b"cas k 0 0 5\r\n", b"ERROR\r\n"),
+    # A storage line with a field missing or too many, but a readable
+    # length: ERROR, and the value is swallowed (memcached runs it).
+    (b"cas k 0 0 5\r\nhello\r\n", b"ERROR\r\n"),
+    (b"set k 0 0 5 noreply x\r\nhello\r\n", b"ERROR\r\n"),
     # Bad fields with a valid length: the value is swallowed, not run as
     # commands (memcached would also answer ERROR for the value line).
     (b"set k -1 0 5\r\nhello\r\n", BAD_FORMAT),
     (b"set k 4294967296 0 5\r\nhello\r\n", BAD_FORMAT),
-    (b"set k 0 2147483648 5\r\nhello\r\n", BAD_FORMAT),
+    # an exptime past 32 bits is the absolute time it says (memcached
+    # cuts it to 32 bits: this one would be long past)
+    (b"set k 0 2147483648 5\r\nhello\r\nget k\r\n",
+     b"STORED\r\nVALUE k 0 5\r\nhello\r\nEND\r\n"),
     (b"set k 0 abc 5\r\nhello\r\n", BAD_FORMAT),
     (b"cas k 0 0 5 abc\r\nhello\r\n", BAD_FORMAT),
     (b"set " + b"a" * 251 + b" 0 0 5\r\nhello\r\n", BAD_FORMAT),
-    (b"set k\x01 0 0 1\r\na\r\n", BAD_FORMAT),
-    (b"set k\x7f 0 0 1\r\na\r\n", BAD_FORMAT),
+    # keys take any byte but space and NUL, as in memcached
+    (b"set k\x01\t\x7f 0 0 1\r\na\r\nget k\x01\t\x7f\r\n",
+     b"STORED\r\nVALUE k\x01\t\x7f 0 1\r\na\r\nEND\r\n"),
+    (b"set k\x00 0 0 1\r\na\r\n", BAD_FORMAT),
     (b"get " + b"a" * 251 + b"\r\n", BAD_FORMAT),
     (b"get a " + b"b" * 251 + b"\r\n", BAD_FORMAT),
     # The replies queued before a get with a bad key all go out (memcached
     # 1.6.18 drops them).
-    (b"set k 0 0 1\r\na\r\ncas k 0 0 5\r\nget " + b"a" * 251 + b"\r\n",
+    (b"set k 0 0 1\r\na\r\ncas k 0 0\r\nget " + b"a" * 251 + b"\r\n",
      b"STORED\r\nERROR\r\n" + BAD_FORMAT),
     # A bad length loses the framing: reply and close.
     (b"set k 0 0 -1\r\nhello\r\n", BAD_FORMAT + CLOSED),

@@ -30,7 +30,6 @@
 #define EXPT	"CLIENT_ERROR invalid exptime argument\r\n"
 #define DELUSE	"CLIENT_ERROR bad command line format.  " \
 		"Usage: delete <key> [noreply]\r\n"
-#define SHUT	"CLIENT_ERROR invalid shutdown mode\r\n"
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -274,6 +273,9 @@ static const struct ok_case ok_cases[] = {
 	{ "quit\r\n", .cmd = PROTO_CMD_QUIT },
 	{ "shutdown\r\n", .cmd = PROTO_CMD_SHUTDOWN },
 	{ "shutdown graceful\r\n", PROTO_CMD_SHUTDOWN, .arg = "graceful" },
+	/* the mode is dispatch's to check, after -A */
+	{ "shutdown foo\r\n", PROTO_CMD_SHUTDOWN, .arg = "foo" },
+	{ "shutdown  graceful x \r\n", PROTO_CMD_SHUTDOWN, .arg = "graceful x" },
 	{ "stats\r\n", .cmd = PROTO_CMD_STATS },
 	{ "stats   \r\n", .cmd = PROTO_CMD_STATS },
 	{ "stats settings\r\n", PROTO_CMD_STATS, .arg = "settings" },
@@ -553,39 +555,25 @@ static const struct bad_case bad_cases[] = {
 	{ "get    \r\n", PROTO_BAD, ERR, .swallow = 0 },
 	{ "gets\r\n", PROTO_BAD, ERR, .swallow = 0 },
 	{ "gat\r\n", PROTO_BAD, ERR, .swallow = 0 },
-	{ "gat 10\r\n", PROTO_BAD, ERR, .swallow = 0 },
-	{ "gat 10   \r\n", PROTO_BAD, ERR, .swallow = 0 },
 	{ "gats\r\n", PROTO_BAD, ERR, .swallow = 0 },
-	{ "gats 0\r\n", PROTO_BAD, ERR, .swallow = 0 },
 	{ "gat 1a foo\r\n", PROTO_BAD, EXPT, .swallow = 0 },
 	{ "gat 1a\r\n", PROTO_BAD, EXPT, .swallow = 0 },
-	{ "gat +1 foo\r\n", PROTO_BAD, EXPT, .swallow = 0 },
 	{ "gat - foo\r\n", PROTO_BAD, EXPT, .swallow = 0 },
-	{ "gats 2147483648 foo\r\n", PROTO_BAD, EXPT, .swallow = 0 },
-	{ "gats -2147483649 foo\r\n", PROTO_BAD, EXPT, .swallow = 0 },
-	{ "gat 10 fo\x01o\r\n", PROTO_BAD, FMT, .swallow = 0 },
-	{ "get foo\x01\r\n", PROTO_BAD, FMT, .swallow = 0 },
-	{ "get foo\x1f\r\n", PROTO_BAD, FMT, .swallow = 0 },
-	{ "get foo\x7f\r\n", PROTO_BAD, FMT, .swallow = 0 },
-	{ "get a b\tc\r\n", PROTO_BAD, FMT, .swallow = 0 },
-	{ "get k\r\r\n", PROTO_BAD, FMT, .swallow = 0 },
-	{ "get k\rx\n", PROTO_BAD, FMT, .swallow = 0 },
 	{ "get a\0b\r\n", PROTO_BAD, FMT, 0, false, 9 },
-	{ "gets good b\x7f\xff\r\n", PROTO_BAD, FMT, .swallow = 0 },
 
-	/* storage: wrong counts answer ERROR and swallow nothing */
+	/* storage: wrong counts answer ERROR; with a readable length the
+	 * data block is skipped (memcached would run it as a command) */
 	{ "set\r\n", PROTO_BAD, ERR, .swallow = 0 },
 	{ "set foo\r\n", PROTO_BAD, ERR, .swallow = 0 },
 	{ "set foo 0 0\r\n", PROTO_BAD, ERR, .swallow = 0 },
 	{ "set foo 0  5\r\n", PROTO_BAD, ERR, .swallow = 0 },
-	{ "set foo 0 0 5 noreply extra\r\n", PROTO_BAD, ERR, .swallow = 0 },
-	{ "add foo 0 0 5 1 2\r\n", PROTO_BAD, ERR, .swallow = 0 },
-	{ "cas foo 0 0 5\r\n", PROTO_BAD, ERR, .swallow = 0 },
-	{ "cas foo 0 0 5 1 noreply x\r\n", PROTO_BAD, ERR, .swallow = 0 },
+	{ "set foo 0 0 5 noreply extra\r\n", PROTO_BAD, ERR, .swallow = 7 },
+	{ "add foo 0 0 5 1 2\r\n", PROTO_BAD, ERR, .swallow = 7 },
+	{ "cas foo 0 0 5\r\n", PROTO_BAD, ERR, .swallow = 7 },
+	{ "cas foo 0 0 5 1 noreply x\r\n", PROTO_BAD, ERR, .swallow = 7 },
 	/* storage: a bad length loses framing */
 	{ "set foo 0 0 -1\r\n", PROTO_CLOSE, FMT, .swallow = 0 },
 	{ "set foo 0 0 1a\r\n", PROTO_CLOSE, FMT, .swallow = 0 },
-	{ "set foo 0 0 +1\r\n", PROTO_CLOSE, FMT, .swallow = 0 },
 	{ "set foo 0 0 0x10\r\n", PROTO_CLOSE, FMT, .swallow = 0 },
 	{ "set foo 0 0 2147483646\r\n", PROTO_CLOSE, FMT, .swallow = 0 },
 	{ "set foo 0 0 4294967296\r\n", PROTO_CLOSE, FMT, .swallow = 0 },
@@ -594,11 +582,9 @@ static const struct bad_case bad_cases[] = {
 	{ "cas foo 0 0 -1 5\r\n", PROTO_CLOSE, FMT, .swallow = 0 },
 	{ "set fo\x01o -1 x -1\r\n", PROTO_CLOSE, FMT, .swallow = 0 },
 	/* storage: length known, another field bad: skip the data block */
-	{ "set fo\x01o 0 0 5\r\n", PROTO_BAD, FMT, .swallow = 7 },
-	{ "set fo\x7fo 0 0 0\r\n", PROTO_BAD, FMT, .swallow = 2 },
+	{ "set fo\0o 0 0 5\r\n", PROTO_BAD, FMT, 7, false, 16 },
 	{ "set foo -1 0 5\r\n", PROTO_BAD, FMT, .swallow = 7 },
 	{ "set foo 4294967296 0 5\r\n", PROTO_BAD, FMT, .swallow = 7 },
-	{ "set foo 0 2147483648 5\r\n", PROTO_BAD, FMT, .swallow = 7 },
 	{ "set foo 0 --1 5 noreply\r\n", PROTO_BAD, FMT, 7, .noreply = true },
 	{ "prepend foo 1a 0 2147483645\r\n", PROTO_BAD, FMT, .swallow = 2147483647 },
 	{ "cas foo 0 0 5 -1\r\n", PROTO_BAD, FMT, .swallow = 7 },
@@ -614,8 +600,7 @@ static const struct bad_case bad_cases[] = {
 	{ "delete a 0 x\r\n", PROTO_BAD, DELUSE, .swallow = 0 },
 	{ "delete a 1 noreply\r\n", PROTO_BAD, DELUSE, 0, .noreply = true },
 	{ "delete a noreply noreply\r\n", PROTO_BAD, DELUSE, 0, .noreply = true },
-	{ "delete a\x01\r\n", PROTO_BAD, FMT, .swallow = 0 },
-	{ "delete a\x01 noreply\r\n", PROTO_BAD, FMT, 0, .noreply = true },
+	{ "delete a\0\r\n", PROTO_BAD, FMT, 0, false, 11 },
 
 	/* incr / decr */
 	{ "incr\r\n", PROTO_BAD, ERR, .swallow = 0 },
@@ -624,23 +609,17 @@ static const struct bad_case bad_cases[] = {
 	{ "incr a -1\r\n", PROTO_BAD, DELTA, .swallow = 0 },
 	{ "incr a 1a\r\n", PROTO_BAD, DELTA, .swallow = 0 },
 	{ "incr a 18446744073709551616\r\n", PROTO_BAD, DELTA, .swallow = 0 },
-	{ "decr a +1\r\n", PROTO_BAD, DELTA, .swallow = 0 },
 	{ "decr a noreply\r\n", PROTO_BAD, DELTA, 0, .noreply = true },
-	{ "incr a\x7f 1\r\n", PROTO_BAD, FMT, .swallow = 0 },
 
 	/* touch */
 	{ "touch\r\n", PROTO_BAD, ERR, .swallow = 0 },
 	{ "touch a\r\n", PROTO_BAD, ERR, .swallow = 0 },
 	{ "touch a 1 noreply x\r\n", PROTO_BAD, ERR, .swallow = 0 },
 	{ "touch a 1a\r\n", PROTO_BAD, EXPT, .swallow = 0 },
-	{ "touch a 2147483648\r\n", PROTO_BAD, EXPT, .swallow = 0 },
-	{ "touch a -2147483649 noreply\r\n", PROTO_BAD, EXPT, 0, .noreply = true },
-	{ "touch a\x01 1\r\n", PROTO_BAD, FMT, .swallow = 0 },
 
 	/* flush_all */
 	{ "flush_all 1a\r\n", PROTO_BAD, EXPT, .swallow = 0 },
 	{ "flush_all x\r\n", PROTO_BAD, EXPT, .swallow = 0 },
-	{ "flush_all 2147483648\r\n", PROTO_BAD, EXPT, .swallow = 0 },
 	{ "flush_all noreply noreply\r\n", PROTO_BAD, EXPT, 0, .noreply = true },
 	{ "flush_all 1 2 3\r\n", PROTO_BAD, ERR, .swallow = 0 },
 
@@ -649,12 +628,8 @@ static const struct bad_case bad_cases[] = {
 	{ "verbosity 1 2 3\r\n", PROTO_BAD, ERR, .swallow = 0 },
 	{ "verbosity x\r\n", PROTO_BAD, FMT, .swallow = 0 },
 	{ "verbosity -1\r\n", PROTO_BAD, FMT, .swallow = 0 },
-	{ "verbosity 4294967296\r\n", PROTO_BAD, FMT, .swallow = 0 },
 
 	/* shutdown */
-	{ "shutdown foo\r\n", PROTO_BAD, SHUT, .swallow = 0 },
-	{ "shutdown graceful x\r\n", PROTO_BAD, SHUT, .swallow = 0 },
-	{ "shutdown gracefully\r\n", PROTO_BAD, SHUT, .swallow = 0 },
 };
 
 /* Every malformed line gets its exact result, reply and swallow count,
@@ -741,6 +716,43 @@ test_bad_then_good(void **state)
 	parsed_free(&ps);
 }
 
+/* Keys may hold any byte but space and NUL, as memcached's tokenizer
+ * allows (memcaslap's keys hold 0x10); "gat <exptime>" with no key is a
+ * request for nothing (memcached answers END). */
+static void
+test_memcached_keys(void **state)
+{
+	static const char line[] = "get a\x10" "b c\td \x7f\xff e\rf\r\n";
+	struct parsed ps;
+	size_t cursor = 0, nkey;
+	const char *key;
+
+	(void)state;
+	assert_int_equal(parse_s(&ps, line), PROTO_OK);
+	assert_true(proto_next_key(&ps.req, &cursor, &key, &nkey));
+	assert_int_equal(nkey, 3);
+	assert_memory_equal(key, "a\x10" "b", 3);
+	assert_true(proto_next_key(&ps.req, &cursor, &key, &nkey));
+	assert_memory_equal(key, "c\td", 3);
+	assert_true(proto_next_key(&ps.req, &cursor, &key, &nkey));
+	assert_memory_equal(key, "\x7f\xff", 2);
+	assert_true(proto_next_key(&ps.req, &cursor, &key, &nkey));
+	assert_int_equal(nkey, 3);
+	assert_memory_equal(key, "e\rf", 3);
+	assert_false(proto_next_key(&ps.req, &cursor, &key, &nkey));
+	parsed_free(&ps);
+
+	assert_int_equal(parse_s(&ps, "set k\x01\t 0 0 1\r\n"), PROTO_OK);
+	assert_int_equal(ps.req.nkey, 3);
+	parsed_free(&ps);
+
+	assert_int_equal(parse_s(&ps, "gats 10  \r\n"), PROTO_OK);
+	assert_int_equal(ps.req.nkeys_bytes, 0);
+	cursor = 0;
+	assert_false(proto_next_key(&ps.req, &cursor, &key, &nkey));
+	parsed_free(&ps);
+}
+
 /* ---- numbers at every numeric position -------------------------------- */
 
 enum num_kind { K_U32, K_TIME, K_NBYTES, K_U64 };
@@ -777,8 +789,8 @@ static const struct num_case {
 	{ "gats %s k j\r\n", K_TIME, F_EXPTIME, PROTO_BAD, EXPT, 0 },
 	{ "flush_all %s\r\n", K_TIME, F_DELAY, PROTO_BAD, EXPT, 0 },
 	{ "flush_all %s noreply\r\n", K_TIME, F_DELAY, PROTO_BAD, EXPT, 0 },
-	{ "verbosity %s\r\n", K_U32, F_LEVEL, PROTO_BAD, FMT, 0 },
-	{ "verbosity %s noreply\r\n", K_U32, F_LEVEL, PROTO_BAD, FMT, 0 },
+	{ "verbosity %s\r\n", K_U64, F_LEVEL, PROTO_BAD, FMT, 0 },
+	{ "verbosity %s noreply\r\n", K_U64, F_LEVEL, PROTO_BAD, FMT, 0 },
 };
 
 /* Edge and bad numbers, and for each kind whether it is valid. */
@@ -786,29 +798,42 @@ static const struct num_value {
 	const char	*text;
 	bool		 valid[4];	/* by enum num_kind */
 } num_values[] = {
-	/*				   U32    TIME   NBYTES U64 */
+	/* memcached reads numbers with strtol/strtoull: blanks before,
+	 * a sign, a blank after (and anything past it) are all fine.
+	 *				   U32    TIME   NBYTES U64 */
 	{ "0",				{ true,  true,  true,  true  } },
 	{ "00",				{ true,  true,  true,  true  } },
 	{ "7",				{ true,  true,  true,  true  } },
-	{ "-0",				{ false, true,  false, false } },
+	{ "-0",				{ true,  true,  true,  true  } },
 	{ "-1",				{ false, true,  false, false } },
 	{ "2147483645",			{ true,  true,  true,  true  } },
 	{ "2147483646",			{ true,  true,  false, true  } },
 	{ "2147483647",			{ true,  true,  false, true  } },
-	{ "2147483648",			{ true,  false, false, true  } },
+	{ "2147483648",			{ true,  true,  false, true  } },
 	{ "-2147483648",		{ false, true,  false, false } },
-	{ "-2147483649",		{ false, false, false, false } },
-	{ "4294967295",			{ true,  false, false, true  } },
-	{ "4294967296",			{ false, false, false, true  } },
+	{ "-2147483649",		{ false, true,  false, false } },
+	{ "4294967295",			{ true,  true,  false, true  } },
+	{ "4294967296",			{ false, true,  false, true  } },
+	{ "9223372036854775807",	{ false, true,  false, true  } },
+	{ "-9223372036854775808",	{ false, true,  false, false } },
+	{ "-9223372036854775809",	{ false, false, false, true  } },
 	{ "18446744073709551615",	{ false, false, false, true  } },
+	{ "-18446744073709551615",	{ true,  false, true,  true  } },
 	{ "18446744073709551616",	{ false, false, false, false } },
 	{ "99999999999999999999",	{ false, false, false, false } },
 	{ "000000000000000000000000001", { true, true,  true,  true  } },
+	{ "+1",				{ true,  true,  true,  true  } },
+	{ "\t5",			{ true,  true,  true,  true  } },
+	{ "5\t",			{ true,  true,  true,  true  } },
+	{ "5\tx",			{ true,  true,  true,  true  } },
+	{ "\v+5\f",			{ true,  true,  true,  true  } },
 	{ "1a",				{ false, false, false, false } },
 	{ "a1",				{ false, false, false, false } },
-	{ "+1",				{ false, false, false, false } },
 	{ "--1",			{ false, false, false, false } },
+	{ "+-1",			{ false, false, false, false } },
 	{ "-",				{ false, false, false, false } },
+	{ "+",				{ false, false, false, false } },
+	{ "\t",			{ false, false, false, false } },
 	{ "0x10",			{ false, false, false, false } },
 	{ "1.5",			{ false, false, false, false } },
 	{ "1e3",			{ false, false, false, false } },
@@ -836,8 +861,8 @@ num_field_eq(const struct proto_req *req, enum num_field f,
 		return req->cas == uv;
 	case F_DELTA:
 		return req->delta == uv;
-	case F_LEVEL:
-		return req->level == uv;
+	case F_LEVEL:	/* memcached cuts the level to 32 bits */
+		return req->level == (uint32_t)uv;
 	}
 	return false;
 }
@@ -1031,7 +1056,7 @@ test_long_line_others(void **state)
 
 	(void)state;
 	s = long_get("get ", 5000, true, &len);
-	s[3000] = '\x01';
+	s[3000] = '\0';
 	assert_int_equal(parse_n(&ps, s, len), PROTO_BAD);
 	assert_string_equal(ps.req.error, FMT);
 	assert_int_equal(ps.consumed, len);
@@ -1147,14 +1172,13 @@ test_fuzz_invariants(void **state)
 				assert_true(ps.req.nkey >= 1 &&
 				    ps.req.nkey <= PROTO_KEY_MAX);
 				for (size_t i = 0; i < ps.req.nkey; i++)
-					assert_true((unsigned char)
-					    ps.req.key[i] > ' ' &&
-					    ps.req.key[i] != 0x7f);
+					assert_true(ps.req.key[i] != ' ' &&
+					    ps.req.key[i] != '\0');
 			}
 			while (proto_next_key(&ps.req, &cursor, &key, &nkey))
 				for (size_t i = 0; i < nkey; i++)
-					assert_true((unsigned char)key[i] >
-					    ' ' && key[i] != 0x7f);
+					assert_true(key[i] != ' ' &&
+					    key[i] != '\0');
 			assert_true(ps.req.nbytes <= PROTO_NBYTES_MAX);
 		}
 		if (ps.r == PROTO_BAD && ps.req.swallow != 0)
@@ -1193,6 +1217,8 @@ test_replies(void **state)
 		[PROTO_R_TOO_MANY_CONNS] = "ERROR Too many open "
 		    "connections\r\n",
 		[PROTO_R_SHUTDOWN_OFF] = "ERROR: shutdown not enabled\r\n",
+		[PROTO_R_FLUSH_OFF] = "CLIENT_ERROR flush_all not allowed\r\n",
+		[PROTO_R_SHUTDOWN_MODE] = "CLIENT_ERROR invalid shutdown mode\r\n",
 		[PROTO_R_MISS] = "EN\r\n",
 		[PROTO_R_NOOP] = "MN\r\n",
 		[PROTO_R_AUTH_OK] = "STORED\r\n",
@@ -1365,6 +1391,7 @@ main(void)
 		cmocka_unit_test(test_bad_then_good),
 		cmocka_unit_test(test_http_closes),
 		cmocka_unit_test(test_numbers_everywhere),
+		cmocka_unit_test(test_memcached_keys),
 		cmocka_unit_test(test_line_max),
 		cmocka_unit_test(test_line_max_complete),
 		cmocka_unit_test(test_long_get_lines),

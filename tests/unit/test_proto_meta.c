@@ -347,11 +347,6 @@ static const struct bad_case bad_cases[] = {
 	{ "me " K251 "\r\n", PROTO_BAD, FMT, 0 },
 	/* ours: 1.6.18 then runs the data block as commands; we skip it */
 	{ "ms " K251 " 2\r\n", PROTO_BAD, FMT, 4 },
-	/* ours: control bytes in a key (1.6.18 lets them through) */
-	{ "mg foo\tbar v\r\n", PROTO_BAD, FMT, 0 },
-	{ "mg foo\x01 v\r\n", PROTO_BAD, FMT, 0 },
-	{ "ms foo\x7f 2\r\n", PROTO_BAD, FMT, 4 },
-	{ "me foo\x01\r\n", PROTO_BAD, FMT, 0 },
 	/* flags: the first byte must be a known letter (1.6.18) */
 	{ "mg foo Z\r\n", PROTO_BAD, INVAL, 0 },
 	{ "mg foo W\r\n", PROTO_BAD, INVAL, 0 },
