@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "options.h"
 
@@ -41,6 +42,19 @@ static const char usage_text[] =
 "                          write_timeout=SECONDS close connections whose replies\n"
 "                                                wait unread that long (default 60)\n"
 "                          port_file=PATH        write the bound TCP port to PATH\n"
+"                          (several as a comma-separated list)\n"
+"  -Z, --enable-ssl        TLS on every TCP listener but -l notls:ADDR:PORT ones;\n"
+"                          -o ssl_chain_cert=FILE  certificate chain, PEM (required)\n"
+"                          -o ssl_key=FILE         private key (default: in the chain)\n"
+"                          -o ssl_keyformat=PEM|DER (default PEM)\n"
+"                          -o ssl_verify_mode=N    client certificates: 0 not asked\n"
+"                                                  (default), 1 asked, 2 required,\n"
+"                                                  3 required once\n"
+"                          -o ssl_ca_cert=FILE     CAs that sign client certificates\n"
+"                          -o ssl_ciphers=LIST     OpenSSL cipher list (TLS <= 1.2)\n"
+"                          -o ssl_min_version=N    0 TLS 1.0, 1 TLS 1.1, 2 TLS 1.2\n"
+"                                                  (default), 3 TLS 1.3\n"
+"                          -o ssl_session_cache    server-side session resumption\n"
 "  -h, --help              print this help and exit\n"
 "  -V, --version           print the version and exit\n";
 
@@ -64,6 +78,7 @@ static const struct option long_opts[] = {
 	{ "extended",		required_argument, NULL, 'o' },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ "version",		no_argument,	   NULL, 'V' },
+	{ "enable-ssl",		no_argument,	   NULL, 'Z' },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -132,13 +147,94 @@ parse_size(const char *s, size_t unit, size_t *out)
 	return true;
 }
 
-/* Applies one -o key=value pair. */
+/* ---- TLS options: -Z and -o ssl_* (server/tls.h) ---------------------- */
+
+/* Applies -o ssl_<key>[=val]; *mine tells whether key was a TLS one. */
+static enum options_result
+parse_tls_option(struct options *o, const char *key, const char *val,
+    bool *mine)
+{
+	unsigned long v;
+
+	*mine = true;
+	if (strcmp(key, "ssl_session_cache") == 0 && val == NULL)
+		o->ssl_session_cache = true;
+	else if (strcmp(key, "ssl_kernel_tls") == 0 && val == NULL)
+		o->ssl_kernel_tls = true;
+	else if (strncmp(key, "ssl_", 4) != 0) {
+		*mine = false;
+		return OPTIONS_RUN;
+	} else if (val == NULL)
+		return usage_error("-o %s needs a value", key);
+	else if (strcmp(key, "ssl_chain_cert") == 0)
+		o->ssl_chain_cert = val;
+	else if (strcmp(key, "ssl_key") == 0)
+		o->ssl_key = val;
+	else if (strcmp(key, "ssl_ca_cert") == 0)
+		o->ssl_ca_cert = val;
+	else if (strcmp(key, "ssl_ciphers") == 0)
+		o->ssl_ciphers = val;
+	else if (strcmp(key, "ssl_keyformat") == 0) {
+		if (strcasecmp(val, "PEM") == 0)
+			o->ssl_keyformat = 1;
+		else if (strcasecmp(val, "DER") == 0)
+			o->ssl_keyformat = 2;
+		else
+			return usage_error("bad ssl_keyformat '%s' (PEM or DER)",
+			    val);
+	} else if (strcmp(key, "ssl_verify_mode") == 0) {
+		if (!parse_ulong(val, 0, 3, &v))
+			return usage_error("bad ssl_verify_mode '%s' (0-3)", val);
+		o->ssl_verify_mode = (int)v;
+	} else if (strcmp(key, "ssl_min_version") == 0) {
+		if (!parse_ulong(val, 0, 3, &v))
+			return usage_error("bad ssl_min_version '%s' (0-3)", val);
+		o->ssl_min_version = (int)v;
+	} else if (strcmp(key, "ssl_wbuf_size") == 0) {
+		if (!parse_ulong(val, 1, 1024, &v))
+			return usage_error("bad ssl_wbuf_size '%s'", val);
+		o->ssl_wbuf_size = (unsigned)v * 1024;
+	} else
+		return usage_error("unknown -o option '%s'", key);
+	return OPTIONS_RUN;
+}
+
+/* Checks the TLS options once all are read. */
+static enum options_result
+validate_tls(const struct options *o)
+{
+	if (o->ssl_enabled && o->ssl_chain_cert == NULL)
+		return usage_error("%s", "-Z needs -o ssl_chain_cert=FILE");
+	return OPTIONS_RUN;
+}
+
+/* TLS defaults, memcached's. */
+static void
+defaults_tls(struct options *o)
+{
+	o->ssl_keyformat = 1;
+	o->ssl_min_version = 2;
+	o->ssl_wbuf_size = 16 * 1024;
+}
+
+/* ---- the rest ---------------------------------------------------------- */
+
+/* Applies one -o key=value pair (or a TLS flag without value). */
 static enum options_result
 parse_extended(struct options *o, char *arg)
 {
-	unsigned long	 v;
-	char		*val = strchr(arg, '=');
+	unsigned long		 v;
+	char			*val = strchr(arg, '=');
+	bool			 tls;
+	enum options_result	 r;
 
+	if (val != NULL)
+		*val = '\0';
+	r = parse_tls_option(o, arg, val != NULL ? val + 1 : NULL, &tls);
+	if (tls)
+		return r;
+	if (val != NULL)
+		*val = '=';
 	if (val == NULL)
 		return usage_error("-o needs key=value, got '%s'", arg);
 	*val++ = '\0';
@@ -170,7 +266,7 @@ validate(const struct options *o)
 	if (o->item_size_max > o->mem_limit / 2)
 		return usage_error("%s", "item size limit (-I) cannot be higher "
 		    "than half the memory limit (-m)");
-	return OPTIONS_RUN;
+	return validate_tls(o);
 }
 
 /* Applies one option character; returns OPTIONS_RUN to go on. */
@@ -246,8 +342,20 @@ apply(struct options *o, int ch, char *arg)
 	case 'v':
 		o->verbose++;
 		break;
-	case 'o':
-		return parse_extended(o, arg);
+	case 'o': {
+		char *opt, *save = NULL;
+		enum options_result r;
+
+		/* memcached takes a comma-separated list. */
+		for (opt = strtok_r(arg, ",", &save); opt != NULL;
+		    opt = strtok_r(NULL, ",", &save))
+			if ((r = parse_extended(o, opt)) != OPTIONS_RUN)
+				return r;
+		break;
+	}
+	case 'Z':
+		o->ssl_enabled = true;
+		break;
 	default:
 		return OPTIONS_EXIT_USAGE;
 	}
@@ -271,10 +379,11 @@ options_parse(struct options *o, int argc, char **argv)
 	o->threads = 4;
 	o->backlog = 1024;
 	o->write_timeout = 60;
+	defaults_tls(o);
 
 	opterr = 0;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, ":p:l:U:s:a:c:m:MI:t:b:AdP:u:vo:hV",
+	while ((ch = getopt_long(argc, argv, ":p:l:U:s:a:c:m:MI:t:b:AdP:u:vo:hVZ",
 	    long_opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':

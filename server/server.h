@@ -19,6 +19,7 @@
 #include "store.h"
 
 struct event_base;
+struct tls_server;
 struct worker;
 
 struct server {
@@ -30,6 +31,7 @@ struct server {
 	time_t			 started;
 	int			 tcp_port;	/* bound TCP port, for stats */
 	unsigned		 next_worker;	/* main thread only */
+	struct tls_server	*tls;		/* -Z; NULL without (tls.h) */
 
 	/* atomics */
 	uint64_t		 curr_conns;
