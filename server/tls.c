@@ -87,7 +87,7 @@ conn_io_plain(struct conn_io *io, int *fd)
 static const char *
 ssl_reason(char *buf, size_t cap)
 {
-	unsigned long e = ERR_peek_last_error();
+	unsigned long e = ERR_peek_error();
 
 	if (e == 0)
 		snprintf(buf, cap, "unknown error");
