@@ -52,6 +52,7 @@ struct tls_conn {
 	struct tls_server	*srv;
 	bool			 handshaking;
 	bool			 want_write;
+	bool			 failed;	/* no close_notify then */
 };
 
 /* ---- the plain transport --------------------------------------------- */
@@ -191,6 +192,12 @@ build_ctx(struct tls_server *t, char *err, size_t cap)
 	SSL_CTX_set_app_data(ctx, t);
 	SSL_CTX_set_min_proto_version(ctx, min_version(o->ssl_min_version));
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+	/* A client that closes without close_notify has still sent its
+	 * requests: end of input, as on a plain socket, so a half-closed
+	 * client gets its replies. */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_verify(ctx, verify_flags(o->ssl_verify_mode), NULL);
@@ -310,12 +317,14 @@ tls_io_error(struct tls_conn *tc, int rc)
 	case SSL_ERROR_ZERO_RETURN:
 		return 0;
 	case SSL_ERROR_SYSCALL:
+		tc->failed = true;
 		/* errno 0: the peer closed without close_notify. */
 		if (errno == 0)
 			return 0;
 		ERR_clear_error();
 		return -1;
 	default:
+		tc->failed = true;
 		ERR_clear_error();
 		errno = EPROTO;
 		return -1;
@@ -416,7 +425,7 @@ tls_conn_free(struct tls_conn *tc)
 {
 	if (tc == NULL)
 		return;
-	if (!tc->handshaking) {
+	if (!tc->handshaking && !tc->failed) {
 		ERR_clear_error();
 		(void)SSL_shutdown(tc->ssl);
 	}
