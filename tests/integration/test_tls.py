@@ -13,6 +13,8 @@ certificate, an expired client certificate and one from another CA.
     s_client session;
   - mutual TLS: ssl_verify_mode=2 refuses a client without a certificate,
     with an expired one or one of another CA, and takes a good one;
+  - a client that half-closes (with or without close_notify) gets every
+    reply, as on a plain socket; ssl_session_cache resumes sessions;
   - reloads (refresh_certs and SIGHUP): a handshake after shows the new
     serial, open connections go on, a failed reload keeps the old
     certificate and says why;
@@ -344,6 +346,28 @@ class Agreed:
                     self.assertTrue(refused(srv.port,
                                             CERTS.client_ctx(v, bad)), bad)
 
+    def test_session_cache(self):
+        """ssl_session_cache: a client resumes its session (TLS 1.2 and
+        1.3)."""
+        srv = self.server(["ssl_session_cache"])
+        for v in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            with self.subTest(version=v):
+                ctx = CERTS.client_ctx(v)
+                c = tls_connect(srv.port, ctx)
+                self.assertEqual(c.call(b"mn\r\n"), b"MN\r\n")  # tickets
+                session = c.sock.session
+                c.close()
+                raw = socket.create_connection(("127.0.0.1", srv.port),
+                                               5 * TIME_SCALE)
+                s = ctx.wrap_socket(raw, server_hostname="localhost",
+                                    session=session)
+                self.assertTrue(s.session_reused)
+                s.close()
+        c = tls_connect(srv.port)
+        st = c.stats()
+        c.close()
+        self.assertGreaterEqual(int(st["ssl_new_sessions"]), 1)
+
     def test_refresh_certs(self):
         """refresh_certs: OK, a new handshake shows the new certificate,
         a connection opened before goes on."""
@@ -479,6 +503,79 @@ class CachedTLSTest(unittest.TestCase):
             timeout=20 * TIME_SCALE)
         self.assertEqual(p.stdout, b"STORED\r\nVALUE sc 0 3\r\nabc\r\nEND\r\n",
                          p.stderr)
+
+
+def half_closed_exchange(port, request, close_notify):
+    """Sends request over TLS, then ends the client's side (close_notify
+    and FIN, or FIN alone) and returns every decrypted byte the server
+    sends until it closes.  A memory-BIO session over a plain socket, so
+    the socket can be half-closed under it."""
+    ctx = CERTS.client_ctx()
+    raw = socket.create_connection(("127.0.0.1", port), 5 * TIME_SCALE)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname="localhost")
+
+    def pump():
+        """Sends what the session wrote; false at the server's EOF."""
+        if out.pending:
+            raw.sendall(out.read())
+        data = raw.recv(65536)
+        if not data:
+            inc.write_eof()
+            return False
+        inc.write(data)
+        return True
+    try:
+        while True:
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                if not pump():
+                    raise AssertionError("closed during the handshake")
+        obj.write(request)
+        if close_notify:
+            try:
+                obj.unwrap()
+            except ssl.SSLWantReadError:
+                pass
+        raw.sendall(out.read())
+        raw.shutdown(socket.SHUT_WR)
+        got = b""
+        while True:
+            try:
+                chunk = obj.read(65536)
+            except ssl.SSLWantReadError:
+                if not pump():
+                    break
+                continue
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                break
+            if not chunk:
+                break
+            got += chunk
+        return got
+    finally:
+        raw.close()
+
+
+class CachedHalfCloseTest(unittest.TestCase):
+    """A TLS client that ends its side after its requests gets every
+    reply, as on a plain socket."""
+
+    def test_half_close(self):
+        srv = CachedTLS(CERTS.server_args())
+        self.addCleanup(srv.stop)
+        # replies far past the output queue's limit: the server reads
+        # the end of input while most of them still wait
+        v = os.urandom(200000)
+        req = b"set a 0 0 %d\r\n%s\r\n" % (len(v), v) + b"get a\r\n" * 30
+        want = b"STORED\r\n" + b"VALUE a 0 %d\r\n%s\r\nEND\r\n" % (
+            len(v), v) * 30
+        for close_notify in (True, False):
+            with self.subTest(close_notify=close_notify):
+                self.assertEqual(half_closed_exchange(srv.port, req,
+                                                      close_notify), want)
 
 
 class CachedReloadTest(unittest.TestCase):
