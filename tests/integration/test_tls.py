@@ -22,7 +22,8 @@ certificate, an expired client certificate and one from another CA.
     a certificate 64;
   - hostile clients: garbage instead of a ClientHello, a handshake cut in
     the middle or trickled and then left, 1,000 silent TLS connections
-    while a client is served, client-initiated renegotiation refused.
+    while a client is served, client-initiated renegotiation refused, a
+    client that never reads its replies dropped by write_timeout.
 
 openssl, pymemcache or memcached missing makes the test skip loudly (exit
 77, SKIP in the log), never pass.
@@ -798,6 +799,43 @@ class CachedHostileTest(unittest.TestCase):
             finally:
                 c.close()
         self.assertIsNotNone(wait_for(drained, 10))
+        self.assertTrue(self.served(srv))
+
+    def test_never_reading_client_dropped(self):
+        """write_timeout over TLS: a client that asks for 200 MB and reads
+        nothing is dropped (progress is measured in TLS records against
+        SIOCOUTQ), with the server's memory bounded meanwhile."""
+        srv = CachedTLS(CERTS.server_args() + ["-o", "write_timeout=2",
+                                               "-I", "2m", "-t", "2"])
+        self.addCleanup(srv.stop)
+        c = tls_connect(srv.port)
+        big = b"x" * (1 << 20)
+        self.assertEqual(c.call(b"set big 0 0 %d\r\n%s\r\n"
+                                % (len(big), big)), b"STORED\r\n")
+        rss0 = rss_kib(srv.pid)
+        c.sock.settimeout(0.5)
+        sent = 0
+        try:
+            for _ in range(200):
+                c.sock.sendall(b"get big\r\n")
+                sent += 1
+        except (socket.timeout, ssl.SSLError, OSError):
+            pass
+
+        def kicked():
+            o = tls_connect(srv.port)
+            try:
+                return int(o.stats()["output_kicks"]) >= 1
+            finally:
+                o.close()
+        took = wait_for(kicked, 15)
+        grew = rss_kib(srv.pid) - rss0
+        c.close()
+        print("never-reading TLS client (%d gets of 1 MB sent): dropped "
+              "after %.1f s, RSS grew %d KiB" % (sent, took or -1, grew))
+        self.assertIsNotNone(took, "never-reading TLS client not dropped")
+        if not INSTRUMENTED:
+            self.assertLess(grew, 32 * 1024)
         self.assertTrue(self.served(srv))
 
     def test_renegotiation_refused(self):
