@@ -10,7 +10,7 @@ certificate, an expired client certificate and one from another CA.
   - TLS 1.2 and 1.3, ssl_min_version=3 refusing 1.2;
   - every protocol runs unchanged: text and meta commands, pipelined
     gets, 1 MB values both ways; pymemcache with tls_context; an openssl
-    s_client session;
+    s_client session; cached-bench --tls;
   - mutual TLS: ssl_verify_mode=2 refuses a client without a certificate,
     with an expired one or one of another CA, and takes a good one;
   - a client that half-closes (with or without close_notify) gets every
@@ -28,6 +28,7 @@ certificate, an expired client certificate and one from another CA.
 openssl, pymemcache or memcached missing makes the test skip loudly (exit
 77, SKIP in the log), never pass.
 """
+import json
 import os
 import shutil
 import signal
@@ -492,6 +493,23 @@ class CachedTLSTest(unittest.TestCase):
         self.assertEqual(c.call(b""), b"STORED\r\nVALUE s 0 5\r\nhello\r\n"
                          b"END\r\n")
         c.close()
+
+    def test_cached_bench(self):
+        """cached-bench --tls: 4 connections pipelining gets of 3 keys and
+        sets, every reply as expected."""
+        bench = os.path.join(os.environ.get("TOP_BUILDDIR", os.path.join(
+            os.path.dirname(CACHED))), "bench", "cached-bench")
+        if not os.access(bench, os.X_OK):
+            self.skipTest("no cached-bench at %s" % bench)
+        p = subprocess.run(
+            [bench, "-p", str(self.srv.port), "--tls", "-c", "4", "-P", "8",
+             "-k", "3", "-K", "500", "--preload", "-n", "20000", "-j", "-q"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            timeout=60 * TIME_SCALE)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        r = json.loads(p.stdout)
+        self.assertEqual(r["errors"], 0, r)
+        self.assertEqual(r["hit_ratio"], 1.0, r)
 
     def test_s_client(self):
         """An openssl s_client session."""
