@@ -29,7 +29,8 @@ export PYTHONDONTWRITEBYTECODE=1
 start=$(date +%s)
 (cd "$top/tests/integration" &&
     python3 -m unittest -v test_wire test_cli test_hostile \
-    test_tls.CachedTLSTest test_tls.CachedReloadTest test_tls.CachedStartTest) \
+    test_tls.CachedTLSTest test_tls.CachedReloadTest test_tls.CachedStartTest \
+    test_tls.CachedHalfCloseTest) \
     >"$out/tests.log" 2>&1
 rc=$?
 secs=$(( $(date +%s) - start ))
