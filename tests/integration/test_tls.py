@@ -132,7 +132,8 @@ class Certs:
             f.write("%x\n" % serial)
         cnf = self.path("ca.cnf")
         with open(cnf, "w") as f:
-            f.write("[ca]\ndefault_ca=c\n[c]\ndir=%s\ndatabase=$dir/index.txt\n"
+            f.write("[ca]\ndefault_ca=c\n[c]\ndir=%s\n"
+                    "database=$dir/index.txt\n"
                     "new_certs_dir=$dir\nserial=$dir/serial\n"
                     "default_md=sha256\npolicy=p\n[p]\ncommonName=supplied\n"
                     % d)
@@ -209,7 +210,7 @@ def refused(port, ctx):
     except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
         return True
     try:
-        return c.call(b"") .endswith(CLOSED)
+        return c.call(b"").endswith(CLOSED)
     except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
         return True
     finally:
@@ -347,6 +348,20 @@ class Agreed:
                 for bad in (None, "expired", "wrongca"):
                     self.assertTrue(refused(srv.port,
                                             CERTS.client_ctx(v, bad)), bad)
+
+    def test_s_client(self):
+        """An openssl s_client session, verifying the server."""
+        srv = self.server()
+        p = subprocess.run(
+            [OPENSSL, "s_client", "-quiet", "-connect",
+             "127.0.0.1:%d" % srv.port, "-CAfile", CERTS.path("ca.pem"),
+             "-verify_return_error"],
+            input=b"set sc 0 0 3\r\nabc\r\nget sc\r\nquit\r\n",
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            timeout=20 * TIME_SCALE)
+        self.assertEqual(p.stdout,
+                         b"STORED\r\nVALUE sc 0 3\r\nabc\r\nEND\r\n",
+                         p.stderr)
 
     def test_session_cache(self):
         """ssl_session_cache: a client resumes its session (TLS 1.2 and
@@ -486,7 +501,8 @@ class CachedTLSTest(unittest.TestCase):
         self.assertEqual(bytes(got), want * 8)
         self.assertEqual(c.call(b"ms m 2 T0\r\nhi\r\nmg m v f\r\n"),
                          b"HD\r\nVA 2 f0\r\nhi\r\n")
-        self.assertEqual(c.call(b"set n 0 0 1\r\n1\r\n" + b"incr n 1\r\n" * 2000),
+        self.assertEqual(c.call(b"set n 0 0 1\r\n1\r\n" +
+                                b"incr n 1\r\n" * 2000),
                          b"STORED\r\n" + b"".join(b"%d\r\n" % i
                                                   for i in range(2, 2002)))
         self.assertTrue(c.send_bytes(b"set s 0 0 5\r\nhello\r\nget s\r\n"))
@@ -510,18 +526,6 @@ class CachedTLSTest(unittest.TestCase):
         r = json.loads(p.stdout)
         self.assertEqual(r["errors"], 0, r)
         self.assertEqual(r["hit_ratio"], 1.0, r)
-
-    def test_s_client(self):
-        """An openssl s_client session."""
-        p = subprocess.run(
-            [OPENSSL, "s_client", "-quiet", "-connect",
-             "127.0.0.1:%d" % self.srv.port, "-CAfile", CERTS.path("ca.pem"),
-             "-verify_return_error"],
-            input=b"set sc 0 0 3\r\nabc\r\nget sc\r\nquit\r\n",
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            timeout=20 * TIME_SCALE)
-        self.assertEqual(p.stdout, b"STORED\r\nVALUE sc 0 3\r\nabc\r\nEND\r\n",
-                         p.stderr)
 
 
 def half_closed_exchange(port, request, close_notify):
