@@ -15,7 +15,7 @@ top=$(pwd)
 
 PACKAGES="build-essential autoconf automake libtool pkg-config libevent-dev
 libcmocka-dev libmemcached-dev libmemcached-tools memcached nutcracker
-python3 clang valgrind"
+python3 clang valgrind libssl-dev openssl python3-pymemcache"
 
 # Installs the Debian packages the build and the tests need.
 install_packages() {

@@ -57,6 +57,7 @@ struct bench_cfg {
 	int		 json;
 	int		 quiet;
 	int		 busy_poll;	/* spin instead of sleeping in epoll */
+	int		 tls;		/* --tls: TLS, certificate not checked */
 	double		 duration;	/* seconds, unless has_requests */
 	double		 warmup;	/* seconds not measured */
 	double		 rate;		/* requests/s over all conns; 0 = closed loop */
@@ -94,8 +95,11 @@ struct bench_req {
 	uint64_t	t_sent;		/* ns, CLOCK_MONOTONIC; intended when paced */
 };
 
+struct ssl_st;
+
 struct bench_conn {
 	int			 fd;
+	struct ssl_st		*ssl;		/* --tls: the session, else NULL */
 	const struct bench_cfg	*cfg;
 	struct bench_stats	*st;
 	struct rng		 rng;
@@ -138,6 +142,8 @@ void	 bench_usage(FILE *);
 int	 bench_conn_init(struct bench_conn *, const struct bench_cfg *,
 	    struct bench_stats *, unsigned, uint64_t);
 void	 bench_conn_free(struct bench_conn *);
+int	 bench_tls_init(void);
+int	 bench_conn_tls(struct bench_conn *, const char **);
 void	 bench_conn_put_get(struct bench_conn *, const uint64_t *, unsigned,
 	    uint64_t);
 void	 bench_conn_put_set(struct bench_conn *, uint64_t, enum bench_req_kind,

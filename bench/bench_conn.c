@@ -26,10 +26,17 @@
  * Timestamps: a closed-loop request is stamped when it is written; a paced
  * one carries its intended send time, so a server that falls behind is
  * charged for the wait (no coordinated omission).
+ *
+ * TLS (--tls): the handshake runs once, blocking, after connecting; then
+ * reads and writes go through the session.  The server's certificate is
+ * not checked: the bench measures the server it was pointed at.  A read
+ * drains what the session holds decrypted before going back to epoll,
+ * which only sees the socket.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,11 +44,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "bench.h"
 #include "proto.h"
 #include "proto_resp.h"
 
 #define RBUF_SIZE	(256 * 1024)
+
+static SSL_CTX	*tls_ctx;	/* set by bench_tls_init, then read-only */
 
 /* Returns CLOCK_MONOTONIC in nanoseconds. */
 uint64_t
@@ -94,10 +106,46 @@ bench_conn_init(struct bench_conn *c, const struct bench_cfg *cfg,
 	return 0;
 }
 
+/* Sets up TLS for every connection (--tls); 0 or -1. */
+int
+bench_tls_init(void)
+{
+	if ((tls_ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		return -1;
+	SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	return 0;
+}
+
+/* Runs the TLS handshake on c's connected socket, blocking; 0 or -1 with
+ * *why set. */
+int
+bench_conn_tls(struct bench_conn *c, const char **why)
+{
+	int fl = fcntl(c->fd, F_GETFL);
+
+	if ((c->ssl = SSL_new(tls_ctx)) == NULL ||
+	    SSL_set_fd(c->ssl, c->fd) != 1) {
+		*why = "cannot create a TLS session";
+		return -1;
+	}
+	fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
+	if (SSL_connect(c->ssl) != 1) {
+		*why = "TLS handshake failed";
+		ERR_clear_error();
+		return -1;
+	}
+	fcntl(c->fd, F_SETFL, fl);
+	return 0;
+}
+
 /* Releases c's memory and socket. */
 void
 bench_conn_free(struct bench_conn *c)
 {
+	SSL_free(c->ssl);
+	c->ssl = NULL;
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c->wbuf);
@@ -316,6 +364,53 @@ stamp(struct bench_conn *c)
 	c->unsent = c->unstamped = 0;
 }
 
+/* Maps a failed TLS read or write to -1 with errno (EAGAIN to wait), or 0
+ * at the server's close. */
+static ssize_t
+tls_failed(struct bench_conn *c)
+{
+	switch (SSL_get_error(c->ssl, 0)) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	default:
+		ERR_clear_error();
+		errno = EPROTO;
+		return -1;
+	}
+}
+
+/* send(2), or SSL_write with --tls. */
+static ssize_t
+conn_send(struct bench_conn *c, const char *p, size_t n)
+{
+	size_t done;
+
+	if (c->ssl == NULL)
+		return send(c->fd, p, n, MSG_NOSIGNAL);
+	ERR_clear_error();
+	if (SSL_write_ex(c->ssl, p, n, &done) == 1)
+		return (ssize_t)done;
+	return tls_failed(c) == 0 ? (errno = EPIPE, -1) : -1;
+}
+
+/* read(2), or SSL_read with --tls. */
+static ssize_t
+conn_recv(struct bench_conn *c, char *p, size_t n)
+{
+	size_t done;
+
+	if (c->ssl == NULL)
+		return read(c->fd, p, n);
+	ERR_clear_error();
+	if (SSL_read_ex(c->ssl, p, n, &done) == 1)
+		return (ssize_t)done;
+	return tls_failed(c);
+}
+
 /* Writes pending output, stamping new requests first; 0 or -1. */
 int
 bench_conn_flush(struct bench_conn *c)
@@ -325,8 +420,7 @@ bench_conn_flush(struct bench_conn *c)
 	if (c->unsent > 0)
 		stamp(c);
 	while (c->woff < c->wlen) {
-		n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff,
-		    MSG_NOSIGNAL);
+		n = conn_send(c, c->wbuf + c->woff, c->wlen - c->woff);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -633,18 +727,20 @@ bench_conn_read(struct bench_conn *c)
 	unsigned	before = c->count;
 	ssize_t		n;
 
-	do
-		n = read(c->fd, c->rbuf + c->rlen, RBUF_SIZE - c->rlen);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return 0;
-	if (n <= 0) {
-		snprintf(c->err, sizeof c->err, "%s",
-		    n == 0 ? "server closed the connection" : strerror(errno));
-		return -1;
-	}
-	c->rlen += (size_t)n;
-	if (parse(c, bench_now()) != 0)
-		return -1;
+	do {
+		do
+			n = conn_recv(c, c->rbuf + c->rlen, RBUF_SIZE - c->rlen);
+		while (n < 0 && errno == EINTR);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			snprintf(c->err, sizeof c->err, "%s", n == 0 ?
+			    "server closed the connection" : strerror(errno));
+			return -1;
+		}
+		c->rlen += (size_t)n;
+		if (parse(c, bench_now()) != 0)
+			return -1;
+	} while (c->ssl != NULL && SSL_pending(c->ssl) > 0);
 	return (int)(before - c->count);
 }

@@ -32,6 +32,7 @@ static const char usage_text[] =
 "                           closed loop)\n"
 "  -M, --protocol P         text (get/set) or meta (mg/ms, multi-gets as\n"
 "                           quiet mg's ended by mn) (text)\n"
+"  -Z, --tls                TLS (the server's certificate is not checked)\n"
 "  -y, --busy-poll          poll without sleeping: keeps the generator's\n"
 "                           own wake-ups out of the latencies (costs a\n"
 "                           CPU per thread)\n"
@@ -81,6 +82,7 @@ static const struct option long_opts[] = {
 	{ "seed",		required_argument, NULL, 'S' },
 	{ "protocol",		required_argument, NULL, 'M' },
 	{ "busy-poll",		no_argument,	   NULL, 'y' },
+	{ "tls",		no_argument,	   NULL, 'Z' },
 	{ "json",		no_argument,	   NULL, 'j' },
 	{ "quiet",		no_argument,	   NULL, 'q' },
 	{ "help",		no_argument,	   NULL, 'h' },
@@ -298,6 +300,7 @@ apply(struct bench_cfg *cfg, int ch, const char *arg, int *dist_set)
 	case 'S': return parse_u64(arg, 0, UINT64_MAX, &cfg->seed);
 	case 'M': return parse_protocol(cfg, arg);
 	case 'y': cfg->busy_poll = 1; return 0;
+	case 'Z': cfg->tls = 1; return 0;
 	case 'j': cfg->json = 1; return 0;
 	case 'q': cfg->quiet = 1; return 0;
 	}
@@ -333,7 +336,7 @@ bench_opts_parse(struct bench_cfg *cfg, int argc, char **argv)
 
 	set_defaults(cfg);
 	while ((ch = getopt_long(argc, argv,
-	    "s:p:c:T:P:k:r:R:K:D:z:x:v:e:mld:n:w:W:S:M:yjqhV", long_opts,
+	    "s:p:c:T:P:k:r:R:K:D:z:x:v:e:mld:n:w:W:S:M:yZjqhV", long_opts,
 	    NULL)) != -1) {
 		if (ch == 'h') {
 			bench_usage(stdout);

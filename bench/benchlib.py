@@ -120,8 +120,9 @@ class Server(serverctl.ServerProcess):
     """A cached or memcached process pinned to one CPU on 127.0.0.1,
     started and stopped by tests/serverctl.py (the tests' launcher)."""
 
-    def __init__(self, kind, binary, cpu, threads, mem):
-        super().__init__(binary, ["-t", str(threads), "-m", str(mem)],
+    def __init__(self, kind, binary, cpu, threads, mem, extra=()):
+        super().__init__(binary, ["-t", str(threads), "-m", str(mem)] +
+                         list(extra),
                          kind=kind, prefix=["taskset", "-c", str(cpu)],
                          stdout=subprocess.DEVNULL)
         self.cpu = cpu

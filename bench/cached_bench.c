@@ -464,7 +464,8 @@ setup_threads(const struct bench_cfg *cfg, struct bench_thread *th,
 	for (i = 0; i < cfg->conns; i++) {
 		bench_conn_init(&conns[i], cfg, NULL, depth,
 		    cfg->seed ^ (UINT64_C(0x9e3779b97f4a7c15) * (i + 1)));
-		if ((conns[i].fd = dial(cfg, &why)) < 0) {
+		if ((conns[i].fd = dial(cfg, &why)) < 0 ||
+		    (cfg->tls && bench_conn_tls(&conns[i], &why) != 0)) {
 			fprintf(stderr, "cached-bench: connect to %s%s%s: %s\n",
 			    cfg->host, cfg->host[0] == '/' ? "" : ":",
 			    cfg->host[0] == '/' ? "" : cfg->port, why);
@@ -732,6 +733,10 @@ main(int argc, char **argv)
 	    (cfg.value = make_value(cfg.vmax)) == NULL) {
 		fputs("cached-bench: out of memory\n", stderr);
 		return 2;
+	}
+	if (cfg.tls && bench_tls_init() != 0) {
+		fputs("cached-bench: cannot set up TLS\n", stderr);
+		return 1;
 	}
 	if (setup_threads(&cfg, th, conns, &z, &bar, &abort_flag) != 0)
 		return 1;

@@ -72,6 +72,7 @@ enum proto_cmd {
 	PROTO_CMD_QUIT,
 	PROTO_CMD_SHUTDOWN,
 	PROTO_CMD_STATS,
+	PROTO_CMD_REFRESH_CERTS,	/* reload TLS certificates */
 	/* the meta commands (proto_meta.c) */
 	PROTO_CMD_MG,
 	PROTO_CMD_MS,

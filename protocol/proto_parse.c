@@ -531,6 +531,17 @@ args_shutdown(const struct args *a, struct proto_req *req)
 	return PROTO_OK;
 }
 
+/* refresh_certs [...] [noreply]: memcached ignores other arguments. */
+static enum proto_result
+args_refresh_certs(const struct args *a, struct proto_req *req)
+{
+	set_arg(req, a->rest, a->end);
+	req->noreply = req->narg >= 7 &&
+	    memcmp(req->arg + req->narg - 7, "noreply", 7) == 0 &&
+	    (req->narg == 7 || req->arg[req->narg - 8] == ' ');
+	return PROTO_OK;
+}
+
 /* mg|ms|md|ma|mn|me ...: the meta commands split their own lines
  * (proto_meta.c). */
 static enum proto_result
@@ -572,6 +583,8 @@ static const struct cmd_row cmd_table[] = {
 	ROW("verbosity", PROTO_CMD_VERBOSITY, 1, 2,	   false, args_verbosity),
 	ROW("quit",	 PROTO_CMD_QUIT,      0, ARGS_RAW, false, args_none),
 	ROW("shutdown",	 PROTO_CMD_SHUTDOWN,  0, ARGS_RAW, false, args_shutdown),
+	ROW("refresh_certs", PROTO_CMD_REFRESH_CERTS, 0, ARGS_RAW, false,
+	    args_refresh_certs),
 };
 
 #undef ROW

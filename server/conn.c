@@ -22,7 +22,15 @@
  * Progress, for both timeouts, is what the client takes off the socket
  * (bytes written less what the kernel still holds, SIOCOUTQ), not our own
  * writes: with a full send buffer a steady slow reader frees room a little
- * at a time, and the socket may not turn writable for minutes.
+ * at a time, and the socket may not turn writable for minutes.  Over TLS
+ * the bytes written are the session's records (tls_wire_written), which
+ * is what SIOCOUTQ counts too.
+ *
+ * Transport: every read and write goes through c->io (tls.h), a plain
+ * socket or a TLS session.  A TLS connection first runs its handshake
+ * from the same events (conn_handshake), under the idle timeout; after
+ * it, input the session holds decrypted (more than the socket shows)
+ * makes the read event fire again, so reads never stall on it.
  *
  * Idle timeout (-o idle_timeout=T): `last_cmd` is refreshed when a request
  * completes or the client takes replies; a connection with no such
@@ -217,6 +225,13 @@ srv_sasl_plain(void *ctx, const char *msg, size_t n)
 	return auth_sasl_plain(srv->auth, msg, n);
 }
 
+/* dispatch: "refresh_certs", when -Z is on. */
+static bool
+srv_refresh_certs(void *ctx, char *err, size_t cap)
+{
+	return tls_server_reload(((struct server *)ctx)->tls, err, cap);
+}
+
 /* Frees what conn_new allocated; c itself too. */
 static void
 conn_destroy(struct conn *c)
@@ -229,6 +244,7 @@ conn_destroy(struct conn *c)
 		event_free(c->tev);
 	if (c->sev != NULL)
 		event_free(c->sev);
+	tls_conn_free(c->io.tls);
 	outq_free(&c->outq);
 	inbuf_free(&c->in);
 	free(c->line);
@@ -237,7 +253,8 @@ conn_destroy(struct conn *c)
 
 /* Creates a connection on worker w for an accepted socket. */
 struct conn *
-conn_new(struct worker *w, int fd, const char *listen_addr)
+conn_new(struct worker *w, int fd, const char *listen_addr,
+    struct tls_server *tls)
 {
 	struct conn	*c;
 	unsigned	 idle = w->srv->opts->idle_timeout;
@@ -261,13 +278,16 @@ conn_new(struct worker *w, int fd, const char *listen_addr)
 	    .shutdown = srv_shutdown, .ctx = c->srv,
 	    .no_flush = !c->srv->opts->flush_enabled,
 	    .shutdown_enabled = c->srv->opts->allow_shutdown,
-	    .no_cas = !c->srv->opts->cas_enabled };
+	    .no_cas = !c->srv->opts->cas_enabled,
+	    .refresh_certs = c->srv->tls != NULL ? srv_refresh_certs : NULL };
 	if (c->srv->auth != NULL) {
 		c->env.sasl_plain = srv_sasl_plain;
 		c->env.authenticated = &c->authenticated;
 	}
 	outq_init(&c->outq, release_item, c->srv->store);
-	if (!inbuf_init(&c->in, INBUF_MAX) ||
+	conn_io_plain(&c->io, &c->fd);
+	if ((tls != NULL && !tls_conn_start(tls, fd, &c->io)) ||
+	    !inbuf_init(&c->in, INBUF_MAX) ||
 	    (c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST,
 	    conn_event, c)) == NULL ||
 	    (c->wev = event_new(w->base, fd, EV_WRITE | EV_PERSIST,
@@ -562,20 +582,13 @@ conn_run(struct conn *c)
 	return true;
 }
 
-/* writev for the output queue. */
-static ssize_t
-sock_writev(void *ctx, const struct iovec *iov, int cnt)
-{
-	return writev(*(int *)ctx, iov, cnt);
-}
-
 /* Writes queued output; false when the socket failed. */
 static bool
 conn_write(struct conn *c)
 {
 	uint64_t before = c->outq.written;
 
-	if (!outq_flush(&c->outq, sock_writev, &c->fd))
+	if (!outq_flush(&c->outq, c->io.writev, c->io.ctx))
 		return false;
 	if (c->outq.written != before) {
 		STAT_ADD(&c->w->stats, bytes_written,
@@ -596,7 +609,8 @@ conn_client_took(struct conn *c)
 
 	if (ioctl(c->fd, SIOCOUTQ, &unsent) != 0 || unsent < 0)
 		return false;
-	taken = c->outq.written - (uint64_t)unsent;
+	taken = (c->io.tls != NULL ? tls_wire_written(c->io.tls) :
+	    c->outq.written) - (uint64_t)unsent;
 	if (taken <= c->taken_mark)
 		return false;
 	c->taken_mark = taken;
@@ -637,6 +651,30 @@ conn_watch_stall(struct conn *c, bool was_writing)
 		evtimer_del(c->sev);
 }
 
+/* Advances a TLS handshake; true once the session is up, false while it
+ * waits for the socket (events armed to match) or after it failed and
+ * the connection was closed. */
+static bool
+conn_handshake(struct conn *c)
+{
+	switch (tls_handshake(c->io.tls)) {
+	case TLS_HS_DONE:
+		return true;
+	case TLS_HS_WANT_READ:
+		conn_want(c->wev, &c->writing, false);
+		conn_want(c->rev, &c->reading, true);
+		return false;
+	case TLS_HS_WANT_WRITE:
+		conn_want(c->rev, &c->reading, false);
+		conn_want(c->wev, &c->writing, true);
+		return false;
+	case TLS_HS_FAILED:
+		break;
+	}
+	conn_close(c);
+	return false;
+}
+
 /* Runs buffered input, writes, reads more, until the socket is drained,
  * the client must drain its replies first, or the read budget is spent;
  * the heart of the connection.  `readable` says the socket has input. */
@@ -645,10 +683,16 @@ conn_drive(struct conn *c, bool readable)
 {
 	ssize_t	n;
 	int	reads = 0;
-	bool	drained = !readable || c->eof;
+	bool	drained;
 	bool	was_writing, yielded = false;
 
 	c->reqs_left = c->srv->opts->reqs_per_event;
+	if (c->io.tls != NULL && tls_handshaking(c->io.tls)) {
+		if (!conn_handshake(c))
+			return;
+		readable = true;	/* a request may follow the handshake */
+	}
+	drained = !readable || c->eof;
 	for (;;) {
 		bool need_input = conn_run(c);
 
@@ -684,7 +728,7 @@ conn_drive(struct conn *c, bool readable)
 			STAT_INC(&c->w->stats, conn_yields);
 			break;
 		}
-		n = inbuf_read(&c->in, c->fd, &drained);
+		n = inbuf_read(&c->in, c->io.readv, c->io.ctx, &drained);
 		if (n == -2)
 			goto close;
 		if (n == -1)
@@ -700,12 +744,16 @@ conn_drive(struct conn *c, bool readable)
 	if (c->outq.pending == 0)
 		inbuf_shrink(&c->in);
 	was_writing = c->writing;
-	conn_want(c->wev, &c->writing, !outq_empty(&c->outq));
+	conn_want(c->wev, &c->writing, !outq_empty(&c->outq) ||
+	    (c->io.tls != NULL && tls_want_write(c->io.tls)));
 	conn_watch_stall(c, was_writing);
 	/* Over the soft limit, stop reading: TCP pushes back on a client
 	 * that sends without reading, so its memory stays bounded. */
 	conn_want(c->rev, &c->reading, c->state != CONN_CLOSING && !c->eof &&
 	    !outq_full(&c->outq));
+	/* Decrypted input the socket no longer shows: come back for it. */
+	if (c->reading && c->io.tls != NULL && tls_pending(c->io.tls))
+		event_active(c->rev, EV_READ, 1);
 	/* Activated last: disarming rev above would cancel it. */
 	if (yielded)
 		event_active(c->rev, EV_TIMEOUT, 0);
@@ -718,8 +766,12 @@ close:
 static void
 conn_event(evutil_socket_t fd, short what, void *arg)
 {
+	struct conn *c = arg;
+
 	(void)fd;
-	conn_drive(arg, (what & EV_READ) != 0);
+	/* A TLS read may have waited for the socket to take a write. */
+	conn_drive(c, (what & EV_READ) != 0 ||
+	    (c->io.tls != NULL && tls_want_write(c->io.tls)));
 }
 
 /* Idle timer: closes a connection that made no progress for the timeout,

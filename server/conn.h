@@ -29,10 +29,12 @@
 #include "inbuf.h"
 #include "outq.h"
 #include "proto.h"
+#include "tls.h"
 
 struct event;
 struct worker;
 struct server;
+struct tls_server;
 
 enum conn_state {
 	CONN_READ_CMD,		/* waiting for / parsing a request */
@@ -44,6 +46,7 @@ enum conn_state {
 
 struct conn {
 	int				 fd;
+	struct conn_io			 io;		/* plain or TLS (tls.h) */
 	struct worker			*w;
 	struct server			*srv;
 	struct event			*rev;
@@ -92,9 +95,11 @@ struct conn {
 	struct conn			*next;
 };
 
-/* Creates a connection on worker w for an accepted socket; NULL on error
- * (the socket is then closed by the caller). */
-struct conn	*conn_new(struct worker *w, int fd, const char *listen_addr);
+/* Creates a connection on worker w for an accepted socket, a TLS one when
+ * tls is not NULL; NULL on error (the socket is then closed by the
+ * caller). */
+struct conn	*conn_new(struct worker *w, int fd, const char *listen_addr,
+		    struct tls_server *tls);
 /* Closes the socket and frees everything the connection holds. */
 void		 conn_free(struct conn *c);
 /* Name of the state for "stats conns". */

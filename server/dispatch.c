@@ -362,6 +362,27 @@ op_shutdown(const struct op *op)
 	return DISPATCH_CLOSE;
 }
 
+/* refresh_certs: reloads the TLS certificates; memcached answers OK or
+ * its error line, even to noreply. */
+static enum dispatch_next
+op_refresh_certs(const struct op *op)
+{
+	static const char off[] = "Error TLS not enabled\r\n";
+	char err[768];
+
+	if (op->env->refresh_certs == NULL)
+		proto_out_copy(op->sink->out, off, sizeof off - 1);
+	else if (op->env->refresh_certs(op->env->ctx, err, sizeof err)) {
+		log_msg(LOG_INFO, "TLS certificates reloaded by a client");
+		reply(op, PROTO_R_OK);
+	} else {
+		log_msg(LOG_ERR, "refresh_certs failed, old certificates kept: "
+		    "%.*s", (int)strcspn(err, "\r"), err);
+		proto_out_copy(op->sink->out, err, strlen(err));
+	}
+	return DISPATCH_DONE;
+}
+
 /* stats [sub]. */
 static enum dispatch_next
 op_stats(const struct op *op)
@@ -760,6 +781,7 @@ static const op_fn handlers[PROTO_CMD_COUNT] = {
 	[PROTO_CMD_QUIT] = op_quit,
 	[PROTO_CMD_SHUTDOWN] = op_shutdown,
 	[PROTO_CMD_STATS] = op_stats,
+	[PROTO_CMD_REFRESH_CERTS] = op_refresh_certs,
 	[PROTO_CMD_MG] = op_mg,
 	[PROTO_CMD_MS] = op_ms,
 	[PROTO_CMD_MD] = op_md,

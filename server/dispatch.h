@@ -48,6 +48,10 @@ struct dispatch_env {
 		    const struct reply_sink *sink);
 	/* "shutdown": false when not allowed (-A not given). */
 	bool	(*shutdown)(void *ctx);
+	/* "refresh_certs": reloads the TLS certificates; false with the
+	 * reply line (memcached's words, "\r\n" included) in err.  NULL:
+	 * TLS is not enabled. */
+	bool	(*refresh_certs)(void *ctx, char *err, size_t cap);
 	void	*ctx;
 	/* SASL (-S): checks a PLAIN message ("authzid\0user\0password");
 	 * NULL when authentication is off.  `authenticated` is the

@@ -165,9 +165,9 @@ inbuf_shrink(struct inbuf *in)
 	}
 }
 
-/* Reads once from fd, into item memory or the buffer. */
+/* Reads once through rd, into item memory or the buffer. */
 ssize_t
-inbuf_read(struct inbuf *in, int fd, bool *drained)
+inbuf_read(struct inbuf *in, inbuf_read_fn rd, void *ctx, bool *drained)
 {
 	struct iovec	v[2];
 	ssize_t		n;
@@ -188,8 +188,7 @@ inbuf_read(struct inbuf *in, int fd, bool *drained)
 		cap = v[0].iov_len;
 	}
 	do
-		n = direct ? readv(fd, v, 2) : read(fd, v[0].iov_base,
-		    v[0].iov_len);
+		n = rd(ctx, v, direct ? 2 : 1);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK ? -1 : -2;

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #define INBUF_INITIAL	(16 * 1024)
 
@@ -62,14 +63,20 @@ void	inbuf_start_swallow(struct inbuf *in, size_t n);
  * buffered. */
 bool	inbuf_feed_swallow(struct inbuf *in);
 
+/* Reads like readv(2): bytes read, 0 at end of input, -1 with errno. */
+typedef ssize_t (*inbuf_read_fn)(void *ctx, const struct iovec *iov,
+	    int cnt);
+
 /*
- * Reads once from fd: into item memory while a value is due and nothing
- * is buffered, else into the buffer (making room first).  Returns the
- * bytes read, 0 at end of file, -1 when it would block, -2 on an error or
- * a buffer full of a line that may not grow.  *drained is set when the
- * read did not fill the space offered, so the socket is most likely empty.
+ * Reads once through rd (the connection's transport): into item memory
+ * while a value is due and nothing is buffered, else into the buffer
+ * (making room first).  Returns the bytes read, 0 at end of file, -1 when
+ * it would block, -2 on an error or a buffer full of a line that may not
+ * grow.  *drained is set when the read did not fill the space offered, so
+ * the socket is most likely empty.
  */
-ssize_t	inbuf_read(struct inbuf *in, int fd, bool *drained);
+ssize_t	inbuf_read(struct inbuf *in, inbuf_read_fn rd, void *ctx,
+	    bool *drained);
 /* Shrinks a buffer that grew for a long line once it is empty. */
 void	inbuf_shrink(struct inbuf *in);
 

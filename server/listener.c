@@ -44,6 +44,7 @@ struct listener {
 	struct event	*ev;
 	struct event	*pause_ev;
 	struct server	*srv;
+	bool		 tls;		/* -Z and not "notls:" */
 	char		 name[128];	/* "tcp:127.0.0.1:11211" */
 };
 
@@ -69,12 +70,14 @@ set_flags(int fd)
 
 /* Records a bound socket under its printable name. */
 static void
-add_listener(struct listeners *ls, int fd, const struct sockaddr *sa)
+add_listener(struct listeners *ls, int fd, const struct sockaddr *sa,
+    bool tls)
 {
 	struct listener	*l = &ls->l[ls->n++];
 	char		 host[INET6_ADDRSTRLEN] = "?";
 
 	l->fd = fd;
+	l->tls = tls;
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const void *)sa;
 
@@ -121,7 +124,13 @@ bind_tcp(struct listeners *ls, struct server *srv, char *spec, int *port0)
 	struct addrinfo	 hints, *res, *ai;
 	char		*host, *port, portbuf[16];
 	int		 fd, one = 1, err, bound = 0;
+	bool		 tls = srv->opts->ssl_enabled;
 
+	/* memcached's per-listener opt-out of -Z: "notls:ADDR[:PORT]". */
+	if (strncmp(spec, "notls:", 6) == 0) {
+		spec += 6;
+		tls = false;
+	}
 	split_host_port(spec, &host, &port);
 	if (port == NULL) {
 		snprintf(portbuf, sizeof portbuf, "%d", *port0);
@@ -155,7 +164,7 @@ bind_tcp(struct listeners *ls, struct server *srv, char *spec, int *port0)
 			freeaddrinfo(res);
 			return -1;
 		}
-		add_listener(ls, fd, (struct sockaddr *)&ss);
+		add_listener(ls, fd, (struct sockaddr *)&ss, tls);
 		if (*port0 == 0)
 			*port0 = ntohs(ss.ss_family == AF_INET6 ?
 			    ((struct sockaddr_in6 *)&ss)->sin6_port :
@@ -333,7 +342,7 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 		}
 		__atomic_fetch_add(&srv->total_conns, 1, __ATOMIC_RELAXED);
 		w = &srv->workers[srv->next_worker++ % srv->nworkers];
-		if (worker_dispatch(w, fd, l->name) != 0) {
+		if (worker_dispatch(w, fd, l->name, l->tls) != 0) {
 			close(fd);
 			__atomic_fetch_sub(&srv->curr_conns, 1,
 			    __ATOMIC_RELAXED);

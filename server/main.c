@@ -35,6 +35,7 @@
 #include "log.h"
 #include "options.h"
 #include "server.h"
+#include "tls.h"
 #include "worker.h"
 
 /* Asks the main loop to stop; safe from any thread. */
@@ -187,15 +188,44 @@ handled_signals(void)
 	return &set;
 }
 
-/* SIGHUP: reopens or reloads whatever can change under a running server.
- * Today there is nothing: logs go to stderr (the caller redirects it) and
- * there are no TLS certificates or auth file yet.  Reloading those belongs
- * here when they exist; a failed reload must keep the old ones. */
+/* SIGHUP: reloads what can change under a running server: the TLS
+ * certificates (a failed reload keeps the old ones and says why).  Logs
+ * go to stderr, which the caller redirects; there is nothing to reopen. */
 static void
 reload(struct server *srv)
 {
-	(void)srv;
-	log_msg(LOG_INFO, "SIGHUP received: nothing to reload, running on");
+	char err[768];
+
+	if (srv->tls == NULL) {
+		log_msg(LOG_INFO, "SIGHUP received: nothing to reload, running on");
+		return;
+	}
+	if (tls_server_reload(srv->tls, err, sizeof err))
+		log_msg(LOG_INFO, "SIGHUP received: TLS certificates reloaded");
+	else
+		log_msg(LOG_ERR, "SIGHUP received: TLS certificates not "
+		    "reloaded, old ones kept: %.*s", (int)strcspn(err, "\r"),
+		    err);
+}
+
+/* Loads the TLS certificates of -Z before anything binds; exits with
+ * EXIT_CONFIG (78) when they cannot be used, so a server never runs that
+ * would fail every handshake. */
+static void
+tls_setup(struct server *srv)
+{
+	char err[768];
+
+	if (!srv->opts->ssl_enabled)
+		return;
+	if ((srv->tls = tls_server_create(srv->opts, err, sizeof err)) ==
+	    NULL) {
+		fprintf(stderr, "cached: %.*s\n", (int)strcspn(err, "\r"), err);
+		exit(EXIT_CONFIG);
+	}
+	if (srv->opts->ssl_kernel_tls)
+		log_msg(LOG_ERR, "warning: ssl_kernel_tls is not supported, "
+		    "TLS runs in user space");
 }
 
 /* Signal callback, on the main thread: acts as signal_table says. */
@@ -329,6 +359,7 @@ main(int argc, char **argv)
 	 * as soon as the port file appears) waits until it can be handled
 	 * cleanly; threads inherit the mask, so the main thread takes it. */
 	pthread_sigmask(SIG_BLOCK, handled_signals(), NULL);
+	tls_setup(&srv);
 	if ((ls = listeners_open(&srv)) == NULL)
 		return 1;
 	if (opts.port_file != NULL && opts.unix_path == NULL &&
@@ -350,6 +381,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	rc = run(&srv, ls);
+	tls_server_free(srv.tls);
 	event_base_free(srv.main_base);
 	libevent_global_shutdown();
 	if (opts.pidfile != NULL)

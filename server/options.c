@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "options.h"
 
@@ -51,8 +52,7 @@ static const char usage_text[] =
 "  -f, --slab-growth-factor=F, -n, --slab-min-size=BYTES, -N, --napi-ids=N\n"
 "                          accepted with a warning: cached has no slab classes\n"
 "                          and no NAPI steering\n"
-"  -e, --memory-file=FILE, -Z, --enable-ssl\n"
-"                          not supported yet: exit 64\n"
+"  -e, --memory-file=FILE not supported yet: exit 64\n"
 "  -B, --protocol=NAME     protocols served: auto (default; the first byte picks\n"
 "                          binary or text), ascii (text and meta) or binary\n"
 "  -S, --enable-sasl       require SASL PLAIN authentication (binary protocol only)\n"
@@ -69,7 +69,19 @@ static const char usage_text[] =
 "                              table sizes itself\n"
 "        modern, no_modern     accepted (no_modern with a warning)\n"
 "        memcached's slab, LRU, crawler, hash, log buffer and ext_* options\n"
-"                              accepted with a warning each; ssl_* exit 64\n"
+"                              accepted with a warning each\n"
+"  -Z, --enable-ssl        TLS on every TCP listener but -l notls:ADDR:PORT ones;\n"
+"                          -o ssl_chain_cert=FILE  certificate chain, PEM (required)\n"
+"                          -o ssl_key=FILE         private key (default: in the chain)\n"
+"                          -o ssl_keyformat=PEM|DER (default PEM)\n"
+"                          -o ssl_verify_mode=N    client certificates: 0 not asked\n"
+"                                                  (default), 1 asked, 2 required,\n"
+"                                                  3 required once\n"
+"                          -o ssl_ca_cert=FILE     CAs that sign client certificates\n"
+"                          -o ssl_ciphers=LIST     OpenSSL cipher list (TLS <= 1.2)\n"
+"                          -o ssl_min_version=N    0 TLS 1.0, 1 TLS 1.1, 2 TLS 1.2\n"
+"                                                  (default), 3 TLS 1.3\n"
+"                          -o ssl_session_cache    server-side session resumption\n"
 "  -i, --license           print licence information and exit\n"
 "  -h, --help              print this help and exit\n"
 "  -V, --version           print the version and exit\n";
@@ -116,6 +128,7 @@ static const struct option long_opts[] = {
 	{ "license",		no_argument,	   NULL, 'i' },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ "version",		no_argument,	   NULL, 'V' },
+	{ "enable-ssl",		no_argument,	   NULL, 'Z' },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -182,6 +195,76 @@ parse_size(const char *s, size_t unit, size_t *out)
 		return false;
 	*out = v * mult;
 	return true;
+}
+
+/* ---- TLS options: -Z and -o ssl_* (server/tls.h) ---------------------- */
+
+/* Applies -o ssl_<key>[=val]; *mine tells whether key was a TLS one. */
+static enum options_result
+parse_tls_option(struct options *o, const char *key, const char *val,
+    bool *mine)
+{
+	unsigned long v;
+
+	*mine = true;
+	if (strcmp(key, "ssl_session_cache") == 0 && val == NULL)
+		o->ssl_session_cache = true;
+	else if (strcmp(key, "ssl_kernel_tls") == 0 && val == NULL)
+		o->ssl_kernel_tls = true;
+	else if (strncmp(key, "ssl_", 4) != 0) {
+		*mine = false;
+		return OPTIONS_RUN;
+	} else if (val == NULL)
+		return usage_error("-o %s needs a value", key);
+	else if (strcmp(key, "ssl_chain_cert") == 0)
+		o->ssl_chain_cert = val;
+	else if (strcmp(key, "ssl_key") == 0)
+		o->ssl_key = val;
+	else if (strcmp(key, "ssl_ca_cert") == 0)
+		o->ssl_ca_cert = val;
+	else if (strcmp(key, "ssl_ciphers") == 0)
+		o->ssl_ciphers = val;
+	else if (strcmp(key, "ssl_keyformat") == 0) {
+		if (strcasecmp(val, "PEM") == 0)
+			o->ssl_keyformat = 1;
+		else if (strcasecmp(val, "DER") == 0)
+			o->ssl_keyformat = 2;
+		else
+			return usage_error("bad ssl_keyformat '%s' (PEM or DER)",
+			    val);
+	} else if (strcmp(key, "ssl_verify_mode") == 0) {
+		if (!parse_ulong(val, 0, 3, &v))
+			return usage_error("bad ssl_verify_mode '%s' (0-3)", val);
+		o->ssl_verify_mode = (int)v;
+	} else if (strcmp(key, "ssl_min_version") == 0) {
+		if (!parse_ulong(val, 0, 3, &v))
+			return usage_error("bad ssl_min_version '%s' (0-3)", val);
+		o->ssl_min_version = (int)v;
+	} else if (strcmp(key, "ssl_wbuf_size") == 0) {
+		if (!parse_ulong(val, 1, 1024, &v))
+			return usage_error("bad ssl_wbuf_size '%s'", val);
+		o->ssl_wbuf_size = (unsigned)v * 1024;
+	} else
+		return usage_error("unknown -o option '%s'", key);
+	return OPTIONS_RUN;
+}
+
+/* Checks the TLS options once all are read. */
+static enum options_result
+validate_tls(const struct options *o)
+{
+	if (o->ssl_enabled && o->ssl_chain_cert == NULL)
+		return usage_error("%s", "-Z needs -o ssl_chain_cert=FILE");
+	return OPTIONS_RUN;
+}
+
+/* TLS defaults, memcached's. */
+static void
+defaults_tls(struct options *o)
+{
+	o->ssl_keyformat = 1;
+	o->ssl_min_version = 2;
+	o->ssl_wbuf_size = 16 * 1024;
 }
 
 /* Prints the one warning line for an option that is accepted but has no
@@ -283,22 +366,20 @@ static const struct ext_row {
 #undef EXT
 };
 
-/* Applies one -o option (name or name=value); "ssl_*" are TLS options
- * still to come. */
+/* Applies one -o option (name or name=value); "ssl_*" are TLS's. */
 static enum options_result
 parse_one_extended(struct options *o, char *arg)
 {
-	unsigned long	 v;
-	char		*val = strchr(arg, '=');
+	unsigned long		 v;
+	char			*val = strchr(arg, '=');
+	bool			 tls;
+	enum options_result	 r;
 
 	if (val != NULL)
 		*val++ = '\0';
-	if (strncmp(arg, "ssl_", 4) == 0) {
-		char opt[64];
-
-		snprintf(opt, sizeof opt, "-o %s", arg);
-		return not_yet(opt);
-	}
+	r = parse_tls_option(o, arg, val, &tls);
+	if (tls)
+		return r;
 	if (strcmp(arg, "maxconns_fast") == 0 && val == NULL) {
 		o->maxconns_fast = true;
 		return OPTIONS_RUN;
@@ -396,7 +477,7 @@ validate(const struct options *o)
 	if (o->item_size_max > o->mem_limit / 2)
 		return usage_error("%s", "item size limit (-I) cannot be higher "
 		    "than half the memory limit (-m)");
-	return OPTIONS_RUN;
+	return validate_tls(o);
 }
 
 static enum options_result apply_memcached(struct options *, int, char *);
@@ -576,7 +657,8 @@ apply_memcached(struct options *o, int ch, char *arg)
 	case 'e':
 		return not_yet("-e");
 	case 'Z':
-		return not_yet("-Z");
+		o->ssl_enabled = true;
+		break;
 	default:
 		return OPTIONS_EXIT_USAGE;
 	}
@@ -608,6 +690,7 @@ options_parse(struct options *o, int argc, char **argv)
 	o->growth_factor = 1.25;
 	o->chunk_size = 48;
 	o->maxconns_fast = true;
+	defaults_tls(o);
 
 	opterr = 0;
 	optind = 1;

@@ -63,6 +63,20 @@ struct options {
 					 * itself */
 	bool		 maxconns_fast;	/* -o [no_]maxconns_fast,
 					 * "maxconns_fast" (yes) */
+
+	/* TLS (-Z, -o ssl_*; server/tls.h), memcached's names and defaults */
+	bool		 ssl_enabled;		/* -Z: every TCP listener but
+						 * -l notls:... ones */
+	const char	*ssl_chain_cert;	/* PEM certificate chain */
+	const char	*ssl_key;		/* NULL: in ssl_chain_cert */
+	int		 ssl_keyformat;		/* 1 PEM, 2 DER (OpenSSL's) */
+	int		 ssl_verify_mode;	/* 0 none .. 3 once */
+	const char	*ssl_ca_cert;		/* CAs of client certificates */
+	const char	*ssl_ciphers;		/* TLS <= 1.2 cipher list */
+	int		 ssl_min_version;	/* 0-3: TLS 1.0 .. 1.3 */
+	bool		 ssl_session_cache;
+	unsigned	 ssl_wbuf_size;		/* accepted, reported, unused */
+	bool		 ssl_kernel_tls;	/* accepted, not supported */
 };
 
 enum options_result {

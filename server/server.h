@@ -20,6 +20,7 @@
 
 struct auth_db;
 struct event_base;
+struct tls_server;
 struct worker;
 
 struct server {
@@ -32,6 +33,7 @@ struct server {
 	int			 tcp_port;	/* bound TCP port, for stats */
 	unsigned		 next_worker;	/* main thread only */
 	struct auth_db		*auth;		/* -S: users, read-only */
+	struct tls_server	*tls;		/* -Z; NULL without (tls.h) */
 
 	/* atomics */
 	uint64_t		 curr_conns;

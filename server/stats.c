@@ -22,6 +22,7 @@
 #include "dispatch.h"
 #include "server.h"
 #include "stats.h"
+#include "tls.h"
 #include "version.h"
 #include "worker.h"
 
@@ -135,6 +136,47 @@ stats_process(const struct stats_ctx *c)
 	emit_u64(c, "connection_structures", load(&srv->curr_conns));
 }
 
+/* ---- TLS (-Z; tls.h): memcached's lines, in its order ---------------- */
+
+/* Queues the TLS counters of plain "stats", when TLS is on. */
+static void
+stats_tls(const struct stats_ctx *c)
+{
+	struct tls_server *t = c->srv->tls;
+
+	if (t == NULL)
+		return;
+	if (c->srv->opts->ssl_session_cache)
+		emit_u64(c, "ssl_new_sessions", tls_new_sessions(t));
+	emit_u64(c, "ssl_handshake_errors", tls_handshake_errors(t));
+	emit_u64(c, "time_since_server_cert_refresh", tls_since_refresh(t));
+}
+
+/* Queues the TLS part of "stats settings"; ssl_verify_mode shows the
+ * OpenSSL flags the mode stands for, as memcached does. */
+static void
+stats_tls_settings(const struct stats_ctx *c)
+{
+	static const char *const versions[] = { "tlsv1.0", "tlsv1.1",
+	    "tlsv1.2", "tlsv1.3" };
+	static const unsigned verify_flags[] = { 0, 1, 3, 7 };
+	const struct options *o = c->srv->opts;
+
+	emit_str(c, "ssl_enabled", o->ssl_enabled ? "yes" : "no");
+	emit_str(c, "ssl_chain_cert", o->ssl_chain_cert);
+	emit_str(c, "ssl_key", o->ssl_key);
+	emit_u64(c, "ssl_verify_mode", verify_flags[o->ssl_verify_mode & 3]);
+	emit_u64(c, "ssl_keyformat", (uint64_t)o->ssl_keyformat);
+	emit_str(c, "ssl_ciphers", o->ssl_ciphers != NULL ? o->ssl_ciphers :
+	    "NULL");
+	emit_str(c, "ssl_ca_cert", o->ssl_ca_cert != NULL ? o->ssl_ca_cert :
+	    "NULL");
+	emit_u64(c, "ssl_wbuf_size", o->ssl_wbuf_size);
+	emit_str(c, "ssl_session_cache", o->ssl_session_cache ? "yes" : "no");
+	emit_str(c, "ssl_kernel_tls", "no");
+	emit_str(c, "ssl_min_version", versions[o->ssl_min_version & 3]);
+}
+
 /* Queues plain "stats". */
 static void
 stats_general(const struct stats_ctx *c)
@@ -189,6 +231,7 @@ stats_general(const struct stats_ctx *c)
 	emit_u64(c, "curr_items", ss.curr_items);
 	emit_u64(c, "total_items", ss.total_items);
 	emit_u64(c, "bytes", ss.bytes);
+	stats_tls(c);
 }
 
 /* Queues "stats settings". */
@@ -220,6 +263,7 @@ stats_settings(const struct stats_ctx *c)
 	emit_u64(c, "idle_timeout", o->idle_timeout);
 	emit_u64(c, "write_timeout", o->write_timeout);
 	emit_str(c, "shutdown_enabled", o->allow_shutdown ? "yes" : "no");
+	stats_tls_settings(c);
 }
 
 /* Queues "stats items": one pseudo slab class 1 holds every item. */

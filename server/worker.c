@@ -65,7 +65,8 @@ worker_adopt(struct worker *w, struct new_conn *nc)
 	/* Replies leave in one writev per pass; Nagle would only delay them.
 	 * Fails harmlessly on unix sockets. */
 	(void)setsockopt(nc->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if ((c = conn_new(w, nc->fd, nc->listen_addr)) == NULL) {
+	if ((c = conn_new(w, nc->fd, nc->listen_addr,
+	    nc->tls ? w->srv->tls : NULL)) == NULL) {
 		log_msg(LOG_ERR, "out of memory for a new connection");
 		close(nc->fd);
 		__atomic_fetch_sub(&w->srv->curr_conns, 1, __ATOMIC_RELAXED);
@@ -104,7 +105,7 @@ worker_notified(evutil_socket_t fd, short what, void *arg)
 
 /* Hands an accepted socket to worker w; 0 or -1. */
 int
-worker_dispatch(struct worker *w, int fd, const char *listen_addr)
+worker_dispatch(struct worker *w, int fd, const char *listen_addr, bool tls)
 {
 	struct new_conn *nc;
 
@@ -112,6 +113,7 @@ worker_dispatch(struct worker *w, int fd, const char *listen_addr)
 		return -1;
 	nc->fd = fd;
 	nc->listen_addr = listen_addr;
+	nc->tls = tls;
 	nc->next = NULL;
 	pthread_mutex_lock(&w->lock);
 	if (w->queue_tail != NULL)

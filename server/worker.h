@@ -11,6 +11,7 @@
 #define CACHED_WORKER_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <sys/socket.h>
 
 #include "stats.h"
@@ -24,6 +25,7 @@ struct new_conn {
 	int			 fd;
 	const char		*listen_addr;	/* "tcp:127.0.0.1:11211", owned
 						 * by the listener table */
+	bool			 tls;		/* start a TLS session */
 	struct new_conn		*next;
 };
 
@@ -48,6 +50,7 @@ int	workers_start(struct server *srv);
 /* Stops all workers, closes their connections and frees them. */
 void	workers_stop(struct server *srv);
 /* Hands an accepted socket to worker w (thread-safe); 0 or -1. */
-int	worker_dispatch(struct worker *w, int fd, const char *listen_addr);
+int	worker_dispatch(struct worker *w, int fd, const char *listen_addr,
+	    bool tls);
 
 #endif

@@ -1,7 +1,8 @@
 #!/bin/sh
 # valgrind.sh -- the Python integration tests (test_wire, test_cli,
-# test_hostile, test_bin_server) with every cached they start run under
-# valgrind memcheck (common.py's CACHED_WRAPPER; timeouts stretched by
+# test_hostile, test_bin_server, and test_tls's TLS listener, reload and
+# start-up classes) with every cached they start run under valgrind
+# memcheck (common.py's CACHED_WRAPPER; timeouts stretched by
 # CACHED_TIME_SCALE).
 # Passes when the tests pass and every server's valgrind log shows 0
 # errors and 0 bytes definitely, indirectly or possibly lost.
@@ -29,7 +30,9 @@ export PYTHONDONTWRITEBYTECODE=1
 start=$(date +%s)
 (cd "$top/tests/integration" &&
     python3 -m unittest -v test_wire test_cli test_hostile \
-    test_bin_server) \
+    test_bin_server \
+    test_tls.CachedTLSTest test_tls.CachedReloadTest test_tls.CachedStartTest \
+    test_tls.CachedHalfCloseTest) \
     >"$out/tests.log" 2>&1
 rc=$?
 secs=$(( $(date +%s) - start ))

@@ -73,6 +73,10 @@ EXTRA = [
     b"cas k 0 0 1 0\r\na\r\n",
     b"set " + b"a" * 250 + b" 0 0 1\r\na\r\nget " + b"a" * 250 + b"\r\n",
     b"verbosity 1 2\r\n",
+    # TLS is off here: memcached (built with TLS) answers this even to
+    # noreply
+    b"refresh_certs\r\n",
+    b"refresh_certs noreply\r\nrefresh_certs a b c\r\n",
 ]
 
 BAD = b"CLIENT_ERROR bad command line format\r\n"

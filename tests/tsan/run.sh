@@ -5,7 +5,10 @@
 #   - store_hammer: 16 threads, mixed operations, eviction, expiry thread;
 #   - tests/unit/test_store (its own 4-thread hammer among them) and
 #     tests/unit/test_store_meta (32 threads racing for one recache win);
-#   - cached -t 4 -m 2 under server_load.py: 16 clients, timers firing.
+#   - cached -t 4 -m 2 under server_load.py: 16 clients, timers firing;
+#   - cached -Z under test_tls.py's TLS, reload and start-up classes:
+#     handshakes on every worker while refresh_certs and SIGHUP swap the
+#     certificates (skipped, and said so, without the openssl command).
 # Any ThreadSanitizer report, or any failure, makes the exit status 1.
 #
 #   sh tests/tsan/run.sh [hammer-seconds [load-seconds]]   (default 10 20)
@@ -57,6 +60,14 @@ step store_hammer "$out/tests/tsan/store_hammer" 16 "$hammer_secs"
     step test_store_meta sh -c "'$out/tests/unit/test_store_meta' >'$out/test_store_meta.log' 2>&1"
 step server_load env CACHED="$out/cached" PYTHONDONTWRITEBYTECODE=1 \
     python3 tests/tsan/server_load.py "$load_secs"
+if command -v openssl >/dev/null; then
+	step tls sh -c "cd tests/integration && CACHED='$out/cached' \
+	    PYTHONDONTWRITEBYTECODE=1 python3 -m unittest test_tls.CachedTLSTest \
+	    test_tls.CachedReloadTest test_tls.CachedAgreedTest \
+	    test_tls.CachedHostileTest >'$out/test_tls.log' 2>&1"
+else
+	echo "tsan tls: SKIPPED (no openssl command)"
+fi
 
 reports=$(cat "$out"/tsan.* 2>/dev/null | grep -c 'WARNING: ThreadSanitizer')
 if [ "$reports" -ne 0 ]; then

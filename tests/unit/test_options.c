@@ -122,7 +122,8 @@ test_extended_lists(void **state)
 	assert_string_equal(o.port_file, "/tmp/p");
 }
 
-/* Unknown flags, bad values and the features still to come exit 64. */
+/* Unknown flags, bad values, -Z without a certificate and the features
+ * still to come exit 64. */
 static void
 test_usage_errors(void **state)
 {
@@ -133,9 +134,10 @@ test_usage_errors(void **state)
 		{ "-o", "modern=1" }, { "-o", "lru_crawler_sleep=" },
 		{ "-R", "0" }, { "-R", "x" }, { "-f", "1" }, { "-f", "0.5" },
 		{ "-f", "x" }, { "-n", "0" }, { "-N", "0" }, { "-D", "" },
-		{ "-e", "/tmp/f" }, { "-Z" }, { "-o", "ssl_key=k" },
-		{ "-o", "modern,ssl_chain_cert=c" }, { "--memory-file=/x" },
-		{ "--enable-ssl" }, { "-o", "idle_timeout" },
+		{ "-e", "/tmp/f" }, { "--memory-file=/x" },
+		{ "-Z" }, { "--enable-ssl" },	/* without ssl_chain_cert */
+		{ "-o", "ssl_verify_mode=4" }, { "-o", "ssl_bogus=1" },
+		{ "-o", "idle_timeout" },
 	};
 	struct options o;
 
