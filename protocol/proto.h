@@ -77,6 +77,9 @@ enum proto_cmd {
 	PROTO_CMD_MA,
 	PROTO_CMD_MN,
 	PROTO_CMD_ME,
+	/* lru_crawler <sub> [arg]: req->arg is the rest of the line, trimmed
+	 * (key dumps, proto_dump.h) */
+	PROTO_CMD_LRU_CRAWLER,
 	PROTO_CMD_COUNT
 };
 

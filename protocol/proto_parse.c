@@ -520,6 +520,7 @@ static const struct cmd_row cmd_table[] = {
 	ROW("verbosity", PROTO_CMD_VERBOSITY, 1, 2,	   false, args_verbosity),
 	ROW("quit",	 PROTO_CMD_QUIT,      0, ARGS_RAW, false, args_none),
 	ROW("shutdown",	 PROTO_CMD_SHUTDOWN,  0, ARGS_RAW, false, args_shutdown),
+	ROW("lru_crawler", PROTO_CMD_LRU_CRAWLER, 0, ARGS_RAW, false, args_stats),
 };
 
 #undef ROW

@@ -53,6 +53,9 @@
 
 #define INBUF_MAX	(PROTO_GET_LINE_MAX + 4096)
 #define READS_PER_EVENT	8	/* fairness: full-buffer reads per event */
+/* Fairness: soft limits' worth of a resumable request's output (a key
+ * dump) per event; then the connection waits for its turn. */
+#define STEPS_PER_EVENT	4
 /* Values up to this size are copied into the reply, larger ones are sent
  * from item memory unless they live in a segment. */
 #define COPY_VALUE_MAX	1024
@@ -232,7 +235,9 @@ conn_new(struct worker *w, int fd, const char *listen_addr)
 	c->sink = (struct reply_sink){ c->codec, &c->out };
 	c->env = (struct dispatch_env){ .store = c->srv->store,
 	    .stats = &w->stats, .stats_reply = srv_stats,
-	    .shutdown = srv_shutdown, .ctx = c->srv };
+	    .shutdown = srv_shutdown, .ctx = c->srv,
+	    .no_dump = c->srv->opts->no_dump,
+	    .crawler_on = &c->srv->crawler_on };
 	outq_init(&c->outq, release_item, c->srv->store);
 	if (!inbuf_init(&c->in, INBUF_MAX) ||
 	    (c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST,
@@ -525,9 +530,9 @@ static void
 conn_drive(struct conn *c, bool readable)
 {
 	ssize_t	n;
-	int	reads = 0;
+	int	reads = 0, steps = 0;
 	bool	drained = !readable || c->eof;
-	bool	was_writing;
+	bool	was_writing, yield = false;
 
 	for (;;) {
 		bool need_input = conn_run(c);
@@ -540,6 +545,14 @@ conn_drive(struct conn *c, bool readable)
 			/* Stopped at the soft limit: go on once it drained. */
 			if (outq_full(&c->outq))
 				break;
+			/* A long request (a dump to a fast reader) lets the
+			 * worker's other connections run: the write event,
+			 * armed below, brings it back at once. */
+			if (c->state == CONN_STEP &&
+			    ++steps >= STEPS_PER_EVENT) {
+				yield = true;
+				break;
+			}
 			continue;
 		}
 		if (c->eof) {
@@ -571,7 +584,7 @@ conn_drive(struct conn *c, bool readable)
 	if (c->outq.pending == 0)
 		inbuf_shrink(&c->in);
 	was_writing = c->writing;
-	conn_want(c->wev, &c->writing, !outq_empty(&c->outq));
+	conn_want(c->wev, &c->writing, !outq_empty(&c->outq) || yield);
 	conn_watch_stall(c, was_writing);
 	/* Over the soft limit, stop reading: TCP pushes back on a client
 	 * that sends without reading, so its memory stays bounded. */

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "dispatch.h"
+#include "dump.h"
 #include "log.h"
 #include "version.h"
 
@@ -323,10 +324,20 @@ op_shutdown(const struct op *op)
 static enum dispatch_next
 op_stats(const struct op *op)
 {
+	/* A key dump, resumable (dump.c). */
+	if (dump_is_cachedump(op->req))
+		return dump_cachedump(op->env, op->req, op->state, op->sink);
 	if (op->env->stats_reply == NULL ||
 	    !op->env->stats_reply(op->env->ctx, op->req, op->sink))
 		reply(op, PROTO_R_ERROR);
 	return DISPATCH_DONE;
+}
+
+/* lru_crawler <sub> [arg]: key dumps and the crawler's switches. */
+static enum dispatch_next
+op_lru_crawler(const struct op *op)
+{
+	return dump_lru_crawler(op->env, op->req, op->state, op->sink);
 }
 
 /* ---- the meta commands -------------------------------------------- */
@@ -669,6 +680,7 @@ static const op_fn handlers[PROTO_CMD_COUNT] = {
 	[PROTO_CMD_MA] = op_ma,
 	[PROTO_CMD_MN] = op_mn,
 	[PROTO_CMD_ME] = op_me,
+	[PROTO_CMD_LRU_CRAWLER] = op_lru_crawler,
 };
 
 /* Starts or resumes a request. */

@@ -282,6 +282,7 @@ main(int argc, char **argv)
 	memset(&srv, 0, sizeof srv);
 	srv.opts = &opts;
 	srv.started = time(NULL);
+	srv.crawler_on = true;
 	pthread_mutex_init(&srv.stats_lock, NULL);
 	/* A signal that arrives before the loop runs (a script may send one
 	 * as soon as the port file appears) waits until it can be handled

@@ -32,6 +32,7 @@ struct options {
 	unsigned	 idle_timeout;	/* -o idle_timeout=S, 0 = never */
 	unsigned	 write_timeout;	/* -o write_timeout=S, 0 = never */
 	const char	*port_file;	/* -o port_file=PATH */
+	bool		 no_dump;	/* -X: refuse key dumps */
 };
 
 enum options_result {
