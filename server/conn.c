@@ -53,9 +53,9 @@
 
 #define INBUF_MAX	(PROTO_GET_LINE_MAX + 4096)
 #define READS_PER_EVENT	8	/* fairness: full-buffer reads per event */
-/* Fairness: soft limits' worth of a resumable request's output (a key
- * dump) per event; then the connection waits for its turn. */
-#define STEPS_PER_EVENT	4
+/* Fairness: steps of a resumable request (a key dump) per event; then the
+ * connection waits for its turn. */
+#define STEPS_PER_EVENT	1
 /* Values up to this size are copied into the reply, larger ones are sent
  * from item memory unless they live in a segment. */
 #define COPY_VALUE_MAX	1024
@@ -63,6 +63,7 @@
 static void	conn_event(evutil_socket_t fd, short what, void *arg);
 static void	conn_timer(evutil_socket_t fd, short what, void *arg);
 static void	conn_stall_timer(evutil_socket_t fd, short what, void *arg);
+static void	conn_resume(evutil_socket_t fd, short what, void *arg);
 
 static const char *const state_names[] = {
 	[CONN_READ_CMD] = "conn_parse_cmd",
@@ -208,6 +209,8 @@ conn_destroy(struct conn *c)
 		event_free(c->tev);
 	if (c->sev != NULL)
 		event_free(c->sev);
+	if (c->yev != NULL)
+		event_free(c->yev);
 	outq_free(&c->outq);
 	inbuf_free(&c->in);
 	free(c->line);
@@ -248,6 +251,8 @@ conn_new(struct worker *w, int fd, const char *listen_addr)
 	    c)) == NULL) ||
 	    (stall && (c->sev = evtimer_new(w->base, conn_stall_timer,
 	    c)) == NULL) ||
+	    (c->yev = evtimer_new(w->base, conn_resume, c)) == NULL ||
+	    event_priority_set(c->yev, WORKER_PRIO_IDLE) != 0 ||
 	    event_add(c->rev, NULL) != 0) {
 		conn_destroy(c);
 		return NULL;
@@ -440,6 +445,9 @@ conn_run(struct conn *c)
 			break;
 		case CONN_STEP:
 			conn_step(c);
+			/* Not done: let conn_drive write and count the step. */
+			if (c->state == CONN_STEP)
+				return false;
 			break;
 		case CONN_CLOSING:
 			return false;
@@ -533,6 +541,7 @@ conn_drive(struct conn *c, bool readable)
 	int	reads = 0, steps = 0;
 	bool	drained = !readable || c->eof;
 	bool	was_writing, yield = false;
+	static const struct timeval zero = { 0, 0 };
 
 	for (;;) {
 		bool need_input = conn_run(c);
@@ -546,8 +555,9 @@ conn_drive(struct conn *c, bool readable)
 			if (outq_full(&c->outq))
 				break;
 			/* A long request (a dump to a fast reader) lets the
-			 * worker's other connections run: the write event,
-			 * armed below, brings it back at once. */
+			 * worker's other connections go first: yev, a timer
+			 * of the lowest priority armed below, resumes it
+			 * in the next loop when no other event is ready. */
 			if (c->state == CONN_STEP &&
 			    ++steps >= STEPS_PER_EVENT) {
 				yield = true;
@@ -584,7 +594,12 @@ conn_drive(struct conn *c, bool readable)
 	if (c->outq.pending == 0)
 		inbuf_shrink(&c->in);
 	was_writing = c->writing;
-	conn_want(c->wev, &c->writing, !outq_empty(&c->outq) || yield);
+	conn_want(c->wev, &c->writing, !outq_empty(&c->outq));
+	/* A timer of zero, not event_active: an event made active from its
+	 * own callback runs again in the same pass over the active queue,
+	 * while timers are only looked at once per loop. */
+	if (yield)
+		evtimer_add(c->yev, &zero);
 	conn_watch_stall(c, was_writing);
 	/* Over the soft limit, stop reading: TCP pushes back on a client
 	 * that sends without reading, so its memory stays bounded. */
@@ -593,6 +608,15 @@ conn_drive(struct conn *c, bool readable)
 	return;
 close:
 	conn_close(c);
+}
+
+/* Resumes a request that yielded (yev, lowest priority). */
+static void
+conn_resume(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_drive(arg, false);
 }
 
 /* libevent callback for read and write readiness. */

@@ -6,9 +6,10 @@
  * A dump request is resumable: its first step checks the arguments and
  * answers errors; from then on every step lists batches of DUMP_BATCH
  * items (store_iter_next, one shard lock hold each, items copied out)
- * until the output queue passes its soft limit, and returns AGAIN with
- * the cursor in state->iter; the connection resumes it once the client
- * has drained some.  The store guarantees that a key present for the
+ * until the output queue passes its soft limit or DUMP_STEP_LINES lines
+ * are out, and returns AGAIN with the cursor in state->iter; the
+ * connection resumes it once the client has drained some, or after its
+ * worker's other connections had a turn.  The store guarantees that a key present for the
  * whole dump and never changed is listed exactly once (store.h).
  *
  * Every item is in class 1 (proto_dump.h: PROTO_DUMP_CLASS), as the
@@ -39,6 +40,9 @@
 
 /* Items copied out per store step. */
 #define DUMP_BATCH	32
+/* Lines a step sends at most before it returns AGAIN, so the connection
+ * lets its worker's other connections in (about 250 us of work). */
+#define DUMP_STEP_LINES	256
 
 /* The tokens of a request's argument: at most 4 are looked at. */
 struct words {
@@ -127,10 +131,10 @@ dump_stream(const struct dispatch_env *env, struct dispatch_state *state,
 	struct proto_out	*out = sink->out;
 	struct store_iter_entry	 e[DUMP_BATCH];
 	struct proto_dump_item	 d;
-	size_t			 n, want;
+	size_t			 n, want, lines = 0;
 	char			*p;
 
-	while (!out->full(out)) {
+	while (!out->full(out) && lines < DUMP_STEP_LINES) {
 		if (state->iter.done || state->dump_left == 0)
 			return say(sink, PROTO_DUMP_R_END);
 		want = state->dump_left < DUMP_BATCH ?
@@ -149,6 +153,7 @@ dump_stream(const struct dispatch_env *env, struct dispatch_state *state,
 			    proto_cachedump_line(p, &d));
 		}
 		state->dump_left -= n;
+		lines += n;
 	}
 	return DISPATCH_AGAIN;
 }
