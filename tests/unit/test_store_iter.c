@@ -476,7 +476,7 @@ writer_between(store_t *st, void *arg, unsigned step)
 static void
 test_concurrent_writer(void **state)
 {
-	enum { N = 20000 };
+	enum { N = 8000 };
 	struct fake_clock fc;
 	store_t *st = mk_store(&fc, 256 * MB, 2);
 	static unsigned seen[N];
@@ -487,7 +487,7 @@ test_concurrent_writer(void **state)
 	(void)state;
 	put_stable(st, N);
 	assert_int_equal(pthread_create(&t, NULL, writer_main, &w), 0);
-	walk(st, 4, seen, N, &others, writer_between, NULL);
+	walk(st, 8, seen, N, &others, writer_between, NULL);
 	atomic_store(&w.stop, true);
 	pthread_join(t, NULL);
 	check_once(seen, N);
