@@ -10,7 +10,11 @@ wrapper such as valgrind (common.INSTRUMENTED), where 2M would take
 minutes; $DUMP_LOAD_KEYS overrides both.  The preload is pipelined
 (noreply sets, then one sentinel), so the test takes a few seconds.
 Nothing waits for time to pass: writers run until the dump is read, and
-the dump starts once every writer has finished a first batch.
+the dump starts once every writer has finished a first batch.  A writer
+sends a batch for each piece of the dump the reader took since its last
+one (Progress), so the writes spread over the whole dump and their volume
+follows the dump's, not the CPU left over: `make -j2 check` runs other
+tests beside this one.
 """
 import os
 import sys
@@ -23,26 +27,57 @@ from common import INSTRUMENTED, TIME_SCALE, Server  # noqa: E402
 KEYS = int(os.environ.get("DUMP_LOAD_KEYS",
                           "200000" if INSTRUMENTED else "2000000"))
 WRITERS = 8
-BATCH = 200          # requests a writer pipelines before its sentinel
+BATCH = 100          # requests a writer pipelines before its sentinel
 PRELOAD_CHUNK = 100000
 
 
-class Writer(threading.Thread):
-    """Sets, overwrites and deletes keys "w<id>:<n>" until stopped."""
+class Progress:
+    """How many pieces of the dump the reader has taken; writers wait for
+    the next one."""
 
-    def __init__(self, srv, ident, stop):
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.pieces = 0
+        self.done = False
+
+    def advance(self, done=False):
+        with self.cond:
+            self.pieces += 1
+            self.done = self.done or done
+            self.cond.notify_all()
+
+    def wait_past(self, seen):
+        """Waits until more than `seen` pieces were read (or the dump is
+        over); returns the count."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.pieces > seen or self.done,
+                               120 * TIME_SCALE)
+            return self.pieces
+
+
+class Writer(threading.Thread):
+    """Sets, overwrites and deletes keys "w<id>:<n>", a batch per piece of
+    the dump read, until stopped."""
+
+    def __init__(self, srv, ident, stop, progress):
         super().__init__(daemon=True)
         self.c = srv.connect(timeout=60)
         self.wid = ident
         self.stop = stop
+        self.progress = progress
         self.batches = 0
         self.first = threading.Event()
         self.error = None
 
     def run(self):
         n = 0
+        seen = 0
         try:
             while not self.stop.is_set():
+                if self.batches > 0:
+                    seen = self.progress.wait_past(seen)
+                    if self.stop.is_set():
+                        break
                 reqs = []
                 for _ in range(BATCH):
                     key = b"w%d:%d" % (self.wid, n % 20000)
@@ -83,7 +118,8 @@ class DumpLoadTest(unittest.TestCase):
         self.assertEqual(int(c.stats()["curr_items"]), KEYS)
 
         stop = threading.Event()
-        writers = [Writer(srv, i, stop) for i in range(WRITERS)]
+        progress = Progress()
+        writers = [Writer(srv, i, stop, progress) for i in range(WRITERS)]
         for w in writers:
             w.start()
         for w in writers:
@@ -101,8 +137,10 @@ class DumpLoadTest(unittest.TestCase):
             self.assertTrue(chunk, "connection closed mid-dump")
             chunks.append(chunk)
             tail = (tail + chunk)[-5:]
+            progress.advance()
         during = sum(w.batches for w in writers) - before
         stop.set()
+        progress.advance(done=True)
         for w in writers:
             w.join(60 * TIME_SCALE)
             self.assertFalse(w.is_alive())
