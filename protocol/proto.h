@@ -84,6 +84,9 @@ enum proto_cmd {
 	PROTO_CMD_SASL_LIST,
 	PROTO_CMD_SASL_AUTH,
 	PROTO_CMD_SASL_STEP,
+	/* lru_crawler <sub> [arg]: req->arg is the rest of the line, trimmed
+	 * (key dumps, proto_dump.h) */
+	PROTO_CMD_LRU_CRAWLER,
 	PROTO_CMD_COUNT
 };
 

@@ -585,6 +585,7 @@ static const struct cmd_row cmd_table[] = {
 	ROW("shutdown",	 PROTO_CMD_SHUTDOWN,  0, ARGS_RAW, false, args_shutdown),
 	ROW("refresh_certs", PROTO_CMD_REFRESH_CERTS, 0, ARGS_RAW, false,
 	    args_refresh_certs),
+	ROW("lru_crawler", PROTO_CMD_LRU_CRAWLER, 0, ARGS_RAW, false, args_stats),
 };
 
 #undef ROW

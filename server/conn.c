@@ -73,6 +73,9 @@
  * this is answered "Too large." and the connection closed rather than
  * its body skipped (memcached would read and discard up to 4 GB). */
 #define BIN_VALUE_SLACK	(1024 * 1024)
+/* Fairness: steps of a resumable request (a key dump) per event; then the
+ * connection waits for its turn. */
+#define STEPS_PER_EVENT	1
 /* Values up to this size are copied into the reply, larger ones are sent
  * from item memory unless they live in a segment. */
 #define COPY_VALUE_MAX	1024
@@ -80,6 +83,7 @@
 static void	conn_event(evutil_socket_t fd, short what, void *arg);
 static void	conn_timer(evutil_socket_t fd, short what, void *arg);
 static void	conn_stall_timer(evutil_socket_t fd, short what, void *arg);
+static void	conn_resume(evutil_socket_t fd, short what, void *arg);
 
 static const char *const state_names[] = {
 	[CONN_READ_CMD] = "conn_parse_cmd",
@@ -245,6 +249,8 @@ conn_destroy(struct conn *c)
 	if (c->sev != NULL)
 		event_free(c->sev);
 	tls_conn_free(c->io.tls);
+	if (c->yev != NULL)
+		event_free(c->yev);
 	outq_free(&c->outq);
 	inbuf_free(&c->in);
 	free(c->line);
@@ -279,7 +285,9 @@ conn_new(struct worker *w, int fd, const char *listen_addr,
 	    .no_flush = !c->srv->opts->flush_enabled,
 	    .shutdown_enabled = c->srv->opts->allow_shutdown,
 	    .no_cas = !c->srv->opts->cas_enabled,
-	    .refresh_certs = c->srv->tls != NULL ? srv_refresh_certs : NULL };
+	    .refresh_certs = c->srv->tls != NULL ? srv_refresh_certs : NULL,
+	    .no_dump = c->srv->opts->no_dump,
+	    .crawler_on = &c->srv->crawler_on };
 	if (c->srv->auth != NULL) {
 		c->env.sasl_plain = srv_sasl_plain;
 		c->env.authenticated = &c->authenticated;
@@ -296,6 +304,8 @@ conn_new(struct worker *w, int fd, const char *listen_addr,
 	    c)) == NULL) ||
 	    (stall && (c->sev = evtimer_new(w->base, conn_stall_timer,
 	    c)) == NULL) ||
+	    (c->yev = evtimer_new(w->base, conn_resume, c)) == NULL ||
+	    event_priority_set(c->yev, WORKER_PRIO_IDLE) != 0 ||
 	    event_add(c->rev, NULL) != 0) {
 		conn_destroy(c);
 		return NULL;
@@ -574,6 +584,9 @@ conn_run(struct conn *c)
 			break;
 		case CONN_STEP:
 			conn_step(c);
+			/* Not done: let conn_drive write and count the step. */
+			if (c->state == CONN_STEP)
+				return false;
 			break;
 		case CONN_CLOSING:
 			return false;
@@ -682,9 +695,10 @@ static void
 conn_drive(struct conn *c, bool readable)
 {
 	ssize_t	n;
-	int	reads = 0;
+	int	reads = 0, steps = 0;
 	bool	drained;
-	bool	was_writing, yielded = false;
+	bool	was_writing, yield = false;
+	static const struct timeval zero = { 0, 0 };
 
 	c->reqs_left = c->srv->opts->reqs_per_event;
 	if (c->io.tls != NULL && tls_handshaking(c->io.tls)) {
@@ -704,15 +718,25 @@ conn_drive(struct conn *c, bool readable)
 		    !outq_full(&c->outq)) {
 			/* -R spent with requests still buffered: come back
 			 * through the event loop, after the others, as
-			 * memcached does (no read needed to go on). */
+			 * memcached does (no read needed to go on; yev
+			 * resumes it, below). */
 			STAT_INC(&c->w->stats, conn_yields);
-			yielded = true;
+			yield = true;
 			break;
 		}
 		if (!need_input) {
 			/* Stopped at the soft limit: go on once it drained. */
 			if (outq_full(&c->outq))
 				break;
+			/* A long request (a dump to a fast reader) lets the
+			 * worker's other connections go first: yev, a timer
+			 * of the lowest priority armed below, resumes it
+			 * in the next loop when no other event is ready. */
+			if (c->state == CONN_STEP &&
+			    ++steps >= STEPS_PER_EVENT) {
+				yield = true;
+				break;
+			}
 			continue;
 		}
 		if (c->eof) {
@@ -746,6 +770,11 @@ conn_drive(struct conn *c, bool readable)
 	was_writing = c->writing;
 	conn_want(c->wev, &c->writing, !outq_empty(&c->outq) ||
 	    (c->io.tls != NULL && tls_want_write(c->io.tls)));
+	/* A timer of zero, not event_active: an event made active from its
+	 * own callback runs again in the same pass over the active queue,
+	 * while timers are only looked at once per loop. */
+	if (yield)
+		evtimer_add(c->yev, &zero);
 	conn_watch_stall(c, was_writing);
 	/* Over the soft limit, stop reading: TCP pushes back on a client
 	 * that sends without reading, so its memory stays bounded. */
@@ -754,12 +783,18 @@ conn_drive(struct conn *c, bool readable)
 	/* Decrypted input the socket no longer shows: come back for it. */
 	if (c->reading && c->io.tls != NULL && tls_pending(c->io.tls))
 		event_active(c->rev, EV_READ, 1);
-	/* Activated last: disarming rev above would cancel it. */
-	if (yielded)
-		event_active(c->rev, EV_TIMEOUT, 0);
 	return;
 close:
 	conn_close(c);
+}
+
+/* Resumes a request that yielded (yev, lowest priority). */
+static void
+conn_resume(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_drive(arg, false);
 }
 
 /* libevent callback for read and write readiness. */

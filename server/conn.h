@@ -53,6 +53,7 @@ struct conn {
 	struct event			*wev;
 	struct event			*tev;		/* idle timer */
 	struct event			*sev;		/* write-stall timer */
+	struct event			*yev;		/* resumes a yielded step */
 	enum conn_state			 state;
 	bool				 reading;	/* rev is armed */
 	bool				 writing;	/* wev is armed */

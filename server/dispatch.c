@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "dispatch.h"
+#include "dump.h"
 #include "log.h"
 #include "version.h"
 
@@ -387,10 +388,20 @@ op_refresh_certs(const struct op *op)
 static enum dispatch_next
 op_stats(const struct op *op)
 {
+	/* A key dump, resumable (dump.c). */
+	if (dump_is_cachedump(op->req))
+		return dump_cachedump(op->env, op->req, op->state, op->sink);
 	if (op->env->stats_reply == NULL ||
 	    !op->env->stats_reply(op->env->ctx, op->req, op->sink))
 		reply(op, PROTO_R_ERROR);
 	return DISPATCH_DONE;
+}
+
+/* lru_crawler <sub> [arg]: key dumps and the crawler's switches. */
+static enum dispatch_next
+op_lru_crawler(const struct op *op)
+{
+	return dump_lru_crawler(op->env, op->req, op->state, op->sink);
 }
 
 /* ---- the meta commands -------------------------------------------- */
@@ -791,6 +802,7 @@ static const op_fn handlers[PROTO_CMD_COUNT] = {
 	[PROTO_CMD_SASL_LIST] = op_sasl_list,
 	[PROTO_CMD_SASL_AUTH] = op_sasl_auth,
 	[PROTO_CMD_SASL_STEP] = op_sasl_auth,
+	[PROTO_CMD_LRU_CRAWLER] = op_lru_crawler,
 };
 
 /* Starts or resumes a request. */

@@ -63,6 +63,10 @@ struct dispatch_env {
 	bool	 no_flush;	/* -F: flush_all is refused */
 	bool	 shutdown_enabled; /* -A: shutdown may be asked for */
 	bool	 no_cas;	/* -C: hits show CAS 0, no CAS compares equal */
+	/* Key dumps (dump.h): -X refuses them; crawler_on (atomic, shared
+	 * by every connection; NULL: always on) is lru_crawler's switch. */
+	bool	 no_dump;
+	bool	*crawler_on;
 };
 
 enum dispatch_next {
@@ -78,6 +82,8 @@ struct dispatch_state {
 	size_t		 cursor;	/* AGAIN: where a key list resumes */
 	item_t		*it;		/* VALUE: the reserved item */
 	size_t		 swallow;	/* SWALLOW: bytes to discard */
+	struct store_iter iter;		/* AGAIN: a key dump's place */
+	uint64_t	 dump_left;	/* items a key dump may still list */
 };
 
 /* Starts (state zeroed) or resumes (after AGAIN) a request. */

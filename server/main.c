@@ -343,6 +343,7 @@ main(int argc, char **argv)
 	memset(&srv, 0, sizeof srv);
 	srv.opts = &opts;
 	srv.started = time(NULL);
+	srv.crawler_on = true;
 	pthread_mutex_init(&srv.stats_lock, NULL);
 	if (opts.sasl) {
 		char err[256];

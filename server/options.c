@@ -34,6 +34,7 @@ static const char usage_text[] =
 "  -t, --threads=NUM       worker threads (default 4)\n"
 "  -b, --listen-backlog=N  listen backlog (default 1024)\n"
 "  -A, --enable-shutdown   allow the shutdown command\n"
+"  -X, --disable-dumping   refuse key dumps (lru_crawler metadump, stats cachedump)\n"
 "  -d, --daemon            run in the background\n"
 "  -P, --pidfile=FILE      write the process id to FILE (removed at exit)\n"
 "  -u, --user=USER         drop root privileges to USER after binding\n"
@@ -105,6 +106,7 @@ static const struct option long_opts[] = {
 	{ "threads",		required_argument, NULL, 't' },
 	{ "listen-backlog",	required_argument, NULL, 'b' },
 	{ "enable-shutdown",	no_argument,	   NULL, 'A' },
+	{ "disable-dumping",	no_argument,	   NULL, 'X' },
 	{ "daemon",		no_argument,	   NULL, 'd' },
 	{ "pidfile",		required_argument, NULL, 'P' },
 	{ "user",		required_argument, NULL, 'u' },
@@ -543,6 +545,9 @@ apply(struct options *o, int ch, char *arg)
 	case 'A':
 		o->allow_shutdown = true;
 		break;
+	case 'X':
+		o->no_dump = true;
+		break;
 	case 'd':
 		o->daemonize = true;
 		break;
@@ -694,7 +699,7 @@ options_parse(struct options *o, int argc, char **argv)
 
 	opterr = 0;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, ":p:l:U:s:a:c:m:MI:t:b:AdP:u:vo:B:SY:hVrkR:CFWD:Lf:n:N:e:Zi",
+	while ((ch = getopt_long(argc, argv, ":p:l:U:s:a:c:m:MI:t:b:AdP:u:vo:B:SY:hVrkR:CFWD:Lf:n:N:e:ZiX",
 	    long_opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':

@@ -77,6 +77,7 @@ struct options {
 	bool		 ssl_session_cache;
 	unsigned	 ssl_wbuf_size;		/* accepted, reported, unused */
 	bool		 ssl_kernel_tls;	/* accepted, not supported */
+	bool		 no_dump;	/* -X: refuse key dumps */
 };
 
 enum options_result {

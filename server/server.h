@@ -11,6 +11,7 @@
 #define CACHED_SERVER_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -41,6 +42,7 @@ struct server {
 	uint64_t		 rejected_conns;
 	uint64_t		 listen_disabled;
 	int			 shutdown_requested;
+	bool			 crawler_on;	/* lru_crawler enable/disable */
 
 	pthread_mutex_t		 stats_lock;
 	struct thread_stats	 stats_base;

@@ -149,7 +149,8 @@ workers_init(struct server *srv, unsigned n)
 		w->id = i;
 		w->srv = srv;
 		pthread_mutex_init(&w->lock, NULL);
-		if ((w->base = event_base_new()) == NULL)
+		if ((w->base = event_base_new()) == NULL ||
+		    event_base_priority_init(w->base, WORKER_PRIORITIES) != 0)
 			return -1;
 		w->notify_ev = event_new(w->base, -1, EV_READ | EV_PERSIST,
 		    worker_notified, w);

@@ -29,6 +29,12 @@ struct new_conn {
 	struct new_conn		*next;
 };
 
+/* Event priorities of a worker's base: events get the middle one
+ * (libevent's default, npriorities / 2); the last runs only when nothing
+ * else is ready (a key dump's next step, conn.c). */
+#define WORKER_PRIORITIES	3
+#define WORKER_PRIO_IDLE	(WORKER_PRIORITIES - 1)
+
 struct worker {
 	unsigned		 id;
 	struct server		*srv;

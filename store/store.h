@@ -325,6 +325,48 @@ store_status_t store_marith(store_t *st, const char *key, size_t nkey,
 	    const struct store_marith_opts *o, uint64_t *result, item_t **out,
 	    struct store_meta_info *info);
 
+/*
+ * Iteration, for key dumps (store_iter.c): a cursor walks every live
+ * item, a bounded step (one shard lock hold) at a time, copying out what
+ * a dump line needs; no lock or reference is held between calls, so a
+ * dump of millions of keys neither blocks writers nor pins memory.
+ * Guarantee: a key linked and live for the whole walk, never deleted or
+ * replaced meanwhile, is returned exactly once, whatever table resizes,
+ * rehashes, evictions' moves or compactions happen between steps; keys
+ * changed during the walk are returned at most once per version.  The
+ * order is the hash's, not insertion's.
+ */
+struct store_iter {
+	unsigned	shard;		/* shard being walked */
+	uint64_t	pos;		/* next position in it (bit-reversed
+					 * hash, store_iter.c) */
+	bool		done;		/* every shard walked */
+};
+
+/* One item as a dump shows it. */
+struct store_iter_entry {
+	char		key[STORE_KEY_MAX];
+	size_t		nkey;
+	uint32_t	exptime;	/* absolute unix time, 0 never */
+	uint32_t	atime;		/* last access, unix time (exact for
+					 * 18.2 hours, see store_mget) */
+	uint64_t	cas;
+	uint32_t	flags;
+	uint32_t	nbytes;		/* value length */
+	size_t		size;		/* bytes it takes in memory */
+	bool		fetched;
+};
+
+/* Sets a cursor to the start of the store. */
+void	 store_iter_init(struct store_iter *cur);
+/* Copies up to max live items into out and moves past them; returns how
+ * many.  May return 0 before the end: the walk is over once cur->done. */
+size_t	 store_iter_next(store_t *st, struct store_iter *cur,
+	    struct store_iter_entry *out, size_t max);
+/* Asks the expiry thread for a pass now (lru_crawler crawl); no-op when
+ * it is not running. */
+void	 store_expiry_kick(store_t *st);
+
 /* Sums the shards' counters (takes each shard lock briefly). */
 void	 store_get_stats(store_t *st, struct store_stats *out);
 /* Zeroes the resettable counters (total_items, evictions, ...). */

@@ -16,7 +16,7 @@
  * scan.  Work is proportional to what is due, and a shard lock is held
  * for one item or `budget` buckets at a time.
  *
- * Locking: thr_lock guards thr_stop and the thread's sleep; the scan
+ * Locking: thr_lock guards thr_stop, thr_kick and the thread's sleep; the scan
  * takes the shard lock of each item in turn.  The order is store.h's.
  */
 #define _GNU_SOURCE
@@ -144,9 +144,10 @@ store_expire_run(store_t *st, size_t budget)
 	return c.freed;
 }
 
-/* Sleeps up to one period or until stop is requested; true to go on. */
+/* Sleeps up to one period or until stop or a pass is requested (kicked
+ * set); true to go on. */
 static bool
-expiry_wait(store_t *st)
+expiry_wait(store_t *st, bool *kicked)
 {
 	struct timespec ts;
 	bool go;
@@ -159,11 +160,23 @@ expiry_wait(store_t *st)
 	}
 	lock_take(&st->thr_lock, LOCK_THREAD);
 	/* A spurious wakeup only means an early pass. */
-	if (!st->thr_stop)
+	if (!st->thr_stop && !st->thr_kick)
 		pthread_cond_timedwait(&st->thr_cond, &st->thr_lock, &ts);
 	go = !st->thr_stop;
+	*kicked = st->thr_kick;
+	st->thr_kick = false;
 	lock_drop(&st->thr_lock, LOCK_THREAD);
 	return go;
+}
+
+/* Asks the expiry thread for a pass now. */
+void
+store_expiry_kick(store_t *st)
+{
+	lock_take(&st->thr_lock, LOCK_THREAD);
+	st->thr_kick = true;
+	pthread_cond_signal(&st->thr_cond);
+	lock_drop(&st->thr_lock, LOCK_THREAD);
 }
 
 /*
@@ -177,13 +190,14 @@ expiry_main(void *arg)
 	store_t *st = arg;
 	unsigned long tick = 0;
 	size_t stride;
+	bool kicked = false;
 
 	do {
 		stride = 1 + atomic_load_explicit(&st->pool.nsegs_pub,
 		    memory_order_relaxed) / 4096;
-		if (tick++ % (stride < 10 ? stride : 10) == 0)
+		if (tick++ % (stride < 10 ? stride : 10) == 0 || kicked)
 			store_expire_run(st, EXPIRY_BUDGET);
-	} while (expiry_wait(st));
+	} while (expiry_wait(st, &kicked));
 	return NULL;
 }
 

@@ -334,6 +334,7 @@ struct store {
 	pthread_t		thr;
 	bool			thr_running;
 	bool			thr_stop;
+	bool			thr_kick;	/* a pass asked for (thr_lock) */
 };
 
 enum unlink_why {

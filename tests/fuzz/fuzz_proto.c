@@ -30,6 +30,7 @@
 
 #include "fuzz.h"
 #include "proto.h"
+#include "proto_dump.h"
 
 /* Most prefixes of one line checked for NEED_MORE (all for short lines). */
 #define PREFIX_ALL_MAX	64
@@ -246,6 +247,30 @@ check_keys(const struct proto_req *req, const char *lo, const char *hi)
 	FUZZ_CHECK(!proto_next_key(req, &cursor, &key, &nkey));
 }
 
+/* lru_crawler: its argument as a class list, and as a key in the dump
+ * lines (within their bound, a metadump line ending in one LF). */
+static void
+check_dump(const struct proto_req *req)
+{
+	struct proto_dump_item	d = { .key = req->arg, .nkey = req->narg,
+				    .exptime = 1, .cas = UINT64_MAX };
+	char			line[PROTO_DUMP_LINE_MAX];
+	size_t			n, nkey;
+	bool			ours;
+
+	(void)proto_dump_classes(req->arg, req->narg, &ours);
+	n = proto_metadump_line(line, &d);
+	FUZZ_CHECK(n <= sizeof(line) && line[n - 1] == '\n');
+	/* The encoded key: only unreserved bytes and %XX. */
+	nkey = req->narg > PROTO_KEY_MAX ? PROTO_KEY_MAX : req->narg;
+	n = proto_uriencode(line, req->arg, nkey);
+	FUZZ_CHECK(n >= nkey && n <= 3 * nkey);
+	for (size_t i = 0; i < n; i++)
+		FUZZ_CHECK(line[i] > ' ' && line[i] < 0x7f);
+	n = proto_cachedump_line(line, &d);
+	FUZZ_CHECK(n <= sizeof(line));
+}
+
 /* Checks the fields of a PROTO_OK request parsed from [lo, hi). */
 static void
 check_ok(const struct proto_req *req, const char *lo, const char *hi)
@@ -272,6 +297,9 @@ check_ok(const struct proto_req *req, const char *lo, const char *hi)
 	case PROTO_CMD_TOUCH:
 		check_key(req->key, req->nkey, lo, hi);
 		check_composers(req->key, req->nkey, req);
+		break;
+	case PROTO_CMD_LRU_CRAWLER:
+		check_dump(req);
 		break;
 	default:
 		break;
