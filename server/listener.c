@@ -205,7 +205,8 @@ bind_unix(struct listeners *ls, struct server *srv)
 	const char		*path = srv->opts->unix_path;
 	struct sockaddr_un	 sun;
 	struct stat		 st;
-	int			 fd;
+	mode_t			 old_mask;
+	int			 fd, err;
 
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
@@ -219,14 +220,20 @@ bind_unix(struct listeners *ls, struct server *srv)
 	 * alone when it exits); anything else is left alone (bind fails). */
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 		unlink(path);
+	/* The file is made with its final mode (as memcached does), so no
+	 * one sees it, or connects, with the default one before chmod. */
+	old_mask = umask(~srv->opts->unix_mask & 0777);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0 ||
 	    bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
+		err = errno;
+		umask(old_mask);
 		fprintf(stderr, "cached: cannot listen on unix socket %s: %s\n",
-		    path, strerror(errno));
+		    path, strerror(err));
 		if (fd >= 0)
 			close(fd);
 		return -1;
 	}
+	umask(old_mask);
 	/* From here the file is ours: remember which inode it is, since
 	 * another instance may replace it while we run (as we replace a
 	 * stale one above) and must not lose it when we exit. */
