@@ -181,6 +181,20 @@ srv_stats(void *ctx, const struct proto_req *req,
 	return stats_reply(ctx, req, sink);
 }
 
+/* dispatch: "slabs automove", "lru ...": kept for "stats settings". */
+static void
+srv_tune(void *ctx, const struct proto_admin *a)
+{
+	stats_tune(ctx, a);
+}
+
+/* dispatch: a key operation for "stats detail". */
+static void
+srv_detail(void *ctx, int op, const char *key, size_t nkey, bool hit)
+{
+	stats_detail_note(ctx, op, key, nkey, hit);
+}
+
 /* dispatch: "shutdown", when -A allows it. */
 static bool
 srv_shutdown(void *ctx)
@@ -232,7 +246,8 @@ conn_new(struct worker *w, int fd, const char *listen_addr)
 	c->sink = (struct reply_sink){ c->codec, &c->out };
 	c->env = (struct dispatch_env){ .store = c->srv->store,
 	    .stats = &w->stats, .stats_reply = srv_stats,
-	    .shutdown = srv_shutdown, .ctx = c->srv };
+	    .shutdown = srv_shutdown, .ctx = c->srv, .tune = srv_tune,
+	    .detail = srv_detail, .detail_on = &c->srv->detail_on };
 	outq_init(&c->outq, release_item, c->srv->store);
 	if (!inbuf_init(&c->in, INBUF_MAX) ||
 	    (c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST,

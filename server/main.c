@@ -33,6 +33,7 @@
 #include "log.h"
 #include "options.h"
 #include "server.h"
+#include "stats_detail.h"
 #include "worker.h"
 
 /* Asks the main loop to stop; safe from any thread. */
@@ -282,6 +283,7 @@ main(int argc, char **argv)
 	memset(&srv, 0, sizeof srv);
 	srv.opts = &opts;
 	srv.started = time(NULL);
+	srv.tun = (struct server_tunables)SERVER_TUNABLES_DEFAULT;
 	pthread_mutex_init(&srv.stats_lock, NULL);
 	/* A signal that arrives before the loop runs (a script may send one
 	 * as soon as the port file appears) waits until it can be handled
@@ -313,5 +315,6 @@ main(int argc, char **argv)
 	if (opts.pidfile != NULL)
 		unlink(opts.pidfile);
 	pthread_mutex_destroy(&srv.stats_lock);
+	stats_detail_free(srv.detail);
 	return rc;
 }
