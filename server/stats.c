@@ -6,6 +6,15 @@
  * here with relaxed atomic loads), the store (store_get_stats, which locks
  * each shard briefly) and the server's connection atomics.  "stats reset"
  * stores the current sums as a baseline under srv->stats_lock.
+ *
+ * Every family prints the fields memcached 1.6.18 prints, in its order
+ * (tests/integration/test_stats.py compares the names); man/cached.1
+ * (STATISTICS) says what each one reports here.  The store has no slab
+ * classes: "stats items" and "stats slabs" show one pseudo class 1 whose
+ * pages are the store's segments.  Also here: the memcached tunables that
+ * "slabs automove" and "lru" set (srv->tun, under stats_lock), and
+ * "stats detail" (stats_detail.c), whose table is made on first "on" and
+ * lives as long as the server.
  */
 #include "config.h"
 
