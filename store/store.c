@@ -463,11 +463,21 @@ store_reset_stats(store_t *st)
 	    &st->room_tries, memory_order_relaxed), memory_order_relaxed);
 }
 
+/* Gives every free segment back to the system. */
+static void
+trim_all(struct pool *p)
+{
+	while (pool_trim(p))
+		;
+}
+
 /*
  * Sets a new memory limit.  Shrinking evicts (oldest segments first, as
  * eviction always does) and gives free segments back until the memory
- * held is within the new limit, or nothing more can go now: segments a
- * reader still holds go once released.  Under no_evict nothing is
+ * held is within the new limit.  A segment a reader still holds (pinned)
+ * frees its memory only when released: its bytes count as going, or the
+ * loop would go on evicting the whole cache for them while the other
+ * threads, under the new limit, found no room.  Under no_evict nothing is
  * evicted; stores fail until deletes and expiry bring the memory down.
  * False, with nothing changed, for a limit below two segments.
  */
@@ -475,24 +485,27 @@ bool
 store_set_limit(store_t *st, size_t limit)
 {
 	struct pool *p = &st->pool;
-	uint64_t guard;
+	uint64_t guard, pending = 0, before;
 	struct seg *s;
+	size_t cost;
 
 	if (limit < 2 * p->seg_size)
 		return false;
 	atomic_store_explicit(&p->limit, limit, memory_order_relaxed);
-	/* Each pass frees a segment or empties one; bounded all the same,
-	 * as clients keep storing meanwhile. */
+	trim_all(p);
+	/* Bounded all the same, as clients keep storing meanwhile. */
 	guard = 2 * (atomic_load_explicit(&p->mem, memory_order_relaxed) /
-	    p->seg_size + 1) + 2 * atomic_load_explicit(&p->nsegs_pub,
-	    memory_order_relaxed);
-	while (atomic_load_explicit(&p->mem, memory_order_relaxed) > limit &&
-	    guard-- > 0) {
-		if (pool_trim(p))
-			continue;
-		if (st->no_evict || (s = pool_pop_oldest(p)) == NULL)
+	    p->seg_size + 1);
+	while (!st->no_evict && guard-- > 0 && (before = atomic_load_explicit(
+	    &p->mem, memory_order_relaxed)) > limit + pending) {
+		if ((s = pool_pop_oldest(p)) == NULL)
 			break;
+		cost = s->loose ? pool_malloc_cost(s) : p->seg_size;
 		seg_evacuate(st, s, false);
+		trim_all(p);
+		if (atomic_load_explicit(&p->mem, memory_order_relaxed) >=
+		    before)
+			pending += cost;
 	}
 	return true;
 }
