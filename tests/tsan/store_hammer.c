@@ -46,7 +46,6 @@ struct worker {
 	uint64_t	 bad;
 	uint64_t	 sets;		/* reserve + commit attempts */
 	uint64_t	 nomem;		/* ... failed for want of memory */
-	uint64_t	 nomem_resize;	/* ... so while a resize ran */
 	item_t		*held[HELD];
 	unsigned	 held_key[HELD];
 };
@@ -54,9 +53,6 @@ struct worker {
 static char		 keys[KEYS][16];
 static _Atomic uint64_t	 clock_ops;
 static _Atomic bool	 stop;
-/* Resizes under way (store_set_limit): a set refused meanwhile is no
- * failure of eviction, the limit was just lowered under it. */
-static _Atomic unsigned	 resizing;
 
 /* The shared fake clock: one second per 1,000 operations. */
 static uint32_t
@@ -116,16 +112,6 @@ item_ok(const item_t *it, unsigned k)
 	    value_ok(k, item_value(it), item_nbytes(it));
 }
 
-/* Counts a set refused for want of memory, apart while a resize runs. */
-static void
-note_nomem(struct worker *w)
-{
-	if (atomic_load_explicit(&resizing, memory_order_relaxed) > 0)
-		w->nomem_resize++;
-	else
-		w->nomem++;
-}
-
 /* Stores a value for key k in the given mode. */
 static void
 put(struct worker *w, unsigned k, store_mode_t mode, int64_t ttl,
@@ -141,12 +127,12 @@ put(struct worker *w, unsigned k, store_mode_t mode, int64_t ttl,
 	w->sets++;
 	if (store_reserve(w->st, keys[k], strlen(keys[k]), 0, ttl, len,
 	    &it) != STORE_OK) {
-		note_nomem(w);
+		w->nomem++;
 		return;
 	}
 	memcpy(item_value_mut(it), buf, len);
-	if (store_commit(w->st, it, mode, cas, NULL) == STORE_NO_MEMORY)
-		note_nomem(w);
+	w->nomem += store_commit(w->st, it, mode, cas, NULL) ==
+	    STORE_NO_MEMORY;
 }
 
 /* Gets key k and holds the reference for a while in a random slot. */
@@ -204,15 +190,7 @@ one_op(struct worker *w)
 		store_touch(w->st, keys[k], nk, ttl);
 	else if (op == 98 && rand_r(&w->seed) % 20 == 0)
 		store_flush(w->st, rand_r(&w->seed) % 2);
-	else if (op == 99 && rand_r(&w->seed) % 200 == 0) {
-		/* cache_memlimit: a shrink (evicting) while the others
-		 * store, then back at once: a lower limit for long would
-		 * leave the 16 pinned segments no room */
-		atomic_fetch_add_explicit(&resizing, 1, memory_order_relaxed);
-		store_set_limit(w->st, LIMIT * 7 / 8);
-		store_set_limit(w->st, LIMIT);
-		atomic_fetch_sub_explicit(&resizing, 1, memory_order_relaxed);
-	} else {
+	else {
 		store_get_stats(w->st, &s);
 		w->bad += s.bytes > s.mem_bytes || s.mem_bytes > LIMIT;
 	}
@@ -270,7 +248,6 @@ main(int argc, char **argv)
 	pthread_t		*t;
 	struct store_stats	 s;
 	uint64_t		 ops = 0, bad = 0, linked, sets = 0, nomem = 0;
-	uint64_t		 nomem_resize = 0;
 	store_t			*st;
 
 	for (unsigned k = 0; k < KEYS; k++)
@@ -296,7 +273,6 @@ main(int argc, char **argv)
 		bad += w[i].bad;
 		sets += w[i].sets;
 		nomem += w[i].nomem;
-		nomem_resize += w[i].nomem_resize;
 	}
 	store_expiry_stop(st);
 	store_get_stats(st, &s);
@@ -307,8 +283,7 @@ main(int argc, char **argv)
 	    nthreads, secs, ops, s.evictions, s.reclaimed, s.curr_items, linked,
 	    s.bytes, bad);
 	printf("store_hammer: %" PRIu64 " of %" PRIu64 " sets failed for "
-	    "want of memory (and %" PRIu64 " while the limit was being "
-	    "resized)\n", nomem, sets, nomem_resize);
+	    "want of memory\n", nomem, sets);
 	/* Every reference is back: a flush and an expiry pass free it all. */
 	store_flush(st, 0);
 	for (int i = 0; i < 100 && s.bytes > 0; i++) {

@@ -2475,6 +2475,62 @@ test_hammer(void **state)
 	store_destroy(st);
 }
 
+/* The hammer's four threads while this one resizes the limit (as
+ * cache_memlimit does) between two thirds of it and all of it: no torn
+ * value, the memory never over the larger limit, every reference back,
+ * bytes exact at the end.  Stores refused meanwhile are no failure here:
+ * the limit drops under them (tests/tsan/run.sh runs this under TSan). */
+static void
+test_hammer_resize(void **state)
+{
+	struct store_config cfg = {
+		.mem_limit = HAMMER_LIMIT, .item_size_max = 2048,
+		.shards_log2 = 2, .clock = hammer_now,
+	};
+	struct hammer h[HAMMER_THREADS];
+	pthread_t t[HAMMER_THREADS];
+	struct store_stats s;
+	size_t sum = 0, found = 0;
+	store_t *st;
+	item_t *it;
+	int i;
+
+	(void)state;
+	st = store_create(&cfg);
+	assert_non_null(st);
+	assert_int_equal(store_expiry_start(st), 0);
+	for (i = 0; i < HAMMER_THREADS; i++) {
+		h[i] = (struct hammer){ .st = st, .seed = (unsigned)i + 7 };
+		assert_int_equal(pthread_create(&t[i], NULL, hammer_main,
+		    &h[i]), 0);
+	}
+	for (i = 0; i < 300; i++) {
+		assert_true(store_set_limit(st, HAMMER_LIMIT * 2 / 3));
+		assert_true(store_set_limit(st, HAMMER_LIMIT));
+	}
+	for (i = 0; i < HAMMER_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(h[i].bad, 0);
+	}
+	store_expiry_stop(st);
+	s = stats(st);
+	assert_true(s.mem_bytes <= HAMMER_LIMIT);
+	assert_int_equal(s.limit_maxbytes, HAMMER_LIMIT);
+	for (i = 0; i < HAMMER_KEYS; i++) {
+		if (store_get(st, hammer_keys[i], strlen(hammer_keys[i]),
+		    &it) != STORE_OK)
+			continue;
+		assert_true(item_ok(it, hammer_keys[i]));
+		sum += ITEM_SIZE(item_nkey(it), item_nbytes(it));
+		found++;
+		store_release(st, it);
+	}
+	s = stats(st);
+	assert_int_equal(s.bytes, sum);
+	assert_int_equal(s.curr_items, found);
+	store_destroy(st);
+}
+
 /* store_set_limit: shrinking evicts oldest-first down to the new limit
  * and gives the freed segments back; growing lets the cache fill again;
  * below two segments is refused.  The stats the pseudo slab class shows
@@ -2606,6 +2662,7 @@ main(void)
 		cmocka_unit_test(test_stats_reset),
 		cmocka_unit_test(test_rehash),
 		cmocka_unit_test(test_hammer),
+		cmocka_unit_test(test_hammer_resize),
 		cmocka_unit_test(test_set_limit),
 		cmocka_unit_test(test_set_limit_no_evict),
 	};
