@@ -16,6 +16,16 @@ top=$(pwd)
 PACKAGES="build-essential autoconf automake libtool pkg-config libevent-dev
 libcmocka-dev libmemcached-dev libmemcached-tools memcached nutcracker
 python3 clang valgrind libssl-dev openssl python3-pymemcache"
+# Go and the Go libraries tests/vendor/memcached_exporter builds against
+# (its build.sh lists them; it would install them itself, mid-test).
+PACKAGES="$PACKAGES golang-go golang-github-alecthomas-units-dev
+golang-github-beorn7-perks-dev golang-github-cespare-xxhash-dev
+golang-github-go-kit-log-dev golang-github-go-logfmt-logfmt-dev
+golang-github-golang-protobuf-1-3-dev golang-github-prometheus-client-golang-dev
+golang-github-prometheus-client-model-dev golang-github-prometheus-common-dev
+golang-github-prometheus-procfs-dev golang-golang-x-sys-dev
+golang-google-protobuf-dev golang-gopkg-alecthomas-kingpin.v2-dev
+golang-protobuf-extensions-dev"
 
 # Installs the Debian packages the build and the tests need.
 install_packages() {

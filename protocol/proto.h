@@ -87,7 +87,28 @@ enum proto_cmd {
 	/* lru_crawler <sub> [arg]: req->arg is the rest of the line, trimmed
 	 * (key dumps, proto_dump.h) */
 	PROTO_CMD_LRU_CRAWLER,
+	/* memcached's run-time tuning commands (proto_parse.c) */
+	PROTO_CMD_CACHE_MEMLIMIT,
+	PROTO_CMD_SLABS,
+	PROTO_CMD_LRU,
 	PROTO_CMD_COUNT
+};
+
+/* cache_memlimit, slabs and lru, parsed (struct proto_req.admin). */
+enum proto_admin_sub {
+	PROTO_ADMIN_MEMLIMIT,		/* cache_memlimit <n1 MB, 8..1e9> */
+	PROTO_ADMIN_AUTOMOVE,		/* slabs automove <n1: 0, 1, 2> */
+	PROTO_ADMIN_AUTOMOVE_RATIO,	/* slabs automove ratio <f1> */
+	PROTO_ADMIN_REASSIGN,		/* slabs reassign <n1 src> <n2 dst> */
+	PROTO_ADMIN_LRU_TUNE,		/* lru tune <n1> <n2> <f1> <f2> */
+	PROTO_ADMIN_LRU_MODE,		/* lru mode: n1 1 segmented, 0 flat */
+	PROTO_ADMIN_LRU_TEMP_TTL,	/* lru temp_ttl <n1>, < 0: off */
+};
+
+struct proto_admin {
+	enum proto_admin_sub	 sub;
+	int64_t			 n1, n2;
+	double			 f1, f2;
 };
 
 /* True for the meta commands. */
@@ -174,6 +195,8 @@ struct proto_req {
 	/* stats: the sub-command ("" for plain stats) and its argument */
 	const char	*arg;
 	size_t		 narg;
+	/* cache_memlimit, slabs, lru */
+	struct proto_admin admin;
 	/* PROTO_BAD / PROTO_CLOSE: the reply line with "\r\n", or NULL */
 	const char	*error;
 	size_t		 swallow;	/* PROTO_BAD: data bytes to discard */
@@ -230,6 +253,11 @@ enum proto_reply {
 	PROTO_R_AUTH_MECHS,	/* SASL: the mechanisms offered */
 	PROTO_R_FLUSH_OFF,	/* CLIENT_ERROR flush_all not allowed (-F) */
 	PROTO_R_SHUTDOWN_MODE,	/* CLIENT_ERROR invalid shutdown mode */
+	PROTO_R_MEMLIMIT_FAILED, /* MEMLIMIT_ADJUST_FAILED out of bounds or
+				 * unable to adjust */
+	PROTO_R_SLABS_SAME,	/* SAME src and dst class are identical */
+	PROTO_R_SLABS_BADCLASS,	/* BADCLASS invalid src or dst class id */
+	PROTO_R_SLABS_NOSPARE,	/* NOSPARE source class has no spare pages */
 	PROTO_R_COUNT
 };
 

@@ -38,6 +38,7 @@
  * call), and shutdown's req->arg is its mode as sent.
  */
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto.h"
@@ -84,6 +85,14 @@ static const char err_exptime[] =
 static const char err_delete[] =
     "CLIENT_ERROR bad command line format.  "
     "Usage: delete <key> [noreply]\r\n";
+static const char err_memlimit_small[] =
+    "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n";
+static const char err_memlimit_bytes[] =
+    "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n";
+static const char err_lru_pcts[] =
+    "ERROR hot and warm pcts must not exceed 80\r\n";
+static const char err_lru_factors[] =
+    "ERROR hot/warm age factors must be greater than 0\r\n";
 
 /* ---- results ---------------------------------------------------------- */
 
@@ -542,6 +551,128 @@ args_refresh_certs(const struct args *a, struct proto_req *req)
 	return PROTO_OK;
 }
 
+/* ---- run-time tuning: cache_memlimit, slabs, lru --------------------
+ * As memcached 1.6.18 answers them, probed: a bad number is "ERROR"
+ * (except where it says CLIENT_ERROR), and a last token "noreply"
+ * silences the reply. */
+
+/* cache_memlimit <megabytes> [noreply]: 8 MB at least.  memcached reads
+ * the number into 32 bits (so 4294967296 is 0 there, too small); every
+ * number above 10^9 gets its "megabytes not bytes" answer here. */
+static enum proto_result
+args_memlimit(const struct args *a, struct proto_req *req)
+{
+	uint64_t mb;
+
+	req->noreply = last_is_noreply(a->t, a->n);
+	if (!parse_u64(&a->t[0], UINT64_MAX, &mb))
+		return bad_error(req);
+	if (mb < 8)
+		return bad(req, err_memlimit_small, 0);
+	if (mb > 1000000000)
+		return bad(req, err_memlimit_bytes, 0);
+	req->admin.sub = PROTO_ADMIN_MEMLIMIT;
+	req->admin.n1 = (int64_t)mb;
+	return PROTO_OK;
+}
+
+/* Parses a decimal fraction token ("0.8", "2"); false if it is none. */
+static bool
+parse_double(const struct tok *t, double *out)
+{
+	char	 buf[64], *end;
+
+	if (t->n == 0 || t->n >= sizeof buf)
+		return false;
+	memcpy(buf, t->p, t->n);
+	buf[t->n] = '\0';
+	*out = strtod(buf, &end);
+	return end == buf + t->n;
+}
+
+/* Parses a signed 32-bit token, as memcached's safe_strtol. */
+static bool
+parse_int(const struct tok *t, int64_t *out)
+{
+	return parse_i64(t, out) && *out >= INT32_MIN && *out <= INT32_MAX;
+}
+
+/* slabs automove <0|1|2> | slabs automove ratio <r> |
+ * slabs reassign <src> <dst>   (exactly; noreply there is an ERROR) */
+static enum proto_result
+args_slabs(const struct args *a, struct proto_req *req)
+{
+	struct proto_admin	*ad = &req->admin;
+	uint64_t		 level;
+
+	if (tok_is(&a->t[0], "reassign", 8)) {
+		/* any other arity, a noreply too, is memcached's ERROR */
+		if (a->n != 3)
+			return bad_error(req);
+		if (!parse_int(&a->t[1], &ad->n1) ||
+		    !parse_int(&a->t[2], &ad->n2))
+			return bad_format(req, 0);
+		ad->sub = PROTO_ADMIN_REASSIGN;
+		return PROTO_OK;
+	}
+	req->noreply = last_is_noreply(a->t, a->n);
+	if (!tok_is(&a->t[0], "automove", 8) || a->n < 2)
+		return bad_error(req);
+	if (tok_is(&a->t[1], "ratio", 5)) {
+		if (a->n < 3 || !parse_double(&a->t[2], &ad->f1))
+			return bad_error(req);
+		ad->sub = PROTO_ADMIN_AUTOMOVE_RATIO;
+		return PROTO_OK;
+	}
+	if (!parse_u64(&a->t[1], UINT32_MAX, &level))
+		return bad_format(req, 0);
+	if (level > 2)
+		return bad_error(req);
+	ad->sub = PROTO_ADMIN_AUTOMOVE;
+	ad->n1 = (int64_t)level;
+	return PROTO_OK;
+}
+
+/* lru tune <hot pct> <warm pct> <hot factor> <warm factor> |
+ * lru mode <flat|segmented> | lru temp_ttl <seconds> */
+static enum proto_result
+args_lru(const struct args *a, struct proto_req *req)
+{
+	struct proto_admin *ad = &req->admin;
+
+	req->noreply = last_is_noreply(a->t, a->n);
+	if (tok_is(&a->t[0], "tune", 4) && a->n >= 5) {
+		if (!parse_int(&a->t[1], &ad->n1) ||
+		    !parse_int(&a->t[2], &ad->n2) ||
+		    !parse_double(&a->t[3], &ad->f1) ||
+		    !parse_double(&a->t[4], &ad->f2))
+			return bad_error(req);
+		if (ad->n1 + ad->n2 > 80)
+			return bad(req, err_lru_pcts, 0);
+		if (ad->f1 <= 0 || ad->f2 <= 0)
+			return bad(req, err_lru_factors, 0);
+		ad->sub = PROTO_ADMIN_LRU_TUNE;
+		return PROTO_OK;
+	}
+	if (tok_is(&a->t[0], "mode", 4) && a->n >= 2) {
+		if (tok_is(&a->t[1], "flat", 4))
+			ad->n1 = 0;
+		else if (tok_is(&a->t[1], "segmented", 9))
+			ad->n1 = 1;
+		else
+			return bad_error(req);
+		ad->sub = PROTO_ADMIN_LRU_MODE;
+		return PROTO_OK;
+	}
+	if (tok_is(&a->t[0], "temp_ttl", 8) && a->n >= 2) {
+		if (!parse_int(&a->t[1], &ad->n1))
+			return bad_error(req);
+		ad->sub = PROTO_ADMIN_LRU_TEMP_TTL;
+		return PROTO_OK;
+	}
+	return bad_error(req);
+}
+
 /* mg|ms|md|ma|mn|me ...: the meta commands split their own lines
  * (proto_meta.c). */
 static enum proto_result
@@ -586,6 +717,10 @@ static const struct cmd_row cmd_table[] = {
 	ROW("refresh_certs", PROTO_CMD_REFRESH_CERTS, 0, ARGS_RAW, false,
 	    args_refresh_certs),
 	ROW("lru_crawler", PROTO_CMD_LRU_CRAWLER, 0, ARGS_RAW, false, args_stats),
+	ROW("cache_memlimit", PROTO_CMD_CACHE_MEMLIMIT, 1, 2, false,
+	    args_memlimit),
+	ROW("slabs",	 PROTO_CMD_SLABS,     1, 5,	   false, args_slabs),
+	ROW("lru",	 PROTO_CMD_LRU,	      1, 6,	   false, args_lru),
 };
 
 #undef ROW

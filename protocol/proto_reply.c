@@ -49,6 +49,12 @@ static const struct reply_text replies[PROTO_R_COUNT] = {
 	[PROTO_R_AUTH_MECHS]	 = REPLY("PLAIN"),
 	[PROTO_R_FLUSH_OFF]	 = REPLY("CLIENT_ERROR flush_all not allowed"),
 	[PROTO_R_SHUTDOWN_MODE]	 = REPLY("CLIENT_ERROR invalid shutdown mode"),
+	[PROTO_R_MEMLIMIT_FAILED] = REPLY("MEMLIMIT_ADJUST_FAILED out of bounds "
+	    "or unable to adjust"),
+	[PROTO_R_SLABS_SAME]	 = REPLY("SAME src and dst class are identical"),
+	[PROTO_R_SLABS_BADCLASS] = REPLY("BADCLASS invalid src or dst class id"),
+	[PROTO_R_SLABS_NOSPARE]	 = REPLY("NOSPARE source class has no spare "
+	    "pages"),
 };
 
 #undef REPLY

@@ -208,6 +208,20 @@ srv_stats(void *ctx, const struct proto_req *req,
 	return stats_reply(ctx, req, sink);
 }
 
+/* dispatch: "slabs automove", "lru ...": kept for "stats settings". */
+static void
+srv_tune(void *ctx, const struct proto_admin *a)
+{
+	stats_tune(ctx, a);
+}
+
+/* dispatch: a key operation for "stats detail". */
+static void
+srv_detail(void *ctx, int op, const char *key, size_t nkey, bool hit)
+{
+	stats_detail_note(ctx, op, key, nkey, hit);
+}
+
 /* dispatch: "shutdown", when -A allows it. */
 static bool
 srv_shutdown(void *ctx)
@@ -287,7 +301,8 @@ conn_new(struct worker *w, int fd, const char *listen_addr,
 	    .no_cas = !c->srv->opts->cas_enabled,
 	    .refresh_certs = c->srv->tls != NULL ? srv_refresh_certs : NULL,
 	    .no_dump = c->srv->opts->no_dump,
-	    .crawler_on = &c->srv->crawler_on };
+	    .crawler_on = &c->srv->crawler_on, .tune = srv_tune,
+	    .detail = srv_detail, .detail_on = &c->srv->detail_on };
 	if (c->srv->auth != NULL) {
 		c->env.sasl_plain = srv_sasl_plain;
 		c->env.authenticated = &c->authenticated;

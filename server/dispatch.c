@@ -33,6 +33,7 @@
 #include "dispatch.h"
 #include "dump.h"
 #include "log.h"
+#include "stats_detail.h"
 #include "version.h"
 
 /* One step of one request, as handlers see it. */
@@ -99,6 +100,18 @@ reply_hit(const struct op *op, item_t *it)
 	op->sink->codec->hit(op->sink->out, op->req, &h);
 }
 
+/* Counts a key operation for "stats detail", when it is on. */
+static void
+detail(const struct op *op, enum stats_detail_op d, const char *key,
+    size_t nkey, bool hit)
+{
+	const struct dispatch_env *env = op->env;
+
+	if (env->detail != NULL && env->detail_on != NULL &&
+	    __atomic_load_n(env->detail_on, __ATOMIC_RELAXED))
+		env->detail(env->ctx, (int)d, key, nkey, hit);
+}
+
 /* get, gets, gat, gats: a hit per key found, then the end; resumable. */
 static enum dispatch_next
 op_retrieve(const struct op *op)
@@ -127,6 +140,7 @@ op_retrieve(const struct op *op)
 			STAT_INC(ts, cmd_get);
 			st = store_get(op->env->store, key, nkey, &it);
 		}
+		detail(op, STATS_DETAIL_GET, key, nkey, st == STORE_OK);
 		if (st == STORE_OK) {
 			if (touch)
 				STAT_INC(ts, touch_hits);
@@ -162,6 +176,7 @@ op_store(const struct op *op)
 	const struct proto_req	*req = op->req;
 	store_status_t		 st;
 
+	detail(op, STATS_DETAIL_SET, req->key, req->nkey, false);
 	st = store_reserve(op->env->store, req->key, req->nkey, req->flags,
 	    req->exptime, req->nbytes, &op->state->it);
 	if (st == STORE_OK) {
@@ -242,8 +257,10 @@ dispatch_value(const struct dispatch_env *env, const struct proto_req *req,
 static enum dispatch_next
 op_delete(const struct op *op)
 {
-	store_status_t st = store_delete(op->env->store, op->req->key,
-	    op->req->nkey);
+	store_status_t st;
+
+	detail(op, STATS_DETAIL_DEL, op->req->key, op->req->nkey, false);
+	st = store_delete(op->env->store, op->req->key, op->req->nkey);
 
 	if (st == STORE_DELETED)
 		STAT_INC(op->env->stats, delete_hits);
@@ -359,7 +376,10 @@ op_shutdown(const struct op *op)
 		reply(op, PROTO_R_SHUTDOWN_OFF);
 		return DISPATCH_DONE;
 	}
-	log_msg(LOG_INFO, "shutdown requested by a client");
+	/* "graceful" is memcached's SIGUSR1 stop, which differs from the
+	 * plain one only in saving a warm-restart file: cached has none. */
+	log_msg(LOG_INFO, "%sshutdown requested by a client",
+	    op->req->narg != 0 ? "graceful " : "");
 	return DISPATCH_CLOSE;
 }
 
@@ -402,6 +422,58 @@ static enum dispatch_next
 op_lru_crawler(const struct op *op)
 {
 	return dump_lru_crawler(op->env, op->req, op->state, op->sink);
+}
+
+/* ---- run-time tuning ---------------------------------------------- */
+
+/* The pseudo slab classes "slabs reassign" knows: memcached's 0 (its
+ * global page pool) and 1, the one class cached shows (stats.c). */
+#define SLAB_CLASS_MAX	1
+
+/* cache_memlimit <MB>: a new memory limit; shrinking evicts down to it. */
+static enum dispatch_next
+op_memlimit(const struct op *op)
+{
+	size_t mb = (size_t)op->req->admin.n1;
+
+	reply(op, store_set_limit(op->env->store, mb * 1024 * 1024) ?
+	    PROTO_R_OK : PROTO_R_MEMLIMIT_FAILED);
+	return DISPATCH_DONE;
+}
+
+/* slabs automove|reassign: no classes to move pages between; automove
+ * settings are kept for "stats settings", reassign answers as memcached
+ * does for a class with no spare page. */
+static enum dispatch_next
+op_slabs(const struct op *op)
+{
+	const struct proto_admin *a = &op->req->admin;
+
+	if (a->sub == PROTO_ADMIN_REASSIGN) {
+		if (a->n1 == a->n2)
+			reply(op, PROTO_R_SLABS_SAME);
+		else if (a->n1 < 0 || a->n1 > SLAB_CLASS_MAX || a->n2 < 0 ||
+		    a->n2 > SLAB_CLASS_MAX)
+			reply(op, PROTO_R_SLABS_BADCLASS);
+		else
+			reply(op, PROTO_R_SLABS_NOSPARE);
+		return DISPATCH_DONE;
+	}
+	if (op->env->tune != NULL)
+		op->env->tune(op->env->ctx, a);
+	reply(op, PROTO_R_OK);
+	return DISPATCH_DONE;
+}
+
+/* lru tune|mode|temp_ttl: kept for "stats settings"; the store has one
+ * FIFO, nothing to tune. */
+static enum dispatch_next
+op_lru(const struct op *op)
+{
+	if (op->env->tune != NULL)
+		op->env->tune(op->env->ctx, &op->req->admin);
+	reply(op, PROTO_R_OK);
+	return DISPATCH_DONE;
 }
 
 /* ---- the meta commands -------------------------------------------- */
@@ -803,6 +875,9 @@ static const op_fn handlers[PROTO_CMD_COUNT] = {
 	[PROTO_CMD_SASL_AUTH] = op_sasl_auth,
 	[PROTO_CMD_SASL_STEP] = op_sasl_auth,
 	[PROTO_CMD_LRU_CRAWLER] = op_lru_crawler,
+	[PROTO_CMD_CACHE_MEMLIMIT] = op_memlimit,
+	[PROTO_CMD_SLABS] = op_slabs,
+	[PROTO_CMD_LRU] = op_lru,
 };
 
 /* Starts or resumes a request. */

@@ -67,6 +67,14 @@ struct dispatch_env {
 	 * by every connection; NULL: always on) is lru_crawler's switch. */
 	bool	 no_dump;
 	bool	*crawler_on;
+	/* "slabs automove", "lru ...": records a memcached tunable the
+	 * server shows in "stats settings".  NULL: accepted, not kept. */
+	void	(*tune)(void *ctx, const struct proto_admin *a);
+	/* "stats detail on": counts a key operation by prefix (op is an
+	 * enum stats_detail_op); NULL or *detail_on 0: nothing counted. */
+	void	(*detail)(void *ctx, int op, const char *key, size_t nkey,
+		    bool hit);
+	const int *detail_on;
 };
 
 enum dispatch_next {

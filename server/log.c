@@ -21,6 +21,13 @@ log_set_level(int level)
 	__atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
 }
 
+/* Returns the level set last. */
+int
+log_get_level(void)
+{
+	return __atomic_load_n(&log_level, __ATOMIC_RELAXED);
+}
+
 /* True when messages of this level are printed. */
 int
 log_enabled(enum log_level level)

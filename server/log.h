@@ -14,6 +14,8 @@ enum log_level { LOG_ERR = 0, LOG_INFO = 1, LOG_DEBUG = 2, LOG_TRACE = 3 };
 
 /* Sets the most verbose level that is printed (0 = errors only). */
 void	log_set_level(int level);
+/* Returns the level set last (what "stats settings" shows as verbosity). */
+int	log_get_level(void);
 /* True when messages of this level are printed. */
 int	log_enabled(enum log_level level);
 /* Prints one line (a newline is added) if level is enabled. */

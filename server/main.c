@@ -36,6 +36,7 @@
 #include "options.h"
 #include "server.h"
 #include "tls.h"
+#include "stats_detail.h"
 #include "worker.h"
 
 /* Asks the main loop to stop; safe from any thread. */
@@ -344,6 +345,7 @@ main(int argc, char **argv)
 	srv.opts = &opts;
 	srv.started = time(NULL);
 	srv.crawler_on = true;
+	srv.tun = (struct server_tunables)SERVER_TUNABLES_DEFAULT;
 	pthread_mutex_init(&srv.stats_lock, NULL);
 	if (opts.sasl) {
 		char err[256];
@@ -389,5 +391,6 @@ main(int argc, char **argv)
 		unlink(opts.pidfile);
 	pthread_mutex_destroy(&srv.stats_lock);
 	auth_free(srv.auth);
+	stats_detail_free(srv.detail);
 	return rc;
 }

@@ -23,6 +23,26 @@ struct auth_db;
 struct event_base;
 struct tls_server;
 struct worker;
+struct stats_detail;
+
+/*
+ * memcached settings a client may change at run time ("slabs automove",
+ * "lru tune|mode|temp_ttl", "stats detail on|off") that tune machinery the
+ * store does not have (slab classes, a segmented LRU): accepted as
+ * memcached accepts them and shown by "stats settings", else unused
+ * (man/cached.1).  Guarded by stats_lock.
+ */
+struct server_tunables {
+	unsigned	 slab_automove;		/* 0, 1, 2 */
+	double		 slab_automove_ratio;
+	int		 hot_lru_pct;
+	int		 warm_lru_pct;
+	double		 hot_max_factor;
+	double		 warm_max_factor;
+	int		 lru_segmented;
+	int		 temp_lru;
+	int		 temporary_ttl;
+};
 
 struct server {
 	const struct options	*opts;
@@ -48,7 +68,18 @@ struct server {
 	struct thread_stats	 stats_base;
 	uint64_t		 total_conns_base;
 	uint64_t		 rejected_conns_base;
+	struct server_tunables	 tun;
+	/* "stats detail": per-prefix counters (stats_detail.c); NULL until
+	 * first turned on.  detail_on is atomic, read by every request. */
+	struct stats_detail	*detail;
+	int			 detail_on;
 };
+
+/* The tunables' start values: memcached 1.6.18's defaults. */
+#define SERVER_TUNABLES_DEFAULT { .slab_automove = 1,			\
+	.slab_automove_ratio = 0.8, .hot_lru_pct = 20, .warm_lru_pct = 40,	\
+	.hot_max_factor = 0.2, .warm_max_factor = 2.0, .lru_segmented = 1,	\
+	.temp_lru = 0, .temporary_ttl = 61 }
 
 /* Asks the main loop to stop; safe from any thread. */
 void	server_request_shutdown(struct server *srv);

@@ -6,6 +6,15 @@
  * here with relaxed atomic loads), the store (store_get_stats, which locks
  * each shard briefly) and the server's connection atomics.  "stats reset"
  * stores the current sums as a baseline under srv->stats_lock.
+ *
+ * Every family prints the fields memcached 1.6.18 prints, in its order
+ * (tests/integration/test_stats.py compares the names); man/cached.1
+ * (STATISTICS) says what each one reports here.  The store has no slab
+ * classes: "stats items" and "stats slabs" show one pseudo class 1 whose
+ * pages are the store's segments.  Also here: the memcached tunables that
+ * "slabs automove" and "lru" set (srv->tun, under stats_lock), and
+ * "stats detail" (stats_detail.c), whose table is made on first "on" and
+ * lives as long as the server.
  */
 #include "config.h"
 
@@ -19,10 +28,12 @@
 #include <event2/event.h>
 
 #include "conn.h"
+#include "log.h"
 #include "dispatch.h"
 #include "server.h"
 #include "stats.h"
 #include "tls.h"
+#include "stats_detail.h"
 #include "version.h"
 #include "worker.h"
 
@@ -35,6 +46,11 @@ struct stats_ctx {
 };
 
 typedef void (*stats_fn)(const struct stats_ctx *);
+
+struct store_stats;
+static void stats_general_store(const struct stats_ctx *c,
+	    const struct store_stats *ss);
+static void stats_settings_ext(const struct stats_ctx *c);
 
 /* Reports one statistic with a string value ("(null)" for NULL, as
  * memcached's printf shows unset settings). */
@@ -177,7 +193,8 @@ stats_tls_settings(const struct stats_ctx *c)
 	emit_str(c, "ssl_min_version", versions[o->ssl_min_version & 3]);
 }
 
-/* Queues plain "stats". */
+/* Queues plain "stats": memcached 1.6.18's fields in its order, with
+ * what each means for cached in man/cached.1 (STATISTICS). */
 static void
 stats_general(const struct stats_ctx *c)
 {
@@ -188,6 +205,17 @@ stats_general(const struct stats_ctx *c)
 	sum_thread_stats(srv, &ts);
 	store_get_stats(srv->store, &ss);
 	stats_process(c);
+	/* memcached's response objects and read buffers: cached composes
+	 * replies into each connection's own queue and input buffer, so no
+	 * pool of either exists to count. */
+	emit_u64(c, "response_obj_oom", 0);
+	emit_u64(c, "response_obj_count", 0);
+	emit_u64(c, "response_obj_bytes", 0);
+	emit_u64(c, "read_buf_count", 0);
+	emit_u64(c, "read_buf_bytes", 0);
+	emit_u64(c, "read_buf_bytes_free", 0);
+	emit_u64(c, "read_buf_oom", 0);
+	emit_u64(c, "reserved_fds", 0);
 	emit_u64(c, "cmd_get", ts.cmd_get);
 	emit_u64(c, "cmd_set", ts.cmd_set);
 	emit_u64(c, "cmd_flush", ts.cmd_flush);
@@ -212,6 +240,8 @@ stats_general(const struct stats_ctx *c)
 	emit_u64(c, "store_no_memory", ts.store_no_memory);
 	emit_u64(c, "auth_cmds", ts.auth_cmds);
 	emit_u64(c, "auth_errors", ts.auth_errors);
+	/* memcached prints idle_kicks only with an idle timeout; cached
+	 * always, and output_kicks (-o write_timeout) is its own. */
 	emit_u64(c, "idle_kicks", ts.idle_kicks);
 	emit_u64(c, "output_kicks", ts.output_kicks);
 	emit_u64(c, "bytes_read", ts.bytes_read);
@@ -219,83 +249,270 @@ stats_general(const struct stats_ctx *c)
 	emit_u64(c, "limit_maxbytes", ss.limit_maxbytes);
 	emit_u64(c, "accepting_conns", 1);
 	emit_u64(c, "listen_disabled_num", load(&srv->listen_disabled));
+	emit_u64(c, "time_in_listen_disabled_us", 0);
 	emit_u64(c, "threads", srv->nworkers);
 	emit_u64(c, "conn_yields", ts.conn_yields);
 	emit_u64(c, "hash_power_level", ss.hash_power_level);
 	emit_u64(c, "hash_bytes", ss.hash_bytes);
 	emit_u64(c, "hash_is_expanding", ss.hash_is_expanding);
-	emit_u64(c, "expired_unfetched", ss.expired_unfetched);
-	emit_u64(c, "evicted_unfetched", ss.evicted_unfetched);
-	emit_u64(c, "evictions", ss.evictions);
-	emit_u64(c, "reclaimed", ss.reclaimed);
-	emit_u64(c, "curr_items", ss.curr_items);
-	emit_u64(c, "total_items", ss.total_items);
-	emit_u64(c, "bytes", ss.bytes);
+	stats_general_store(c, &ss);
 	stats_tls(c);
 }
 
-/* Queues "stats settings". */
+/* The store part of plain "stats", from slab_reassign_rescues on. */
+static void
+stats_general_store(const struct stats_ctx *c, const struct store_stats *ss)
+{
+	/* No slab classes, so no pages move between them. */
+	emit_u64(c, "slab_reassign_rescues", 0);
+	emit_u64(c, "slab_reassign_chunk_rescues", 0);
+	emit_u64(c, "slab_reassign_evictions_nomem", 0);
+	emit_u64(c, "slab_reassign_inline_reclaim", 0);
+	emit_u64(c, "slab_reassign_busy_items", 0);
+	emit_u64(c, "slab_reassign_busy_deletes", 0);
+	emit_u64(c, "slab_reassign_running", 0);
+	emit_u64(c, "slabs_moved", 0);
+	/* The expiry thread is cached's LRU crawler: one pass a start. */
+	emit_u64(c, "lru_crawler_running", 0);
+	emit_u64(c, "lru_crawler_starts", ss->expiry_runs);
+	emit_u64(c, "lru_maintainer_juggles", 0);
+	emit_u64(c, "malloc_fails", 0);
+	/* No "watch" command: no log watchers. */
+	emit_u64(c, "log_worker_dropped", 0);
+	emit_u64(c, "log_worker_written", 0);
+	emit_u64(c, "log_watcher_skipped", 0);
+	emit_u64(c, "log_watcher_sent", 0);
+	emit_u64(c, "log_watchers", 0);
+	emit_u64(c, "unexpected_napi_ids", 0);
+	emit_u64(c, "round_robin_fallback", 0);
+	emit_u64(c, "bytes", ss->bytes);
+	emit_u64(c, "curr_items", ss->curr_items);
+	emit_u64(c, "total_items", ss->total_items);
+	emit_u64(c, "slab_global_page_pool", ss->segs_free);
+	emit_u64(c, "expired_unfetched", ss->expired_unfetched);
+	emit_u64(c, "evicted_unfetched", ss->evicted_unfetched);
+	emit_u64(c, "evicted_active", 0);
+	emit_u64(c, "evictions", ss->evictions);
+	emit_u64(c, "reclaimed", ss->reclaimed);
+	emit_u64(c, "crawler_reclaimed", ss->crawler_reclaimed);
+	emit_u64(c, "crawler_items_checked", ss->crawler_items_checked);
+	emit_u64(c, "lrutail_reflocked", 0);
+	emit_u64(c, "moves_to_cold", 0);
+	emit_u64(c, "moves_to_warm", 0);
+	emit_u64(c, "moves_within_lru", ss->moved);
+	emit_u64(c, "direct_reclaims", ss->direct_reclaims);
+	emit_u64(c, "lru_bumps_dropped", 0);
+}
+
+/* Queues a yes/no setting. */
+static void
+emit_bool(const struct stats_ctx *c, const char *name, bool v)
+{
+	emit_str(c, name, v ? "yes" : "no");
+}
+
+/*
+ * Queues "stats settings": memcached 1.6.18's list in its order.  Lines
+ * marked "memcached's default" are settings cached has no option for
+ * (yet): they show the value memcached runs with by default, and switch
+ * to the option once struct options has it.
+ */
 static void
 stats_settings(const struct stats_ctx *c)
 {
-	const struct options *o = c->srv->opts;
+	const struct options	*o = c->srv->opts;
+	struct server_tunables	 t;
+	struct store_stats	 ss;
 
-	emit_u64(c, "maxbytes", o->mem_limit);
+	pthread_mutex_lock(&c->srv->stats_lock);
+	t = c->srv->tun;
+	pthread_mutex_unlock(&c->srv->stats_lock);
+	store_get_stats(c->srv->store, &ss);
+	emit_u64(c, "maxbytes", ss.limit_maxbytes);	/* cache_memlimit */
 	emit_u64(c, "maxconns", o->maxconns);
 	emit_u64(c, "tcpport", o->unix_path != NULL ? 0 :
 	    (uint64_t)c->srv->tcp_port);
 	emit_u64(c, "udpport", (uint64_t)o->udp_port);
 	emit_str(c, "inter", o->unix_path != NULL ? "NULL" : o->listen);
-	emit_u64(c, "verbosity", (uint64_t)o->verbose);
-	emit_u64(c, "num_threads", o->threads);
+	emit_u64(c, "verbosity", (uint64_t)log_get_level());
+	emit_u64(c, "oldest", 0);
 	emit_str(c, "evictions", o->no_evict ? "off" : "on");
 	emit_str(c, "domain_socket", o->unix_path != NULL ? o->unix_path :
 	    "NULL");
 	emit_fmt(c, "umask", "%o", o->unix_mask);
-	emit_str(c, "cas_enabled", o->cas_enabled ? "yes" : "no");
+	emit_bool(c, "shutdown_command", o->allow_shutdown);
+	emit_fmt(c, "growth_factor", "%.2f", o->growth_factor);
+	emit_u64(c, "chunk_size", o->chunk_size);
+	emit_u64(c, "num_threads", o->threads);
+	emit_u64(c, "num_threads_per_udp", o->threads);
+	emit_fmt(c, "stat_key_prefix", "%c", o->prefix_delimiter);
+	emit_bool(c, "detail_enabled", o->detail_enabled ||
+	    __atomic_load_n(&c->srv->detail_on, __ATOMIC_RELAXED) != 0);
+	emit_u64(c, "reqs_per_event", o->reqs_per_event);
+	emit_bool(c, "cas_enabled", o->cas_enabled);
 	emit_u64(c, "tcp_backlog", (uint64_t)o->backlog);
 	emit_str(c, "binding_protocol",
 	    o->protocol == OPTIONS_PROTO_ASCII ? "ascii" :
 	    o->protocol == OPTIONS_PROTO_BINARY ? "binary" : "auto-negotiate");
-	emit_str(c, "auth_enabled_sasl", o->sasl ? "yes" : "no");
+	emit_bool(c, "auth_enabled_sasl", o->sasl);
+	emit_str(c, "auth_enabled_ascii", "no");
 	emit_u64(c, "item_size_max", o->item_size_max);
 	emit_str(c, "maxconns_fast", "yes");
+	emit_u64(c, "hashpower_init", 0);	/* memcached's default */
+	emit_str(c, "slab_reassign", "yes");
+	emit_u64(c, "slab_automove", t.slab_automove);
+	emit_fmt(c, "slab_automove_ratio", "%.2f", t.slab_automove_ratio);
+	emit_u64(c, "slab_automove_window", 30);	/* memcached's default */
+	emit_u64(c, "slab_chunk_max", o->item_size_max / 2);
+	emit_bool(c, "lru_crawler",
+	    __atomic_load_n(&c->srv->crawler_on, __ATOMIC_RELAXED));
+	emit_u64(c, "lru_crawler_sleep", 100);	/* memcached's default */
+	emit_u64(c, "lru_crawler_tocrawl", 0);	/* memcached's default */
+	emit_u64(c, "tail_repair_time", 0);
+	emit_bool(c, "flush_enabled", o->flush_enabled);
+	emit_bool(c, "dump_enabled", !o->no_dump);
+	emit_str(c, "hash_algorithm", "wyhash");
+	emit_str(c, "lru_maintainer_thread", "yes");
+	emit_bool(c, "lru_segmented", t.lru_segmented);
+	emit_u64(c, "hot_lru_pct", (uint64_t)t.hot_lru_pct);
+	emit_u64(c, "warm_lru_pct", (uint64_t)t.warm_lru_pct);
+	emit_fmt(c, "hot_max_factor", "%.2f", t.hot_max_factor);
+	emit_fmt(c, "warm_max_factor", "%.2f", t.warm_max_factor);
+	emit_bool(c, "temp_lru", t.temp_lru);
+	emit_u64(c, "temporary_ttl", (uint64_t)t.temporary_ttl);
 	emit_u64(c, "idle_timeout", o->idle_timeout);
+	emit_u64(c, "watcher_logbuf_size", 262144);	/* memcached's default */
+	emit_u64(c, "worker_logbuf_size", 65536);	/* memcached's default */
+	emit_u64(c, "read_buf_mem_limit", 0);	/* memcached's default */
+	emit_str(c, "track_sizes", "no");
+	emit_str(c, "inline_ascii_response", "no");
+	stats_settings_ext(c);
+	emit_str(c, "num_napi_ids", NULL);
+	emit_str(c, "memory_file", NULL);
+	/* cached's own, after memcached's list */
 	emit_u64(c, "write_timeout", o->write_timeout);
-	emit_str(c, "shutdown_enabled", o->allow_shutdown ? "yes" : "no");
+}
+
+/* The extstore and TLS part of "stats settings": Debian's memcached is
+ * built with both.  cached has no extstore: memcached's defaults. */
+static void
+stats_settings_ext(const struct stats_ctx *c)
+{
+	emit_u64(c, "ext_item_size", 512);
+	emit_u64(c, "ext_item_age", UINT32_MAX);
+	emit_u64(c, "ext_low_ttl", 0);
+	emit_u64(c, "ext_recache_rate", 2000);
+	emit_u64(c, "ext_wbuf_size", 4194304);
+	emit_u64(c, "ext_compact_under", 0);
+	emit_u64(c, "ext_drop_under", 0);
+	emit_u64(c, "ext_max_sleep", 1000000);
+	emit_str(c, "ext_max_frag", "0.80");
+	emit_str(c, "slab_automove_freeratio", "0.010");
+	emit_str(c, "ext_drop_unread", "no");
 	stats_tls_settings(c);
 }
 
-/* Queues "stats items": one pseudo slab class 1 holds every item. */
+/*
+ * The store has no slab classes: items of every size are carved from
+ * segments (or, when large, allocated on their own).  "stats items" and
+ * "stats slabs" show it as ONE pseudo class, number 1, holding every item;
+ * its pages are the segments (man/cached.1 says why and what each field
+ * holds).
+ */
+#define PSEUDO_CLASS "1"
+
+/* Queues "items:1:<name> v". */
+static void
+emit_class(const struct stats_ctx *c, const char *prefix, const char *name,
+    uint64_t v)
+{
+	char key[64];
+
+	snprintf(key, sizeof key, "%s%s:%s", prefix, PSEUDO_CLASS, name);
+	emit_u64(c, key, v);
+}
+
+/* Queues "stats items": class 1's LRU counters, when it holds items. */
 static void
 stats_items(const struct stats_ctx *c)
 {
-	struct store_stats ss;
+	struct thread_stats	ts;
+	struct store_stats	ss;
+	const char		*p = "items:";
 
+	sum_thread_stats(c->srv, &ts);
 	store_get_stats(c->srv->store, &ss);
 	if (ss.curr_items == 0)
 		return;
-	emit_u64(c, "items:1:number", ss.curr_items);
-	emit_u64(c, "items:1:evicted", ss.evictions);
-	emit_u64(c, "items:1:evicted_unfetched", ss.evicted_unfetched);
-	emit_u64(c, "items:1:expired_unfetched", ss.expired_unfetched);
-	emit_u64(c, "items:1:reclaimed", ss.reclaimed);
-	emit_u64(c, "items:1:outofmemory", 0);
+	emit_class(c, p, "number", ss.curr_items);
+	/* One FIFO, no hot/warm/cold segments: every item is where eviction
+	 * works, which memcached calls COLD. */
+	emit_class(c, p, "number_hot", 0);
+	emit_class(c, p, "number_warm", 0);
+	emit_class(c, p, "number_cold", ss.curr_items);
+	emit_class(c, p, "age_hot", 0);
+	emit_class(c, p, "age_warm", 0);
+	emit_class(c, p, "age", ss.oldest_age);
+	emit_class(c, p, "mem_requested", ss.bytes);
+	emit_class(c, p, "evicted", ss.evictions);
+	emit_class(c, p, "evicted_nonzero", ss.evicted_nonzero);
+	emit_class(c, p, "evicted_time", ss.evicted_time);
+	emit_class(c, p, "outofmemory", ts.store_no_memory);
+	emit_class(c, p, "tailrepairs", 0);
+	emit_class(c, p, "reclaimed", ss.reclaimed);
+	emit_class(c, p, "expired_unfetched", ss.expired_unfetched);
+	emit_class(c, p, "evicted_unfetched", ss.evicted_unfetched);
+	emit_class(c, p, "evicted_active", 0);
+	emit_class(c, p, "crawler_reclaimed", ss.crawler_reclaimed);
+	emit_class(c, p, "crawler_items_checked", ss.crawler_items_checked);
+	emit_class(c, p, "lrutail_reflocked", 0);
+	emit_class(c, p, "moves_to_cold", 0);
+	emit_class(c, p, "moves_to_warm", 0);
+	emit_class(c, p, "moves_within_lru", ss.moved);
+	emit_class(c, p, "direct_reclaims", ss.direct_reclaims);
+	emit_class(c, p, "hits_to_hot", 0);
+	emit_class(c, p, "hits_to_warm", 0);
+	emit_class(c, p, "hits_to_cold", ts.get_hits + ts.touch_hits);
+	emit_class(c, p, "hits_to_temp", 0);
 }
 
-/* Queues "stats slabs": items are malloc'ed, reported as one class. */
+/* Queues "stats slabs": class 1, its pages the segments. */
 static void
 stats_slabs(const struct stats_ctx *c)
 {
-	struct store_stats ss;
+	struct thread_stats	ts;
+	struct store_stats	ss;
+	const char		*p = "";
 
+	sum_thread_stats(c->srv, &ts);
 	store_get_stats(c->srv->store, &ss);
-	if (ss.curr_items > 0) {
-		emit_u64(c, "1:used_chunks", ss.curr_items);
-		emit_u64(c, "1:mem_requested", ss.bytes);
+	if (ss.segs_held > 0 || ss.curr_items > 0) {
+		emit_class(c, p, "chunk_size", ss.seg_size);
+		emit_class(c, p, "chunks_per_page", 1);
+		emit_class(c, p, "total_pages", ss.segs_held);
+		emit_class(c, p, "total_chunks", ss.segs_held);
+		emit_class(c, p, "used_chunks", ss.segs_held - ss.segs_free);
+		emit_class(c, p, "free_chunks", ss.segs_free);
+		emit_class(c, p, "free_chunks_end", 0);
+		emit_class(c, p, "get_hits", ts.get_hits);
+		emit_class(c, p, "cmd_set", ts.cmd_set);
+		emit_class(c, p, "delete_hits", ts.delete_hits);
+		emit_class(c, p, "incr_hits", ts.incr_hits);
+		emit_class(c, p, "decr_hits", ts.decr_hits);
+		emit_class(c, p, "cas_hits", ts.cas_hits);
+		emit_class(c, p, "cas_badval", ts.cas_badval);
+		emit_class(c, p, "touch_hits", ts.touch_hits);
 	}
-	emit_u64(c, "active_slabs", ss.curr_items > 0 ? 1 : 0);
+	emit_u64(c, "active_slabs", ss.segs_held > 0 || ss.curr_items > 0);
 	emit_u64(c, "total_malloced", ss.mem_bytes);
+}
+
+/* Queues "stats sizes": cached keeps no size histogram; memcached's
+ * reply when it keeps none (its default, -o track_sizes off). */
+static void
+stats_sizes(const struct stats_ctx *c)
+{
+	emit_str(c, "sizes_status", "disabled");
 }
 
 /* Queues "stats conns": one group of lines per open connection. */
@@ -333,6 +550,7 @@ stats_reset(const struct stats_ctx *c)
 {
 	struct server		*srv = c->srv;
 	struct thread_stats	 raw;
+	struct stats_detail	*d;
 
 	sum_raw(srv, &raw);
 	pthread_mutex_lock(&srv->stats_lock);
@@ -341,6 +559,107 @@ stats_reset(const struct stats_ctx *c)
 	srv->rejected_conns_base = load(&srv->rejected_conns);
 	pthread_mutex_unlock(&srv->stats_lock);
 	store_reset_stats(srv->store);
+	if ((d = __atomic_load_n(&srv->detail, __ATOMIC_ACQUIRE)) != NULL)
+		stats_detail_clear(d);
+}
+
+/* Copies one "stats detail dump" line to the client. */
+static void
+detail_line(void *ctx, const char *line, size_t n)
+{
+	const struct stats_ctx *c = ctx;
+
+	proto_out_copy(c->sink->out, line, n);
+}
+
+/* "stats detail on|off|dump"; false for anything else. */
+static bool
+stats_detail(const struct stats_ctx *c, const char *arg, size_t narg)
+{
+	struct server		*srv = c->srv;
+	struct stats_detail	*d;
+
+	if (narg == 4 && memcmp(arg, "dump", 4) == 0) {
+		if ((d = __atomic_load_n(&srv->detail,
+		    __ATOMIC_ACQUIRE)) != NULL)
+			stats_detail_dump(d, detail_line, (void *)c);
+		c->sink->codec->end(c->sink->out, c->req);
+		return true;
+	}
+	if (narg == 3 && memcmp(arg, "off", 3) == 0) {
+		__atomic_store_n(&srv->detail_on, 0, __ATOMIC_RELAXED);
+		c->sink->codec->status(c->sink->out, c->req, PROTO_R_OK);
+		return true;
+	}
+	if (narg != 2 || memcmp(arg, "on", 2) != 0)
+		return false;
+	/* The table, made once, lives as long as the server. */
+	pthread_mutex_lock(&srv->stats_lock);
+	if (srv->detail == NULL)
+		__atomic_store_n(&srv->detail, stats_detail_new(),
+		    __ATOMIC_RELEASE);
+	d = srv->detail;
+	pthread_mutex_unlock(&srv->stats_lock);
+	if (d == NULL) {
+		c->sink->codec->status(c->sink->out, c->req,
+		    PROTO_R_NO_MEMORY);
+		return true;
+	}
+	__atomic_store_n(&srv->detail_on, 1, __ATOMIC_RELAXED);
+	c->sink->codec->status(c->sink->out, c->req, PROTO_R_OK);
+	return true;
+}
+
+static const char detail_usage[] =
+    "CLIENT_ERROR usage: stats detail on|off|dump\r\n";
+
+/* Counts a key operation by prefix while "stats detail on" holds. */
+void
+stats_detail_note(struct server *srv, int op, const char *key, size_t nkey,
+    bool hit)
+{
+	struct stats_detail *d = __atomic_load_n(&srv->detail,
+	    __ATOMIC_ACQUIRE);
+
+	if (d != NULL)
+		stats_detail_record(d, (enum stats_detail_op)op, key, nkey,
+		    hit);
+}
+
+/* Keeps a memcached tunable a client set ("slabs automove", "lru"). */
+void
+stats_tune(struct server *srv, const struct proto_admin *a)
+{
+	struct server_tunables *t = &srv->tun;
+
+	pthread_mutex_lock(&srv->stats_lock);
+	switch (a->sub) {
+	case PROTO_ADMIN_AUTOMOVE:
+		t->slab_automove = (unsigned)a->n1;
+		break;
+	case PROTO_ADMIN_AUTOMOVE_RATIO:
+		t->slab_automove_ratio = a->f1;
+		break;
+	case PROTO_ADMIN_LRU_TUNE:
+		t->hot_lru_pct = (int)a->n1;
+		t->warm_lru_pct = (int)a->n2;
+		t->hot_max_factor = a->f1;
+		t->warm_max_factor = a->f2;
+		break;
+	case PROTO_ADMIN_LRU_MODE:
+		t->lru_segmented = (int)a->n1;
+		break;
+	case PROTO_ADMIN_LRU_TEMP_TTL:
+		/* memcached: a negative TTL turns the temporary LRU off */
+		t->temp_lru = a->n1 >= 0;
+		if (a->n1 >= 0)
+			t->temporary_ttl = (int)a->n1;
+		break;
+	case PROTO_ADMIN_MEMLIMIT:
+	case PROTO_ADMIN_REASSIGN:
+		break;
+	}
+	pthread_mutex_unlock(&srv->stats_lock);
 }
 
 static const struct {
@@ -352,6 +671,7 @@ static const struct {
 	{ "items", stats_items },
 	{ "slabs", stats_slabs },
 	{ "conns", stats_conns },
+	{ "sizes", stats_sizes },
 };
 
 /* Answers "stats [sub]" on server srv; false for an unknown sub. */
@@ -363,6 +683,17 @@ stats_reply(struct server *srv, const struct proto_req *req,
 	const char		*arg = req->arg;
 	size_t			 narg = req->narg;
 
+	if (narg >= 6 && memcmp(arg, "detail", 6) == 0 &&
+	    (narg == 6 || arg[6] == ' ')) {
+		size_t skip = narg == 6 ? 6 : 7;
+
+		while (skip < narg && arg[skip] == ' ')
+			skip++;
+		if (!stats_detail(&c, arg + skip, narg - skip))
+			proto_out_copy(sink->out, detail_usage,
+			    sizeof detail_usage - 1);
+		return true;
+	}
 	if (narg == 5 && memcmp(arg, "reset", 5) == 0) {
 		stats_reset(&c);
 		sink->codec->status(sink->out, req, PROTO_R_RESET);

@@ -11,6 +11,7 @@
 #define CACHED_STATS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Per-thread counters, named as memcached names them on the wire. */
@@ -41,6 +42,15 @@ struct thread_stats {
 struct server;
 struct proto_req;
 struct reply_sink;
+
+struct proto_admin;
+
+/* Keeps a memcached tunable a client set ("slabs automove", "lru ..."),
+ * shown by "stats settings". */
+void	stats_tune(struct server *srv, const struct proto_admin *a);
+/* Counts a key operation (enum stats_detail_op) for "stats detail". */
+void	stats_detail_note(struct server *srv, int op, const char *key,
+	    size_t nkey, bool hit);
 
 /* Answers "stats [sub]" on server srv through sink; false for an
  * unknown sub-command. */

@@ -172,6 +172,7 @@ count_unlink(struct shard *sh, const item_t *it, enum unlink_why why)
 	case UNLINK_EVICTED:
 		sh->stats.evictions++;
 		sh->stats.evicted_unfetched += !fetched;
+		sh->stats.evicted_nonzero += it->exptime != 0;
 		break;
 	case UNLINK_FLUSHED:	/* neither expired nor evicted */
 	case UNLINK_DELETE:
@@ -392,11 +393,21 @@ stats_add(const struct shard *sh, struct store_stats *out)
 	out->reclaimed += s->reclaimed;
 	out->get_expired += s->get_expired;
 	out->get_flushed += s->get_flushed;
+	out->evicted_nonzero += s->evicted_nonzero;
+	out->crawler_reclaimed += s->crawler_reclaimed;
 	out->hash_bytes += sh->hash_bytes;
 	if (log2 > out->hash_power_level)
 		out->hash_power_level = log2;
 	if (ht_rehashing(sh))
 		out->hash_is_expanding = 1;
+}
+
+/* Reads a work counter less its "stats reset" baseline. */
+static uint64_t
+since_reset(_Atomic uint64_t *v, _Atomic uint64_t *base)
+{
+	return atomic_load_explicit(v, memory_order_relaxed) -
+	    atomic_load_explicit(base, memory_order_relaxed);
 }
 
 /* Sums the shards' counters (takes each shard lock briefly). */
@@ -413,9 +424,20 @@ store_get_stats(store_t *st, struct store_stats *out)
 	}
 	out->mem_bytes = atomic_load_explicit(&st->pool.mem,
 	    memory_order_relaxed);
-	out->limit_maxbytes = st->mem_limit;
+	out->limit_maxbytes = atomic_load_explicit(&st->pool.limit,
+	    memory_order_relaxed);
 	out->expiry_runs = atomic_load_explicit(&st->expiry_runs,
 	    memory_order_relaxed);
+	out->evicted_time = atomic_load_explicit(&st->evicted_time,
+	    memory_order_relaxed);
+	out->crawler_items_checked = since_reset(&st->expire_units,
+	    &st->base_expire_units);
+	out->moved = since_reset(&st->moved, &st->base_moved);
+	out->direct_reclaims = since_reset(&st->room_tries,
+	    &st->base_room_tries);
+	out->seg_size = st->pool.seg_size;
+	pool_counts(&st->pool, &out->segs_held, &out->segs_free);
+	out->oldest_age = pool_oldest_age(&st->pool, store_now(st));
 }
 
 /* Zeroes the resettable counters (total_items, evictions, ...). */
@@ -431,6 +453,61 @@ store_reset_stats(store_t *st)
 		*s = (struct shard_stats){ .curr_items = s->curr_items };
 		shard_unlock(&st->shards[i]);
 	}
+	atomic_store_explicit(&st->evicted_time, 0, memory_order_relaxed);
+	/* The work counters stay whole for store_debug_get: a baseline. */
+	atomic_store_explicit(&st->base_expire_units, atomic_load_explicit(
+	    &st->expire_units, memory_order_relaxed), memory_order_relaxed);
+	atomic_store_explicit(&st->base_moved, atomic_load_explicit(
+	    &st->moved, memory_order_relaxed), memory_order_relaxed);
+	atomic_store_explicit(&st->base_room_tries, atomic_load_explicit(
+	    &st->room_tries, memory_order_relaxed), memory_order_relaxed);
+}
+
+/* Gives every free segment back to the system. */
+static void
+trim_all(struct pool *p)
+{
+	while (pool_trim(p))
+		;
+}
+
+/*
+ * Sets a new memory limit.  Shrinking evicts (oldest segments first, as
+ * eviction always does) and gives free segments back until the memory
+ * held is within the new limit.  A segment a reader still holds (pinned)
+ * frees its memory only when released: its bytes count as going, or the
+ * loop would go on evicting the whole cache for them while the other
+ * threads, under the new limit, found no room.  Under no_evict nothing is
+ * evicted; stores fail until deletes and expiry bring the memory down.
+ * False, with nothing changed, for a limit below two segments.
+ */
+bool
+store_set_limit(store_t *st, size_t limit)
+{
+	struct pool *p = &st->pool;
+	uint64_t guard, pending = 0, before;
+	struct seg *s;
+	size_t cost;
+
+	if (limit < 2 * p->seg_size)
+		return false;
+	atomic_store_explicit(&p->limit, limit, memory_order_relaxed);
+	trim_all(p);
+	/* Bounded all the same, as clients keep storing meanwhile. */
+	guard = 2 * (atomic_load_explicit(&p->mem, memory_order_relaxed) /
+	    p->seg_size + 1);
+	while (!st->no_evict && guard-- > 0 && (before = atomic_load_explicit(
+	    &p->mem, memory_order_relaxed)) > limit + pending) {
+		if ((s = pool_pop_oldest(p)) == NULL)
+			break;
+		cost = s->loose ? pool_malloc_cost(s) : p->seg_size;
+		seg_evacuate(st, s, false);
+		trim_all(p);
+		if (atomic_load_explicit(&p->mem, memory_order_relaxed) >=
+		    before)
+			pending += cost;
+	}
+	return true;
 }
 
 /* ---- debug hooks for tests ------------------------------------------ */
@@ -516,6 +593,8 @@ store_configure(store_t *st, const struct store_config *cfg)
 	st->clock = cfg->clock ? cfg->clock : default_clock;
 	st->clock_ctx = cfg->clock_ctx;
 	pool_init(&st->pool, st->mem_limit, page > 0 ? (size_t)page : 4096);
+	st->pool.clock = st->clock;
+	st->pool.clock_ctx = st->clock_ctx;
 	return true;
 }
 

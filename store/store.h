@@ -111,6 +111,22 @@ struct store_stats {
 	uint64_t	hash_power_level; /* log2 of the largest shard table */
 	uint64_t	hash_is_expanding;
 	uint64_t	expiry_runs;	/* passes of the expiry thread */
+	/* What memcached's "stats items"/"stats slabs" ask about, in the
+	 * store's terms (man/cached.1 has the mapping): */
+	uint64_t	evicted_nonzero; /* evictions of items with an exptime */
+	uint64_t	evicted_time;	/* seconds the last evicted item had
+					 * been idle */
+	uint64_t	crawler_reclaimed; /* expired items the expiry thread
+					 * freed (a part of reclaimed) */
+	uint64_t	crawler_items_checked; /* items it looked at */
+	uint64_t	moved;		/* live items moved to a new segment
+					 * (second chance, compaction) */
+	uint64_t	direct_reclaims; /* times a store had to make room */
+	uint64_t	seg_size;	/* bytes per segment */
+	uint64_t	segs_held;	/* small segments allocated */
+	uint64_t	segs_free;	/* of those, empty and free */
+	uint64_t	oldest_age;	/* seconds since the oldest segment in
+					 * the FIFO began taking items */
 };
 
 /* Creates a store; returns NULL on allocation failure or bad config. */
@@ -371,6 +387,9 @@ void	 store_expiry_kick(store_t *st);
 void	 store_get_stats(store_t *st, struct store_stats *out);
 /* Zeroes the resettable counters (total_items, evictions, ...). */
 void	 store_reset_stats(store_t *st);
+/* Sets a new memory limit (bytes) at run time; shrinking evicts down to
+ * it (not under no_evict).  False for a limit below two segments. */
+bool	 store_set_limit(store_t *st, size_t limit);
 
 /*
  * True if the item shares its memory with others: a reference to it keeps

@@ -100,8 +100,11 @@ evac_item(store_t *st, struct seg *s, item_t *it, bool compact)
 			item_reap(st, sh, it, hv, l);
 		else if (s->loose || !(compact ||
 		    item_has_bit(it, ITEM_ACCESSED)) ||
-		    !item_move(st, sh, it, hv))
+		    !item_move(st, sh, it, hv)) {
+			atomic_store_explicit(&st->evicted_time,
+			    item_idle(it, now), memory_order_relaxed);
 			item_unlink(st, sh, it, hv, UNLINK_EVICTED);
+		}
 	}
 	/* Pin before the bit: a holder letting go right after unpins. */
 	pool_pin(s);

@@ -63,6 +63,8 @@ scan_seg(struct seg *s, uint32_t used, void *arg)
 		if (item_has_bit(it, ITEM_LINKED)) {
 			l = item_liveness(sh, it, c->now);
 			if (l != ITEM_LIVE) {
+				sh->stats.crawler_reclaimed +=
+				    l == ITEM_EXPIRED;
 				item_reap(st, sh, it, hv, l);
 				c->freed++;
 			} else {

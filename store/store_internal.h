@@ -157,6 +157,8 @@ struct seg {
 	uint32_t	  scan_gen;	/* pool_scan pass that saw it (lock) */
 	uint8_t		  state;	/* enum seg_state (pool lock) */
 	bool		  loose;
+	uint32_t	  born;		/* clock when it began taking items
+					 * (set before it is shared) */
 };
 
 #define SEG_HDR		64
@@ -183,8 +185,10 @@ struct pool {
 	_Atomic size_t	 nwalking;	/* segments being emptied */
 	size_t		 seg_size;	/* power of two */
 	size_t		 small_max;	/* largest carved item */
-	size_t		 limit;
+	_Atomic size_t	 limit;		/* store_set_limit may move it */
 	size_t		 page_size;
+	store_clock_fn	 clock;		/* stamps seg->born */
+	void		*clock_ctx;
 	_Atomic uint64_t mem;		/* segments held + loose items */
 	uint32_t	 scan_gen;	/* pool_scan passes (lock) */
 	uint64_t	 room_gen;	/* evacuations ended + frees (lock) */
@@ -290,6 +294,8 @@ struct shard_stats {
 	uint64_t	reclaimed;
 	uint64_t	get_expired;
 	uint64_t	get_flushed;
+	uint64_t	evicted_nonzero;	/* evicted with an exptime */
+	uint64_t	crawler_reclaimed;	/* expired, freed by the thread */
 };
 
 /* One shard: its lock guards every field and the mutable fields of the
@@ -328,6 +334,11 @@ struct store {
 	_Atomic uint64_t	evacuated;
 	_Atomic uint64_t	moved;
 	_Atomic uint64_t	room_tries;
+	_Atomic uint32_t	evicted_time;	/* idle secs of the last evicted */
+	/* "stats reset" baselines of the work counters above */
+	_Atomic uint64_t	base_expire_units;
+	_Atomic uint64_t	base_moved;
+	_Atomic uint64_t	base_room_tries;
 	pthread_mutex_t		flush_lock;	/* LOCK_FLUSH */
 	pthread_mutex_t		thr_lock;	/* LOCK_THREAD */
 	pthread_cond_t		thr_cond;
@@ -541,6 +552,12 @@ struct store_debug {
 	uint64_t	room_tries;	/* make_room calls (an eviction,
 					 * compaction or wait each) */
 };
+
+/* Seconds since the oldest segment in the FIFO began taking items; 0
+ * when the FIFO is empty (store_seg.c). */
+uint32_t pool_oldest_age(struct pool *p, uint32_t now);
+/* Small segments held, and of those free (store_seg.c). */
+void	 pool_counts(struct pool *p, uint64_t *nsegs, uint64_t *nfree);
 
 /* Copies the work counters. */
 void	store_debug_get(store_t *st, struct store_debug *out);

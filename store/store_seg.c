@@ -303,6 +303,7 @@ seg_get(struct pool *p, bool reserve)
 		lock_drop(&p->lock, LOCK_POOL);
 	}
 	seg_reset(s, p->seg_size);
+	s->born = p->clock != NULL ? p->clock(p->clock_ctx) : 0;
 	return s;
 }
 
@@ -406,6 +407,7 @@ pool_loose(struct pool *p, const char *key, size_t nkey, uint32_t flags,
 	s->cap = s->used = (uint32_t)(n - SEG_HDR);
 	s->state = SEG_LOOSE;
 	s->loose = true;
+	s->born = p->clock != NULL ? p->clock(p->clock_ctx) : 0;
 	atomic_init(&s->pins, 1);	/* the item's existence */
 	return item_init(s->mem, key, nkey, flags, exptime, nbytes,
 	    ITEM_LOOSE);
@@ -670,6 +672,29 @@ pool_loose_fits(const struct pool *p, size_t nkey, size_t nbytes)
 {
 	return malloc_cost_bound(p, SEG_HDR + sizeof(item_t) + nkey +
 	    nbytes) <= p->limit;
+}
+
+/* Seconds since the FIFO's oldest segment began taking items. */
+uint32_t
+pool_oldest_age(struct pool *p, uint32_t now)
+{
+	uint32_t age = 0;
+
+	lock_take(&p->lock, LOCK_POOL);
+	if (p->head != NULL && now > p->head->born)
+		age = now - p->head->born;
+	lock_drop(&p->lock, LOCK_POOL);
+	return age;
+}
+
+/* Small segments held, and of those free. */
+void
+pool_counts(struct pool *p, uint64_t *nsegs, uint64_t *nfree)
+{
+	lock_take(&p->lock, LOCK_POOL);
+	*nsegs = p->nsegs;
+	*nfree = p->nfree;
+	lock_drop(&p->lock, LOCK_POOL);
 }
 
 /* True if a segment is free or can be allocated within the limit. */

@@ -230,7 +230,11 @@ def arity_cases():
         (b"shutdown foo\r\n", b"ERROR: shutdown not enabled\r\n"),
         (b"shutdown graceful\r\n", b"ERROR: shutdown not enabled\r\n"),
         (b"stats nonsense\r\n", ERR), (b"stats settings extra\r\n", ERR),
-        (b"stats detail dump\r\n", ERR),
+        (b"stats detail dump\r\n", b"END\r\n"),
+        (b"stats detail\r\n",
+         b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"),
+        (b"slabs\r\n", ERR), (b"lru tune 1 2\r\n", ERR),
+        (b"cache_memlimit 1 2 3\r\n", ERR),
         (b"verbosity noreply\r\nverbosity 0\r\n", b"OK\r\n"),
         (b"quit extra args\r\n", b"<CLOSED>"),
     ]

@@ -132,7 +132,9 @@ class MemoryCeilingTest(unittest.TestCase):
             stop.set()
             for t in loaders:
                 t.join()
-            st = s.conn.stats()
+            # the sampler thread shares the connection: take its lock
+            with s.lock:
+                st = s.conn.stats()
         print("mixed sizes for %d s: %d sets, %.0f MB written, %s evictions"
               % (duration, counts["sets"], int(st["bytes_read"]) / 1e6,
                  st["evictions"]))
@@ -171,13 +173,17 @@ class MemoryCeilingTest(unittest.TestCase):
             for t in loaders:
                 t.join()
             took = time.monotonic() - start
-            st = s.conn.stats()
-            # The newest keys of each loader are there, intact.
-            for top in (half - 1, n - 1):
-                self.assertEqual(s.conn.call(b"get key:%d\r\n" % top),
-                                 b"VALUE key:%d 0 100\r\n%s\r\nEND\r\n"
-                                 % (top, b"%-100d" % top))
-            self.assertEqual(s.conn.call(b"get key:0\r\n"), b"END\r\n")
+            # the sampler thread shares the connection: take its lock
+            with s.lock:
+                st = s.conn.stats()
+                # The newest keys of each loader are there, intact.
+                for top in (half - 1, n - 1):
+                    self.assertEqual(
+                        s.conn.call(b"get key:%d\r\n" % top),
+                        b"VALUE key:%d 0 100\r\n%s\r\nEND\r\n"
+                        % (top, b"%-100d" % top))
+                self.assertEqual(s.conn.call(b"get key:0\r\n"),
+                                 b"END\r\n")
         print("%d keys of 100-byte values in %.1f s (%.0f sets/s): %s items "
               "kept, %s evictions" % (n, took, n / took, st["curr_items"],
                                       st["evictions"]))

@@ -58,7 +58,14 @@ def command(r):
         return b"stats\r\n"
     if op < 99:
         return b"stats conns\r\n"
-    return b"flush_all\r\n" if r.randrange(20) == 0 else b"stats items\r\n"
+    if r.randrange(20) == 0:
+        return b"flush_all\r\n"
+    # the stats families and run-time tuning (issue 13; cache_memlimit
+    # is store_hammer's: its 8 MB minimum would end the eviction here)
+    return r.choice((b"stats items\r\n", b"stats slabs\r\n",
+                     b"stats settings\r\n", b"stats detail on\r\n",
+                     b"stats detail dump\r\n", b"stats detail off\r\n",
+                     b"lru tune 10 25 0.1 2\r\n", b"slabs automove 2\r\n"))
 
 
 def client(port, seed, deadline, result):

@@ -416,6 +416,91 @@ test_stats_shutdown_quit(void **state)
 	assert_false(t->closed);
 }
 
+/* The last tunable dispatch handed to the env's tune hook. */
+static struct proto_admin last_tune;
+static unsigned tune_calls;
+
+/* A fake tune hook: records what it was given. */
+static void
+fake_tune(void *ctx, const struct proto_admin *a)
+{
+	(void)ctx;
+	last_tune = *a;
+	tune_calls++;
+}
+
+/* Key operations the fake detail hook saw, by enum stats_detail_op. */
+static unsigned detail_calls[3];
+
+/* A fake detail hook: counts per operation. */
+static void
+fake_detail(void *ctx, int op, const char *key, size_t nkey, bool hit)
+{
+	(void)ctx;
+	(void)key;
+	(void)nkey;
+	(void)hit;
+	detail_calls[op]++;
+}
+
+/* cache_memlimit resizes the store; slabs and lru answer as memcached
+ * and hand their values to the tune hook; detail counts only while on. */
+static void
+test_tuning_commands(void **state)
+{
+	struct rig		*t = *state;
+	struct store_stats	 ss;
+	int			 on = 0;
+
+	expect(t, "cache_memlimit 8\r\n", "OK\r\n");
+	store_get_stats(t->st, &ss);
+	assert_int_equal(ss.limit_maxbytes, 8u << 20);
+	expect(t, "cache_memlimit 9 noreply\r\nversion\r\n",
+	    "VERSION " CACHED_WIRE_VERSION "\r\n");
+	store_get_stats(t->st, &ss);
+	assert_int_equal(ss.limit_maxbytes, 9u << 20);
+	expect(t, "slabs reassign 1 1\r\n",
+	    "SAME src and dst class are identical\r\n");
+	expect(t, "slabs reassign 1 0\r\n",
+	    "NOSPARE source class has no spare pages\r\n");
+	expect(t, "slabs reassign 1 2\r\n",
+	    "BADCLASS invalid src or dst class id\r\n");
+	expect(t, "slabs reassign -1 1\r\n",
+	    "BADCLASS invalid src or dst class id\r\n");
+	/* without a hook: accepted, not kept */
+	expect(t, "slabs automove 2\r\n", "OK\r\n");
+	t->env.tune = fake_tune;
+	tune_calls = 0;
+	expect(t, "slabs automove 2\r\n", "OK\r\n");
+	assert_int_equal(last_tune.sub, PROTO_ADMIN_AUTOMOVE);
+	assert_int_equal(last_tune.n1, 2);
+	expect(t, "lru tune 10 25 0.5 3\r\n", "OK\r\n");
+	assert_int_equal(last_tune.sub, PROTO_ADMIN_LRU_TUNE);
+	assert_true(last_tune.f1 == 0.5 && last_tune.f2 == 3.0);
+	expect(t, "lru mode flat\r\nlru temp_ttl 5 noreply\r\n", "OK\r\n");
+	assert_int_equal(last_tune.sub, PROTO_ADMIN_LRU_TEMP_TTL);
+	assert_int_equal(tune_calls, 4);
+	expect(t, "slabs reassign 1 0\r\n",
+	    "NOSPARE source class has no spare pages\r\n");
+	assert_int_equal(tune_calls, 4);
+
+	t->env.detail = fake_detail;
+	t->env.detail_on = &on;
+	memset(detail_calls, 0, sizeof detail_calls);
+	expect(t, "set a:1 0 0 1\r\nx\r\nget a:1\r\n",
+	    "STORED\r\nVALUE a:1 0 1\r\nx\r\nEND\r\n");
+	assert_int_equal(detail_calls[0] + detail_calls[1] + detail_calls[2],
+	    0);
+	on = 1;
+	expect(t, "set a:1 0 0 1\r\nx\r\nget a:1 b:2\r\ndelete a:1\r\n",
+	    "STORED\r\nVALUE a:1 0 1\r\nx\r\nEND\r\nDELETED\r\n");
+	assert_int_equal(detail_calls[0], 2);	/* STATS_DETAIL_GET */
+	assert_int_equal(detail_calls[1], 1);	/* STATS_DETAIL_SET */
+	assert_int_equal(detail_calls[2], 1);	/* STATS_DETAIL_DEL */
+	t->env.detail = NULL;
+	t->env.tune = NULL;
+}
+
 /* noreply leaves out every outcome but errors. */
 static void
 test_noreply(void **state)
@@ -940,6 +1025,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_stats_shutdown_quit, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_tuning_commands, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_noreply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_chunk, setup,
 		    teardown),
@@ -959,6 +1046,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_other_replies, setup_copy,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_stats_shutdown_quit, setup_copy,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_tuning_commands, setup_copy,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_noreply, setup_copy, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_chunk, setup_copy,

@@ -534,6 +534,40 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
+	/* run-time tuning, as memcached 1.6.18 answers (probed) */
+	{ "cache_memlimit\r\n", PROTO_BAD, ERR, .swallow = 0 },
+	{ "cache_memlimit abc\r\n", PROTO_BAD, ERR, .swallow = 0 },
+	{ "cache_memlimit -5\r\n", PROTO_BAD, ERR, .swallow = 0 },
+	{ "cache_memlimit 7\r\n", PROTO_BAD,
+	    "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n", .swallow = 0 },
+	{ "cache_memlimit 0 noreply\r\n", PROTO_BAD,
+	    "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n",
+	    .swallow = 0, .noreply = true },
+	{ "cache_memlimit 1000000001\r\n", PROTO_BAD,
+	    "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n", .swallow = 0 },
+	{ "slabs\r\n", PROTO_BAD, ERR, .swallow = 0 },
+	{ "slabs foo\r\n", PROTO_BAD, ERR, .swallow = 0 },
+	{ "slabs automove\r\n", PROTO_BAD, ERR, .swallow = 0 },
+	{ "slabs automove 3\r\n", PROTO_BAD, ERR, .swallow = 0 },
+	{ "slabs automove x\r\n", PROTO_BAD, FMT, .swallow = 0 },
+	{ "slabs automove ratio\r\n", PROTO_BAD, ERR, .swallow = 0 },
+	{ "slabs reassign\r\n", PROTO_BAD, ERR, .swallow = 0 },
+	{ "slabs reassign a b\r\n", PROTO_BAD, FMT, .swallow = 0 },
+	/* memcached answers ERROR even to noreply here (test_stats.py) */
+	{ "slabs reassign 1 2 noreply\r\n", PROTO_BAD, ERR, .swallow = 0 },
+	{ "lru\r\n", PROTO_BAD, ERR, .swallow = 0 },
+	{ "lru foo\r\n", PROTO_BAD, ERR, .swallow = 0 },
+	{ "lru tune 10 25\r\n", PROTO_BAD, ERR, .swallow = 0 },
+	{ "lru tune 10 25 x 2\r\n", PROTO_BAD, ERR, .swallow = 0 },
+	{ "lru tune 50 40 0.1 2\r\n", PROTO_BAD,
+	    "ERROR hot and warm pcts must not exceed 80\r\n", .swallow = 0 },
+	{ "lru tune 10 25 0 2\r\n", PROTO_BAD,
+	    "ERROR hot/warm age factors must be greater than 0\r\n", .swallow = 0 },
+	{ "lru mode\r\n", PROTO_BAD, ERR, .swallow = 0 },
+	{ "lru mode x\r\n", PROTO_BAD, ERR, .swallow = 0 },
+	{ "lru temp_ttl\r\n", PROTO_BAD, ERR, .swallow = 0 },
+	{ "lru temp_ttl x\r\n", PROTO_BAD, ERR, .swallow = 0 },
+	{ "lru_maintainer\r\n", PROTO_BAD, ERR, .swallow = 0 },
 	/* empty lines, unknown commands; command names are case-sensitive */
 	{ "\r\n", PROTO_BAD, ERR, .swallow = 0 },
 	{ "\n", PROTO_BAD, ERR, .swallow = 0 },
@@ -1225,6 +1259,14 @@ test_replies(void **state)
 		[PROTO_R_AUTH_ERROR] = "CLIENT_ERROR authentication "
 		    "failure\r\n",
 		[PROTO_R_AUTH_MECHS] = "PLAIN\r\n",
+		[PROTO_R_MEMLIMIT_FAILED] = "MEMLIMIT_ADJUST_FAILED out of "
+		    "bounds or unable to adjust\r\n",
+		[PROTO_R_SLABS_SAME] = "SAME src and dst class are "
+		    "identical\r\n",
+		[PROTO_R_SLABS_BADCLASS] = "BADCLASS invalid src or dst class "
+		    "id\r\n",
+		[PROTO_R_SLABS_NOSPARE] = "NOSPARE source class has no spare "
+		    "pages\r\n",
 	};
 
 	(void)state;
@@ -1377,6 +1419,63 @@ test_stat_lines(void **state)
 	assert_int_equal(proto_stat_str(out, SIZE_MAX, "a", "b"), 10);
 }
 
+/* cache_memlimit, slabs and lru lines parse into req->admin. */
+static void
+test_admin_lines(void **state)
+{
+	static const struct {
+		const char		*line;
+		enum proto_cmd		 cmd;
+		enum proto_admin_sub	 sub;
+		int64_t			 n1, n2;
+		double			 f1, f2;
+		bool			 noreply;
+	} cases[] = {
+		{ "cache_memlimit 8\r\n", PROTO_CMD_CACHE_MEMLIMIT,
+		    PROTO_ADMIN_MEMLIMIT, 8, 0, 0, 0, false },
+		{ "cache_memlimit 100 200\r\n", PROTO_CMD_CACHE_MEMLIMIT,
+		    PROTO_ADMIN_MEMLIMIT, 100, 0, 0, 0, false },
+		{ "cache_memlimit 1000000000 noreply\r\n",
+		    PROTO_CMD_CACHE_MEMLIMIT, PROTO_ADMIN_MEMLIMIT,
+		    1000000000, 0, 0, 0, true },
+		{ "slabs automove 2\r\n", PROTO_CMD_SLABS,
+		    PROTO_ADMIN_AUTOMOVE, 2, 0, 0, 0, false },
+		{ "slabs automove 0 noreply\r\n", PROTO_CMD_SLABS,
+		    PROTO_ADMIN_AUTOMOVE, 0, 0, 0, 0, true },
+		{ "slabs automove ratio 0.5\r\n", PROTO_CMD_SLABS,
+		    PROTO_ADMIN_AUTOMOVE_RATIO, 0, 0, 0.5, 0, false },
+		{ "slabs reassign -1 7\r\n", PROTO_CMD_SLABS,
+		    PROTO_ADMIN_REASSIGN, -1, 7, 0, 0, false },
+		{ "lru tune 10 25 0.1 2.0\r\n", PROTO_CMD_LRU,
+		    PROTO_ADMIN_LRU_TUNE, 10, 25, 0.1, 2.0, false },
+		{ "lru tune -5 85 1 1 noreply\r\n", PROTO_CMD_LRU,
+		    PROTO_ADMIN_LRU_TUNE, -5, 85, 1, 1, true },
+		{ "lru mode flat\r\n", PROTO_CMD_LRU, PROTO_ADMIN_LRU_MODE,
+		    0, 0, 0, 0, false },
+		{ "lru mode segmented\r\n", PROTO_CMD_LRU,
+		    PROTO_ADMIN_LRU_MODE, 1, 0, 0, 0, false },
+		{ "lru temp_ttl -1\r\n", PROTO_CMD_LRU,
+		    PROTO_ADMIN_LRU_TEMP_TTL, -1, 0, 0, 0, false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t n = strlen(cases[i].line);
+		struct parsed ps;
+
+		CHECK(parse_n(&ps, cases[i].line, n) == PROTO_OK,
+		    cases[i].line, n);
+		CHECK(ps.req.cmd == cases[i].cmd, cases[i].line, n);
+		CHECK(ps.req.admin.sub == cases[i].sub, cases[i].line, n);
+		CHECK(ps.req.admin.n1 == cases[i].n1, cases[i].line, n);
+		CHECK(ps.req.admin.n2 == cases[i].n2, cases[i].line, n);
+		CHECK(ps.req.admin.f1 == cases[i].f1, cases[i].line, n);
+		CHECK(ps.req.admin.f2 == cases[i].f2, cases[i].line, n);
+		CHECK(ps.req.noreply == cases[i].noreply, cases[i].line, n);
+		parsed_free(&ps);
+	}
+}
+
 int
 main(void)
 {
@@ -1388,6 +1487,7 @@ main(void)
 		cmocka_unit_test(test_next_key),
 		cmocka_unit_test(test_next_key_parsed),
 		cmocka_unit_test(test_bad_cases),
+		cmocka_unit_test(test_admin_lines),
 		cmocka_unit_test(test_bad_then_good),
 		cmocka_unit_test(test_http_closes),
 		cmocka_unit_test(test_numbers_everywhere),

@@ -2483,6 +2483,147 @@ test_hammer(void **state)
 	store_destroy(st);
 }
 
+/* The hammer's four threads while this one resizes the limit (as
+ * cache_memlimit does) between two thirds of it and all of it: no torn
+ * value, the memory never over the larger limit, every reference back,
+ * bytes exact at the end.  Stores refused meanwhile are no failure here:
+ * the limit drops under them (tests/tsan/run.sh runs this under TSan). */
+static void
+test_hammer_resize(void **state)
+{
+	struct store_config cfg = {
+		.mem_limit = HAMMER_LIMIT, .item_size_max = 2048,
+		.shards_log2 = 2, .clock = hammer_now,
+	};
+	struct hammer h[HAMMER_THREADS];
+	pthread_t t[HAMMER_THREADS];
+	struct store_stats s;
+	size_t sum = 0, found = 0;
+	store_t *st;
+	item_t *it;
+	int i;
+
+	(void)state;
+	st = store_create(&cfg);
+	assert_non_null(st);
+	assert_int_equal(store_expiry_start(st), 0);
+	for (i = 0; i < HAMMER_THREADS; i++) {
+		h[i] = (struct hammer){ .st = st, .seed = (unsigned)i + 7 };
+		assert_int_equal(pthread_create(&t[i], NULL, hammer_main,
+		    &h[i]), 0);
+	}
+	for (i = 0; i < 300; i++) {
+		assert_true(store_set_limit(st, HAMMER_LIMIT * 2 / 3));
+		assert_true(store_set_limit(st, HAMMER_LIMIT));
+	}
+	for (i = 0; i < HAMMER_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(h[i].bad, 0);
+	}
+	store_expiry_stop(st);
+	s = stats(st);
+	assert_true(s.mem_bytes <= HAMMER_LIMIT);
+	assert_int_equal(s.limit_maxbytes, HAMMER_LIMIT);
+	for (i = 0; i < HAMMER_KEYS; i++) {
+		if (store_get(st, hammer_keys[i], strlen(hammer_keys[i]),
+		    &it) != STORE_OK)
+			continue;
+		assert_true(item_ok(it, hammer_keys[i]));
+		sum += ITEM_SIZE(item_nkey(it), item_nbytes(it));
+		found++;
+		store_release(st, it);
+	}
+	s = stats(st);
+	assert_int_equal(s.bytes, sum);
+	assert_int_equal(s.curr_items, found);
+	store_destroy(st);
+}
+
+/* store_set_limit: shrinking evicts oldest-first down to the new limit
+ * and gives the freed segments back; growing lets the cache fill again;
+ * below two segments is refused.  The stats the pseudo slab class shows
+ * (segments held and free, oldest age, evicted_time) follow. */
+static void
+test_set_limit(void **state)
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, 4 * SMALL_LIMIT, 0, false);
+	char key[32], val[VLEN + 1];
+	struct store_stats s;
+	int i, n = 0;
+
+	(void)state;
+	memset(val, 'v', VLEN);
+	val[VLEN] = '\0';
+	/* fill to the limit, a second per 100 items */
+	for (i = 0; stats(st).evictions == 0; i++) {
+		if (i % 100 == 0)
+			fc.now++;
+		snprintf(key, sizeof key, "k:%d", i);
+		assert_int_equal(put(st, key, val, 0), STORE_STORED);
+		n++;
+	}
+	s = stats(st);
+	assert_true(s.mem_bytes <= 4 * SMALL_LIMIT);
+	assert_int_equal(s.limit_maxbytes, 4 * SMALL_LIMIT);
+	assert_true(s.segs_held > 1);
+	assert_int_equal(s.seg_size * s.segs_held, s.mem_bytes);
+	assert_true(s.oldest_age > 0 && s.oldest_age <= fc.now - T0);
+	fc.now += 10;
+	assert_false(store_set_limit(st, 2 * s.seg_size - 1));
+	assert_int_equal(stats(st).limit_maxbytes, 4 * SMALL_LIMIT);
+	assert_true(store_set_limit(st, SMALL_LIMIT));
+	s = stats(st);
+	assert_int_equal(s.limit_maxbytes, SMALL_LIMIT);
+	assert_true(s.mem_bytes <= SMALL_LIMIT);
+	assert_true(s.evictions > 1);
+	assert_true(s.evicted_time >= 10);
+	assert_true(s.curr_items < (uint64_t)n);
+	/* the newest items stayed, the oldest went */
+	snprintf(key, sizeof key, "k:%d", n - 1);
+	check_value(st, key, val);
+	check_missing(st, "k:0");
+	/* still stores within the new limit */
+	for (i = 0; i < 2000; i++) {
+		snprintf(key, sizeof key, "n:%d", i);
+		assert_int_equal(put(st, key, val, 0), STORE_STORED);
+	}
+	assert_true(stats(st).mem_bytes <= SMALL_LIMIT);
+	/* grown back, it holds more again */
+	assert_true(store_set_limit(st, 4 * SMALL_LIMIT));
+	for (i = 0; i < 2000; i++) {
+		snprintf(key, sizeof key, "m:%d", i);
+		assert_int_equal(put(st, key, val, 0), STORE_STORED);
+	}
+	assert_true(stats(st).mem_bytes > SMALL_LIMIT);
+	store_destroy(st);
+}
+
+/* Under no_evict, shrinking keeps the items and refuses new stores. */
+static void
+test_set_limit_no_evict(void **state)
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, 4 * SMALL_LIMIT, 0, true);
+	char key[32], val[VLEN + 1];
+	uint64_t items;
+	int i;
+
+	(void)state;
+	memset(val, 'v', VLEN);
+	val[VLEN] = '\0';
+	for (i = 0; i < 1000; i++) {
+		snprintf(key, sizeof key, "k:%d", i);
+		assert_int_equal(put(st, key, val, 0), STORE_STORED);
+	}
+	items = stats(st).curr_items;
+	assert_true(store_set_limit(st, SMALL_LIMIT / 2));
+	assert_int_equal(stats(st).curr_items, items);
+	assert_int_equal(stats(st).evictions, 0);
+	assert_int_equal(put(st, "new", val, 0), STORE_NO_MEMORY);
+	store_destroy(st);
+}
+
 int
 main(void)
 {
@@ -2529,6 +2670,9 @@ main(void)
 		cmocka_unit_test(test_stats_reset),
 		cmocka_unit_test(test_rehash),
 		cmocka_unit_test(test_hammer),
+		cmocka_unit_test(test_hammer_resize),
+		cmocka_unit_test(test_set_limit),
+		cmocka_unit_test(test_set_limit_no_evict),
 	};
 	int i;
 
