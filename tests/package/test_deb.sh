@@ -168,9 +168,11 @@ done
 getent passwd _cached >/dev/null || fail "no _cached user"
 [ "$(getent passwd _cached | cut -d: -f7)" != /bin/sh ] ||
 	fail "_cached has a login shell"
+ex=/usr/share/doc/cached-tools/examples
 for f in /usr/bin/cached /usr/bin/cached-warm /usr/bin/cached-bench \
     /etc/cached.conf /usr/share/cached/systemd-cached-wrapper \
-    /usr/include/cachedclient.h; do
+    /usr/include/cachedclient.h $ex/cached-warm.crontab \
+    $ex/cached-warm.service $ex/cached-warm.timer; do
 	[ -e "$f" ] || fail "$f not installed"
 done
 unit=$(dpkg -L cached | grep '/systemd/system/cached\.service$') ||
@@ -197,6 +199,9 @@ for sym in $(nm -D --defined-only "$so" | awk '$3 ~ /^cc_/ { print $3 }'); do
 		fail "no manual page for $sym (man 3 $sym)"
 	nman=$((nman + 1))
 done
+if command -v man >/dev/null 2>&1; then
+	man -w cc_memoize >/dev/null || fail "man cc_memoize finds nothing"
+fi
 [ "$nman" -gt 10 ] || fail "only $nman exported functions found in $so"
 step "installed: user _cached, units, config, $nman function man pages"
 
@@ -281,8 +286,13 @@ s.sendall(b"version\r\n")
 sys.exit(0 if s.recv(100).startswith(b"VERSION") else 1)' "$port2" ||
 	fail "cached@pkgtest does not answer on $port2"
 printf 'greeting 3600 0 hello\n' >"$tmp/manifest"
+# The README's cron line, as another user after a run as root: the default
+# locks differ, so neither blocks the other.
+cached-warm -q -s "127.0.0.1:$port" "$tmp/manifest" ||
+	fail "cached-warm as root against the service"
 su -s /bin/sh nobody -c "cached-warm -q -s 127.0.0.1:$port $tmp/manifest" ||
-	fail "cached-warm as nobody against the service"
+	fail "cached-warm as nobody after a run as root"
+step "cached-warm as root, then as nobody (default locks): stored"
 logged memccapable-test env CACHED=/usr/bin/cached \
     sh "$top/tests/integration/test_memccapable.sh"
 step "tests/integration/test_memccapable.sh with /usr/bin/cached: passed"
