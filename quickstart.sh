@@ -86,12 +86,12 @@ check() {
 	step "building the tests (in $dir/)"
 	quiet make -C "$dir" -j"$(nproc)" check TESTS=
 	step "make check (in $dir/; each test's log is $dir/tests/.../NAME.log)"
-	if make -C "$dir" -j"$(nproc)" check; then
+	if make -s -C "$dir" -j"$(nproc)" check; then
 		return 0
 	fi
 	echo "quickstart: failing tests' logs (all in $dir/test-suite.log):"
 	for f in $(sed -n 's/^\(FAIL\|ERROR\|XPASS\): \([^ ]*\).*/\2/p' \
-	    "$dir/test-suite.log" 2>/dev/null); do
+	    "$dir/test-suite.log" 2>/dev/null | sort -u); do
 		echo "==== $dir/$f.log"
 		tail -n 100 "$dir/$f.log" 2>/dev/null || :
 	done
