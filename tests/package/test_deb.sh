@@ -175,6 +175,10 @@ for f in /usr/bin/cached /usr/bin/cached-warm /usr/bin/cached-bench \
     $ex/cached-warm.service $ex/cached-warm.timer; do
 	[ -e "$f" ] || fail "$f not installed"
 done
+grep -q '/usr/bin/cached-warm' "$ex/cached-warm.crontab" &&
+    ! grep -q /usr/local/bin/cached-warm "$ex/cached-warm.crontab" \
+	"$ex/cached-warm.service" ||
+	fail "the cached-warm examples do not name /usr/bin/cached-warm"
 unit=$(dpkg -L cached | grep '/systemd/system/cached\.service$') ||
 	fail "cached.service not installed"
 tunit=$(dpkg -L cached | grep '/systemd/system/cached@\.service$') ||
