@@ -9,9 +9,36 @@
 #                               (configure --enable-sanitizers=address,undefined)
 #
 # Builds live in build/ (and build-sanitize/); the source tree stays clean.
+# Each step prints one line; what the tools print goes to quickstart.log in
+# the build directory (shown when a step fails).  "test" and "sanitize" end
+# with make check's own lines and, when a test fails, its log.
 set -eu
 cd "$(dirname "$0")"
 top=$(pwd)
+log=/dev/null
+
+# Prints one progress line.
+step() {
+	echo "quickstart: $*"
+}
+
+# Runs a command with its output going to $log; shows the log's end and
+# stops when the command fails.
+quiet() {
+	if ! "$@" >>"$log" 2>&1; then
+		echo "quickstart: failed: $*" >&2
+		echo "quickstart: the last lines of $log:" >&2
+		tail -n 40 "$log" >&2
+		exit 1
+	fi
+}
+
+# Starts the log of a build directory.
+start_log() {
+	mkdir -p "$1"
+	log=$top/$1/quickstart.log
+	: >"$log"
+}
 
 PACKAGES="build-essential autoconf automake libtool pkg-config libevent-dev
 libcmocka-dev libmemcached-dev libmemcached-tools memcached nutcracker
@@ -39,8 +66,9 @@ install_packages() {
 		echo "quickstart: missing packages:$missing (run as root or install them)" >&2
 		exit 1
 	fi
-	apt-get update -q
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing
+	step "installing packages:$missing"
+	quiet apt-get update -q
+	quiet env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing
 }
 
 # Generates configure, configures in $1 with extra flags $2, builds.
@@ -49,32 +77,73 @@ build() {
 	flags=$2
 	if [ ! -x configure ] || [ configure.ac -nt configure ] ||
 	    [ Makefile.am -nt configure ]; then
-		autoreconf -fi
+		step "autoreconf -fi"
+		quiet autoreconf -fi
 	fi
 	mkdir -p "$dir"
 	if [ ! -f "$dir/Makefile" ] || [ configure -nt "$dir/Makefile" ]; then
-		(cd "$dir" && eval "$top/configure --enable-werror $flags")
+		step "configure --enable-werror $flags (in $dir/)"
+		quiet sh -c "cd '$dir' && $top/configure --enable-werror $flags"
 	fi
-	make -C "$dir" -j"$(nproc)"
+	step "make -j$(nproc) (in $dir/)"
+	quiet make -C "$dir" -j"$(nproc)"
+}
+
+# Builds the tests quietly, then runs them with make check's own output;
+# when some fail, shows their logs.
+check() {
+	dir=$1
+	step "building the tests (in $dir/)"
+	quiet make -C "$dir" -j"$(nproc)" check TESTS=
+	step "make check (in $dir/; each test's log is $dir/tests/.../NAME.log)"
+	if make -s -C "$dir" -j"$(nproc)" check; then
+		return 0
+	fi
+	echo "quickstart: failing tests' logs (all in $dir/test-suite.log):"
+	for f in $(sed -n 's/^\(FAIL\|ERROR\|XPASS\): \([^ ]*\).*/\2/p' \
+	    "$dir/test-suite.log" 2>/dev/null | sort -u); do
+		echo "==== $dir/$f.log"
+		tail -n 100 "$dir/$f.log" 2>/dev/null || :
+	done
+	return 1
 }
 
 case "${1:-}" in
 serve)
+	start_log build
 	install_packages
 	build build ""
-	exec build/cached -p 11311
+	rm -f build/serve.port
+	build/cached -p 11311 -o port_file=build/serve.port &
+	pid=$!
+	trap 'kill -TERM $pid 2>/dev/null || :' INT TERM
+	while [ ! -s build/serve.port ]; do
+		kill -0 "$pid" 2>/dev/null || { wait "$pid" || exit $?; exit 1; }
+		sleep 0.1
+	done
+	step "cached (pid $pid) listens on 127.0.0.1:11311; stop it with" \
+	    "Ctrl-C (or kill $pid)"
+	status=0
+	wait "$pid" || status=$?
+	if kill -0 "$pid" 2>/dev/null; then	# wait was cut by our trap
+		status=0
+		wait "$pid" || status=$?
+	fi
+	exit "$status"
 	;;
 test)
+	start_log build
 	install_packages
 	build build ""
-	make -C build -j"$(nproc)" check
+	check build
 	;;
 sanitize)
+	start_log build-sanitize
 	install_packages
 	build build-sanitize --enable-sanitizers=address,undefined
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
-	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	    make -C build-sanitize -j"$(nproc)" check
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	check build-sanitize
 	;;
 *)
 	echo "usage: sh quickstart.sh serve|test|sanitize" >&2

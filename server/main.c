@@ -13,17 +13,21 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #ifdef HAVE_MALLOC_H
 #include <malloc.h>
 #endif
 #include <pwd.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -130,6 +134,68 @@ write_number_file(const char *path, long value)
 	}
 	fprintf(f, "%ld\n", value);
 	return fclose(f) == 0 ? 0 : -1;
+}
+
+/* Opens (creates) the -P pidfile, after privileges are dropped so the
+ * user who must remove it at exit owns it; -1 after saying why. */
+static int
+pidfile_open(const char *path, const char *user)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	    O_CLOEXEC, 0644);
+
+	if (fd < 0 && user != NULL && errno == EACCES)
+		fprintf(stderr, "cached: cannot write %s: %s (it is written "
+		    "as user '%s' after -u: give it a directory that user can "
+		    "write, such as /run/cached/)\n", path, strerror(errno),
+		    user);
+	else if (fd < 0)
+		fprintf(stderr, "cached: cannot write %s: %s\n", path,
+		    strerror(errno));
+	return fd;
+}
+
+/* Writes our pid (after daemon(), so the daemon's) into the open pidfile. */
+static int
+pidfile_write(int fd, const char *path)
+{
+	char	buf[24];
+	int	n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+
+	if (write(fd, buf, (size_t)n) != n || close(fd) != 0) {
+		log_msg(LOG_ERR, "cannot write %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Tells systemd (a Type=notify unit) how we are: one datagram to the unix
+ * socket named by $NOTIFY_SOCKET ("@name" is in the abstract namespace),
+ * which is all sd_notify(3) does; no libsystemd needed.  Best effort. */
+static void
+notify_systemd(const char *state)
+{
+	const char		*path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un	 sa;
+	size_t			 len;
+	int			 fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@') ||
+	    (len = strlen(path)) >= sizeof sa.sun_path)
+		return;
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, len);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+	    (struct sockaddr *)&sa,
+	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+		log_msg(LOG_ERR, "cannot notify systemd (%s): %s", path,
+		    strerror(errno));
+	if (fd >= 0)
+		close(fd);
 }
 
 /* Switches to an unprivileged user when running as root with -u. */
@@ -301,7 +367,9 @@ run(struct server *srv, struct listeners *ls)
 	else {
 		/* Signals held back since start-up are handled from here on. */
 		pthread_sigmask(SIG_UNBLOCK, handled_signals(), NULL);
+		notify_systemd("READY=1");
 		event_base_dispatch(srv->main_base);
+		notify_systemd("STOPPING=1");
 		rc = 0;
 	}
 	/* Stop accepting, stop the workers and free their connections, and
@@ -322,7 +390,7 @@ main(int argc, char **argv)
 	struct options		 opts;
 	struct server		 srv;
 	struct listeners	*ls;
-	int			 rc;
+	int			 rc, pidfd = -1;
 
 	switch (options_parse(&opts, argc, argv)) {
 	case OPTIONS_EXIT_OK:
@@ -368,15 +436,19 @@ main(int argc, char **argv)
 	if (opts.port_file != NULL && opts.unix_path == NULL &&
 	    write_number_file(opts.port_file, srv.tcp_port) != 0)
 		return 1;
+	/* The pidfile is created as the -u user, so that user can remove it
+	 * at exit, and before daemon() so errors reach the terminal. */
+	if (drop_privileges(opts.user) != 0)
+		return 1;
+	if (opts.pidfile != NULL &&
+	    (pidfd = pidfile_open(opts.pidfile, opts.user)) < 0)
+		return 1;
 	if (opts.daemonize && daemon(1, 0) != 0) {
 		fprintf(stderr, "cached: cannot daemonize: %s\n",
 		    strerror(errno));
 		return 1;
 	}
-	if (opts.pidfile != NULL &&
-	    write_number_file(opts.pidfile, (long)getpid()) != 0)
-		return 1;
-	if (drop_privileges(opts.user) != 0)
+	if (pidfd >= 0 && pidfile_write(pidfd, opts.pidfile) != 0)
 		return 1;
 	if (evthread_use_pthreads() != 0 ||
 	    (srv.main_base = event_base_new()) == NULL) {
@@ -387,8 +459,9 @@ main(int argc, char **argv)
 	tls_server_free(srv.tls);
 	event_base_free(srv.main_base);
 	libevent_global_shutdown();
-	if (opts.pidfile != NULL)
-		unlink(opts.pidfile);
+	if (opts.pidfile != NULL && unlink(opts.pidfile) != 0)
+		log_msg(LOG_ERR, "cannot remove %s: %s", opts.pidfile,
+		    strerror(errno));
 	pthread_mutex_destroy(&srv.stats_lock);
 	auth_free(srv.auth);
 	stats_detail_free(srv.detail);

@@ -115,6 +115,7 @@ struct warm_opts {
 	size_t		 item_max;	/* --item-max: largest value */
 	size_t		 batch;		/* --batch: entries per pipeline */
 	const char	*lock_path;	/* --lock; NULL with --no-lock */
+	char		 lock_buf[256];	/* the default lock_path */
 	bool		 strict;	/* --strict: a bad line aborts */
 	bool		 dry_run;	/* --dry-run: never touch a server */
 	bool		 quiet;		/* -q: no summary if all went well */
@@ -135,6 +136,10 @@ enum warm_opts_result	warm_opts_parse(struct warm_opts *o, int argc,
 			    char **argv, char *err, size_t errlen);
 /* Returns the usage text. */
 const char		*warm_usage(void);
+/* The default lock path for a user (see warm_opts.c), written into buf. */
+const char		*warm_default_lock(char *buf, size_t len,
+			    const char *xdg, uid_t euid,
+			    const char *runlock_dir);
 
 /* ---- warm_queue.c: a bounded job queue drained by worker threads ---- */
 

@@ -15,14 +15,19 @@
 
 #include "warm.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define EXIT_CANTCREAT	73	/* EX_CANTCREAT: the lock file won't open */
@@ -147,6 +152,109 @@ client_open(const struct warm_opts *o, cc_client **c)
 	return st == CC_BAD_ARGUMENT ? WARM_EXIT_USAGE : WARM_EXIT_SOFTWARE;
 }
 
+/* Connects to one server of the list ("host:port", "[v6]:port", "host"
+ * or "/unix.sock") within timeout_ms; 0, or an errno (ETIMEDOUT when no
+ * answer came), or -1 with *gai set when the name does not resolve. */
+static int
+try_connect(char *entry, int timeout_ms, int *gai)
+{
+	struct addrinfo		 hints, *res = NULL, *ai;
+	struct sockaddr_un	 sun;
+	struct pollfd		 pfd;
+	char			*host = entry, *port = NULL, *close_br;
+	int			 fd, err = ECONNREFUSED;
+	socklen_t		 elen = sizeof err;
+
+	if (entry[0] == '/') {
+		if (strlen(entry) >= sizeof sun.sun_path)
+			return ENAMETOOLONG;
+		memset(&sun, 0, sizeof sun);
+		sun.sun_family = AF_UNIX;
+		strcpy(sun.sun_path, entry);
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+			return errno;
+		err = connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0 ?
+		    0 : errno;
+		close(fd);
+		return err;
+	}
+	if (entry[0] == '[' && (close_br = strchr(entry, ']')) != NULL) {
+		host = entry + 1;
+		*close_br = '\0';
+		if (close_br[1] == ':')
+			port = close_br + 2;
+	} else if ((port = strrchr(entry, ':')) != NULL)
+		*port++ = '\0';
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_STREAM;
+	if ((*gai = getaddrinfo(host, port != NULL ? port : "11211", &hints,
+	    &res)) != 0)
+		return -1;
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
+		    SOCK_NONBLOCK, ai->ai_protocol);
+		if (fd < 0) {
+			err = errno;
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			err = 0;
+		else if (errno != EINPROGRESS)
+			err = errno;
+		else {
+			pfd.fd = fd;
+			pfd.events = POLLOUT;
+			if (poll(&pfd, 1, timeout_ms) <= 0)
+				err = ETIMEDOUT;
+			else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err,
+			    &elen) != 0)
+				err = errno;
+		}
+		close(fd);
+		if (err == 0)
+			break;
+	}
+	freeaddrinfo(res);
+	return err;
+}
+
+/* Says, for each server, why it did not answer, in plain words:
+ * "cached-warm: 127.0.0.1:11211: connection refused". */
+static void
+explain_unreachable(const char *servers, cc_status st)
+{
+	char		*copy, *entry, *save = NULL, *label, msg[128];
+	int		 err, gai = 0;
+
+	if ((copy = strdup(servers)) == NULL)
+		return;
+	for (entry = strtok_r(copy, ", \t", &save); entry != NULL;
+	    entry = strtok_r(NULL, ", \t", &save)) {
+		if ((label = strdup(entry)) == NULL)
+			break;
+		err = try_connect(entry, IO_TIMEOUT_MS, &gai);
+		if (err == 0)
+			snprintf(msg, sizeof msg, "accepts connections but "
+			    "does not answer (%s)", cc_strerror(st));
+		else if (err < 0)
+			snprintf(msg, sizeof msg, "cannot resolve: %s",
+			    gai_strerror(gai));
+		else if (err == ETIMEDOUT)
+			snprintf(msg, sizeof msg, "no answer within %d ms",
+			    IO_TIMEOUT_MS);
+		else
+			snprintf(msg, sizeof msg, "%s", strerror(err));
+		/* strerror's "Connection refused" reads "connection
+		 * refused" in the middle of a line. */
+		if (isupper((unsigned char)msg[0]) &&
+		    islower((unsigned char)msg[1]))
+			msg[0] = (char)tolower((unsigned char)msg[0]);
+		fprintf(stderr, "cached-warm: %s: %s\n", label, msg);
+		free(label);
+	}
+	free(copy);
+}
+
 /*
  * Checks that some server answers: gets of a few probe keys, which spread
  * over the servers; any reply (even "not found") will do.
@@ -168,8 +276,9 @@ probe(const struct warm_opts *o, cc_client *c)
 		if (st == CC_OK || st == CC_NOT_FOUND)
 			return 0;
 	}
-	fprintf(stderr, "cached-warm: no server reachable (%s): %s\n",
-	    o->servers, cc_errmsg());
+	explain_unreachable(o->servers, st);
+	fprintf(stderr, "cached-warm: no server reachable (%s)\n",
+	    o->servers);
 	return WARM_EXIT_UNAVAILABLE;
 }
 

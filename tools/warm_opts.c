@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "warm.h"
 
@@ -24,7 +26,8 @@
 #define MAX_ITEM_MAX		(1024 * 1024 * 1024)
 #define DEFAULT_BATCH		1024
 #define MAX_BATCH		65536
-#define DEFAULT_LOCK		"/tmp/cached-warm.lock"
+#define LOCK_NAME		"cached-warm.lock"
+#define ROOT_LOCK_DIR		"/run/lock"
 
 static const char usage_text[] =
 "usage: cached-warm [options] [manifest ...]\n"
@@ -44,8 +47,10 @@ static const char usage_text[] =
 "      --item-max SIZE    largest value; larger ones are reported, not\n"
 "                         sent (1m; k and m suffixes)\n"
 "      --batch N          literal entries per pipelined batch (1024)\n"
-"      --lock PATH        lock file against overlapping runs\n"
-"                         (" DEFAULT_LOCK ")\n"
+"      --lock PATH        lock file against overlapping runs (per user:\n"
+"                         $XDG_RUNTIME_DIR/" LOCK_NAME ", else\n"
+"                         " ROOT_LOCK_DIR "/" LOCK_NAME " for root,\n"
+"                         /tmp/cached-warm-UID.lock for others)\n"
 "      --no-lock          take no lock\n"
 "      --strict           a bad line aborts the run (exit 65)\n"
 "  -n, --dry-run          check everything, touch no server, run nothing\n"
@@ -56,7 +61,8 @@ static const char usage_text[] =
 "  -V, --version          version\n"
 "\n"
 "Exit: 0 all stored, 1 some failed, 64 usage, 65 bad line with --strict,\n"
-"66 unreadable manifest, 69 no server reachable, 75 lock held.\n";
+"66 unreadable manifest, 69 no server reachable, 70 internal error (out of\n"
+"memory, threads), 73 lock file cannot be created, 75 lock held.\n";
 
 enum {
 	OPT_TTL = 256, OPT_JITTER, OPT_FLAGS, OPT_ITEM_MAX, OPT_BATCH,
@@ -227,6 +233,30 @@ opt_mode(struct errbuf *e, const char *arg, enum warm_mode *mode)
 }
 
 /* Fills o with the defaults. */
+/*
+ * The default lock file, one per user, so that a run as root never leaves
+ * a lock that another user's cron job cannot open: in $XDG_RUNTIME_DIR
+ * when it is set and ours, else in runlock_dir for root (when it is
+ * writable), else /tmp/cached-warm-UID.lock.  Written into buf.
+ */
+const char *
+warm_default_lock(char *buf, size_t len, const char *xdg, uid_t euid,
+    const char *runlock_dir)
+{
+	struct stat sb;
+
+	if (xdg != NULL && xdg[0] == '/' && stat(xdg, &sb) == 0 &&
+	    S_ISDIR(sb.st_mode) && sb.st_uid == euid &&
+	    (size_t)snprintf(buf, len, "%s/" LOCK_NAME, xdg) < len)
+		return buf;
+	if (euid == 0 && runlock_dir != NULL &&
+	    access(runlock_dir, W_OK) == 0 &&
+	    (size_t)snprintf(buf, len, "%s/" LOCK_NAME, runlock_dir) < len)
+		return buf;
+	snprintf(buf, len, "/tmp/cached-warm-%lu.lock", (unsigned long)euid);
+	return buf;
+}
+
 static void
 defaults(struct warm_opts *o)
 {
@@ -238,7 +268,8 @@ defaults(struct warm_opts *o)
 	o->timeout_ms = DEFAULT_TIMEOUT_MS;
 	o->item_max = DEFAULT_ITEM_MAX;
 	o->batch = DEFAULT_BATCH;
-	o->lock_path = DEFAULT_LOCK;
+	o->lock_path = warm_default_lock(o->lock_buf, sizeof o->lock_buf,
+	    getenv("XDG_RUNTIME_DIR"), geteuid(), ROOT_LOCK_DIR);
 	o->progress = -1;
 }
 

@@ -26,7 +26,40 @@ fail() {
 	exit 1
 }
 
+# CLIENT_INSTALLED=1 (tests/package/test_deb.sh): test the copy installed
+# on this system (the libcachedclient-dev package) instead, found by the
+# system's pkg-config and linker with no help.
+if [ "${CLIENT_INSTALLED:-0}" = 1 ]; then
+	pkg-config --exists libcachedclient ||
+		fail "pkg-config does not know libcachedclient"
+	incdir=$(pkg-config --variable=includedir libcachedclient)
+	libdir=$(pkg-config --variable=libdir libcachedclient)
+	header=$incdir/cachedclient.h
+	so=$(ls "$libdir"/libcachedclient.so.0.* 2>/dev/null | head -n 1)
+	[ -f "$header" ] || fail "$header not installed"
+	[ -n "$so" ] || fail "no libcachedclient.so.0 in $libdir"
+	[ -f "$libdir/libcachedclient.a" ] || fail "static library not installed"
+	CC=${CC:-cc}
+	$CC -std=c99 -Wall -Wextra -Werror -o "$tmp/memoize" \
+		"$TOP_SRCDIR/examples/memoize.c" \
+		$(pkg-config --cflags --libs libcachedclient) ||
+		fail "example does not build against the installed copy (shared)"
+	$CC -std=c99 -Wall -Wextra -Werror -static-libgcc -o \
+		"$tmp/memoize-static" "$TOP_SRCDIR/examples/memoize.c" \
+		$(pkg-config --cflags libcachedclient) "$libdir/libcachedclient.a" \
+		$(pkg-config --static --libs libcachedclient |
+		sed 's/-lcachedclient//') ||
+		fail "example does not build against the static library"
+	ldd "$tmp/memoize" | grep -q 'libcachedclient\.so\.0 => /' ||
+		fail "shared example does not find the installed library: $(ldd "$tmp/memoize")"
+	libdir=/nonexistent
+	skip_build=1
+else
+	skip_build=0
+fi
+
 # Install with the build's own rules (only the library's parts).
+if [ "$skip_build" = 0 ]; then
 make -s -C "$TOP_BUILDDIR" DESTDIR="$tmp/root" install-libLTLIBRARIES \
 	install-includeHEADERS install-pkgconfigDATA >"$tmp/install.log" 2>&1 ||
 	{ cat "$tmp/install.log" >&2; fail "make install"; }
@@ -76,6 +109,7 @@ $CC $CFLAGS -std=c99 -Wall -Wextra -Werror $LDFLAGS -o "$tmp/memoize-static" \
 	$slibs || fail "example does not build against the static library"
 LD_LIBRARY_PATH="$libdir" ldd "$tmp/memoize" | grep -q "$libdir" ||
 	fail "shared example does not use the installed library"
+fi
 ! ldd "$tmp/memoize-static" | grep -q libcachedclient ||
 	fail "static example still needs libcachedclient.so"
 

@@ -594,6 +594,42 @@ opts(struct warm_opts *o, char *err, const char *first, ...)
 	return warm_opts_parse(o, argc, argv, err, WARM_ERR_MAX);
 }
 
+/* The default lock is per user: a root run's lock never blocks another
+ * user's cron job (issue 17). */
+static void
+test_default_lock(void **state)
+{
+	char	buf[256], dir[] = "/tmp/test_warm_xdg.XXXXXX";
+	char	want[300];
+	uid_t	me = geteuid();
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(want, sizeof want, "%s/cached-warm.lock", dir);
+	/* $XDG_RUNTIME_DIR when it is ours. */
+	assert_string_equal(warm_default_lock(buf, sizeof buf, dir, me,
+	    "/tmp"), want);
+	/* Not ours (a root shell keeping a user's variable), relative, or
+	 * missing: ignored. */
+	snprintf(want, sizeof want, "/tmp/cached-warm-%lu.lock",
+	    (unsigned long)me + 1);
+	assert_string_equal(warm_default_lock(buf, sizeof buf, dir, me + 1,
+	    NULL), want);
+	assert_string_equal(warm_default_lock(buf, sizeof buf, "run/user",
+	    me + 1, NULL), want);
+	assert_string_equal(warm_default_lock(buf, sizeof buf, "/nonexistent",
+	    me + 1, NULL), want);
+	/* root: the run-lock directory when it can be written. */
+	assert_string_equal(warm_default_lock(buf, sizeof buf, NULL, 0,
+	    "/tmp"), "/tmp/cached-warm.lock");
+	assert_string_equal(warm_default_lock(buf, sizeof buf, NULL, 0,
+	    "/nonexistent"), "/tmp/cached-warm-0.lock");
+	/* Anyone else: in /tmp, named by uid. */
+	assert_string_equal(warm_default_lock(buf, sizeof buf, NULL, 33,
+	    "/tmp"), "/tmp/cached-warm-33.lock");
+	rmdir(dir);
+}
+
 /* No options: the documented defaults, stdin as input. */
 static void
 test_opts_defaults(void **state)
@@ -612,7 +648,14 @@ test_opts_defaults(void **state)
 	assert_int_equal(o.timeout_ms, 60000);
 	assert_int_equal(o.item_max, 1024 * 1024);
 	assert_int_equal(o.batch, 1024);
-	assert_string_equal(o.lock_path, "/tmp/cached-warm.lock");
+	{
+		char want[256];
+
+		assert_string_equal(o.lock_path, warm_default_lock(want,
+		    sizeof want, getenv("XDG_RUNTIME_DIR"), geteuid(),
+		    "/run/lock"));
+		assert_ptr_equal(o.lock_path, o.lock_buf);
+	}
 	assert_int_equal(o.progress, -1);
 	assert_int_equal(o.ninputs, 0);
 	assert_false(o.strict || o.dry_run || o.quiet);
@@ -1092,6 +1135,7 @@ main(void)
 		cmocka_unit_test(test_exec_describe),
 		cmocka_unit_test(test_queue_fifo_and_close),
 		cmocka_unit_test(test_queue_workers),
+		cmocka_unit_test(test_default_lock),
 		cmocka_unit_test(test_report_summary),
 		cmocka_unit_test(test_report_bar),
 		cmocka_unit_test(test_report_counts),
