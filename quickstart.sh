@@ -15,7 +15,8 @@ top=$(pwd)
 
 PACKAGES="build-essential autoconf automake libtool pkg-config libevent-dev
 libcmocka-dev libmemcached-dev libmemcached-tools memcached nutcracker
-python3 clang valgrind"
+python3 clang valgrind ruby ruby-dalli python3-pylibmc php-cli php-memcached
+python3-pymemcache sasl2-bin nodejs"
 
 # Installs the Debian packages the build and the tests need.
 install_packages() {
@@ -31,6 +32,19 @@ install_packages() {
 	fi
 	apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing
+}
+
+# Installs npm's memjs (a binary-protocol client the tests run) into $1/npm,
+# never globally; without it test_client_memjs.py skips and says why.
+install_memjs() {
+	[ -d "$1/npm/node_modules/memjs" ] && return 0
+	# Debian's nodejs comes without npm (NodeSource's has it built in)
+	if ! command -v npm >/dev/null && [ "$(id -u)" -eq 0 ]; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm ||
+		    true
+	fi
+	npm install --prefix "$1/npm" --no-audit --no-fund memjs >/dev/null 2>&1 ||
+	    echo "quickstart: npm install memjs failed; its test will skip" >&2
 }
 
 # Generates configure, configures in $1 with extra flags $2, builds.
@@ -57,11 +71,13 @@ serve)
 test)
 	install_packages
 	build build ""
+	install_memjs build
 	make -C build -j"$(nproc)" check
 	;;
 sanitize)
 	install_packages
 	build build-sanitize --enable-sanitizers=address,undefined
+	install_memjs build-sanitize
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    make -C build-sanitize -j"$(nproc)" check

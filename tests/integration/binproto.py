@@ -100,7 +100,9 @@ def read_reply(sock, timeout=2.0):
         frames, rest = split_frames(out)
         if frames and frames[-1]["opaque"] == SENTINEL_OPAQUE and \
                 frames[-1]["op"] == OP["NOOP"] and not rest:
-            return out[:-24]
+            # an error answering the sentinel (SASL's "Auth failure.")
+            # is kept: the reply ends there all the same
+            return out[:-24] if frames[-1]["status"] == 0 else out
         left = deadline - time.monotonic()
         if left <= 0:
             return out + TIMEOUT
