@@ -77,6 +77,10 @@ enum proto_cmd {
 	PROTO_CMD_MA,
 	PROTO_CMD_MN,
 	PROTO_CMD_ME,
+	/* SASL authentication (binary protocol, proto_bin.c) */
+	PROTO_CMD_SASL_LIST,
+	PROTO_CMD_SASL_AUTH,
+	PROTO_CMD_SASL_STEP,
 	PROTO_CMD_COUNT
 };
 
@@ -120,6 +124,23 @@ struct proto_meta {
 	char		 key[PROTO_KEY_MAX];	/* b: the decoded key */
 };
 
+/* The binary protocol's 24-byte header, and room for a response the
+ * parser composes itself (an error, or quit's reply): header plus text. */
+#define PROTO_BIN_HDR		24
+#define PROTO_BIN_RESP_MAX	(PROTO_BIN_HDR + 64)
+
+/*
+ * A binary request's header fields its replies echo (proto_bin.c).  The
+ * neutral command says what dispatch runs; the opcode says how the reply
+ * looks (key echoed, value or not, quiet).  `resp` holds a response the
+ * parser built itself, which req->error points at.
+ */
+struct proto_bin {
+	uint8_t		 opcode;
+	uint32_t	 opaque;	/* as on the wire, echoed unchanged */
+	char		 resp[PROTO_BIN_RESP_MAX];
+};
+
 enum proto_result {
 	PROTO_NEED_MORE = 0,
 	PROTO_OK,
@@ -150,16 +171,22 @@ struct proto_req {
 	/* PROTO_BAD / PROTO_CLOSE: the reply line with "\r\n", or NULL */
 	const char	*error;
 	size_t		 swallow;	/* PROTO_BAD: data bytes to discard */
+	size_t		 nerror;	/* error's length; 0: a C string */
+	/* storage: the value is not followed by "\r\n" (binary) */
+	bool		 bare_value;
 	/* meta commands: flags and tokens; ms: nbytes is the data length,
 	 * noreply is the q flag */
 	struct proto_meta meta;
+	/* binary protocol: header fields echoed (not zeroed by text) */
+	struct proto_bin bin;
 };
 
 /* Parses one command line from buf[0 .. len). */
 enum proto_result proto_parse(const char *buf, size_t len,
 	    struct proto_req *req, size_t *consumed);
 
-/* True for the commands that take a list of keys (get, gets, gat, gats). */
+/* True for the commands that take a list of keys (get, gets, gat, gats).
+ * A request with no list but a key (binary get) yields that one key. */
 bool	proto_is_multikey(enum proto_cmd cmd);
 
 /* Walks a multi-key request's keys: *cursor starts at 0; returns false
@@ -192,6 +219,9 @@ enum proto_reply {
 	PROTO_R_MISS,		/* a retrieval found nothing: meta EN; the
 				 * text protocol sends nothing per key */
 	PROTO_R_NOOP,		/* mn: MN */
+	PROTO_R_AUTH_OK,	/* SASL: authenticated */
+	PROTO_R_AUTH_ERROR,	/* authentication failed or required */
+	PROTO_R_AUTH_MECHS,	/* SASL: the mechanisms offered */
 	PROTO_R_COUNT
 };
 
@@ -291,10 +321,16 @@ struct proto_codec {
 	/* The server's version string. */
 	void	(*version)(struct proto_out *o, const struct proto_req *req,
 		    const char *version);
+	/* One key of a retrieval not found; NULL for protocols that say
+	 * nothing per missed key (text). */
+	void	(*miss)(struct proto_out *o, const struct proto_req *req);
 };
 
 /* The classic text protocol. */
 extern const struct proto_codec proto_text;
+
+/* memcached's binary protocol (proto_bin.c). */
+extern const struct proto_codec proto_bin;
 
 /* Queues a copy of n bytes through o; false when memory ran out. */
 bool	proto_out_copy(struct proto_out *o, const char *s, size_t n);

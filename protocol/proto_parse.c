@@ -681,6 +681,15 @@ proto_next_key(const struct proto_req *req, size_t *cursor,
 {
 	const char *end, *p, *e;
 
+	if (req->keys == NULL && req->key != NULL) {
+		/* a single-key retrieval (binary get): its key as it is */
+		if (*cursor > 0)
+			return false;
+		*key = req->key;
+		*nkey = req->nkey;
+		*cursor = 1;
+		return true;
+	}
 	if (req->keys == NULL || *cursor >= req->nkeys_bytes)
 		return false;
 	end = req->keys + req->nkeys_bytes;

@@ -43,6 +43,10 @@ static const struct reply_text replies[PROTO_R_COUNT] = {
 	[PROTO_R_SHUTDOWN_OFF]	 = REPLY("ERROR: shutdown not enabled"),
 	[PROTO_R_MISS]		 = REPLY("EN"),
 	[PROTO_R_NOOP]		 = REPLY("MN"),
+	/* as memcached's text-protocol authentication (-Y) words them */
+	[PROTO_R_AUTH_OK]	 = REPLY("STORED"),
+	[PROTO_R_AUTH_ERROR]	 = REPLY("CLIENT_ERROR authentication failure"),
+	[PROTO_R_AUTH_MECHS]	 = REPLY("PLAIN"),
 };
 
 #undef REPLY

@@ -43,6 +43,7 @@ is_error(enum proto_reply r)
 	case PROTO_R_NO_MEMORY:
 	case PROTO_R_TOO_MANY_CONNS:
 	case PROTO_R_SHUTDOWN_OFF:
+	case PROTO_R_AUTH_ERROR:
 		return true;
 	default:
 		return false;

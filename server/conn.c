@@ -46,6 +46,7 @@
 
 #include <event2/event.h>
 
+#include "auth.h"
 #include "conn.h"
 #include "log.h"
 #include "server.h"
@@ -53,6 +54,10 @@
 
 #define INBUF_MAX	(PROTO_GET_LINE_MAX + 4096)
 #define READS_PER_EVENT	8	/* fairness: full-buffer reads per event */
+/* A binary store whose value exceeds the item size limit by more than
+ * this is answered "Too large." and the connection closed rather than
+ * its body skipped (memcached would read and discard up to 4 GB). */
+#define BIN_VALUE_SLACK	(1024 * 1024)
 /* Values up to this size are copied into the reply, larger ones are sent
  * from item memory unless they live in a segment. */
 #define COPY_VALUE_MAX	1024
@@ -193,6 +198,15 @@ srv_shutdown(void *ctx)
 	return true;
 }
 
+/* dispatch: checks a SASL PLAIN message against the -S user list. */
+static bool
+srv_sasl_plain(void *ctx, const char *msg, size_t n)
+{
+	struct server *srv = ctx;
+
+	return auth_sasl_plain(srv->auth, msg, n);
+}
+
 /* Frees what conn_new allocated; c itself too. */
 static void
 conn_destroy(struct conn *c)
@@ -225,7 +239,8 @@ conn_new(struct worker *w, int fd, const char *listen_addr)
 	c->w = w;
 	c->srv = w->srv;
 	c->listen_addr = listen_addr;
-	c->codec = &proto_text;
+	/* the codec is picked by the first byte the client sends */
+	c->codec = NULL;
 	c->out = (struct proto_out){ .space = out_space,
 	    .commit = out_commit, .value = out_value, .full = out_full,
 	    .copy_max = COPY_VALUE_MAX, .release = out_release };
@@ -233,6 +248,10 @@ conn_new(struct worker *w, int fd, const char *listen_addr)
 	c->env = (struct dispatch_env){ .store = c->srv->store,
 	    .stats = &w->stats, .stats_reply = srv_stats,
 	    .shutdown = srv_shutdown, .ctx = c->srv };
+	if (c->srv->auth != NULL) {
+		c->env.sasl_plain = srv_sasl_plain;
+		c->env.authenticated = &c->authenticated;
+	}
 	outq_init(&c->outq, release_item, c->srv->store);
 	if (!inbuf_init(&c->in, INBUF_MAX) ||
 	    (c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST,
@@ -340,8 +359,12 @@ conn_step(struct conn *c)
 			break;
 		}
 		c->in.pos += c->req_len;
-		inbuf_start_value(&c->in, item_value_mut(c->ds.it),
-		    item_nbytes(c->ds.it));
+		if (c->req.bare_value)
+			inbuf_start_bare_value(&c->in,
+			    item_value_mut(c->ds.it), item_nbytes(c->ds.it));
+		else
+			inbuf_start_value(&c->in, item_value_mut(c->ds.it),
+			    item_nbytes(c->ds.it));
 		conn_set_state(c, CONN_NREAD);
 		break;
 	case DISPATCH_SWALLOW:
@@ -357,6 +380,52 @@ conn_step(struct conn *c)
 	}
 }
 
+/* Picks the connection's codec from its first byte, as memcached's -B
+ * does: 0x80 is binary, anything else text (with meta); -B ascii or
+ * binary (and -S, binary only) allow one.  A client of the wrong kind
+ * meets that protocol's parser: text waits for a line, binary closes. */
+static void
+conn_pick_codec(struct conn *c, unsigned char first)
+{
+	switch (c->srv->opts->protocol) {
+	case OPTIONS_PROTO_ASCII:
+		c->codec = &proto_text;
+		break;
+	case OPTIONS_PROTO_BINARY:
+		c->codec = &proto_bin;
+		break;
+	case OPTIONS_PROTO_AUTO:
+	default:
+		c->codec = first == 0x80 ? &proto_bin : &proto_text;
+		break;
+	}
+	c->sink.codec = c->codec;
+}
+
+/* Queues the error reply a parse left in c->req. */
+static void
+conn_queue_error(struct conn *c)
+{
+	if (c->req.error != NULL)
+		outq_copy(&c->outq, c->req.error, c->req.nerror != 0 ?
+		    c->req.nerror : strlen(c->req.error));
+}
+
+/* True (and the connection closing, "Too large." queued) for a binary
+ * store whose value is far beyond what could be stored: skipping it
+ * would mean reading gigabytes for nothing. */
+static bool
+conn_value_absurd(struct conn *c)
+{
+	if (!c->req.bare_value || c->req.nbytes <=
+	    c->srv->opts->item_size_max + BIN_VALUE_SLACK)
+		return false;
+	STAT_INC(&c->w->stats, store_too_large);
+	c->codec->status(&c->out, &c->req, PROTO_R_TOO_LARGE);
+	conn_set_state(c, CONN_CLOSING);
+	return true;
+}
+
 /* Parses and starts one request; false when more input is needed. */
 static bool
 conn_run_line(struct conn *c)
@@ -366,6 +435,11 @@ conn_run_line(struct conn *c)
 	struct inbuf		*in = &c->in;
 
 	memset(&c->ds, 0, sizeof c->ds);
+	if (c->codec == NULL) {
+		if (inbuf_avail(in) == 0)
+			return false;
+		conn_pick_codec(c, (unsigned char)in->buf[in->pos]);
+	}
 	r = c->codec->parse(in->buf + in->pos, inbuf_avail(in), &c->req,
 	    &consumed);
 	switch (r) {
@@ -373,22 +447,20 @@ conn_run_line(struct conn *c)
 		return false;
 	case PROTO_OK:
 		c->req_len = consumed;
+		if (conn_value_absurd(c))
+			break;
 		conn_step(c);
 		break;
 	case PROTO_BAD:
 		in->pos += consumed;
-		if (c->req.error != NULL)
-			outq_copy(&c->outq, c->req.error,
-			    strlen(c->req.error));
+		conn_queue_error(c);
 		inbuf_start_swallow(in, c->req.swallow);
 		if (c->req.swallow > 0)
 			conn_set_state(c, CONN_SWALLOW);
 		break;
 	case PROTO_CLOSE:
 		in->pos += consumed;
-		if (c->req.error != NULL)
-			outq_copy(&c->outq, c->req.error,
-			    strlen(c->req.error));
+		conn_queue_error(c);
 		conn_set_state(c, CONN_CLOSING);
 		break;
 	}
@@ -401,7 +473,9 @@ conn_finish_value(struct conn *c)
 {
 	enum dispatch_next next;
 
-	next = dispatch_value(&c->env, &c->req, &c->ds, c->in.end, &c->sink);
+	/* a binary value has no "\r\n" after it: nothing to check */
+	next = dispatch_value(&c->env, &c->req, &c->ds,
+	    c->req.bare_value ? "\r\n" : c->in.end, &c->sink);
 	conn_set_state(c, next == DISPATCH_CLOSE ? CONN_CLOSING :
 	    CONN_READ_CMD);
 	conn_touch(c);

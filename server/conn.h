@@ -54,11 +54,13 @@ struct conn {
 	bool				 reading;	/* rev is armed */
 	bool				 writing;	/* wev is armed */
 	bool				 eof;		/* client sent FIN */
+	bool				 authenticated;	/* -S: SASL done */
 
 	struct inbuf			 in;
 
 	/* The request in progress and what carries it between steps;
-	 * req_len is its line's length, consumed once it is done. */
+	 * req_len is its line's length, consumed once it is done.  The
+	 * codec is NULL until the first byte picks text or binary. */
 	const struct proto_codec	*codec;
 	struct proto_req		 req;
 	size_t				 req_len;

@@ -118,12 +118,24 @@ op_retrieve(const struct op *op)
 			else
 				STAT_INC(ts, get_hits);
 			reply_hit(op, it);
-		} else if (touch)
-			STAT_INC(ts, touch_misses);
-		else
-			STAT_INC(ts, get_misses);
+		} else {
+			if (touch)
+				STAT_INC(ts, touch_misses);
+			else
+				STAT_INC(ts, get_misses);
+			if (op->sink->codec->miss != NULL)
+				op->sink->codec->miss(out, req);
+		}
 	}
 	return DISPATCH_AGAIN;
+}
+
+/* The bytes a storage command's value takes on the wire: the value and,
+ * except in the binary protocol, its "\r\n". */
+static size_t
+value_wire_len(const struct proto_req *req)
+{
+	return (size_t)req->nbytes + (req->bare_value ? 0 : 2);
 }
 
 /* set, add, replace, append, prepend, cas: reserve, then read the value.
@@ -149,7 +161,7 @@ op_store(const struct op *op)
 	reply_status(op, st);
 	if (req->cmd == PROTO_CMD_SET)
 		store_delete(op->env->store, req->key, req->nkey);
-	op->state->swallow = (size_t)req->nbytes + 2;
+	op->state->swallow = value_wire_len(req);
 	return DISPATCH_SWALLOW;
 }
 
@@ -471,7 +483,7 @@ op_ms(const struct op *op)
 
 	if (!meta_new_cas_ok(req)) {
 		reply(op, PROTO_R_BAD_FORMAT);
-		op->state->swallow = (size_t)req->nbytes + 2;
+		op->state->swallow = value_wire_len(req);
 		return DISPATCH_SWALLOW;
 	}
 	st = store_reserve(op->env->store, req->key, req->nkey,
@@ -486,7 +498,7 @@ op_ms(const struct op *op)
 	reply_status(op, st);
 	if (meta_set_mode(req->meta.mode) == STORE_SET)
 		store_delete(op->env->store, req->key, req->nkey);
-	op->state->swallow = (size_t)req->nbytes + 2;
+	op->state->swallow = value_wire_len(req);
 	return DISPATCH_SWALLOW;
 }
 
@@ -642,6 +654,54 @@ op_me(const struct op *op)
 	return DISPATCH_DONE;
 }
 
+/* ---- SASL (binary protocol, -S) -------------------------------- */
+
+/* SASL_LIST_MECHS: PLAIN, the one mechanism served. */
+static enum dispatch_next
+op_sasl_list(const struct op *op)
+{
+	reply(op, op->env->sasl_plain == NULL ? PROTO_R_ERROR :
+	    PROTO_R_AUTH_MECHS);
+	return DISPATCH_DONE;
+}
+
+/* SASL_AUTH with PLAIN: one step.  SASL_STEP has nothing to continue
+ * (memcached fails a step without a pending exchange too).  Counted in
+ * auth_cmds and auth_errors as memcached counts them. */
+static enum dispatch_next
+op_sasl_auth(const struct op *op)
+{
+	const struct dispatch_env	*env = op->env;
+	const struct proto_req		*req = op->req;
+	bool				 ok;
+
+	if (env->sasl_plain == NULL) {
+		reply(op, PROTO_R_ERROR);
+		return DISPATCH_DONE;
+	}
+	ok = req->cmd == PROTO_CMD_SASL_AUTH && req->nkey == 5 &&
+	    memcmp(req->key, "PLAIN", 5) == 0 &&
+	    env->sasl_plain(env->ctx, req->arg, req->narg);
+	STAT_INC(env->stats, auth_cmds);
+	if (!ok) {
+		STAT_INC(env->stats, auth_errors);
+		reply(op, PROTO_R_AUTH_ERROR);
+		return DISPATCH_DONE;
+	}
+	if (env->authenticated != NULL)
+		*env->authenticated = true;
+	reply(op, PROTO_R_AUTH_OK);
+	return DISPATCH_DONE;
+}
+
+/* True for what a connection may run before it authenticated. */
+static bool
+auth_exempt(enum proto_cmd cmd)
+{
+	return cmd == PROTO_CMD_SASL_LIST || cmd == PROTO_CMD_SASL_AUTH ||
+	    cmd == PROTO_CMD_SASL_STEP || cmd == PROTO_CMD_VERSION;
+}
+
 static const op_fn handlers[PROTO_CMD_COUNT] = {
 	[PROTO_CMD_GET] = op_retrieve,
 	[PROTO_CMD_GETS] = op_retrieve,
@@ -669,6 +729,9 @@ static const op_fn handlers[PROTO_CMD_COUNT] = {
 	[PROTO_CMD_MA] = op_ma,
 	[PROTO_CMD_MN] = op_mn,
 	[PROTO_CMD_ME] = op_me,
+	[PROTO_CMD_SASL_LIST] = op_sasl_list,
+	[PROTO_CMD_SASL_AUTH] = op_sasl_auth,
+	[PROTO_CMD_SASL_STEP] = op_sasl_auth,
 };
 
 /* Starts or resumes a request. */
@@ -682,5 +745,10 @@ dispatch_request(const struct dispatch_env *env, const struct proto_req *req,
 	    handlers[req->cmd] != NULL);
 	if (log_enabled(LOG_DEBUG))
 		log_msg(LOG_DEBUG, "command %d", (int)req->cmd);
+	if (env->authenticated != NULL && !*env->authenticated &&
+	    !auth_exempt(req->cmd)) {
+		reply(&op, PROTO_R_AUTH_ERROR);
+		return DISPATCH_CLOSE;
+	}
 	return handlers[req->cmd](&op);
 }

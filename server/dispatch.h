@@ -47,6 +47,13 @@ struct dispatch_env {
 	/* "shutdown": false when not allowed (-A not given). */
 	bool	(*shutdown)(void *ctx);
 	void	*ctx;
+	/* SASL (-S): checks a PLAIN message ("authzid\0user\0password");
+	 * NULL when authentication is off.  `authenticated` is the
+	 * connection's flag: until it is set only the SASL commands and
+	 * version run, anything else is refused and the connection closed
+	 * (as memcached does). */
+	bool	(*sasl_plain)(void *ctx, const char *msg, size_t n);
+	bool	*authenticated;
 };
 
 enum dispatch_next {

@@ -49,13 +49,22 @@ inbuf_start_value(struct inbuf *in, char *dst, size_t n)
 	in->dst = dst;
 	in->left = n;
 	in->end_got = 0;
+	in->end_want = sizeof in->end;
+}
+
+/* Starts streaming a value of n bytes into dst with no end after it. */
+void
+inbuf_start_bare_value(struct inbuf *in, char *dst, size_t n)
+{
+	inbuf_start_value(in, dst, n);
+	in->end_want = 0;
 }
 
 /* True once the value and the 2 bytes after it have all arrived. */
 bool
 inbuf_value_done(const struct inbuf *in)
 {
-	return in->left == 0 && in->end_got == sizeof in->end;
+	return in->left == 0 && in->end_got == in->end_want;
 }
 
 /* Accounts for n bytes that landed at dst (value bytes first) and then
@@ -75,7 +84,7 @@ bool
 inbuf_feed_value(struct inbuf *in)
 {
 	size_t	 n = inbuf_avail(in);
-	size_t	 want = in->left + sizeof in->end - in->end_got;
+	size_t	 want = in->left + in->end_want - in->end_got;
 	size_t	 v;
 	char	*src = in->buf + in->pos;
 
@@ -169,7 +178,7 @@ inbuf_read(struct inbuf *in, int fd, bool *drained)
 		v[0].iov_base = in->dst;
 		v[0].iov_len = in->left;
 		v[1].iov_base = in->end + in->end_got;
-		v[1].iov_len = sizeof in->end - in->end_got;
+		v[1].iov_len = in->end_want - in->end_got;
 		cap = v[0].iov_len + v[1].iov_len;
 	} else {
 		if (!inbuf_room(in))

@@ -34,6 +34,7 @@ struct inbuf {
 	size_t	 left;
 	char	 end[2];	/* then the 2 bytes after the value */
 	size_t	 end_got;
+	size_t	 end_want;	/* 2, or 0 for a bare (binary) value */
 	size_t	 swallow;	/* bytes of a refused value to discard */
 };
 
@@ -47,6 +48,8 @@ size_t	inbuf_avail(const struct inbuf *in);
 
 /* Starts streaming a value of n bytes into dst, then its 2-byte end. */
 void	inbuf_start_value(struct inbuf *in, char *dst, size_t n);
+/* As inbuf_start_value for a value with nothing after it (binary). */
+void	inbuf_start_bare_value(struct inbuf *in, char *dst, size_t n);
 /* Moves buffered bytes into the value being streamed; false when none
  * were buffered. */
 bool	inbuf_feed_value(struct inbuf *in);

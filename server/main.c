@@ -29,6 +29,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "auth.h"
 #include "listener.h"
 #include "log.h"
 #include "options.h"
@@ -283,6 +284,17 @@ main(int argc, char **argv)
 	srv.opts = &opts;
 	srv.started = time(NULL);
 	pthread_mutex_init(&srv.stats_lock, NULL);
+	if (opts.sasl) {
+		char err[256];
+
+		/* read before privileges are dropped, like the port */
+		if ((srv.auth = auth_load(opts.auth_file, err,
+		    sizeof err)) == NULL) {
+			fprintf(stderr, "cached: SASL password file: %s\n",
+			    err);
+			return 1;
+		}
+	}
 	/* A signal that arrives before the loop runs (a script may send one
 	 * as soon as the port file appears) waits until it can be handled
 	 * cleanly; threads inherit the mask, so the main thread takes it. */
@@ -313,5 +325,6 @@ main(int argc, char **argv)
 	if (opts.pidfile != NULL)
 		unlink(opts.pidfile);
 	pthread_mutex_destroy(&srv.stats_lock);
+	auth_free(srv.auth);
 	return rc;
 }

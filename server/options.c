@@ -37,6 +37,11 @@ static const char usage_text[] =
 "  -P, --pidfile=FILE      write the process id to FILE (removed at exit)\n"
 "  -u, --user=USER         drop root privileges to USER after binding\n"
 "  -v, --verbose           log errors and connections; -vv also commands\n"
+"  -B, --protocol=NAME     protocols served: auto (default; the first byte picks\n"
+"                          binary or text), ascii (text and meta) or binary\n"
+"  -S, --enable-sasl       require SASL PLAIN authentication (binary protocol only)\n"
+"  -Y, --auth-file=FILE    user:password lines for -S (default: the file named by\n"
+"                          $MEMCACHED_SASL_PWDB)\n"
 "  -o, --extended=OPT      idle_timeout=SECONDS  close connections idle that long\n"
 "                          write_timeout=SECONDS close connections whose replies\n"
 "                                                wait unread that long (default 60)\n"
@@ -62,6 +67,9 @@ static const struct option long_opts[] = {
 	{ "user",		required_argument, NULL, 'u' },
 	{ "verbose",		no_argument,	   NULL, 'v' },
 	{ "extended",		required_argument, NULL, 'o' },
+	{ "protocol",		required_argument, NULL, 'B' },
+	{ "enable-sasl",	no_argument,	   NULL, 'S' },
+	{ "auth-file",		required_argument, NULL, 'Y' },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ "version",		no_argument,	   NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -167,6 +175,16 @@ validate(const struct options *o)
 		return usage_error("%s", "item size limit (-I) must be at least 1k");
 	if (o->item_size_max > 1024 * MB)
 		return usage_error("%s", "item size limit (-I) must be at most 1g");
+	if (o->sasl && o->protocol_set &&
+	    o->protocol != OPTIONS_PROTO_BINARY)
+		return usage_error("%s", "you cannot allow the ASCII protocol "
+		    "while using SASL (-S needs -B binary)");
+	if (o->auth_file != NULL && !o->sasl)
+		return usage_error("%s", "-Y needs -S: text-protocol "
+		    "authentication is not supported");
+	if (o->sasl && o->auth_file == NULL)
+		return usage_error("%s", "-S needs a password file: -Y FILE "
+		    "or MEMCACHED_SASL_PWDB");
 	if (o->item_size_max > o->mem_limit / 2)
 		return usage_error("%s", "item size limit (-I) cannot be higher "
 		    "than half the memory limit (-m)");
@@ -248,6 +266,24 @@ apply(struct options *o, int ch, char *arg)
 		break;
 	case 'o':
 		return parse_extended(o, arg);
+	case 'B':
+		if (strcmp(arg, "auto") == 0)
+			o->protocol = OPTIONS_PROTO_AUTO;
+		else if (strcmp(arg, "ascii") == 0)
+			o->protocol = OPTIONS_PROTO_ASCII;
+		else if (strcmp(arg, "binary") == 0)
+			o->protocol = OPTIONS_PROTO_BINARY;
+		else
+			return usage_error("bad protocol '%s' (auto, ascii or "
+			    "binary)", arg);
+		o->protocol_set = true;
+		break;
+	case 'S':
+		o->sasl = true;
+		break;
+	case 'Y':
+		o->auth_file = arg;
+		break;
 	default:
 		return OPTIONS_EXIT_USAGE;
 	}
@@ -274,7 +310,7 @@ options_parse(struct options *o, int argc, char **argv)
 
 	opterr = 0;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, ":p:l:U:s:a:c:m:MI:t:b:AdP:u:vo:hV",
+	while ((ch = getopt_long(argc, argv, ":p:l:U:s:a:c:m:MI:t:b:AdP:u:vo:B:SY:hV",
 	    long_opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
@@ -300,5 +336,10 @@ options_parse(struct options *o, int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
-	return validate(o);
+	/* memcached's SASL password database, when -Y did not name one */
+	if (o->sasl && o->auth_file == NULL)
+		o->auth_file = getenv("MEMCACHED_SASL_PWDB");
+	if ((r = validate(o)) == OPTIONS_RUN && o->sasl)
+		o->protocol = OPTIONS_PROTO_BINARY;	/* as memcached -S */
+	return r;
 }

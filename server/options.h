@@ -12,6 +12,13 @@
 /* Exit status for usage errors (sysexits' EX_USAGE). */
 #define EXIT_USAGE 64
 
+/* -B: the protocols a connection may speak. */
+enum options_protocol {
+	OPTIONS_PROTO_AUTO,	/* the first byte picks: 0x80 binary, else text */
+	OPTIONS_PROTO_ASCII,	/* text and meta only */
+	OPTIONS_PROTO_BINARY	/* binary only */
+};
+
 struct options {
 	int		 port;		/* -p, TCP port; 0 picks one */
 	const char	*listen;	/* -l, comma-separated addresses */
@@ -32,6 +39,10 @@ struct options {
 	unsigned	 idle_timeout;	/* -o idle_timeout=S, 0 = never */
 	unsigned	 write_timeout;	/* -o write_timeout=S, 0 = never */
 	const char	*port_file;	/* -o port_file=PATH */
+	enum options_protocol protocol;	/* -B */
+	bool		 protocol_set;	/* -B was given */
+	bool		 sasl;		/* -S: binary SASL authentication */
+	const char	*auth_file;	/* -Y, or $MEMCACHED_SASL_PWDB */
 };
 
 enum options_result {

@@ -18,6 +18,7 @@
 #include "stats.h"
 #include "store.h"
 
+struct auth_db;
 struct event_base;
 struct worker;
 
@@ -30,6 +31,7 @@ struct server {
 	time_t			 started;
 	int			 tcp_port;	/* bound TCP port, for stats */
 	unsigned		 next_worker;	/* main thread only */
+	struct auth_db		*auth;		/* -S: users, read-only */
 
 	/* atomics */
 	uint64_t		 curr_conns;

@@ -168,8 +168,8 @@ stats_general(const struct stats_ctx *c)
 	emit_u64(c, "touch_misses", ts.touch_misses);
 	emit_u64(c, "store_too_large", ts.store_too_large);
 	emit_u64(c, "store_no_memory", ts.store_no_memory);
-	emit_u64(c, "auth_cmds", 0);
-	emit_u64(c, "auth_errors", 0);
+	emit_u64(c, "auth_cmds", ts.auth_cmds);
+	emit_u64(c, "auth_errors", ts.auth_errors);
 	emit_u64(c, "idle_kicks", ts.idle_kicks);
 	emit_u64(c, "output_kicks", ts.output_kicks);
 	emit_u64(c, "bytes_read", ts.bytes_read);
@@ -211,8 +211,10 @@ stats_settings(const struct stats_ctx *c)
 	emit_fmt(c, "umask", "%o", o->unix_mask);
 	emit_str(c, "cas_enabled", "yes");
 	emit_u64(c, "tcp_backlog", (uint64_t)o->backlog);
-	emit_str(c, "binding_protocol", "ascii");
-	emit_str(c, "auth_enabled_sasl", "no");
+	emit_str(c, "binding_protocol",
+	    o->protocol == OPTIONS_PROTO_ASCII ? "ascii" :
+	    o->protocol == OPTIONS_PROTO_BINARY ? "binary" : "auto-negotiate");
+	emit_str(c, "auth_enabled_sasl", o->sasl ? "yes" : "no");
 	emit_u64(c, "item_size_max", o->item_size_max);
 	emit_str(c, "maxconns_fast", "yes");
 	emit_u64(c, "idle_timeout", o->idle_timeout);

@@ -23,7 +23,8 @@
 	X(touch_hits) X(touch_misses)					\
 	X(store_too_large) X(store_no_memory)				\
 	X(bytes_read) X(bytes_written) X(conn_yields)			\
-	X(idle_kicks) X(output_kicks)
+	X(idle_kicks) X(output_kicks)					\
+	X(auth_cmds) X(auth_errors)
 
 struct thread_stats {
 #define X(name) uint64_t name;

@@ -1,7 +1,8 @@
 #!/bin/sh
-# test_memccapable.sh -- libmemcached's ASCII conformance check
-# (memccapable -a, Debian's libmemcached-tools) against the real cached:
-# all 27 checks must pass.  Skips (exit 77) where memccapable is missing.
+# test_memccapable.sh -- libmemcached's conformance check (memccapable,
+# Debian's libmemcached-tools) against the real cached: its ASCII half (27
+# checks) and its binary half (27 checks) must all pass.  Skips (exit 77)
+# where memccapable is missing.
 set -u
 CACHED=${CACHED:-./cached}
 command -v memccapable >/dev/null 2>&1 || { echo "memccapable not installed"; exit 77; }
@@ -18,15 +19,18 @@ while [ ! -s "$tmp/port" ]; do
 done
 port=$(cat "$tmp/port")
 
-timeout 120 memccapable -a -h 127.0.0.1 -p "$port" >"$tmp/out" 2>&1
+timeout 120 memccapable -h 127.0.0.1 -p "$port" >"$tmp/out" 2>&1
 rc=$?
 cat "$tmp/out"
 ok=$(grep -c '\[pass\]' "$tmp/out")
+ascii=$(grep -c '^ascii .*\[pass\]' "$tmp/out")
+binary=$(grep -c '^binary .*\[pass\]' "$tmp/out")
 failed=$(grep -c -i 'fail' "$tmp/out")
-echo "memccapable: $ok passed, $failed failed, exit $rc"
+echo "memccapable: $ok passed ($ascii ascii, $binary binary), $failed failed, exit $rc"
 
 kill -TERM "$pid"
 wait "$pid"
 srv_rc=$?
 [ "$srv_rc" -eq 0 ] || { echo "cached exited with $srv_rc"; exit 1; }
-[ "$rc" -eq 0 ] && [ "$ok" -eq 27 ] && [ "$failed" -eq 0 ]
+[ "$rc" -eq 0 ] && [ "$ascii" -eq 27 ] && [ "$binary" -eq 27 ] &&
+    [ "$failed" -eq 0 ]

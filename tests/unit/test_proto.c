@@ -1195,6 +1195,10 @@ test_replies(void **state)
 		[PROTO_R_SHUTDOWN_OFF] = "ERROR: shutdown not enabled\r\n",
 		[PROTO_R_MISS] = "EN\r\n",
 		[PROTO_R_NOOP] = "MN\r\n",
+		[PROTO_R_AUTH_OK] = "STORED\r\n",
+		[PROTO_R_AUTH_ERROR] = "CLIENT_ERROR authentication "
+		    "failure\r\n",
+		[PROTO_R_AUTH_MECHS] = "PLAIN\r\n",
 	};
 
 	(void)state;
