@@ -25,7 +25,7 @@ from common import TIME_SCALE, Server  # noqa: E402
 import binproto  # noqa: E402
 from binproto import CLOSED, TIMEOUT, read_reply, sentinel  # noqa: E402
 from bin_cases import (BIN, BIN_DIFFERENCES, BIN_SPLIT_MAX,  # noqa: E402
-                       Cas, normalise)
+                       Cas, counter_difference, normalise)
 from test_differential import COUNTERS, MEMCACHED, Memcached  # noqa: E402
 
 
@@ -132,12 +132,18 @@ class BinaryDifferentialTest(unittest.TestCase):
 
     def compare(self, request, step=None):
         theirs = exchange(self.memcached, request, step)
-        if step and theirs == "<CLOSED>":
-            # memcached drops the error reply it queued before closing on
-            # lost framing when the request came in pieces; whole, it
-            # sends it.  cached sends it both ways.
-            theirs = exchange(self.memcached, request)
         ours = exchange(self.cached, request, step)
+        if step and "<CLOSED>" in (theirs, ours):
+            # A server that closes on lost framing while the rest of the
+            # request still arrives a byte at a time has unread input, so
+            # the kernel resets the connection, and a reset can discard
+            # the error reply before the client reads it (both servers,
+            # at random).  Then only the closing is compared: the reply
+            # itself is checked by test_whole.
+            whole = exchange(self.memcached, request)
+            if whole.endswith("<CLOSED>"):
+                theirs = whole if theirs == "<CLOSED>" else theirs
+                ours = whole if ours == "<CLOSED>" else ours
         if request in BIN_DIFFERENCES:
             want_theirs, want_ours, why = BIN_DIFFERENCES[request]
             self.assertEqual((theirs, ours), (want_theirs, want_ours), why)
@@ -177,7 +183,7 @@ class BinaryDifferentialTest(unittest.TestCase):
         """Each case moves memcached's counters ("stats", text) as it
         moves ours."""
         for request in BIN:
-            if request in BIN_DIFFERENCES:
+            if request in BIN_DIFFERENCES or counter_difference(request):
                 continue
             with self.subTest(request=short(request)):
                 moved = []
@@ -206,6 +212,26 @@ class BinaryDifferentialTest(unittest.TestCase):
         theirs, ours = version(self.memcached), version(self.cached)
         self.assertTrue(ours.startswith(theirs + b"-cached-"), (theirs, ours))
 
+    def test_stat_names(self):
+        """Binary STAT gives the statistics text "stats" gives, on each
+        server, and cached's general group has memcached's core names."""
+        core = {"pid", "uptime", "time", "version", "curr_connections",
+                "total_connections", "cmd_get", "cmd_set", "get_hits",
+                "get_misses", "curr_items", "total_items", "bytes",
+                "limit_maxbytes", "threads", "evictions"}
+        for server in (self.memcached, self.cached):
+            for group in (b"", b"settings"):
+                c = binproto.BinClient(server.port)
+                names = set(c.stats(group))
+                c.close()
+                t = server.connect()
+                text = set(t.stats(group))
+                t.close()
+                self.assertEqual(names, text, (server, group))
+        c = binproto.BinClient(self.cached.port)
+        self.assertEqual(core - set(c.stats()), set())
+        c.close()
+
     def test_pipelined(self):
         """Every plain case on one connection: no placeholders, no
         differences, none that closes the connection or leaves it
@@ -217,7 +243,9 @@ class BinaryDifferentialTest(unittest.TestCase):
             alone = exchange(self.memcached, request)
             if alone.endswith(("<CLOSED>", "<TIMEOUT>")):
                 continue
-            stream += request
+            # each case on an empty cache, as when alone (a counter that
+            # memcached padded must not reach a later case)
+            stream += binproto.frame("FLUSHQ") + request
         self.compare(stream)
 
 
