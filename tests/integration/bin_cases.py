@@ -354,6 +354,18 @@ for op in (0x25, 0x55, 0xfe):
         name = "%02x" % op
         BIN_DIFFERENCES[req] = (UNKNOWN % name + "\n<TIMEOUT>",
                                 UNKNOWN % name, OVER_SWALLOW)
+# An unknown opcode with a value: memcached swallows the body correctly but
+# answers with opaque 0; cached echoes the request's opaque, as every reply
+# must (protocol-binary.txt), so a client can match the error to its
+# request.
+LOST_OPAQUE = ("memcached's reply to an unknown opcode with a body loses "
+               "the opaque (0); cached echoes it as the spec requires")
+for op in (0x25, 0x7e):
+    req = frame(op, value=b"vvvv", opaque=0x77) + NOOP
+    BIN.append(req)
+    BIN_DIFFERENCES[req] = tuple(
+        line("%02x" % op, 0x81, opaque=o, value=b"Unknown command") + "\n" +
+        line("NOOP") for o in (0, 0x77)) + (LOST_OPAQUE,)
 # VERBOSITY is "Unknown command" in memcached 1.6.18 (its binary handler
 # was dropped); cached serves it as the binary spec describes.
 VERBOSE = ("memcached 1.6.18 no longer serves VERBOSITY in binary (it "
