@@ -503,3 +503,99 @@ def counter_difference(request):
             return "cas_delete"
         pos += 24 + f["bodylen"]
     return None
+
+
+# --- SASL (test_bin_sasl.py): memcached -S -B binary with a Cyrus sasldb
+# and cached -S -Y, the same user and password (SASL_USER, SASL_PASSWORD);
+# each case on a new, unauthenticated connection. ---
+SASL_USER, SASL_PASSWORD = b"cacheduser", b"s3cret pass"
+PLAIN = b"\0" + SASL_USER + b"\0" + SASL_PASSWORD
+WRONG = b"\0" + SASL_USER + b"\0" + SASL_PASSWORD + b"x"
+
+
+def sasl_auth(data, mech=b"PLAIN", opaque=0):
+    return frame("SASL_AUTH", mech, value=data, opaque=opaque)
+
+
+SASL_CASES = [
+    frame("SASL_LIST_MECHS", opaque=3),
+    frame("VERSION"),
+    frame("NOOP"),
+    frame("GET", K),
+    store("SET", K, b"v"),
+    frame("STAT"),
+    sasl_auth(PLAIN, opaque=9) + store("SET", K, b"v") + frame("GET", K),
+    sasl_auth(WRONG) + frame("GET", K),
+    sasl_auth(WRONG) + sasl_auth(PLAIN) + frame("GET", K),
+    # a failed attempt ends an earlier authentication
+    sasl_auth(PLAIN) + sasl_auth(WRONG) + frame("GET", K),
+    sasl_auth(b"\0" + SASL_USER + b"x\0" + SASL_PASSWORD),
+    sasl_auth(b"\0\0"),
+    sasl_auth(b"garbage"),
+    sasl_auth(b"authz" + PLAIN) + frame("GET", K),
+    sasl_auth(PLAIN, mech=b"CRAM-MD5"),
+    sasl_auth(PLAIN, mech=b""),
+    frame("SASL_STEP", b"PLAIN", value=PLAIN),
+    sasl_auth(PLAIN) + frame("SASL_STEP", b"PLAIN", value=PLAIN),
+    sasl_auth(PLAIN) + b"".join(store("SETQ", b"s%d" % i, b"v")
+                                for i in range(10)) + frame("GETK", b"s9"),
+]
+
+# the sentinel NOOP's reply on a connection not authenticated
+SENTINEL_REFUSED = line("NOOP", 0x20, opaque=0x5e471e1,
+                        value=b"Auth failure.")
+
+SASL_DIFFERENCES = {
+    # memcached (Cyrus SASL) answers PLAIN without an initial response
+    # with "continue" (0x21) and an empty challenge, expecting the
+    # credentials in a SASL_STEP; cached has no steps and fails it.  No
+    # client known to us sends PLAIN that way (Dalli, libmemcached, memjs
+    # send the initial response).
+    sasl_auth(b""): (
+        line("SASL_AUTH", 0x21) + "\n" + SENTINEL_REFUSED,
+        line("SASL_AUTH", 0x20, value=b"Auth failure.") + "\n" +
+        SENTINEL_REFUSED,
+        "PLAIN without an initial response: memcached asks to continue "
+        "in a SASL_STEP, cached fails it"),
+    # memcached's SASL_LIST_MECHS after authenticating restarts its Cyrus
+    # exchange and so loses the authentication (the next command gets
+    # Auth failure.); cached keeps it.
+    sasl_auth(PLAIN) + frame("SASL_LIST_MECHS") + frame("GET", b"none"): (
+        "\n".join([line("SASL_AUTH", value=b"Authenticated"),
+                   line("SASL_LIST_MECHS", value=b"PLAIN"),
+                   line("GET", 0x20, value=b"Auth failure."),
+                   "<CLOSED>"]),
+        "\n".join([line("SASL_AUTH", value=b"Authenticated"),
+                   line("SASL_LIST_MECHS", value=b"PLAIN"),
+                   line("GET", 1, value=b"Not found")]),
+        "listing the mechanisms does not undo an authentication in "
+        "cached"),
+    # memcached fails a second exchange on a connection (Cyrus: "server
+    # step after doneflag") and so drops the authentication; cached
+    # authenticates again.
+    sasl_auth(PLAIN) + sasl_auth(PLAIN) + frame("GET", b"none"): (
+        "\n".join([line("SASL_AUTH", value=b"Authenticated"),
+                   line("SASL_AUTH", 0x20, value=b"Auth failure."),
+                   line("GET", 0x20, value=b"Auth failure."),
+                   "<CLOSED>"]),
+        "\n".join([line("SASL_AUTH", value=b"Authenticated"),
+                   line("SASL_AUTH", value=b"Authenticated"),
+                   line("GET", 1, value=b"Not found")]),
+        "a second successful SASL_AUTH keeps the connection "
+        "authenticated in cached"),
+    # mechanism names are upper case (RFC 4422 3.1); Cyrus also takes
+    # "plain", cached only "PLAIN"
+    sasl_auth(PLAIN, mech=b"plain"): (
+        line("SASL_AUTH", value=b"Authenticated"),
+        line("SASL_AUTH", 0x20, value=b"Auth failure.") + "\n" +
+        SENTINEL_REFUSED,
+        "the mechanism name is compared exactly (PLAIN)"),
+    # QUIT before authenticating: memcached refuses it (Auth failure.),
+    # cached answers it; both close.
+    frame("QUIT"): (
+        line("QUIT", 0x20, value=b"Auth failure.") + "\n<CLOSED>",
+        line("QUIT") + "\n<CLOSED>",
+        "QUIT is answered before authentication; the connection closes "
+        "either way"),
+}
+SASL_CASES += list(SASL_DIFFERENCES)
