@@ -365,20 +365,27 @@ bin_parse(const char *buf, size_t len, struct proto_req *req,
 	nbody = get32(h + 8);
 	cas = get64(h + 16);
 	d = &ops[h[1]];
-	*consumed = PROTO_BIN_HDR;
-	if (nkey + next > nbody)
+	/* Errors are found in the header alone: the body is never read. */
+	if (nkey + next > nbody) {
+		*consumed = PROTO_BIN_HDR;
 		return fail_close(req, ST_UNKNOWN);
-	if (nkey > PROTO_KEY_MAX)
+	}
+	if (nkey > PROTO_KEY_MAX) {
+		*consumed = PROTO_BIN_HDR;
 		return fail_close(req, ST_EINVAL);
+	}
 	if (d->shape == SH_UNKNOWN) {
+		*consumed = PROTO_BIN_HDR;
 		if (nbody > UNKNOWN_BODY_MAX)
 			return fail_close(req, ST_UNKNOWN);
 		set_error(req, ST_UNKNOWN);
 		req->swallow = nbody;
 		return PROTO_BAD;
 	}
-	if (!shape_ok(d->shape, nkey, next, nbody))
+	if (!shape_ok(d->shape, nkey, next, nbody)) {
+		*consumed = PROTO_BIN_HDR;
 		return fail_close(req, ST_EINVAL);
+	}
 	need = PROTO_BIN_HDR + next + nkey;
 	if (d->shape == SH_SASL)
 		need = PROTO_BIN_HDR + nbody;
@@ -588,8 +595,10 @@ get_hit(struct proto_out *o, const struct proto_req *req,
 			put_header(p, req, ST_OK, nkey, 4, 4 + nkey + nval,
 			    h->cas);
 			put32(p + PROTO_BIN_HDR, h->flags);
-			memcpy(p + PROTO_BIN_HDR + 4, h->key, nkey);
-			memcpy(p + head, h->value, nval);
+			if (nkey > 0)
+				memcpy(p + PROTO_BIN_HDR + 4, h->key, nkey);
+			if (nval > 0)
+				memcpy(p + head, h->value, nval);
 			o->commit(o, head + nval);
 		}
 		drop_ref(o, h);
@@ -598,12 +607,13 @@ get_hit(struct proto_out *o, const struct proto_req *req,
 	if ((p = o->space(o, head)) != NULL) {
 		put_header(p, req, ST_OK, nkey, 4, 4 + nkey + nval, h->cas);
 		put32(p + PROTO_BIN_HDR, h->flags);
-		memcpy(p + PROTO_BIN_HDR + 4, h->key, nkey);
+		if (nkey > 0)
+			memcpy(p + PROTO_BIN_HDR + 4, h->key, nkey);
 		o->commit(o, head);
 	}
 	if (h->ref != NULL)
 		o->value(o, h->value, nval, h->ref);
-	else
+	else if (nval > 0)
 		proto_out_copy(o, h->value, nval);
 }
 

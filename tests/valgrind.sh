@@ -1,7 +1,8 @@
 #!/bin/sh
 # valgrind.sh -- the Python integration tests (test_wire, test_cli,
-# test_hostile) with every cached they start run under valgrind memcheck
-# (common.py's CACHED_WRAPPER; timeouts stretched by CACHED_TIME_SCALE).
+# test_hostile, test_bin_server) with every cached they start run under
+# valgrind memcheck (common.py's CACHED_WRAPPER; timeouts stretched by
+# CACHED_TIME_SCALE).
 # Passes when the tests pass and every server's valgrind log shows 0
 # errors and 0 bytes definitely, indirectly or possibly lost.
 #
@@ -27,7 +28,8 @@ export PYTHONDONTWRITEBYTECODE=1
 
 start=$(date +%s)
 (cd "$top/tests/integration" &&
-    python3 -m unittest -v test_wire test_cli test_hostile) \
+    python3 -m unittest -v test_wire test_cli test_hostile \
+    test_bin_server) \
     >"$out/tests.log" 2>&1
 rc=$?
 secs=$(( $(date +%s) - start ))

@@ -32,7 +32,7 @@ while getopts r:t:j: opt; do
 	esac
 done
 shift $((OPTIND - 1))
-targets=${*:-proto resp store}
+targets=${*:-proto resp store bin}
 
 command -v "$CC" >/dev/null || { echo "run.sh: $CC not found" >&2; exit 1; }
 if [ ! -x configure ] || [ configure.ac -nt configure ] ||
@@ -64,6 +64,9 @@ for t in $targets; do
 	ln -sf "tests/fuzz/fuzz_$t" "$out/fuzz_$t"
 	mkdir -p "$out/corpus-$t" "$out/jobs-$t"
 	rm -f "$out/jobs-$t"/fuzz-*.log
+	# a target's own dictionary (bin.dict) if it has one
+	dict=$top/tests/fuzz/memcached.dict
+	[ -f "$top/tests/fuzz/$t.dict" ] && dict=$top/tests/fuzz/$t.dict
 	start=$(date +%s)
 	# With -jobs, libFuzzer writes each job's log to fuzz-N.log in the
 	# current directory.
@@ -73,7 +76,7 @@ for t in $targets; do
 	"$out/fuzz_$t" -runs="$runs" -max_total_time="$secs" \
 	    -max_len=16384 -timeout=10 -rss_limit_mb=4096 $jobflags \
 	    -print_final_stats=1 \
-	    -dict="$top/tests/fuzz/memcached.dict" \
+	    -dict="$dict" \
 	    -artifact_prefix="$out/artifacts/$t-" \
 	    "$out/corpus-$t" "$top/tests/fuzz/corpus/$t") \
 	    >"$out/fuzz_$t.log" 2>&1

@@ -1,5 +1,6 @@
-"""A mixed load on one cached for tests/tsan/run.sh: 16 client threads,
-each on its own connection (reconnecting now and then), send pipelined
+"""A mixed load on one cached for tests/tsan/run.sh: 16 client threads
+(and 4 more speaking the binary protocol), each on its own connection
+(reconnecting now and then), send pipelined
 batches of get/gets/gat, set/add/replace/append/prepend/cas, delete,
 incr/decr, touch and the odd flush_all, stats and stats conns, on a shared
 key set with short TTLs, while -m 2 keeps the store evicting, the expiry
@@ -14,6 +15,7 @@ SIGTERM (ThreadSanitizer makes it exit 66 after a report).
 import os
 import random
 import socket
+import struct
 import sys
 import threading
 import time
@@ -78,6 +80,85 @@ def client(port, seed, deadline, result):
         c.close()
 
 
+def bin_req(op, key=b"", ext=b"", val=b""):
+    """One binary request (opaque 0, no CAS)."""
+    return struct.pack(">BBHBBHIIQ", 0x80, op, len(key), len(ext), 0, 0,
+                       len(ext) + len(key) + len(val), 0, 0) + ext + key + val
+
+
+def bin_command(r):
+    """One random binary request: gets, stores, incr, delete, touch, stat."""
+    k = r.choice(KEYS)
+    ttl = r.choice((0, 0, 1, 2))
+    op = r.randrange(100)
+    if op < 35:
+        return bin_req(r.choice((0x00, 0x09, 0x0c, 0x0d)), k)
+    if op < 55:
+        n = r.choice((1, 100, 5000, 100000))
+        return bin_req(r.choice((0x01, 0x11, 0x02, 0x03)), k,
+                       struct.pack(">II", 0, ttl), b"b" * n)
+    if op < 60:
+        return bin_req(r.choice((0x0e, 0x0f, 0x19)), k, b"", b"a")
+    if op < 75:
+        return bin_req(r.choice((0x05, 0x06, 0x15)), k,
+                       struct.pack(">QQI", r.randrange(100), 5, ttl))
+    if op < 85:
+        return bin_req(r.choice((0x04, 0x14)), k)
+    if op < 95:
+        return bin_req(r.choice((0x1c, 0x1d, 0x1e)), k,
+                       struct.pack(">I", ttl))
+    return bin_req(0x10)
+
+
+def recv_some(s):
+    """What the socket has, b"" once the server closed or reset it."""
+    try:
+        return s.recv(1 << 20)
+    except ConnectionResetError:
+        return b""
+
+
+def bin_client(port, seed, deadline, result):
+    """Sends batches of binary requests ended by a NOOP and reads every
+    response up to the NOOP's."""
+    r = random.Random(seed)
+    s = None
+    while time.monotonic() < deadline:
+        if s is None or r.randrange(50) == 0:
+            if s is not None:
+                s.close()
+            s = socket.create_connection(("127.0.0.1", port), 60)
+            buf = b""
+        batch = b"".join(bin_command(r) for _ in range(r.randint(1, 20)))
+        s.sendall(batch + bin_req(0x0a))
+        while True:
+            while len(buf) < 24:
+                chunk = recv_some(s)
+                if not chunk:
+                    break
+                buf += chunk
+            if len(buf) < 24:
+                result["closed"] += 1
+                s = None
+                break
+            need = 24 + struct.unpack(">I", buf[8:12])[0]
+            while len(buf) < need:
+                chunk = recv_some(s)
+                if not chunk:
+                    break
+                buf += chunk
+            if len(buf) < need:
+                result["closed"] += 1
+                s = None
+                break
+            op, buf = buf[1], buf[need:]
+            if op == 0x0a:
+                result["batches"] += 1
+                break
+    if s is not None:
+        s.close()
+
+
 def nuisances(port, deadline):
     """Connections for the timers: silent ones, half-sent ones, and ones
     that ask for a lot and never read."""
@@ -109,6 +190,10 @@ def main():
         threads = [threading.Thread(target=client,
                                     args=(srv.port, i, deadline, result))
                    for i in range(16)]
+        threads += [threading.Thread(target=bin_client,
+                                     args=(srv.port, 100 + i, deadline,
+                                           result))
+                    for i in range(4)]
         threads.append(threading.Thread(target=nuisances,
                                         args=(srv.port, deadline)))
         for t in threads:

@@ -16,7 +16,9 @@
  * outcomes but not errors, a bad data terminator closing, a refused set
  * swallowing its data and deleting the old value, a multi-key get resumed
  * over many calls answering each hit once and END once, and the counters
- * in thread_stats moving as memcached's do.
+ * in thread_stats moving as memcached's do.  The binary protocol (issue
+ * 12) runs through the same dispatch with proto_bin: bare values, exact
+ * skips, per-key misses, incr with an initial value, the SASL gate.
  */
 #include "config.h"
 
@@ -649,6 +651,278 @@ test_refused_set_counters_as_memcached(void **state)
 	assert_int_equal(t->ts.cmd_set, 0);
 }
 
+/* ---- the binary protocol through the same dispatch (issue 12) ---- */
+
+/* Appends a binary request to buf at *n. */
+static void
+bin_put(char *buf, size_t *n, uint8_t op, const char *key, const void *ext,
+    size_t next, const char *val, size_t nval, uint64_t cas)
+{
+	unsigned char	*h = (unsigned char *)buf + *n;
+	size_t		 nkey = key != NULL ? strlen(key) : 0;
+	uint32_t	 body = (uint32_t)(next + nkey + nval);
+
+	memset(h, 0, 24);
+	h[0] = 0x80;
+	h[1] = op;
+	h[2] = (unsigned char)(nkey >> 8);
+	h[3] = (unsigned char)nkey;
+	h[4] = (unsigned char)next;
+	for (int i = 0; i < 4; i++)
+		h[8 + i] = (unsigned char)(body >> (24 - 8 * i));
+	for (int i = 0; i < 8; i++)
+		h[16 + i] = (unsigned char)(cas >> (56 - 8 * i));
+	memcpy(h + 12, "OPAQ", 4);
+	if (next > 0)
+		memcpy(h + 24, ext, next);
+	if (nkey > 0)
+		memcpy(h + 24 + next, key, nkey);
+	if (nval > 0)
+		memcpy(h + 24 + next + nkey, val, nval);
+	*n += 24 + body;
+}
+
+/* Runs a binary stream as conn.c does: values are bare (no "\r\n"),
+ * parser errors carry their length. */
+static enum dispatch_next
+run_bin(struct rig *t, const char *in, size_t len)
+{
+	enum dispatch_next	next = DISPATCH_DONE;
+	size_t			pos = 0;
+
+	t->sink.codec = &proto_bin;
+	t->closed = false;
+	t->swallowed = 0;
+	while (pos < len) {
+		struct proto_req	req;
+		struct dispatch_state	ds;
+		size_t			consumed = 0;
+		enum proto_result	r;
+
+		r = proto_bin.parse(in + pos, len - pos, &req, &consumed);
+		assert_int_not_equal(r, PROTO_NEED_MORE);
+		pos += consumed;
+		if (r != PROTO_OK) {
+			if (req.error != NULL)
+				proto_out_copy(&t->cap.out, req.error,
+				    req.nerror);
+			if (r == PROTO_CLOSE) {
+				t->closed = true;
+				return DISPATCH_CLOSE;
+			}
+			pos += req.swallow;
+			continue;
+		}
+		memset(&ds, 0, sizeof ds);
+		next = dispatch_request(&t->env, &req, &ds, &t->sink);
+		assert_int_not_equal(next, DISPATCH_AGAIN);
+		if (next == DISPATCH_VALUE) {
+			size_t n = item_nbytes(ds.it);
+
+			assert_true(req.bare_value);
+			assert_true(pos + n <= len);
+			memcpy(item_value_mut(ds.it), in + pos, n);
+			next = dispatch_value(&t->env, &req, &ds, "\r\n",
+			    &t->sink);
+			pos += n;
+		} else if (next == DISPATCH_SWALLOW) {
+			t->swallowed = ds.swallow;
+			pos += ds.swallow;
+		}
+		if (next == DISPATCH_CLOSE) {
+			t->closed = true;
+			break;
+		}
+	}
+	return next;
+}
+
+/* The status and body of the i-th response in the capture; -1 when
+ * there are fewer. */
+static int
+bin_status(struct rig *t, int i, const char **body, size_t *nbody)
+{
+	const unsigned char	*p = (const unsigned char *)t->cap.buf;
+	size_t			 off = 0;
+
+	for (;;) {
+		size_t blen;
+
+		if (off + 24 > t->cap.len)
+			return -1;
+		assert_int_equal(p[off], 0x81);
+		assert_memory_equal(p + off + 12, "OPAQ", 4);
+		blen = (size_t)p[off + 8] << 24 | (size_t)p[off + 9] << 16 |
+		    (size_t)p[off + 10] << 8 | p[off + 11];
+		if (i-- == 0) {
+			if (body != NULL) {
+				*body = t->cap.buf + off + 24;
+				*nbody = blen;
+			}
+			return p[off + 6] << 8 | p[off + 7];
+		}
+		off += 24 + blen;
+	}
+}
+
+/* Empties the capture. */
+static void
+cap_reset(struct rig *t)
+{
+	t->cap.len = 0;
+	t->cap.buf[0] = '\0';
+}
+
+/* A refused binary store skips exactly its value (no "\r\n" after it),
+ * deletes the old value as memcached does, and the next request runs. */
+static void
+test_bin_refused_set(void **state)
+{
+	struct rig		*t = *state;
+	static char		 in[ITEM_MAX * 3];
+	static const char	 ext[8] = { 0 };
+	static char		 big[ITEM_MAX + 10];
+	size_t			 n = 0;
+	const char		*body;
+	size_t			 nbody;
+
+	memset(big, 'v', sizeof big);
+	bin_put(in, &n, 0x01, "k", ext, 8, "old", 3, 0);
+	bin_put(in, &n, 0x01, "k", ext, 8, big, sizeof big, 0);
+	bin_put(in, &n, 0x00, "k", NULL, 0, NULL, 0, 0);
+	run_bin(t, in, n);
+	assert_false(t->closed);
+	assert_int_equal(t->swallowed, sizeof big);
+	assert_int_equal(bin_status(t, 0, NULL, NULL), 0);
+	assert_int_equal(bin_status(t, 1, &body, &nbody), 0x03);
+	assert_int_equal(nbody, 10);
+	assert_memory_equal(body, "Too large.", 10);
+	assert_int_equal(bin_status(t, 2, &body, &nbody), 0x01);
+	assert_memory_equal(body, "Not found", 9);
+	assert_int_equal(bin_status(t, 3, NULL, NULL), -1);
+	assert_int_equal(t->ts.store_too_large, 1);
+	assert_int_equal(t->ts.cmd_set, 1);
+}
+
+/* Gets: misses reported per key through the codec's miss(), quiet
+ * misses left out, counted as memcached counts them. */
+static void
+test_bin_get(void **state)
+{
+	struct rig		*t = *state;
+	static const char	 ext[8] = { 0, 0, 0, 9, 0, 0, 0, 0 };
+	static const char	 texp[4] = { 0 };
+	char			 in[512];
+	size_t			 n = 0, nbody;
+	const char		*body;
+
+	bin_put(in, &n, 0x01, "a b", ext, 8, "val", 3, 0);
+	bin_put(in, &n, 0x0c, "a b", NULL, 0, NULL, 0, 0);
+	bin_put(in, &n, 0x09, "nope", NULL, 0, NULL, 0, 0);
+	bin_put(in, &n, 0x0c, "nope", NULL, 0, NULL, 0, 0);
+	bin_put(in, &n, 0x1c, "a b", texp, 4, NULL, 0, 0);
+	bin_put(in, &n, 0x1d, "nope", texp, 4, NULL, 0, 0);
+	run_bin(t, in, n);
+	/* getk: flags, the key (holding a space: one key), the value */
+	assert_int_equal(bin_status(t, 1, &body, &nbody), 0);
+	assert_int_equal(nbody, 4 + 3 + 3);
+	assert_memory_equal(body, "\0\0\0\x09" "a bval", 10);
+	/* getq's miss: nothing; getk's miss: the key */
+	assert_int_equal(bin_status(t, 2, &body, &nbody), 0x01);
+	assert_int_equal(nbody, 4);
+	assert_memory_equal(body, "nope", 4);
+	/* touch: flags, no value */
+	assert_int_equal(bin_status(t, 3, &body, &nbody), 0);
+	assert_int_equal(nbody, 4);
+	assert_int_equal(bin_status(t, 4, &body, &nbody), 0x01);
+	assert_int_equal(bin_status(t, 5, NULL, NULL), -1);
+	assert_int_equal(t->ts.cmd_get, 3);
+	assert_int_equal(t->ts.get_hits, 1);
+	assert_int_equal(t->ts.get_misses, 2);
+	assert_int_equal(t->ts.cmd_touch, 2);
+	assert_int_equal(t->ts.touch_hits, 1);
+	assert_int_equal(t->ts.touch_misses, 1);
+}
+
+/* incr/decr: created with the initial value unless the expiration is
+ * 0xffffffff, a CAS with the new value, non-numeric refused. */
+static void
+test_bin_arith(void **state)
+{
+	struct rig		*t = *state;
+	static const char	 create[20] = { [7] = 5, [15] = 100 };
+	static const char	 nocreate[20] = { [7] = 5, [16] = (char)0xff,
+				    [17] = (char)0xff, [18] = (char)0xff,
+				    [19] = (char)0xff };
+	static const char	 ext[8] = { 0 };
+	char			 in[512];
+	size_t			 n = 0, nbody;
+	const char		*body;
+
+	bin_put(in, &n, 0x05, "n", nocreate, 20, NULL, 0, 0);
+	bin_put(in, &n, 0x05, "n", create, 20, NULL, 0, 0);
+	bin_put(in, &n, 0x05, "n", create, 20, NULL, 0, 0);
+	bin_put(in, &n, 0x06, "n", create, 20, NULL, 0, 0);
+	bin_put(in, &n, 0x01, "s", ext, 8, "abc", 3, 0);
+	bin_put(in, &n, 0x05, "s", create, 20, NULL, 0, 0);
+	run_bin(t, in, n);
+	assert_int_equal(bin_status(t, 0, NULL, NULL), 0x01);
+	assert_int_equal(bin_status(t, 1, &body, &nbody), 0);
+	assert_memory_equal(body, "\0\0\0\0\0\0\0\x64", 8);
+	assert_int_equal(bin_status(t, 2, &body, &nbody), 0);
+	assert_memory_equal(body, "\0\0\0\0\0\0\0\x69", 8);
+	assert_int_equal(bin_status(t, 3, &body, &nbody), 0);
+	assert_memory_equal(body, "\0\0\0\0\0\0\0\x64", 8);
+	assert_int_equal(bin_status(t, 5, &body, &nbody), 0x06);
+	assert_int_equal(t->ts.incr_misses, 1);
+	assert_int_equal(t->ts.incr_hits, 1);
+	assert_int_equal(t->ts.decr_hits, 1);
+}
+
+/* A fake user list: "user"/"pass". */
+static bool
+fake_plain(void *ctx, const char *msg, size_t n)
+{
+	(void)ctx;
+	return n == 10 && memcmp(msg, "\0user\0pass", 10) == 0;
+}
+
+/* With SASL on, only the SASL commands and version run before login;
+ * anything else is refused and closes. */
+static void
+test_bin_auth(void **state)
+{
+	struct rig	*t = *state;
+	bool		 authed = false;
+	char		 in[512];
+	size_t		 n = 0;
+
+	t->env.sasl_plain = fake_plain;
+	t->env.authenticated = &authed;
+	bin_put(in, &n, 0x0b, NULL, NULL, 0, NULL, 0, 0);
+	bin_put(in, &n, 0x20, NULL, NULL, 0, NULL, 0, 0);
+	bin_put(in, &n, 0x21, "PLAIN", NULL, 0, "\0user\0nope", 10, 0);
+	bin_put(in, &n, 0x0a, NULL, NULL, 0, NULL, 0, 0);
+	bin_put(in, &n, 0x0b, NULL, NULL, 0, NULL, 0, 0);
+	assert_int_equal(run_bin(t, in, n), DISPATCH_CLOSE);
+	assert_int_equal(bin_status(t, 0, NULL, NULL), 0);
+	assert_int_equal(bin_status(t, 1, NULL, NULL), 0);
+	assert_int_equal(bin_status(t, 2, NULL, NULL), 0x20);
+	assert_int_equal(bin_status(t, 3, NULL, NULL), 0x20);
+	assert_int_equal(bin_status(t, 4, NULL, NULL), -1);
+	assert_false(authed);
+	cap_reset(t);
+	n = 0;
+	bin_put(in, &n, 0x21, "PLAIN", NULL, 0, "\0user\0pass", 10, 0);
+	bin_put(in, &n, 0x0a, NULL, NULL, 0, NULL, 0, 0);
+	assert_int_equal(run_bin(t, in, n), DISPATCH_DONE);
+	assert_true(authed);
+	assert_int_equal(bin_status(t, 0, NULL, NULL), 0);
+	assert_int_equal(bin_status(t, 1, NULL, NULL), 0);
+	assert_int_equal(t->ts.auth_cmds, 2);
+	assert_int_equal(t->ts.auth_errors, 1);
+}
+
 int
 main(void)
 {
@@ -692,6 +966,15 @@ main(void)
 		    setup_copy, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_refused_set_counters_as_memcached, setup_copy, teardown),
+		cmocka_unit_test_setup_teardown(test_bin_refused_set, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_bin_get, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bin_get, setup_copy,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_bin_arith, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_bin_auth, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
