@@ -637,6 +637,7 @@ class BinaryFloodTest(unittest.TestCase):
                 self.assertLess(peak, 16 * 1024)
             self.assertIsNotNone(wait_for(
                 lambda: watch.stats()["curr_connections"] == "1", 5))
+            watch.close()
 
     def test_trickled_headers(self):
         """200 binary clients send a GETK a byte at a time (a normal
