@@ -21,12 +21,14 @@
  * Parsing yields one of four results:
  *   PROTO_NEED_MORE  no complete line yet (or: keep reading a long get line)
  *   PROTO_OK         a request; for storage commands req->nbytes data bytes
- *                    plus "\r\n" follow the line and are the caller's to read
+ *                    plus "\r\n" (none with req->bare_value: binary)
+ *                    follow the line and are the caller's to read
  *   PROTO_BAD        the line is bad but framing is intact: send req->error,
  *                    skip req->swallow further bytes (a data block), go on
  *   PROTO_CLOSE      framing is lost: send req->error if not NULL, close
  * In every case but NEED_MORE, *consumed is the length of the line
- * including its "\n".
+ * including its "\n" (binary: of the header, extras and key).  req->error
+ * is nerror bytes long, or a C string when nerror is 0.
  *
  * Commands are found through a table of names and per-command argument
  * parsers (proto_parse.c), so new families such as the meta commands slot in
@@ -185,12 +187,12 @@ struct proto_req {
 enum proto_result proto_parse(const char *buf, size_t len,
 	    struct proto_req *req, size_t *consumed);
 
-/* True for the commands that take a list of keys (get, gets, gat, gats).
- * A request with no list but a key (binary get) yields that one key. */
+/* True for the commands that take a list of keys (get, gets, gat, gats). */
 bool	proto_is_multikey(enum proto_cmd cmd);
 
 /* Walks a multi-key request's keys: *cursor starts at 0; returns false
- * after the last key. */
+ * after the last key.  A request with no list but a key (a binary get,
+ * whose key may hold spaces) yields that one key as it is. */
 bool	proto_next_key(const struct proto_req *req, size_t *cursor,
 	    const char **key, size_t *nkey);
 

@@ -13,6 +13,12 @@
  *   gets every reply to what it sent: the connection runs the rest of its
  *   input, sends what is queued, then closes.
  *
+ * Protocol: the first byte a client sends picks the connection's codec
+ * for good (conn_pick_codec): 0x80 memcached's binary protocol, anything
+ * else the text protocol with its meta commands, as -B allows.  Binary
+ * values stream into their items like text ones, with no "\r\n" after
+ * them (inbuf_start_bare_value).
+ *
  * Progress, for both timeouts, is what the client takes off the socket
  * (bytes written less what the kernel still holds, SIOCOUTQ), not our own
  * writes: with a full send buffer a steady slow reader frees room a little
@@ -419,6 +425,9 @@ conn_value_absurd(struct conn *c)
 {
 	if (!c->req.bare_value || c->req.nbytes <=
 	    c->srv->opts->item_size_max + BIN_VALUE_SLACK)
+		return false;
+	/* before -S authentication dispatch refuses it, and closes */
+	if (c->env.authenticated != NULL && !c->authenticated)
 		return false;
 	STAT_INC(&c->w->stats, store_too_large);
 	c->codec->status(&c->out, &c->req, PROTO_R_TOO_LARGE);

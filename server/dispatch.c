@@ -16,6 +16,11 @@
  * the store's meta operations (store.h); their counters follow how
  * memcached 1.6.18 counts them, which test_differential.py compares.
  *
+ * The binary protocol (proto_bin.c) maps its opcodes onto these same rows
+ * (get/gat with one key, ms, md, ma, mn ...); SASL authentication adds
+ * rows of its own, and with -S every request but SASL and version waits
+ * for it (dispatch_request's gate, as memcached's authenticated()).
+ *
  * No locks of its own: the store locks itself, counters belong to the
  * calling thread.
  */

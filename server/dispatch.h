@@ -12,9 +12,11 @@
  *            gets, a slice of keys at a time)
  *   VALUE    a storage command reserved state->it: read its
  *            item_nbytes(it) value bytes into item_value_mut(it), and the
- *            2 bytes after them, then call dispatch_value
+ *            2 bytes after them (none when req->bare_value: pass "\r\n"),
+ *            then call dispatch_value
  *   SWALLOW  a refused storage command: discard state->swallow bytes
- *   CLOSE    close once what is queued has been sent
+ *   CLOSE    close once what is queued has been sent (also: a request
+ *            refused because the connection has not authenticated)
  *
  * The environment holds what dispatch may touch besides the store and
  * the sink: the calling thread's counters and the server-wide operations

@@ -339,8 +339,12 @@ def framing_cases():
          CLOSED),
         (b"TLS ClientHello", b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03"
          + bytes(range(32, 96)) + b"\r\n", ERR, VERSION),
+        # a binary header (issue 12: the binary protocol is served)
+        # whose key is longer than its body: "Unknown command" and
+        # closed, as memcached 1.6.18 does
         (b"binary protocol get", b"\x80\x00\x00\x01" + b"\x00" * 20 +
-         b"k\r\n", ERR, VERSION),
+         b"k\r\n", b"\x81\x00\x00\x00\x00\x00\x00\x81\x00\x00\x00\x0f" +
+         b"\x00" * 12 + b"Unknown command", CLOSED),
         (b"RESP PING", b"*1\r\n$4\r\nPING\r\n", ERR * 3, VERSION),
     ]
     for name, req, reply, ending in rows:

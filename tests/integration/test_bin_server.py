@@ -379,6 +379,12 @@ class Sasl(unittest.TestCase):
         r = c.resp()
         self.assertEqual((r.status, r.value), (0x20, b"Auth failure."))
         self.assertTrue(c.closed())
+        # a huge store before login: refused for the login, not the size
+        c = self.conn()
+        c.send(req(SET, b"k", set_ext(), bodylen=0x7fffffff))
+        r = c.resp()
+        self.assertEqual((r.status, r.value), (0x20, b"Auth failure."))
+        self.assertTrue(c.closed())
 
     def test_text_refused(self):
         t = self.srv.connect()
