@@ -42,7 +42,8 @@ start_log() {
 
 PACKAGES="build-essential autoconf automake libtool pkg-config libevent-dev
 libcmocka-dev libmemcached-dev libmemcached-tools memcached nutcracker
-python3 clang valgrind libssl-dev openssl python3-pymemcache"
+python3 clang valgrind libssl-dev openssl ruby ruby-dalli python3-pylibmc
+php-cli php-memcached python3-pymemcache sasl2-bin nodejs"
 # Go and the Go libraries tests/vendor/memcached_exporter builds against
 # (its build.sh lists them; it would install them itself, mid-test).
 PACKAGES="$PACKAGES golang-go golang-github-alecthomas-units-dev
@@ -69,6 +70,19 @@ install_packages() {
 	step "installing packages:$missing"
 	quiet apt-get update -q
 	quiet env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing
+}
+
+# Installs npm's memjs (a binary-protocol client the tests run) into $1/npm,
+# never globally; without it test_client_memjs.py skips and says why.
+install_memjs() {
+	[ -d "$1/npm/node_modules/memjs" ] && return 0
+	# Debian's nodejs comes without npm (NodeSource's has it built in)
+	if ! command -v npm >/dev/null && [ "$(id -u)" -eq 0 ]; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm ||
+		    true
+	fi
+	npm install --prefix "$1/npm" --no-audit --no-fund memjs >/dev/null 2>&1 ||
+	    echo "quickstart: npm install memjs failed; its test will skip" >&2
 }
 
 # Generates configure, configures in $1 with extra flags $2, builds.
@@ -135,6 +149,7 @@ test)
 	start_log build
 	install_packages
 	build build ""
+	install_memjs build
 	check build
 	;;
 sanitize)
@@ -143,6 +158,7 @@ sanitize)
 	build build-sanitize --enable-sanitizers=address,undefined
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	install_memjs build-sanitize
 	check build-sanitize
 	;;
 *)

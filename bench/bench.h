@@ -52,6 +52,8 @@ struct bench_cfg {
 	unsigned	 nttls;
 	double		 ttl_total;	/* sum of the weights */
 	int		 meta;	/* --protocol meta: mg/ms/mn, not get/set */
+	int		 binary; /* --protocol binary: GET/GETKQ+NOOP/SET */
+	unsigned	 set_batch; /* binary: N SETQ + NOOP per set request */
 	int		 preload;
 	int		 miss_set;	/* a get miss is followed by a set */
 	int		 json;
@@ -138,6 +140,7 @@ struct bench_conn {
 
 int	 bench_opts_parse(struct bench_cfg *, int, char **);
 void	 bench_usage(FILE *);
+const char *bench_protocol_name(const struct bench_cfg *);
 
 int	 bench_conn_init(struct bench_conn *, const struct bench_cfg *,
 	    struct bench_stats *, unsigned, uint64_t);

@@ -18,6 +18,14 @@
  *   "ms key bytes T<ttl>":  "HD" | "NS" | "EX" | "NF" CRLF
  * Sets are sent without q, so that every set has its own reply and its
  * own latency, as in text mode.
+ * Binary protocol (--protocol binary), 24-byte headers parsed with
+ * proto_resp_parse_bin_head, values skipped by length:
+ *   GET key:       one GET reply (status 0 a hit, 1 a miss)
+ *   k keys:        GETKQ for each, then NOOP: a GETKQ reply per hit (its
+ *                  key names it), the NOOP's reply ends the batch
+ *   SET:           one SET reply (0 stored, 1/2/5 not stored)
+ *   --set-batch N: N SETQ then NOOP, one ring entry counted as N sets;
+ *                  SETQ replies are errors only, the NOOP's ends it
  * A line is parsed only once it is whole; value bytes are skipped as they
  * arrive and never buffered (their closing CRLF is checked), so the read
  * buffer holds at most one partial line (PROTO_RESP_LINE_MAX).  Anything
@@ -54,6 +62,12 @@
 #define RBUF_SIZE	(256 * 1024)
 
 static SSL_CTX	*tls_ctx;	/* set by bench_tls_init, then read-only */
+/* Binary protocol opcodes (protocol-binary.txt) the generator sends. */
+#define BIN_GET		0x00
+#define BIN_SET		0x01
+#define BIN_NOOP	0x0a
+#define BIN_SETQ	0x11
+#define BIN_GETKQ	0x0d
 
 /* Returns CLOCK_MONOTONIC in nanoseconds. */
 uint64_t
@@ -235,8 +249,73 @@ put_mg(const struct bench_cfg *cfg, char *p, const uint64_t *keys,
 	return p + 4;
 }
 
-/* Queues "get k1 k2 ..." or its meta form: t_sent 0 means stamp it when
- * written. */
+/* Writes a binary request header at p for a body of extlen + keylen +
+ * vlen bytes; returns the end. */
+static char *
+put_bin_header(char *p, uint8_t opcode, size_t keylen, uint8_t extlen,
+    size_t vlen)
+{
+	uint32_t body = (uint32_t)(extlen + keylen + vlen);
+
+	memset(p, 0, 24);
+	p[0] = (char)0x80;
+	p[1] = (char)opcode;
+	p[2] = (char)(keylen >> 8);
+	p[3] = (char)keylen;
+	p[4] = (char)extlen;
+	p[8] = (char)(body >> 24);
+	p[9] = (char)(body >> 16);
+	p[10] = (char)(body >> 8);
+	p[11] = (char)body;
+	return p + 24;
+}
+
+/* Writes a binary request with a key and no extras at p: the key is
+ * written after the header, then the header filled in. */
+static char *
+put_bin_keyed(const struct bench_cfg *cfg, char *p, uint8_t opcode,
+    uint64_t key)
+{
+	char	*end = put_key(cfg, p + 24, key);
+
+	put_bin_header(p, opcode, (size_t)(end - p - 24), 0, 0);
+	return end;
+}
+
+/* Writes the binary get of n keys at p: one GET, or GETKQs and a NOOP. */
+static char *
+put_bin_get(const struct bench_cfg *cfg, char *p, const uint64_t *keys,
+    unsigned n)
+{
+	unsigned i;
+
+	if (n == 1)
+		return put_bin_keyed(cfg, p, BIN_GET, keys[0]);
+	for (i = 0; i < n; i++)
+		p = put_bin_keyed(cfg, p, BIN_GETKQ, keys[i]);
+	return put_bin_header(p, BIN_NOOP, 0, 0, 0);
+}
+
+/* Writes one binary SET (or SETQ) of key with len value bytes at p. */
+static char *
+put_bin_set(const struct bench_cfg *cfg, char *p, uint8_t opcode,
+    uint64_t key, uint32_t ttl, uint32_t len)
+{
+	char	*k = p + 24 + 8, *end = put_key(cfg, k, key);
+	size_t	 klen = (size_t)(end - k);
+
+	put_bin_header(p, opcode, klen, 8, len);
+	memset(p + 24, 0, 4);			/* flags */
+	p[28] = (char)(ttl >> 24);
+	p[29] = (char)(ttl >> 16);
+	p[30] = (char)(ttl >> 8);
+	p[31] = (char)ttl;
+	memcpy(end, cfg->value, len);
+	return end + len;
+}
+
+/* Queues "get k1 k2 ..." or its meta or binary form: t_sent 0 means stamp
+ * it when written. */
 void
 bench_conn_put_get(struct bench_conn *c, const uint64_t *keys, unsigned n,
     uint64_t t_sent)
@@ -245,8 +324,10 @@ bench_conn_put_get(struct bench_conn *c, const uint64_t *keys, unsigned n,
 	char		*p, *start;
 	unsigned	 i, slot = (c->head + c->count) % c->cap;
 
-	start = p = wreserve(c, 8 + (size_t)n * (klen + 16));
-	if (c->cfg->meta)
+	start = p = wreserve(c, 32 + (size_t)n * (klen + 24));
+	if (c->cfg->binary)
+		p = put_bin_get(c->cfg, p, keys, n);
+	else if (c->cfg->meta)
 		p = put_mg(c->cfg, p, keys, n);
 	else {
 		memcpy(p, "get", 3);
@@ -293,10 +374,27 @@ bench_conn_put_set(struct bench_conn *c, uint64_t key, enum bench_req_kind kind,
 	const struct bench_cfg	*cfg = c->cfg;
 	uint32_t		 len = cfg->vmin;
 	char			*p, *start;
+	unsigned		 i, batch = kind == REQ_SET ? cfg->set_batch : 1;
 
 	if (cfg->vmax > cfg->vmin)
 		len += (uint32_t)bench_rng_below(&c->rng, cfg->vmax - cfg->vmin + 1);
-	start = p = wreserve(c, strlen(cfg->prefix) + 64 + len);
+	start = p = wreserve(c, (strlen(cfg->prefix) + 64 + len) * batch + 24);
+	if (cfg->binary && batch > 1) {
+		/* the batch's other keys follow the first one */
+		for (i = 0; i < batch; i++)
+			p = put_bin_set(cfg, p, BIN_SETQ,
+			    (key + i) % cfg->key_space, pick_ttl(c), len);
+		p = put_bin_header(p, BIN_NOOP, 0, 0, 0);
+		c->wlen += (size_t)(p - start);
+		ring_push(c, kind, batch, t_sent);
+		return;
+	}
+	if (cfg->binary) {
+		p = put_bin_set(cfg, p, BIN_SET, key, pick_ttl(c), len);
+		c->wlen += (size_t)(p - start);
+		ring_push(c, kind, 1, t_sent);
+		return;
+	}
 	if (cfg->meta) {
 		memcpy(p, "ms ", 3);
 		p = put_key(cfg, p + 3, key);
@@ -455,7 +553,7 @@ complete(struct bench_conn *c, uint64_t now)
 		bench_hist_record(&st->lat_get, lat);
 		break;
 	case REQ_SET:
-		st->sets++;
+		st->sets += r->nkeys;
 		bench_hist_record(&st->lat_set, lat);
 		break;
 	case REQ_MISS_SET:
@@ -679,6 +777,107 @@ bad_reply(struct bench_conn *c, const char *p, size_t avail)
 	snprintf(c->err, sizeof c->err, "unexpected reply: %.*s", (int)n, p);
 }
 
+/* Handles one binary reply head for the oldest request; -1 when it does
+ * not answer that request. */
+static int
+on_bin(struct bench_conn *c, const struct proto_resp_bin *r, uint64_t now)
+{
+	const struct bench_req	*q = &c->ring[c->head];
+	int			 batch;
+
+	if (c->count == 0) {
+		snprintf(c->err, sizeof c->err, "binary reply (opcode %#x) with "
+		    "no request", r->opcode);
+		return -1;
+	}
+	batch = q->nkeys > 1 || (q->kind == REQ_SET && c->cfg->set_batch > 1);
+	if (batch && r->opcode == BIN_NOOP) {
+		if (q->kind == REQ_GET && c->found != NULL)
+			queue_misses(c);
+		complete(c, now);
+		return 0;
+	}
+	if (batch && q->kind == REQ_GET && r->opcode == BIN_GETKQ &&
+	    r->status == 0) {
+		c->hits++;
+		if (c->found != NULL)
+			mark_found(c, r->key, r->keylen);
+		return 0;
+	}
+	if (batch) {
+		c->st->errors++;	/* one GETKQ/SETQ failed; NOOP ends it */
+		return 0;
+	}
+	if (q->kind == REQ_GET && r->opcode == BIN_GET &&
+	    (r->status == 0 || r->status == 1)) {
+		if (r->status == 0) {
+			c->hits++;
+			if (c->found != NULL)
+				c->found[0] = 1;
+		}
+		if (c->found != NULL)
+			queue_misses(c);
+		complete(c, now);
+		return 0;
+	}
+	if (q->kind != REQ_GET && r->opcode == BIN_SET) {
+		if (r->status == 1 || r->status == 2 || r->status == 5)
+			c->st->not_stored++;
+		else if (r->status != 0)
+			c->st->errors++;
+		complete(c, now);
+		return 0;
+	}
+	if (r->status != 0) {
+		c->st->errors++;
+		if (q->kind == REQ_GET && c->found != NULL)
+			memset(c->found, 0, c->cfg->keys_per_get);
+		complete(c, now);
+		return 0;
+	}
+	snprintf(c->err, sizeof c->err, "unexpected binary reply (opcode "
+	    "%#x) to a %s", r->opcode, q->kind == REQ_GET ? "get" : "set");
+	return -1;
+}
+
+/* Consumes rbuf[0, rlen) in the binary protocol: reply heads, then their
+ * values skipped unbuffered; -1 on bad framing. */
+static int
+parse_bin(struct bench_conn *c, uint64_t now)
+{
+	struct proto_resp_bin	r;
+	size_t			pos = 0, used, skip;
+
+	while (pos < c->rlen) {
+		if (c->data_left > 0) {
+			skip = c->rlen - pos < c->data_left ? c->rlen - pos :
+			    (size_t)c->data_left;
+			pos += skip;
+			c->data_left -= skip;
+			continue;
+		}
+		switch (proto_resp_parse_bin_head(c->rbuf + pos, c->rlen - pos,
+		    &r, &used)) {
+		case PROTO_RESP_NEED_MORE:
+			goto out;
+		case PROTO_RESP_BAD:
+			snprintf(c->err, sizeof c->err, "bad binary reply "
+			    "header (magic %#x)", (uint8_t)c->rbuf[pos]);
+			return -1;
+		case PROTO_RESP_OK:
+			if (on_bin(c, &r, now) != 0)
+				return -1;
+			pos += used;
+			c->data_left = r.nvalue;
+			break;
+		}
+	}
+out:
+	memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
+	c->rlen -= pos;
+	return 0;
+}
+
 /* Consumes rbuf[0, rlen): reply elements through proto_resp_parse_head and
  * value bytes, which are skipped unbuffered; -1 on bad framing. */
 static int
@@ -686,6 +885,9 @@ parse(struct bench_conn *c, uint64_t now)
 {
 	struct proto_resp	r;
 	size_t			pos = 0, used, before;
+
+	if (c->cfg->binary)
+		return parse_bin(c, now);
 
 	while (pos < c->rlen) {
 		before = pos;

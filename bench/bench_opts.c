@@ -30,9 +30,12 @@ static const char usage_text[] =
 "  -R, --rate N             open loop: N requests/s in all, latency taken\n"
 "                           from each request's intended send time (0 =\n"
 "                           closed loop)\n"
-"  -M, --protocol P         text (get/set) or meta (mg/ms, multi-gets as\n"
-"                           quiet mg's ended by mn) (text)\n"
+"  -M, --protocol P         text (get/set), meta (mg/ms, multi-gets as\n"
+"                           quiet mg's ended by mn) or binary (GET/SET,\n"
+"                           multi-gets as GETKQs ended by a NOOP) (text)\n"
 "  -Z, --tls                TLS (the server's certificate is not checked)\n"
+"  -B, --set-batch N        binary: each set is N quiet SETQs ended by a\n"
+"                           NOOP, counted as N sets (1: plain SET)\n"
 "  -y, --busy-poll          poll without sleeping: keeps the generator's\n"
 "                           own wake-ups out of the latencies (costs a\n"
 "                           CPU per thread)\n"
@@ -81,6 +84,7 @@ static const struct option long_opts[] = {
 	{ "warmup-requests",	required_argument, NULL, 'W' },
 	{ "seed",		required_argument, NULL, 'S' },
 	{ "protocol",		required_argument, NULL, 'M' },
+	{ "set-batch",		required_argument, NULL, 'B' },
 	{ "busy-poll",		no_argument,	   NULL, 'y' },
 	{ "tls",		no_argument,	   NULL, 'Z' },
 	{ "json",		no_argument,	   NULL, 'j' },
@@ -89,6 +93,13 @@ static const struct option long_opts[] = {
 	{ "version",		no_argument,	   NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
 };
+
+/* The name of the protocol cfg speaks, as --protocol takes it. */
+const char *
+bench_protocol_name(const struct bench_cfg *cfg)
+{
+	return cfg->binary ? "binary" : cfg->meta ? "meta" : "text";
+}
 
 /* Prints the usage text to f. */
 void
@@ -251,17 +262,19 @@ set_defaults(struct bench_cfg *cfg)
 	cfg->ttls[0].weight = cfg->ttl_total = 1;
 	cfg->duration = 10;
 	cfg->seed = 1;
+	cfg->set_batch = 1;
 }
 
-/* Parses --protocol: text or meta. */
+/* Parses --protocol: text, meta or binary. */
 static int
 parse_protocol(struct bench_cfg *cfg, const char *s)
 {
-	if (strcmp(s, "text") == 0)
-		cfg->meta = 0;
-	else if (strcmp(s, "meta") == 0)
+	cfg->meta = cfg->binary = 0;
+	if (strcmp(s, "meta") == 0)
 		cfg->meta = 1;
-	else
+	else if (strcmp(s, "binary") == 0)
+		cfg->binary = 1;
+	else if (strcmp(s, "text") != 0)
 		return -1;
 	return 0;
 }
@@ -299,6 +312,7 @@ apply(struct bench_cfg *cfg, int ch, const char *arg, int *dist_set)
 	case 'W': return parse_u64(arg, 0, UINT64_MAX / 4, &cfg->warmup_requests);
 	case 'S': return parse_u64(arg, 0, UINT64_MAX, &cfg->seed);
 	case 'M': return parse_protocol(cfg, arg);
+	case 'B': return parse_uint(arg, 1, BENCH_MAX_KPG, &cfg->set_batch);
 	case 'y': cfg->busy_poll = 1; return 0;
 	case 'Z': cfg->tls = 1; return 0;
 	case 'j': cfg->json = 1; return 0;
@@ -321,6 +335,8 @@ check(const struct bench_cfg *cfg)
 		return "--warmup-requests needs --requests";
 	if (cfg->miss_set && cfg->get_weight == 0)
 		return "--miss-set without gets";
+	if (cfg->set_batch > 1 && !cfg->binary)
+		return "--set-batch needs --protocol binary";
 	return NULL;
 }
 
@@ -336,7 +352,7 @@ bench_opts_parse(struct bench_cfg *cfg, int argc, char **argv)
 
 	set_defaults(cfg);
 	while ((ch = getopt_long(argc, argv,
-	    "s:p:c:T:P:k:r:R:K:D:z:x:v:e:mld:n:w:W:S:M:yZjqhV", long_opts,
+	    "s:p:c:T:P:k:r:R:K:D:z:x:v:e:mld:n:w:W:S:M:B:yZjqhV", long_opts,
 	    NULL)) != -1) {
 		if (ch == 'h') {
 			bench_usage(stdout);

@@ -578,7 +578,7 @@ report_text(const struct bench_cfg *cfg, const struct totals *tot)
 	printf("server     %s%s%s  %s  %u conns  %u threads  pipeline %u  "
 	    "keys/get %u  get:set %u:%u%s\n", cfg->host,
 	    cfg->host[0] == '/' ? "" : ":", cfg->host[0] == '/' ? "" :
-	    cfg->port, cfg->meta ? "meta" : "text", cfg->conns, cfg->threads,
+	    cfg->port, bench_protocol_name(cfg), cfg->conns, cfg->threads,
 	    cfg->pipeline, cfg->keys_per_get, cfg->get_weight, cfg->set_weight,
 	    cfg->miss_set ? "  miss-set" : "");
 	if (cfg->preload)
@@ -636,7 +636,7 @@ report_json(const struct bench_cfg *cfg, const struct totals *tot)
 	    "\"keys_per_get\":%u,\"get_weight\":%u,\"set_weight\":%u,"
 	    "\"key_space\":%llu,\"distribution\":\"%s\",\"skew\":%g,"
 	    "\"value_min\":%u,\"value_max\":%u,\"rate\":%g,\"seed\":%llu,",
-	    cfg->meta ? "meta" : "text", cfg->conns, cfg->threads,
+	    bench_protocol_name(cfg), cfg->conns, cfg->threads,
 	    cfg->pipeline, cfg->keys_per_get, cfg->get_weight, cfg->set_weight,
 	    (unsigned long long)cfg->key_space, dist_name(cfg->dist),
 	    cfg->dist == DIST_ZIPF ? cfg->skew : 0, cfg->vmin, cfg->vmax,

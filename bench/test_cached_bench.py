@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """test_cached_bench.py -- cached-bench end to end: against the real cached
 (preload, pipelined multi-gets, value ranges and TTL mixes, cache-aside
-replay, pacing, equal seeds giving equal results, in the text and the meta
-protocol) and against a fake
+replay, pacing, equal seeds giving equal results, in the text, meta and
+binary protocols) and against fakes (text and binary)
 server that sends its replies one byte at a time or breaks the framing,
 which the reply parser must survive or report.
 
@@ -12,6 +12,7 @@ bounded.
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -184,11 +185,115 @@ class TestAgainstCached(unittest.TestCase):
             self.assertEqual((a["hits"], a["misses"]),
                              (b["hits"], b["misses"]))
 
+    def test_binary_preload_get_and_multiget(self):
+        for k in (1, 5):
+            _, r, _ = bench(self.server.port, "--protocol", "binary",
+                            "--preload", "-K", 1000, "-x", "bin%d:" % k,
+                            "-c", 2, "-P", 4, "-k", k, "-n", 4000)
+            self.assertEqual(r["protocol"], "binary")
+            self.assertEqual(r["preload_sets"], 1000)
+            self.assertEqual(r["errors"] + r["not_stored"], 0)
+            self.assertGreater(r["gets"], 0)
+            self.assertGreater(r["sets"], 0)
+            self.assertEqual(r["get_keys"], k * r["gets"])
+            self.assertEqual(r["hit_ratio"], 1.0)
+
+    def test_binary_counts_as_text(self):
+        # the seeded cache-aside replay of test_meta_counts_as_text
+        for k in (1, 4):
+            runs = []
+            for proto in ("text", "binary"):
+                _, r, _ = bench(self.server.port, "--protocol", proto,
+                                "-x", "bcmp%d%s:" % (k, proto), "-z", 1.0,
+                                "-K", 5000, "-r", "1:0", "-m", "-k", k,
+                                "-c", 1, "-n", 1500, "-S", 3)
+                runs.append(r)
+            a, b = runs
+            self.assertEqual(b["errors"], 0)
+            self.assertGreater(b["misses"], 0)
+            self.assertEqual(b["miss_sets"], b["misses"])
+            self.assertEqual((a["hits"], a["misses"]),
+                             (b["hits"], b["misses"]))
+
+    def test_binary_set_batch(self):
+        c = self.server.connect()
+        before = int(c.stats()["cmd_set"])
+        _, r, _ = bench(self.server.port, "--protocol", "binary", "-B", 10,
+                        "-r", "0:1", "-x", "batch:", "-c", 1, "-P", 2,
+                        "-n", 50)
+        after = int(c.stats()["cmd_set"])
+        c.close()
+        self.assertEqual(r["errors"] + r["not_stored"], 0)
+        self.assertEqual(r["sets"] % 10, 0)
+        self.assertGreaterEqual(r["sets"], 500)
+        self.assertEqual(after - before, r["sets"])
+
     def test_preload_only(self):
         _, r, _ = bench(self.server.port, "--preload", "-n", 0, "-K", 300,
                         "-x", "only:")
         self.assertEqual(r["preload_sets"], 300)
         self.assertEqual(r["ops"], 0)
+
+
+class BinFakeServer:
+    """A binary-protocol server for one connection that sends every reply
+    one byte at a time: GET hits with "hello", GETKQ hits for keys ending
+    in an even digit (misses are silent), NOOP, SET stored; magic sets the
+    replies' first byte (0x81 is right)."""
+
+    def __init__(self, magic=0x81):
+        self.magic = magic
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def reply(self, op, opaque, key=b"", extras=b"", value=b""):
+        return struct.pack(">BBHBBHIIQ", self.magic, op, len(key),
+                           len(extras), 0, 0,
+                           len(extras) + len(key) + len(value), opaque,
+                           7) + extras + key + value
+
+    def _serve(self):
+        self.sock.settimeout(30)
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        conn.settimeout(30)
+        buf = b""
+        try:
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                buf += chunk
+                while len(buf) >= 24:
+                    (_, op, keylen, extlen, _, _, bodylen, opaque,
+                     _) = struct.unpack_from(">BBHBBHIIQ", buf)
+                    if len(buf) < 24 + bodylen:
+                        break
+                    key = buf[24 + extlen:24 + extlen + keylen]
+                    buf = buf[24 + bodylen:]
+                    out = b""
+                    if op == 0x00:
+                        out = self.reply(op, opaque, extras=b"\0" * 4,
+                                         value=b"hello")
+                    elif op == 0x0d and key[-1:] in b"02468":
+                        out = self.reply(op, opaque, key, b"\0" * 4, b"hi")
+                    elif op in (0x0a, 0x01):
+                        out = self.reply(op, opaque)
+                    for i in range(len(out)):
+                        conn.sendall(out[i:i + 1])
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+    def close(self):
+        self.sock.close()
 
 
 class TestParser(unittest.TestCase):
@@ -257,6 +362,38 @@ class TestParser(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertIn("unexpected reply", err)
 
+    def test_binary_replies_split_at_every_byte(self):
+        fake = BinFakeServer()
+        try:
+            _, r, _ = bench(fake.port, "--protocol", "binary", "-c", 1,
+                            "-r", "1:1", "-n", 40, "-K", 10, "-S", 5)
+        finally:
+            fake.close()
+        self.assertEqual(r["gets"] + r["sets"], 40)
+        self.assertEqual((r["hits"], r["errors"]), (r["gets"], 0))
+        fake = BinFakeServer()
+        try:
+            _, r, _ = bench(fake.port, "--protocol", "binary", "-c", 1,
+                            "-k", 3, "-r", "1:0", "-n", 20, "-K", 10)
+        finally:
+            fake.close()
+        # the fake answers GETKQ for even keys only
+        self.assertEqual(r["gets"], 20)
+        self.assertEqual(r["hits"] + r["misses"], 60)
+        self.assertGreater(r["hits"], 0)
+        self.assertGreater(r["misses"], 0)
+        self.assertEqual(r["errors"], 0)
+
+    def test_binary_bad_magic_fails(self):
+        fake = BinFakeServer(magic=0x80)
+        try:
+            rc, _, err = bench(fake.port, "--protocol", "binary", "-c", 1,
+                               "-r", "1:0", "-n", 5, check=False)
+        finally:
+            fake.close()
+        self.assertEqual(rc, 1)
+        self.assertIn("bad binary reply", err)
+
     def test_broken_framing_fails(self):
         fake = FakeServer(b"HELLO\r\n")
         try:
@@ -281,7 +418,8 @@ class TestCommandLine(unittest.TestCase):
         self.assertIn("--pipeline", out.stdout)
         for bad in (["-c", "0"], ["-r", "0:0"], ["-z", "0"],
                     ["-v", "10-5"], ["-e", "x"], ["-n", "0"],
-                    ["--nonsense"], ["extra"], ["--protocol", "binary"]):
+                    ["--nonsense"], ["extra"], ["--protocol", "bogus"],
+                    ["--set-batch", "2"], ["-M", "binary", "-B", "0"]):
             self.assertEqual(self.run_bench(*bad).returncode, 64, bad)
 
     def test_connection_refused(self):

@@ -107,6 +107,36 @@ enum proto_resp_result proto_resp_parse(const char *buf, size_t len,
 enum proto_resp_result proto_resp_parse_head(const char *buf, size_t len,
 	    struct proto_resp *r, size_t *consumed);
 
+/*
+ * Binary protocol replies (proto_resp_bin.c): a 24-byte header (magic
+ * 0x81, opcode, key length, extras length, data type, status, total body
+ * length, opaque, CAS; big-endian), then extras, key and value.  One call
+ * parses the header with its extras and key; the value's nvalue bytes
+ * follow *consumed, for the caller to take or skip.  NEED_MORE until the
+ * header, extras and key are all in buf; BAD when the magic is not 0x81
+ * or extras and key do not fit in the body (the framing is lost).
+ */
+#define PROTO_RESP_BIN_HEADER	24
+#define PROTO_RESP_BIN_MAGIC	0x81
+
+struct proto_resp_bin {
+	uint8_t		 opcode;
+	uint8_t		 datatype;
+	uint16_t	 status;	/* 0 success, 1 not found, 2 exists... */
+	uint32_t	 opaque;
+	uint64_t	 cas;
+	const char	*extras;	/* extlen bytes */
+	uint8_t		 extlen;
+	const char	*key;		/* keylen bytes (GETK/GETKQ, STAT) */
+	uint16_t	 keylen;
+	uint32_t	 nvalue;	/* value bytes after the key */
+	bool		 has_flags;	/* extras are 4 bytes of client flags */
+	uint32_t	 flags;
+};
+
+enum proto_resp_result proto_resp_parse_bin_head(const char *buf,
+	    size_t len, struct proto_resp_bin *r, size_t *consumed);
+
 /* The keyword of a kind ("STORED", "VALUE", "number" for NUMBER...). */
 const char *proto_resp_kind_name(enum proto_resp_kind kind);
 

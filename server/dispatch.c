@@ -825,6 +825,10 @@ op_sasl_auth(const struct op *op)
 	    env->sasl_plain(env->ctx, req->arg, req->narg);
 	STAT_INC(env->stats, auth_cmds);
 	if (!ok) {
+		/* a failed attempt ends an earlier authentication, as in
+		 * memcached: the connection is no longer who it said */
+		if (env->authenticated != NULL)
+			*env->authenticated = false;
 		STAT_INC(env->stats, auth_errors);
 		reply(op, PROTO_R_AUTH_ERROR);
 		return DISPATCH_DONE;

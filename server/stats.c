@@ -20,6 +20,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -572,6 +573,55 @@ detail_line(void *ctx, const char *line, size_t n)
 	proto_out_copy(c->sink->out, line, n);
 }
 
+/* The lines of a dump gathered for one binary stat value. */
+struct detail_buf {
+	char	*p;
+	size_t	 n;
+	size_t	 cap;
+	bool	 failed;
+};
+
+/* Appends one "stats detail dump" line to a detail_buf. */
+static void
+detail_gather(void *ctx, const char *line, size_t n)
+{
+	struct detail_buf *b = ctx;
+
+	if (b->failed)
+		return;
+	if (b->n + n > b->cap) {
+		size_t	 cap = (b->n + n) * 2;
+		char	*p = realloc(b->p, cap);
+
+		if (p == NULL) {
+			b->failed = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->n, line, n);
+	b->n += n;
+}
+
+/* Sends the dump: raw lines on text connections, as memcached does; on
+ * binary ones (whose framing raw lines would break) one stat, "detail",
+ * whose value is the lines, as memcached's binary STAT does. */
+static void
+detail_send(const struct stats_ctx *c, struct stats_detail *d)
+{
+	struct detail_buf b = { 0 };
+
+	if (strcmp(c->sink->codec->name, "binary") != 0) {
+		stats_detail_dump(d, detail_line, (void *)c);
+		return;
+	}
+	stats_detail_dump(d, detail_gather, &b);
+	if (!b.failed && b.n > 0)
+		c->sink->codec->stat(c->sink->out, c->req, "detail", b.p, b.n);
+	free(b.p);
+}
+
 /* "stats detail on|off|dump"; false for anything else. */
 static bool
 stats_detail(const struct stats_ctx *c, const char *arg, size_t narg)
@@ -582,7 +632,7 @@ stats_detail(const struct stats_ctx *c, const char *arg, size_t narg)
 	if (narg == 4 && memcmp(arg, "dump", 4) == 0) {
 		if ((d = __atomic_load_n(&srv->detail,
 		    __ATOMIC_ACQUIRE)) != NULL)
-			stats_detail_dump(d, detail_line, (void *)c);
+			detail_send(c, d);
 		c->sink->codec->end(c->sink->out, c->req);
 		return true;
 	}

@@ -400,3 +400,83 @@ def all_cases():
         numeric_storage_cases(), arith_cases(), time_cases(),
         misc_number_cases(), arity_cases(), key_cases(), data_block_cases(),
         framing_cases()))
+
+
+# --- The binary protocol (issue 12) ---------------------------------------
+# binary_cases() are the malformed binary requests of test_hostile's
+# BinaryMalformedTest.  Their ending VERSION means that a binary NOOP sent
+# after the request (binproto.sentinel) is still answered; reply is the
+# exact bytes before it, or a function that judges them (for framing
+# errors, where the protocol leaves the status open: one error reply --
+# too large, invalid arguments or unknown command -- then the connection
+# closes; memcached 1.6.18 swallows a 2 GiB value instead).
+
+def binary_cases():
+    """Every binary case, in a fixed order."""
+    import struct as _struct
+    from binproto import OP, frame
+    ops = sorted(OP.values())
+
+    def err(op, status, text, opaque=0):
+        return _struct.pack(
+            ">BBHBBHIIQ", 0x81, op, 0, 0, 0, status, len(text), opaque,
+            0) + text
+
+    def one_error_then_close(op):
+        def judge(got):
+            if not got.endswith(b"<CLOSED>") or len(got) < 24 + 8:
+                return False
+            (magic, rop, _, _, _, status, bodylen, _,
+             _) = _struct.unpack_from(">BBHBBHIIQ", got)
+            return (magic == 0x81 and rop == op and status in (3, 4, 0x81)
+                    and len(got) == 24 + bodylen + 8)
+        judge.__doc__ = "one error reply to opcode %#x, then closed" % op
+        return judge
+
+    noop = frame("NOOP")
+    noop_reply = _struct.pack(">BBHBBHIIQ", 0x81, 0x0a, 0, 0, 0, 0, 0, 0, 0)
+    for op in ops:
+        if op in (OP["QUIT"], OP["QUITQ"], OP["NOOP"], OP["VERSION"]):
+            continue
+        name = b"bin %02x" % op
+        # lengths that contradict each other: the framing is lost
+        yield Case(name + b" key longer than body",
+                   frame(op, keylen=10, bodylen=5) + b"k" * 5,
+                   one_error_then_close(op), CLOSED, True)
+        yield Case(name + b" extras longer than body",
+                   frame(op, extlen=20, bodylen=8) + b"x" * 8,
+                   one_error_then_close(op), CLOSED, True)
+        yield Case(name + b" extras+key longer than body",
+                   frame(op, extlen=8, keylen=8, bodylen=12) + b"x" * 12,
+                   one_error_then_close(op), CLOSED, True)
+        # a 2 GiB body: refused at once (too large, or invalid), closed
+        yield Case(name + b" 2 GiB body", frame(op, b"k", bodylen=2 ** 31),
+                   one_error_then_close(op), CLOSED, True)
+        # a key over 250 bytes
+        if op not in (OP["STAT"], OP["FLUSH"], OP["FLUSHQ"],
+                      OP["VERBOSITY"], OP["SASL_LIST_MECHS"],
+                      OP["SASL_AUTH"], OP["SASL_STEP"]):
+            yield Case(name + b" 251-byte key", frame(op, b"k" * 251),
+                       one_error_then_close(op), CLOSED, True)
+    # opcodes nobody defined: "Unknown command", the body skipped exactly
+    for op in range(256):
+        if op in ops:
+            continue
+        yield Case(b"bin unknown %02x" % op, frame(op, opaque=op),
+                   err(op, 0x81, b"Unknown command", op), VERSION, True)
+        if op % 16 == 5:
+            yield Case(b"bin unknown %02x with a value" % op,
+                       frame(op, value=b"\x80\x0a" + b"\0" * 22, opaque=op),
+                       err(op, 0x81, b"Unknown command", op), VERSION, True)
+    # a bad magic after a good request: the good one is answered, then
+    # the connection closes (framing lost)
+    for magic in (0x00, 0x01, 0x7f, 0x81, 0xff, ord("g"), ord("s"), 0x16):
+        yield Case(b"bin bad magic %02x" % magic,
+                   noop + bytes([magic]) + frame("GET", b"k")[1:],
+                   noop_reply, CLOSED, True)
+    yield Case(b"bin text after binary", noop + b"get k\r\n", noop_reply,
+               CLOSED, True)
+    # quiet requests: nothing but the NOOP's reply (and the errors)
+    yield Case(b"bin quiet misses", b"".join(
+        frame("GETQ", b"miss%d" % i) for i in range(1000)) + noop,
+        noop_reply, VERSION, False)

@@ -282,6 +282,21 @@ class BinaryServer(unittest.TestCase):
         # a text connection stays text: 0x80 later is just a bad line
         self.assertEqual(t.call(req(VERSION) + b"\r\n"), b"ERROR\r\n")
 
+    def test_detail_dump_is_one_stat(self):
+        # The text protocol's raw PREFIX lines would break binary framing:
+        # binary STAT "detail dump" sends them as one stat, "detail".
+        t = self.srv.connect()
+        self.addCleanup(t.close)
+        self.assertEqual(t.call(b"stats detail on\r\n"), b"OK\r\n")
+        self.addCleanup(t.call, b"stats detail off\r\n")
+        self.assertEqual(t.call(b"set dd:k 0 0 1\r\nA\r\nget dd:k\r\n"),
+                         b"STORED\r\nVALUE dd:k 0 1\r\nA\r\nEND\r\n")
+        c = self.conn()
+        out = c.stats(b"detail dump")
+        self.assertEqual(list(out), ["detail"])
+        self.assertIn("PREFIX dd get 1 hit 1 set 1 del 0\r\n", out["detail"])
+        self.assertEqual(len(c.call(req(VERSION))), 1)
+
     def test_stats_count_binary_traffic(self):
         c = self.conn()
         before = c.stats()

@@ -33,8 +33,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (CLOSED, INSTRUMENTED, SENTINEL, TIME_SCALE,  # noqa: E402
                     Server, SharedServerTest, raise_nofile, rss_kib,
                     wait_for)
+import binproto  # noqa: E402
 import hostile_cases  # noqa: E402
-from hostile_cases import CLOSED as END_CLOSED, STALL  # noqa: E402
+from hostile_cases import CLOSED as END_CLOSED, STALL, VERSION  # noqa: E402
 
 TOO_MANY = b"ERROR Too many open connections\r\n"
 
@@ -512,6 +513,255 @@ class ShutdownTest(unittest.TestCase):
         self.assertLess(took, 1.0 if not INSTRUMENTED else 10 * TIME_SCALE)
         for c in clients:
             c.close()
+
+
+class BinaryMalformedTest(SharedServerTest):
+    """hostile_cases.binary_cases(), whole and a byte per send(): each
+    gets its reply (or closes), and afterwards the canaries stored by text
+    clients are intact and a fresh connection is served."""
+
+    def run_case(self, case, split):
+        c = self.server.connect()
+        data = case.request
+        if case.ending == VERSION:
+            data += binproto.sentinel()
+        c.send_bytes(data, 1 if split else len(data))
+        try:
+            if case.ending == END_CLOSED:
+                got = c.read_until_closed()
+            else:
+                got = binproto.read_reply(c.sock, 5 * TIME_SCALE)
+        finally:
+            c.close()
+        if callable(case.reply):
+            return got, case.reply(got), case.reply.__doc__
+        want = case.reply + (CLOSED if case.ending == END_CLOSED else b"")
+        return got, got == want, want
+
+    def canaries_intact(self):
+        c = self.server.connect()
+        try:
+            return c.call(canary_get()) == canary_reply()
+        finally:
+            c.close()
+
+    def test_binary_requests(self):
+        c = self.server.connect()
+        self.assertEqual(c.call(canary_sets()), b"STORED\r\n" * len(CANARIES))
+        c.close()
+        baseline = self.server.connect()
+        cases = list(hostile_cases.binary_cases())
+        failures = []
+        start = time.monotonic()
+        runs = [(case, False) for case in cases] + [
+            (case, True) for case in cases if case.split]
+        for case, split in runs:
+            got, ok, want = self.run_case(case, split)
+            if not ok:
+                failures.append("%r%s: got %r, want %r" % (
+                    case.name[:60], " (split)" if split else "", got[:120],
+                    want if isinstance(want, str) else want[:120]))
+            if not self.canaries_intact():
+                failures.append("%r%s: canaries or service broken" % (
+                    case.name[:60], " (split)" if split else ""))
+        print("binary malformed: %d cases, %d sends in %.1f s, %d failures"
+              % (len(cases), len(runs), time.monotonic() - start,
+                 len(failures)))
+        self.assertGreaterEqual(len(cases), 300)
+        self.assertEqual(failures, [], "\n".join(failures[:30]))
+        self.assertIsNotNone(wait_for(
+            lambda: baseline.stats()["curr_connections"] == "1", 5),
+            baseline.stats()["curr_connections"])
+        self.assertEqual(baseline.call(b"flush_all\r\n"), b"OK\r\n")
+        self.assertIsNotNone(wait_for(
+            lambda: baseline.stats()["bytes"] == "0", 5),
+            "bytes left after flush_all: %s" % baseline.stats()["bytes"])
+        baseline.close()
+
+
+class BinaryFloodTest(unittest.TestCase):
+    """Binary clients that promise huge bodies, trickle headers or flood
+    quiet requests: the server goes on serving others, within its memory
+    limit."""
+
+    @staticmethod
+    def served(srv, i):
+        """One binary set and get by a well-behaved client; True if both
+        were answered right."""
+        c = binproto.BinClient(srv.port, timeout=5 * TIME_SCALE)
+        try:
+            key = b"good%d" % i
+            got = c.call(binproto.store("SET", key, b"v%d" % i) +
+                         binproto.frame("GET", key))
+            return (len(got) == 2 and got[0]["status"] == 0 and
+                    got[1]["value"] == b"v%d" % i)
+        finally:
+            c.close()
+
+    def test_two_gib_body(self):
+        """A SET whose header promises a 2 GiB body, then 64 MiB of it
+        as fast as the server takes it: refused (or swallowed), memory
+        flat, others served meanwhile."""
+        with Server("-m", "64", "-t", "2") as srv:
+            watch = srv.connect()
+            rss0 = rss_kib(srv.proc.pid)
+            s = socket.create_connection(("127.0.0.1", srv.port), 5)
+            s.sendall(binproto.frame("SET", b"huge", b"\0" * 8,
+                                     bodylen=2 ** 31 - 1))
+            chunk = b"\x80" * (1 << 20)
+            sent, peak, good = 0, 0, 0
+            s.settimeout(5 * TIME_SCALE)
+            try:
+                for i in range(64):
+                    s.sendall(chunk)
+                    sent += 1
+                    good += self.served(srv, i)
+                    peak = max(peak, rss_kib(srv.proc.pid) - rss0)
+            except (BrokenPipeError, ConnectionResetError, socket.timeout):
+                pass
+            try:
+                s.settimeout(2 * TIME_SCALE)
+                reply = s.recv(1 << 16)
+            except (ConnectionResetError, socket.timeout):
+                reply = b"<reset>"
+            s.close()
+            print("2 GiB promised: %d MiB sent before the server stopped "
+                  "taking them; reply %r; RSS grew %d KiB; %d of %d other "
+                  "clients served" % (sent, reply[:40], peak, good, sent))
+            self.assertEqual(good, sent)
+            self.assertTrue(self.served(srv, 1000))
+            if reply not in (b"", b"<reset>"):
+                self.assertEqual(reply[:2], b"\x81\x01")
+                self.assertIn(reply[6:8], (b"\x00\x03", b"\x00\x04"))
+            if not INSTRUMENTED:
+                self.assertLess(peak, 16 * 1024)
+            self.assertIsNotNone(wait_for(
+                lambda: watch.stats()["curr_connections"] == "1", 5))
+            watch.close()
+
+    def test_trickled_headers(self):
+        """200 binary clients send a GETK a byte at a time (a normal
+        client's set and get between two bytes); each gets its value, and
+        the normal client is served meanwhile."""
+        n = 200
+        raise_nofile(n + 100)
+        with Server("-t", "2", "-c", str(n + 50)) as srv:
+            c = binproto.BinClient(srv.port)
+            c.call(b"".join(binproto.store("SETQ", b"t%d" % i, b"val%d" % i)
+                            for i in range(n)))
+            socks = []
+            for i in range(n):
+                s = socket.create_connection(("127.0.0.1", srv.port), 10)
+                socks.append(s)
+            reqs = [binproto.frame("GETK", b"t%d" % i, opaque=i)
+                    for i in range(n)]
+            slowest = 0.0
+            for pos in range(len(reqs[-1])):
+                for s, r in zip(socks, reqs):
+                    if pos < len(r):
+                        s.sendall(r[pos:pos + 1])
+                t0 = time.monotonic()
+                ok = self.served(srv, pos)
+                slowest = max(slowest, time.monotonic() - t0)
+                self.assertTrue(ok)
+            right = 0
+            for i, s in enumerate(socks):
+                s.settimeout(5 * TIME_SCALE)
+                want = len(reqs[i]) + 4 + 3 + len(b"%d" % i)
+                data = b""
+                while len(data) < want:
+                    chunk = s.recv(want - len(data))
+                    if not chunk:
+                        break
+                    data += chunk
+                frames, rest = binproto.split_frames(data)
+                right += (len(frames) == 1 and not rest and
+                          frames[0]["key"] == b"t%d" % i and
+                          frames[0]["value"] == b"val%d" % i and
+                          frames[0]["opaque"] == i)
+                s.close()
+            print("%d trickled binary headers: %d answered right; a normal "
+                  "client was served meanwhile, slowest %.3f s"
+                  % (n, right, slowest))
+            self.assertEqual(right, n)
+            if not INSTRUMENTED:
+                self.assertLess(slowest, 1.0)
+            c.close()
+
+    def test_quiet_flood(self):
+        """A client floods 60,000 SETQ of 1 KB into -m 8 without a NOOP
+        and without reading: the sets are silent, memory stays within the
+        limit, others are served; its NOOP then answers alone."""
+        with Server("-m", "8", "-t", "2") as srv:
+            rss0 = rss_kib(srv.proc.pid)
+            s = socket.create_connection(("127.0.0.1", srv.port), 10)
+            value = b"q" * 1024
+            peak, good, batches = 0, 0, 0
+            for b in range(60):
+                s.sendall(b"".join(binproto.store("SETQ", b"f%d" % i, value)
+                                   for i in range(b * 1000, b * 1000 + 1000)))
+                batches += 1
+                good += self.served(srv, b)
+                peak = max(peak, rss_kib(srv.proc.pid) - rss0)
+            s.sendall(binproto.sentinel())
+            reply = binproto.read_reply(s, 30 * TIME_SCALE)
+            s.close()
+            watch = srv.connect()
+            stats = watch.stats()
+            watch.close()
+            print("quiet flood: 60,000 SETQ of 1 KB into -m 8: reply before "
+                  "NOOP %d bytes; RSS grew %d KiB; %s items kept; %d of %d "
+                  "other clients served" % (len(reply), peak,
+                                            stats["curr_items"], good,
+                                            batches))
+            self.assertEqual(reply, b"")
+            self.assertEqual(good, batches)
+            self.assertLessEqual(int(stats["bytes"]), 8 << 20)
+            if not INSTRUMENTED:
+                self.assertLess(peak, int(1.15 * 8 * 1024) + 16 * 1024)
+
+    def test_quiet_hits_never_read(self):
+        """GETKQ hits of a 1 MB value pipelined 10,000 times by a client
+        that never reads: dropped by write_timeout, memory bounded."""
+        with Server("-t", "2", "-o", "write_timeout=2") as srv:
+            c = binproto.BinClient(srv.port)
+            value = b"x" * 1000000
+            self.assertEqual(c.call(binproto.store("SET", b"big", value))[0]
+                             ["status"], 0)
+            rss0 = rss_kib(srv.proc.pid)
+            s = socket.create_connection(("127.0.0.1", srv.port), 5)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.setblocking(False)
+            pending = binproto.frame("GETKQ", b"big") * 10000
+            last_sent = time.monotonic()
+            while pending and time.monotonic() - last_sent < 1.0:
+                try:
+                    pending = pending[s.send(pending):]
+                    last_sent = time.monotonic()
+                except BlockingIOError:
+                    select.select([], [s], [], 0.05)
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+            peak = 0
+            watch = srv.connect()
+
+            def dropped():
+                nonlocal peak
+                peak = max(peak, rss_kib(srv.proc.pid) - rss0)
+                return watch.stats()["curr_connections"] == "2"
+            took = wait_for(dropped, 15)
+            s.close()
+            print("never-reading GETKQ client: dropped %.2f s after its "
+                  "last send, RSS grew %d KiB" % (took or -1, peak))
+            self.assertIsNotNone(took, "never-reading client not dropped")
+            self.assertEqual(watch.stats()["output_kicks"], "1")
+            self.assertEqual(c.call(binproto.frame("GET", b"big"))[0]
+                             ["value"], value)
+            if not INSTRUMENTED:
+                self.assertLess(peak, 16 * 1024)
+            c.close()
+            watch.close()
+
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@
  * fields the parser should fill; each is parsed whole, split at every byte
  * (every proper prefix must be NEED_MORE), back to back with a second
  * element, and in head mode.  bad_cases lists elements the parser must
- * refuse, with the bytes it reports consumed.
+ * refuse, with the bytes it reports consumed.  bin_ok and test_bin_bad do
+ * the same for binary-protocol reply heads (proto_resp_parse_bin_head).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -355,6 +356,125 @@ test_kinds(void **state)
 	assert_false(proto_resp_is_error(PROTO_RESP_NS));
 }
 
+/* Binary replies: header bytes, then extras, key and value. */
+struct bin_case {
+	const char	*bytes;		/* header + body */
+	size_t		 len;
+	uint8_t		 opcode;
+	uint16_t	 status;
+	uint32_t	 opaque;
+	uint64_t	 cas;
+	const char	*key;
+	uint32_t	 nvalue;
+	int		 has_flags;
+	uint32_t	 flags;
+};
+
+#define BIN(s)	s, sizeof(s) - 1
+static const struct bin_case bin_ok[] = {
+	/* GET hit: flags 5, value "hello", CAS 0x0102030405060708 */
+	{ BIN("\x81\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x09"
+	    "\x00\x00\x00\x07\x01\x02\x03\x04\x05\x06\x07\x08"
+	    "\x00\x00\x00\x05hello"), 0x00, 0, 7, 0x0102030405060708u, "",
+	    5, 1, 5 },
+	/* GETKQ hit: flags 0xffffffff, key "k1", empty value */
+	{ BIN("\x81\x0d\x00\x02\x04\x00\x00\x00\x00\x00\x00\x06"
+	    "\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x01"
+	    "\xff\xff\xff\xffk1"), 0x0d, 0, 0xffffffffu, 1, "k1", 0, 1,
+	    0xffffffffu },
+	/* GETK miss: status 1, the key echoed */
+	{ BIN("\x81\x0c\x00\x03\x00\x00\x00\x01\x00\x00\x00\x03"
+	    "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" "abc"),
+	    0x0c, 1, 0, 0, "abc", 0, 0, 0 },
+	/* NOOP */
+	{ BIN("\x81\x0a\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+	    "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"),
+	    0x0a, 0, 0, 0, "", 0, 0, 0 },
+	/* SET error: status 3 and its text */
+	{ BIN("\x81\x01\x00\x00\x00\x00\x00\x03\x00\x00\x00\x0a"
+	    "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+	    "Too large."), 0x01, 3, 0, 0, "", 10, 0, 0 },
+	/* STAT pid 42 */
+	{ BIN("\x81\x10\x00\x03\x00\x00\x00\x00\x00\x00\x00\x05"
+	    "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00pid42"),
+	    0x10, 0, 0, 0, "pid", 2, 0, 0 },
+};
+
+/* Each binary reply whole, then every proper prefix of its head. */
+static void
+test_bin_ok(void **state)
+{
+	struct proto_resp_bin	r;
+	size_t			i, n, consumed, head;
+
+	(void)state;
+	for (i = 0; i < sizeof bin_ok / sizeof bin_ok[0]; i++) {
+		const struct bin_case *c = &bin_ok[i];
+		char *b = malloc(c->len);
+
+		memcpy(b, c->bytes, c->len);
+		assert_int_equal(proto_resp_parse_bin_head(b, c->len, &r,
+		    &consumed), PROTO_RESP_OK);
+		head = c->len - c->nvalue;
+		assert_int_equal(consumed, head);
+		assert_int_equal(r.opcode, c->opcode);
+		assert_int_equal(r.status, c->status);
+		assert_int_equal(r.opaque, c->opaque);
+		assert_true(r.cas == c->cas);
+		assert_int_equal(r.keylen, strlen(c->key));
+		assert_memory_equal(r.key, c->key, r.keylen);
+		assert_int_equal(r.nvalue, c->nvalue);
+		assert_int_equal(r.has_flags, c->has_flags);
+		assert_int_equal(r.flags, c->flags);
+		free(b);
+		for (n = 0; n < head; n++) {
+			b = malloc(n ? n : 1);
+			memcpy(b, c->bytes, n);
+			assert_int_equal(proto_resp_parse_bin_head(b, n, &r,
+			    &consumed), PROTO_RESP_NEED_MORE);
+			assert_int_equal(consumed, 0);
+			free(b);
+		}
+	}
+}
+
+/* A wrong magic or extras and key longer than the body: BAD. */
+static void
+test_bin_bad(void **state)
+{
+	static const char *bad[] = {
+		/* request magic */
+		"\x80\x0a\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+		"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+		/* text */
+		"END\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+		"\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+		/* key 3 > body 2 */
+		"\x81\x00\x00\x03\x00\x00\x00\x00\x00\x00\x00\x02"
+		"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+		/* extras 4 + key 1 > body 4 */
+		"\x81\x00\x00\x01\x04\x00\x00\x00\x00\x00\x00\x04"
+		"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+	};
+	struct proto_resp_bin	r;
+	size_t			i, consumed;
+
+	(void)state;
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char *b = malloc(24);
+
+		memcpy(b, bad[i], 24);
+		assert_int_equal(proto_resp_parse_bin_head(b, 24, &r,
+		    &consumed), PROTO_RESP_BAD);
+		assert_int_equal(consumed, 0);
+		/* the magic alone is enough to refuse */
+		if (i < 2)
+			assert_int_equal(proto_resp_parse_bin_head(b, 1, &r,
+			    &consumed), PROTO_RESP_BAD);
+		free(b);
+	}
+}
+
 int
 main(void)
 {
@@ -365,6 +485,8 @@ main(void)
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_line_max),
 		cmocka_unit_test(test_kinds),
+		cmocka_unit_test(test_bin_ok),
+		cmocka_unit_test(test_bin_bad),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
