@@ -42,6 +42,11 @@ static const char usage_text[] =
 "                          write_timeout=SECONDS close connections whose replies\n"
 "                                                wait unread that long (default 60)\n"
 "                          port_file=PATH        write the bound TCP port to PATH\n"
+"                          snapshot=PATH         the same as -e PATH\n"
+"                          snapshot_interval=S   also write the snapshot every S\n"
+"                                                seconds (default 0: only at stop)\n"
+"  -e, --memory-file=PATH  warm restarts: load PATH at start, write it at a clean\n"
+"                          stop (TERM, INT, USR1, USR2, ALRM, shutdown)\n"
 "  -h, --help              print this help and exit\n"
 "  -V, --version           print the version and exit\n";
 
@@ -64,6 +69,7 @@ static const struct option long_opts[] = {
 	{ "user",		required_argument, NULL, 'u' },
 	{ "verbose",		no_argument,	   NULL, 'v' },
 	{ "extended",		required_argument, NULL, 'o' },
+	{ "memory-file",	required_argument, NULL, 'e' },	/* issue 15 */
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ "version",		no_argument,	   NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -154,6 +160,14 @@ parse_extended(struct options *o, char *arg)
 		o->write_timeout = (unsigned)v;
 	} else if (strcmp(arg, "port_file") == 0) {
 		o->port_file = val;
+	} else if (strcmp(arg, "snapshot") == 0) {	/* issue 15 */
+		if (*val == '\0')
+			return usage_error("%s", "snapshot needs a path");
+		o->snapshot_path = val;
+	} else if (strcmp(arg, "snapshot_interval") == 0) {
+		if (!parse_ulong(val, 0, 86400 * 365, &v))
+			return usage_error("bad snapshot_interval '%s'", val);
+		o->snapshot_interval = (unsigned)v;
 	} else
 		return usage_error("unknown -o option '%s'", arg);
 	return OPTIONS_RUN;
@@ -172,6 +186,9 @@ validate(const struct options *o)
 	if (o->item_size_max > o->mem_limit / 2)
 		return usage_error("%s", "item size limit (-I) cannot be higher "
 		    "than half the memory limit (-m)");
+	if (o->snapshot_interval != 0 && o->snapshot_path == NULL)
+		return usage_error("%s", "snapshot_interval needs -e PATH or "
+		    "-o snapshot=PATH");
 	return OPTIONS_RUN;
 }
 
@@ -253,6 +270,11 @@ apply(struct options *o, int ch, char *arg)
 		break;
 	case 'o':
 		return parse_extended(o, arg);
+	case 'e':	/* issue 15: warm restarts */
+		if (*arg == '\0')
+			return usage_error("%s", "-e needs a path");
+		o->snapshot_path = arg;
+		break;
 	default:
 		return OPTIONS_EXIT_USAGE;
 	}
@@ -279,7 +301,7 @@ options_parse(struct options *o, int argc, char **argv)
 
 	opterr = 0;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, ":p:l:U:s:a:c:m:MI:t:b:AdP:u:vo:hVX",
+	while ((ch = getopt_long(argc, argv, ":p:l:U:s:a:c:m:MI:t:b:AdP:u:vo:hVXe:",
 	    long_opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':

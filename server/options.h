@@ -33,6 +33,9 @@ struct options {
 	unsigned	 write_timeout;	/* -o write_timeout=S, 0 = never */
 	const char	*port_file;	/* -o port_file=PATH */
 	bool		 no_dump;	/* -X: refuse key dumps */
+	/* issue 15: warm restarts */
+	const char	*snapshot_path;	/* -e, -o snapshot=PATH */
+	unsigned	 snapshot_interval; /* -o snapshot_interval=S, 0 off */
 };
 
 enum options_result {

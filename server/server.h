@@ -20,6 +20,7 @@
 #include "store.h"
 
 struct event_base;
+struct snapshotter;
 struct worker;
 
 struct server {
@@ -39,6 +40,7 @@ struct server {
 	uint64_t		 listen_disabled;
 	int			 shutdown_requested;
 	bool			 crawler_on;	/* lru_crawler enable/disable */
+	struct snapshotter	*snap;		/* issue 15: NULL without -e */
 
 	pthread_mutex_t		 stats_lock;
 	struct thread_stats	 stats_base;

@@ -21,6 +21,7 @@
 #include "conn.h"
 #include "dispatch.h"
 #include "server.h"
+#include "snapshot.h"
 #include "stats.h"
 #include "version.h"
 #include "worker.h"
@@ -135,6 +136,32 @@ stats_process(const struct stats_ctx *c)
 	emit_u64(c, "connection_structures", load(&srv->curr_conns));
 }
 
+/* issue 15: the snapshot_* lines of plain "stats", when -e is given. */
+static void
+stats_snapshot(const struct stats_ctx *c)
+{
+	struct snapshot_stats s;
+
+	if (c->srv->snap == NULL)
+		return;
+	snapshot_get_stats(c->srv->snap, &s);
+	emit_u64(c, "snapshot_count", s.written);
+	emit_u64(c, "snapshot_errors", s.errors);
+	emit_u64(c, "snapshot_in_progress", s.in_progress);
+	emit_u64(c, "snapshot_last_duration_ms", s.last_usec / 1000);
+	emit_u64(c, "snapshot_last_bytes", s.last_bytes);
+	emit_u64(c, "snapshot_last_items", s.last_items);
+	/* Seconds since the last good snapshot; -1 before the first. */
+	if (s.last_time == 0)
+		emit_str(c, "snapshot_age", "-1");
+	else
+		emit_u64(c, "snapshot_age", (uint64_t)time(NULL) - s.last_time);
+	emit_u64(c, "snapshot_loaded_items", s.loaded_items);
+	emit_u64(c, "snapshot_load_duration_ms", s.load_usec / 1000);
+	emit_u64(c, "snapshot_load_skipped", s.load_skipped);
+	emit_u64(c, "snapshot_load_errors", s.load_errors);
+}
+
 /* Queues plain "stats". */
 static void
 stats_general(const struct stats_ctx *c)
@@ -189,6 +216,7 @@ stats_general(const struct stats_ctx *c)
 	emit_u64(c, "curr_items", ss.curr_items);
 	emit_u64(c, "total_items", ss.total_items);
 	emit_u64(c, "bytes", ss.bytes);
+	stats_snapshot(c);
 }
 
 /* Queues "stats settings". */
@@ -218,6 +246,9 @@ stats_settings(const struct stats_ctx *c)
 	emit_u64(c, "idle_timeout", o->idle_timeout);
 	emit_u64(c, "write_timeout", o->write_timeout);
 	emit_str(c, "shutdown_enabled", o->allow_shutdown ? "yes" : "no");
+	/* issue 15: memcached's -e setting, and the snapshot interval. */
+	emit_str(c, "memory_file", o->snapshot_path);
+	emit_u64(c, "snapshot_interval", o->snapshot_interval);
 }
 
 /* Queues "stats items": one pseudo slab class 1 holds every item. */
