@@ -35,7 +35,9 @@
  *
  * Reading: the file is mapped and checked whole first (every checksum,
  * every record's bounds, the end block's totals, nothing after it), and
- * only then loaded: a file that fails any check loads nothing.  When the
+ * only then loaded: a file that fails any check loads nothing.  Blocks
+ * are loaded by up to SNAP_LOAD_THREADS threads (one per CPU), each
+ * taking whole blocks in turn.  When the
  * items to load need more than ~85% of the store's limit (a smaller -m),
  * their (access time, offset) pairs are sorted and only the most recently
  * accessed ones that fit are loaded, oldest first, so the FIFO order of
@@ -77,6 +79,8 @@
 #define SNAP_BLOCK	(1024 * 1024)
 /* Items copied per iteration step. */
 #define SNAP_BATCH	64
+/* Threads a load spreads the blocks over, at most. */
+#define SNAP_LOAD_THREADS	8
 /* Share of the memory limit, in percent, a load fills at most before it
  * picks the most recently accessed items. */
 #define SNAP_FILL_PCT	85
@@ -617,6 +621,10 @@ struct reader {
 	uint64_t	 want_cost;	/* memory those would take */
 	uint64_t	 max_cas;
 	struct ages	*ages;		/* load_newest's list */
+	size_t		*blocks;	/* offsets of the items blocks */
+	size_t		 nblocks;
+	size_t		 blocks_cap;
+	_Atomic size_t	*next_block;	/* parallel load: next to take */
 	struct snap_result *r;
 	char		*msg;
 	size_t		 msglen;
@@ -724,6 +732,18 @@ verify(struct reader *rd)
 		}
 		rd->items += nrec;
 		blocks++;
+		if (rd->nblocks == rd->blocks_cap) {
+			size_t cap = rd->blocks_cap ? 2 * rd->blocks_cap : 256;
+			size_t *nb = realloc(rd->blocks, cap * sizeof *nb);
+
+			if (nb == NULL) {
+				setmsg(rd->msg, rd->msglen, "out of memory");
+				return false;
+			}
+			rd->blocks = nb;
+			rd->blocks_cap = cap;
+		}
+		rd->blocks[rd->nblocks++] = off - SNAP_BHDR;
 		off += plen;
 	}
 	if (plen != SNAP_END_LEN || nrec != 0 || off + plen != rd->len ||
@@ -776,7 +796,7 @@ rec_load(struct reader *rd, const struct rec *c)
 /* Calls fn for every record, in file order (the file is verified). */
 static void
 each_record(struct reader *rd, void (*fn)(struct reader *, const struct rec *,
-    size_t), bool refresh_now)
+    size_t))
 {
 	size_t		off = SNAP_HDR, plen, used, l;
 	struct rec	c;
@@ -786,8 +806,6 @@ each_record(struct reader *rd, void (*fn)(struct reader *, const struct rec *,
 			return;
 		plen = get32(rd->buf + off + 4);
 		off += SNAP_BHDR;
-		if (refresh_now)
-			rd->now = store_now(rd->st);
 		for (used = 0; used < plen; used += l) {
 			l = rec_decode(rd->buf + off + used, plen - used, &c);
 			fn(rd, &c, off + used);
@@ -796,12 +814,70 @@ each_record(struct reader *rd, void (*fn)(struct reader *, const struct rec *,
 	}
 }
 
-/* each_record callback: loads the record. */
-static void
-load_one(struct reader *rd, const struct rec *c, size_t off)
+/* A loading thread: takes whole blocks until none is left. */
+static void *
+load_blocks(void *arg)
 {
-	(void)off;
-	rec_load(rd, c);
+	struct reader	*rd = arg;
+	size_t		 i, off, plen, used, l;
+	struct rec	 c;
+
+	while ((i = atomic_fetch_add(rd->next_block, 1)) < rd->nblocks) {
+		off = rd->blocks[i];
+		plen = get32(rd->buf + off + 4);
+		off += SNAP_BHDR;
+		rd->now = store_now(rd->st);
+		for (used = 0; used < plen; used += l) {
+			l = rec_decode(rd->buf + off + used, plen - used, &c);
+			rec_load(rd, &c);
+		}
+	}
+	return NULL;
+}
+
+/* Threads a load uses: the CPUs, at most SNAP_LOAD_THREADS. */
+static unsigned
+load_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > SNAP_LOAD_THREADS ? SNAP_LOAD_THREADS :
+	    (unsigned)n;
+}
+
+/* Loads every block in file order, blocks spread over threads (the
+ * order of items across blocks does not matter when all fit). */
+static void
+load_all(struct reader *rd)
+{
+	struct reader	 sub[SNAP_LOAD_THREADS];
+	struct snap_result res[SNAP_LOAD_THREADS];
+	pthread_t	 thr[SNAP_LOAD_THREADS];
+	bool		 started[SNAP_LOAD_THREADS] = { false };
+	_Atomic size_t	 next = 0;
+	unsigned	 n = load_threads();
+
+	for (unsigned t = 0; t < n; t++) {
+		sub[t] = *rd;
+		res[t] = (struct snap_result){ 0 };
+		sub[t].r = &res[t];
+		sub[t].next_block = &next;
+		if (t > 0)
+			started[t] = pthread_create(&thr[t], NULL, load_blocks,
+			    &sub[t]) == 0;
+	}
+	load_blocks(&sub[0]);
+	for (unsigned t = 0; t < n; t++) {
+		if (t > 0 && started[t])
+			pthread_join(thr[t], NULL);
+		if (t > 0 && !started[t] && next < rd->nblocks)
+			load_blocks(&sub[t]);
+		rd->r->items += res[t].items;
+		rd->r->value_bytes += res[t].value_bytes;
+		rd->r->skipped_expired += res[t].skipped_expired;
+		rd->r->skipped_large += res[t].skipped_large;
+		rd->r->skipped_room += res[t].skipped_room;
+	}
 }
 
 /* Where a record is and when it was last used, to pick the newest. */
@@ -856,7 +932,7 @@ load_newest(struct reader *rd, uint64_t budget)
 	    (a.v = malloc(sizeof *a.v * (size_t)(rd->want + 1))) == NULL)
 		return false;
 	rd->ages = &a;
-	each_record(rd, age_note, false);
+	each_record(rd, age_note);
 	rd->ages = NULL;
 	qsort(a.v, a.n, sizeof *a.v, age_cmp);
 	for (from = a.n; from > 0 && sum + a.v[from - 1].cost <= budget; from--)
@@ -886,15 +962,17 @@ store_snap_load_mem(store_t *st, const uint8_t *buf, size_t len,
 
 	rd.now = store_now(st);
 	if (!verify(&rd)) {
+		free(rd.blocks);
 		if (res != NULL)
 			*res = r;
 		return SNAP_BAD;
 	}
 	budget = (uint64_t)st->mem_limit / 100 * SNAP_FILL_PCT;
 	if (rd.want_cost <= budget || !load_newest(&rd, budget)) {
-		r.skipped_expired = r.skipped_large = 0;
-		each_record(&rd, load_one, true);
+		r = (struct snap_result){ 0 };
+		load_all(&rd);
 	}
+	free(rd.blocks);
 	r.max_cas = rd.max_cas;
 	store_cas_floor(st, rd.max_cas);
 	rd.now = store_now(st);
@@ -940,8 +1018,8 @@ store_snap_load(store_t *st, const char *path, struct snap_result *res,
 		    msg, msglen);
 	}
 	if ((uint64_t)sb.st_size > SIZE_MAX ||
-	    (m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd,
-	    0)) == MAP_FAILED) {
+	    (m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE |
+	    MAP_POPULATE, fd, 0)) == MAP_FAILED) {
 		setmsg(msg, msglen, "cannot map: %s", strerror(errno));
 		close(fd);
 		return SNAP_BAD;
