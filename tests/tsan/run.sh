@@ -3,8 +3,10 @@
 # store's unit tests and the store hammer with clang in build-tsan/
 # (configure CC=clang --enable-sanitizers=thread) and runs
 #   - store_hammer: 16 threads, mixed operations, eviction, expiry thread;
-#   - tests/unit/test_store (its own 4-thread hammer among them) and
-#     tests/unit/test_store_meta (32 threads racing for one recache win);
+#   - tests/unit/test_store (its own 4-thread hammer among them),
+#     tests/unit/test_store_meta (32 threads racing for one recache win)
+#     and tests/unit/test_store_snap (a snapshot written while a thread
+#     writes, loads spread over threads);
 #   - cached -t 4 -m 2 under server_load.py: 16 clients, timers firing.
 # Any ThreadSanitizer report, or any failure, makes the exit status 1.
 #
@@ -30,7 +32,8 @@ if [ ! -f "$out/Makefile" ] || [ configure -nt "$out/Makefile" ]; then
 fi
 progs="cached tests/tsan/store_hammer"
 grep -q '^tests/unit/test_store' "$out/Makefile" 2>/dev/null &&
-    progs="$progs tests/unit/test_store tests/unit/test_store_meta"
+    progs="$progs tests/unit/test_store tests/unit/test_store_meta \
+    tests/unit/test_store_snap"
 # shellcheck disable=SC2086
 make -C "$out" -j"$(nproc)" $progs >"$out/build.log" 2>&1 || {
 	tail -n 30 "$out/build.log"
@@ -55,6 +58,9 @@ step store_hammer "$out/tests/tsan/store_hammer" 16 "$hammer_secs"
     step test_store sh -c "'$out/tests/unit/test_store' >'$out/test_store.log' 2>&1"
 [ -x "$out/tests/unit/test_store_meta" ] &&
     step test_store_meta sh -c "'$out/tests/unit/test_store_meta' >'$out/test_store_meta.log' 2>&1"
+# issue 15: a snapshot written while a thread writes; the parallel load.
+[ -x "$out/tests/unit/test_store_snap" ] &&
+    step test_store_snap sh -c "'$out/tests/unit/test_store_snap' >'$out/test_store_snap.log' 2>&1"
 step server_load env CACHED="$out/cached" PYTHONDONTWRITEBYTECODE=1 \
     python3 tests/tsan/server_load.py "$load_secs"
 
