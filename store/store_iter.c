@@ -34,7 +34,9 @@
  *
  * Locking: one shard lock per step, for at most STORE_ITER_RANGES bucket
  * walks of each table and `max` copies; nothing is held between steps,
- * and no item reference outlives a step.
+ * and no item reference outlives a step, but for the ones
+ * store_iter_next_refs hands its caller (snapshots, store_snap.c: they
+ * copy the values out and release them before the next step).
  */
 #include "store_internal.h"
 #include "store_snap.h"
