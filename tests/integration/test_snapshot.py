@@ -533,6 +533,16 @@ class SnapTest(unittest.TestCase):
             c.close()
             self.stop_ok(srv)
 
+    def test_usage_errors(self):
+        import subprocess
+        for args in (["-o", "snapshot_interval=5"], ["-e", ""],
+                     ["-o", "snapshot="], ["-e", self.path, "-o",
+                                           "snapshot_interval=x"]):
+            p = subprocess.run([CACHED] + args, stdin=subprocess.DEVNULL,
+                               capture_output=True, timeout=30)
+            self.assertEqual(p.returncode, 64, args)
+            self.assertIn(b"cached:", p.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()
