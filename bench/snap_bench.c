@@ -228,6 +228,7 @@ main(int argc, char **argv)
 		    "[-o OPS] SIZE_GB...\n");
 		return 64;
 	}
+	setvbuf(stdout, NULL, _IOLBF, 0);	/* lines as they come */
 	snprintf(path, sizeof path, "%s/snap_bench.snap", dir);
 	for (int a = optind; a < argc; a++) {
 		double gb = atof(argv[a]), t0, c0;
