@@ -890,6 +890,7 @@ struct age {
 struct ages {
 	struct age	*v;
 	size_t		 n;
+	size_t		 cap;
 };
 
 /* Orders by access time, then file position. */
@@ -910,7 +911,7 @@ age_note(struct reader *rd, const struct rec *c, size_t off)
 	struct ages *a = rd->ages;
 	uint64_t cost;
 
-	if (!rec_wanted(rd, c, true))
+	if (a->n == a->cap || !rec_wanted(rd, c, true))
 		return;
 	cost = rec_cost(rd, c);
 	a->v[a->n++] = (struct age){ c->atime,
@@ -931,6 +932,7 @@ load_newest(struct reader *rd, uint64_t budget)
 	if (rd->want > SIZE_MAX / sizeof *a.v ||
 	    (a.v = malloc(sizeof *a.v * (size_t)(rd->want + 1))) == NULL)
 		return false;
+	a.cap = (size_t)rd->want + 1;
 	rd->ages = &a;
 	each_record(rd, age_note);
 	rd->ages = NULL;
