@@ -41,6 +41,7 @@
 #include "server.h"
 #include "tls.h"
 #include "stats_detail.h"
+#include "snapshot.h"
 #include "worker.h"
 
 /* Asks the main loop to stop; safe from any thread. */
@@ -311,9 +312,10 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 			return;
 		case ACT_SAVE_STOP:
 			/* memcached saves the cache for a warm restart here;
-			 * once cached has one, the save goes here too. */
-			log_msg(LOG_INFO, "%s received: no warm restart to save "
-			    "for, shutting down", signal_table[i].name);
+			 * cached saves it (with -e) on every clean stop. */
+			log_msg(LOG_INFO, "%s received, shutting down%s",
+			    signal_table[i].name, srv->snap != NULL ?
+			    " (saving the snapshot)" : "");
 			break;
 		case ACT_STOP:
 			log_msg(LOG_INFO, "%s received, shutting down",
@@ -355,6 +357,17 @@ run(struct server *srv, struct listeners *ls)
 		fprintf(stderr, "cached: cannot create the store\n");
 		return 1;
 	}
+	/* issue 15: warm restart, before anything is served. */
+	if (srv->opts->snapshot_path != NULL) {
+		srv->snap = snapshot_create(srv->store,
+		    srv->opts->snapshot_path, srv->opts->snapshot_interval);
+		if (srv->snap == NULL) {
+			fprintf(stderr, "cached: out of memory\n");
+			store_destroy(srv->store);
+			return 1;
+		}
+		snapshot_load(srv->snap);
+	}
 	if (signals_add(srv, sigevs) != 0)
 		fprintf(stderr, "cached: cannot install signal handlers\n");
 	else if (store_expiry_start(srv->store) != 0)
@@ -364,6 +377,8 @@ run(struct server *srv, struct listeners *ls)
 		fprintf(stderr, "cached: cannot start worker threads\n");
 	else if (listeners_start(ls, srv) != 0)
 		fprintf(stderr, "cached: cannot start accepting\n");
+	else if (srv->snap != NULL && snapshot_start(srv->snap) != 0)
+		fprintf(stderr, "cached: cannot start the snapshot thread\n");
 	else {
 		/* Signals held back since start-up are handled from here on. */
 		pthread_sigmask(SIG_UNBLOCK, handled_signals(), NULL);
@@ -377,6 +392,12 @@ run(struct server *srv, struct listeners *ls)
 	listeners_close(ls);
 	workers_stop(srv);
 	listeners_free(ls);
+	/* issue 15: no client is left, the snapshot is of a still store. */
+	if (srv->snap != NULL) {
+		if (rc == 0 && snapshot_stop_and_save(srv->snap) != 0)
+			rc = 1;
+		snapshot_free(srv->snap);
+	}
 	store_destroy(srv->store);
 	for (size_t i = 0; i < NSIGNALS; i++)
 		if (sigevs[i] != NULL)

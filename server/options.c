@@ -53,7 +53,8 @@ static const char usage_text[] =
 "  -f, --slab-growth-factor=F, -n, --slab-min-size=BYTES, -N, --napi-ids=N\n"
 "                          accepted with a warning: cached has no slab classes\n"
 "                          and no NAPI steering\n"
-"  -e, --memory-file=FILE not supported yet: exit 64\n"
+"  -e, --memory-file=PATH  warm restarts: load PATH at start, write it at a clean\n"
+"                          stop (TERM, INT, USR1, USR2, ALRM, shutdown)\n"
 "  -B, --protocol=NAME     protocols served: auto (default; the first byte picks\n"
 "                          binary or text), ascii (text and meta) or binary\n"
 "  -S, --enable-sasl       require SASL PLAIN authentication (binary protocol only)\n"
@@ -64,6 +65,9 @@ static const char usage_text[] =
 "        write_timeout=SECONDS close connections whose replies wait unread that\n"
 "                              long (default 60)\n"
 "        port_file=PATH        write the bound TCP port to PATH\n"
+"        snapshot=PATH         the same as -e PATH\n"
+"        snapshot_interval=S   also write the snapshot every S seconds\n"
+"                              (default 0: only at a clean stop)\n"
 "        maxconns_fast         refuse connections over -c at once (the default;\n"
 "                              no_maxconns_fast is accepted with a warning)\n"
 "        hashpower=N           accepted (12-32), with a warning: the hash\n"
@@ -130,7 +134,6 @@ static const struct option long_opts[] = {
 	{ "license",		no_argument,	   NULL, 'i' },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ "version",		no_argument,	   NULL, 'V' },
-	{ "enable-ssl",		no_argument,	   NULL, 'Z' },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -275,14 +278,6 @@ static void
 warn_ignored(const char *opt, const char *why)
 {
 	fprintf(stderr, "cached: warning: %s: %s; ignored\n", opt, why);
-}
-
-/* Prints the error for a memcached option that later work will add. */
-static enum options_result
-not_yet(const char *opt)
-{
-	fprintf(stderr, "cached: %s: not supported yet\n", opt);
-	return OPTIONS_EXIT_USAGE;
 }
 
 /* What -o does with a memcached option cached has no use for. */
@@ -430,6 +425,14 @@ parse_one_extended(struct options *o, char *arg)
 		o->write_timeout = (unsigned)v;
 	} else if (strcmp(arg, "port_file") == 0) {
 		o->port_file = val;
+	} else if (strcmp(arg, "snapshot") == 0) {	/* issue 15 */
+		if (*val == '\0')
+			return usage_error("%s", "snapshot needs a path");
+		o->snapshot_path = val;
+	} else if (strcmp(arg, "snapshot_interval") == 0) {
+		if (!parse_ulong(val, 0, 86400 * 365, &v))
+			return usage_error("bad snapshot_interval '%s'", val);
+		o->snapshot_interval = (unsigned)v;
 	} else
 		return usage_error("unknown -o option '%s'", arg);
 	return OPTIONS_RUN;
@@ -479,6 +482,9 @@ validate(const struct options *o)
 	if (o->item_size_max > o->mem_limit / 2)
 		return usage_error("%s", "item size limit (-I) cannot be higher "
 		    "than half the memory limit (-m)");
+	if (o->snapshot_interval != 0 && o->snapshot_path == NULL)
+		return usage_error("%s", "snapshot_interval needs -e PATH or "
+		    "-o snapshot=PATH");
 	return validate_tls(o);
 }
 
@@ -659,8 +665,11 @@ apply_memcached(struct options *o, int ch, char *arg)
 		o->napi_ids = (unsigned)v;
 		warn_ignored("-N", "connections are not steered by NAPI id");
 		break;
-	case 'e':
-		return not_yet("-e");
+	case 'e':	/* issue 15: warm restarts */
+		if (*arg == '\0')
+			return usage_error("%s", "-e needs a path");
+		o->snapshot_path = arg;
+		break;
 	case 'Z':
 		o->ssl_enabled = true;
 		break;
@@ -698,7 +707,7 @@ options_parse(struct options *o, int argc, char **argv)
 	defaults_tls(o);
 
 	opterr = 0;
-	optind = 1;
+	optind = 0;	/* 0, not 1: glibc then resets all its state */
 	while ((ch = getopt_long(argc, argv, ":p:l:U:s:a:c:m:MI:t:b:AdP:u:vo:B:SY:hVrkR:CFWD:Lf:n:N:e:ZiX",
 	    long_opts, NULL)) != -1) {
 		switch (ch) {

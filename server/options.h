@@ -78,6 +78,9 @@ struct options {
 	unsigned	 ssl_wbuf_size;		/* accepted, reported, unused */
 	bool		 ssl_kernel_tls;	/* accepted, not supported */
 	bool		 no_dump;	/* -X: refuse key dumps */
+	/* issue 15: warm restarts */
+	const char	*snapshot_path;	/* -e, -o snapshot=PATH */
+	unsigned	 snapshot_interval; /* -o snapshot_interval=S, 0 off */
 };
 
 enum options_result {

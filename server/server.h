@@ -22,6 +22,7 @@
 struct auth_db;
 struct event_base;
 struct tls_server;
+struct snapshotter;
 struct worker;
 struct stats_detail;
 
@@ -63,6 +64,7 @@ struct server {
 	uint64_t		 listen_disabled;
 	int			 shutdown_requested;
 	bool			 crawler_on;	/* lru_crawler enable/disable */
+	struct snapshotter	*snap;		/* issue 15: NULL without -e */
 
 	pthread_mutex_t		 stats_lock;
 	struct thread_stats	 stats_base;

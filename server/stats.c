@@ -32,6 +32,7 @@
 #include "log.h"
 #include "dispatch.h"
 #include "server.h"
+#include "snapshot.h"
 #include "stats.h"
 #include "tls.h"
 #include "stats_detail.h"
@@ -153,6 +154,32 @@ stats_process(const struct stats_ctx *c)
 	emit_u64(c, "connection_structures", load(&srv->curr_conns));
 }
 
+/* issue 15: the snapshot_* lines of plain "stats", when -e is given. */
+static void
+stats_snapshot(const struct stats_ctx *c)
+{
+	struct snapshot_stats s;
+
+	if (c->srv->snap == NULL)
+		return;
+	snapshot_get_stats(c->srv->snap, &s);
+	emit_u64(c, "snapshot_count", s.written);
+	emit_u64(c, "snapshot_errors", s.errors);
+	emit_u64(c, "snapshot_in_progress", s.in_progress);
+	emit_u64(c, "snapshot_last_duration_ms", s.last_usec / 1000);
+	emit_u64(c, "snapshot_last_bytes", s.last_bytes);
+	emit_u64(c, "snapshot_last_items", s.last_items);
+	/* Seconds since the last good snapshot; -1 before the first. */
+	if (s.last_time == 0)
+		emit_str(c, "snapshot_age", "-1");
+	else
+		emit_u64(c, "snapshot_age", (uint64_t)time(NULL) - s.last_time);
+	emit_u64(c, "snapshot_loaded_items", s.loaded_items);
+	emit_u64(c, "snapshot_load_duration_ms", s.load_usec / 1000);
+	emit_u64(c, "snapshot_load_skipped", s.load_skipped);
+	emit_u64(c, "snapshot_load_errors", s.load_errors);
+}
+
 /* ---- TLS (-Z; tls.h): memcached's lines, in its order ---------------- */
 
 /* Queues the TLS counters of plain "stats", when TLS is on. */
@@ -258,6 +285,7 @@ stats_general(const struct stats_ctx *c)
 	emit_u64(c, "hash_is_expanding", ss.hash_is_expanding);
 	stats_general_store(c, &ss);
 	stats_tls(c);
+	stats_snapshot(c);
 }
 
 /* The store part of plain "stats", from slab_reassign_rescues on. */
@@ -389,9 +417,11 @@ stats_settings(const struct stats_ctx *c)
 	emit_str(c, "inline_ascii_response", "no");
 	stats_settings_ext(c);
 	emit_str(c, "num_napi_ids", NULL);
-	emit_str(c, "memory_file", NULL);
+	emit_str(c, "memory_file", o->snapshot_path);	/* -e */
 	/* cached's own, after memcached's list */
 	emit_u64(c, "write_timeout", o->write_timeout);
+	/* issue 15: the snapshot interval (memory_file is -e). */
+	emit_u64(c, "snapshot_interval", o->snapshot_interval);
 }
 
 /* The extstore and TLS part of "stats settings": Debian's memcached is

@@ -350,7 +350,8 @@ store_status_t store_marith(store_t *st, const char *key, size_t nkey,
  * replaced meanwhile, is returned exactly once, whatever table resizes,
  * rehashes, evictions' moves or compactions happen between steps; keys
  * changed during the walk are returned at most once per version.  The
- * order is the hash's, not insertion's.
+ * order is the hash's, not insertion's.  store_iter_next_refs
+ * (store_snap.h) also hands out a reference to each item, for snapshots.
  */
 struct store_iter {
 	unsigned	shard;		/* shard being walked */

@@ -34,9 +34,12 @@
  *
  * Locking: one shard lock per step, for at most STORE_ITER_RANGES bucket
  * walks of each table and `max` copies; nothing is held between steps,
- * and no item reference outlives a step.
+ * and no item reference outlives a step, but for the ones
+ * store_iter_next_refs hands its caller (snapshots, store_snap.c: they
+ * copy the values out and release them before the next step).
  */
 #include "store_internal.h"
+#include "store_snap.h"
 
 #include <string.h>
 
@@ -132,7 +135,19 @@ struct sink {
 	uint64_t		 next;	/* partial range: least position above
 					 * `only` (UINT64_MAX: none) */
 	bool			 any_next;
+	item_t			**refs;	/* not NULL: a reference to each */
 };
+
+/* Copies an item into the next entry of a sink (and references it). */
+static void
+sink_take(const struct step *s, struct sink *k, item_t *it)
+{
+	if (k->refs != NULL) {
+		item_ref(it);
+		k->refs[k->n] = it;
+	}
+	entry_fill(s, it, &k->out[k->n++]);
+}
 
 /* range_walk callback: copies every item. */
 static void
@@ -141,7 +156,7 @@ take_all(const struct step *s, item_t *it, uint64_t p, void *ctx)
 	struct sink *k = ctx;
 
 	(void)p;
-	entry_fill(s, it, &k->out[k->n++]);
+	sink_take(s, k, it);
 }
 
 /* range_walk callback: finds the least position at or above `only`. */
@@ -166,7 +181,7 @@ take_one_pos(const struct step *s, item_t *it, uint64_t p, void *ctx)
 	struct sink *k = ctx;
 
 	if (p == k->only && k->n < k->max)
-		entry_fill(s, it, &k->out[k->n++]);
+		sink_take(s, k, it);
 }
 
 /* Counts the items at one position. */
@@ -272,7 +287,16 @@ size_t
 store_iter_next(store_t *st, struct store_iter *cur,
     struct store_iter_entry *out, size_t max)
 {
-	struct sink k = { .out = out, .max = max };
+	return store_iter_next_refs(st, cur, out, NULL, max);
+}
+
+/* As store_iter_next; refs (if not NULL) gets a reference to each item,
+ * taken under its shard lock (snapshots copy the values from them). */
+size_t
+store_iter_next_refs(store_t *st, struct store_iter *cur,
+    struct store_iter_entry *out, item_t **refs, size_t max)
+{
+	struct sink k = { .out = out, .max = max, .refs = refs };
 
 	for (unsigned holds = 0; !cur->done && max > 0 &&
 	    holds < STORE_ITER_HOLDS && k.n == 0; holds++)

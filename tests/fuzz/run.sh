@@ -32,7 +32,7 @@ while getopts r:t:j: opt; do
 	esac
 done
 shift $((OPTIND - 1))
-targets=${*:-proto resp store bin}
+targets=${*:-proto resp store bin snap}
 
 command -v "$CC" >/dev/null || { echo "run.sh: $CC not found" >&2; exit 1; }
 if [ ! -x configure ] || [ configure.ac -nt configure ] ||

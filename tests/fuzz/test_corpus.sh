@@ -6,7 +6,7 @@
 set -u
 src=${TOP_SRCDIR:-.}
 bld=${TOP_BUILDDIR:-.}
-for t in proto resp store bin; do
+for t in proto resp store bin snap; do
 	"$bld/tests/fuzz/replay_$t" "$src/tests/fuzz/corpus/$t" || {
 		echo "replay of the $t corpus failed"
 		exit 1

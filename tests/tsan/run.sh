@@ -6,7 +6,8 @@
 #   - tests/unit/test_store (its own 4-thread hammer among them) and
 #     tests/unit/test_store_meta (32 threads racing for one recache win),
 #     tests/unit/test_store_iter (a dump walking while a writer thread
-#     grows and shrinks the tables);
+#     grows and shrinks the tables), tests/unit/test_store_snap (a
+#     snapshot written while a thread writes, loads spread over threads);
 #   - cached -t 4 -m 2 under server_load.py: 16 clients, timers firing;
 #   - cached -Z under test_tls.py's TLS, reload and start-up classes:
 #     handshakes on every worker while refresh_certs and SIGHUP swap the
@@ -35,7 +36,8 @@ if [ ! -f "$out/Makefile" ] || [ configure -nt "$out/Makefile" ]; then
 fi
 progs="cached tests/tsan/store_hammer"
 grep -q '^tests/unit/test_store' "$out/Makefile" 2>/dev/null &&
-    progs="$progs tests/unit/test_store tests/unit/test_store_meta tests/unit/test_store_iter"
+    progs="$progs tests/unit/test_store tests/unit/test_store_meta \
+    tests/unit/test_store_iter tests/unit/test_store_snap"
 # shellcheck disable=SC2086
 make -C "$out" -j"$(nproc)" $progs >"$out/build.log" 2>&1 || {
 	tail -n 30 "$out/build.log"
@@ -62,6 +64,9 @@ step store_hammer "$out/tests/tsan/store_hammer" 16 "$hammer_secs"
     step test_store_meta sh -c "'$out/tests/unit/test_store_meta' >'$out/test_store_meta.log' 2>&1"
 [ -x "$out/tests/unit/test_store_iter" ] &&
     step test_store_iter sh -c "'$out/tests/unit/test_store_iter' >'$out/test_store_iter.log' 2>&1"
+# issue 15: a snapshot written while a thread writes; the parallel load.
+[ -x "$out/tests/unit/test_store_snap" ] &&
+    step test_store_snap sh -c "'$out/tests/unit/test_store_snap' >'$out/test_store_snap.log' 2>&1"
 step server_load env CACHED="$out/cached" PYTHONDONTWRITEBYTECODE=1 \
     python3 tests/tsan/server_load.py "$load_secs"
 if command -v openssl >/dev/null; then

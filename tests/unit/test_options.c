@@ -122,8 +122,8 @@ test_extended_lists(void **state)
 	assert_string_equal(o.port_file, "/tmp/p");
 }
 
-/* Unknown flags, bad values, -Z without a certificate and the features
- * still to come exit 64. */
+/* Unknown flags, bad values, -Z without a certificate and a snapshot
+ * interval without a path exit 64. */
 static void
 test_usage_errors(void **state)
 {
@@ -134,7 +134,7 @@ test_usage_errors(void **state)
 		{ "-o", "modern=1" }, { "-o", "lru_crawler_sleep=" },
 		{ "-R", "0" }, { "-R", "x" }, { "-f", "1" }, { "-f", "0.5" },
 		{ "-f", "x" }, { "-n", "0" }, { "-N", "0" }, { "-D", "" },
-		{ "-e", "/tmp/f" }, { "--memory-file=/x" },
+		{ "-e", "" }, { "-o", "snapshot_interval=5" },	/* no path */
 		{ "-Z" }, { "--enable-ssl" },	/* without ssl_chain_cert */
 		{ "-o", "ssl_verify_mode=4" }, { "-o", "ssl_bogus=1" },
 		{ "-o", "idle_timeout" },
