@@ -258,6 +258,11 @@ enum proto_reply {
 	PROTO_R_SLABS_SAME,	/* SAME src and dst class are identical */
 	PROTO_R_SLABS_BADCLASS,	/* BADCLASS invalid src or dst class id */
 	PROTO_R_SLABS_NOSPARE,	/* NOSPARE source class has no spare pages */
+	PROTO_R_UNAUTHENTICATED, /* CLIENT_ERROR unauthenticated (-Y) */
+	PROTO_R_AUTH_FORMAT,	/* CLIENT_ERROR bad authentication token
+				 * format (-Y: a login value not "user pass") */
+	PROTO_R_AUTH_BADTERM,	/* CLIENT_ERROR bad command line termination
+				 * (-Y: a login value not ending "\r\n") */
 	PROTO_R_COUNT
 };
 

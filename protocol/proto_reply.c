@@ -55,6 +55,11 @@ static const struct reply_text replies[PROTO_R_COUNT] = {
 	[PROTO_R_SLABS_BADCLASS] = REPLY("BADCLASS invalid src or dst class id"),
 	[PROTO_R_SLABS_NOSPARE]	 = REPLY("NOSPARE source class has no spare "
 	    "pages"),
+	[PROTO_R_UNAUTHENTICATED] = REPLY("CLIENT_ERROR unauthenticated"),
+	[PROTO_R_AUTH_FORMAT]	 = REPLY("CLIENT_ERROR bad authentication token "
+	    "format"),
+	[PROTO_R_AUTH_BADTERM]	 = REPLY("CLIENT_ERROR bad command line "
+	    "termination"),
 };
 
 #undef REPLY

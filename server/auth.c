@@ -205,3 +205,38 @@ auth_sasl_plain(const struct auth_db *db, const char *msg, size_t n)
 		return false;
 	return auth_check(db, user, nuser, pass, n - (size_t)(pass - msg));
 }
+
+/* Finds the next space-separated word of p[*i .. n); false when none. */
+static bool
+next_word(const char *p, size_t n, size_t *i, const char **w, size_t *nw)
+{
+	size_t start;
+
+	while (*i < n && p[*i] == ' ')
+		(*i)++;
+	if (*i == n)
+		return false;
+	start = *i;
+	while (*i < n && p[*i] != ' ')
+		(*i)++;
+	*w = p + start;
+	*nw = *i - start;
+	return true;
+}
+
+/* Checks a text-protocol login value "user password". */
+enum auth_login
+auth_text_login(const struct auth_db *db, const char *data, size_t n)
+{
+	const char	*user, *pass;
+	size_t		 nuser, npass, i = 0;
+	const char	*nul = memchr(data, '\0', n);
+
+	if (nul != NULL)
+		n = (size_t)(nul - data);
+	if (!next_word(data, n, &i, &user, &nuser) ||
+	    !next_word(data, n, &i, &pass, &npass))
+		return AUTH_LOGIN_FORMAT;
+	return auth_check(db, user, nuser, pass, npass) ? AUTH_LOGIN_OK :
+	    AUTH_LOGIN_FAIL;
+}

@@ -6,8 +6,9 @@
  * (binary protocol, -S) uses it today; text-protocol login and TLS may
  * reuse it.
  *
- * The list is read once at start and immutable afterwards, so any thread
- * may check against it without a lock.
+ * A list is immutable once parsed, so any thread may check against it
+ * without a lock; SIGHUP swaps in a new list (server/main.c) and keeps
+ * the old ones until exit.
  */
 #ifndef CACHED_AUTH_H
 #define CACHED_AUTH_H
@@ -41,5 +42,19 @@ bool	auth_check(const struct auth_db *db, const char *user, size_t nuser,
 /* Checks a SASL PLAIN message, "[authzid]\0authcid\0passwd" (RFC 4616);
  * an authzid other than empty or the user itself is refused. */
 bool	auth_sasl_plain(const struct auth_db *db, const char *msg, size_t n);
+
+/* What a text-protocol login (-Y) gives. */
+enum auth_login {
+	AUTH_LOGIN_OK,
+	AUTH_LOGIN_FAIL,	/* no such user/password */
+	AUTH_LOGIN_FORMAT	/* the value is not "user password" */
+};
+
+/* Checks the value of memcached's text-protocol login, a set whose data
+ * is "user password": split on spaces as memcached 1.6.18 tokenizes it
+ * (runs of spaces are one separator, leading ones skipped, words after
+ * the second ignored, a NUL ends the data). */
+enum auth_login	auth_text_login(const struct auth_db *db, const char *data,
+		    size_t n);
 
 #endif

@@ -240,7 +240,16 @@ srv_sasl_plain(void *ctx, const char *msg, size_t n)
 {
 	struct server *srv = ctx;
 
-	return auth_sasl_plain(srv->auth, msg, n);
+	return auth_sasl_plain(server_auth(srv), msg, n);
+}
+
+/* dispatch: checks a text-protocol login (-Y) against the user list. */
+static int
+srv_login(void *ctx, const char *data, size_t n)
+{
+	struct server *srv = ctx;
+
+	return (int)auth_text_login(server_auth(srv), data, n);
 }
 
 /* dispatch: "refresh_certs", when -Z is on. */
@@ -303,8 +312,12 @@ conn_new(struct worker *w, int fd, const char *listen_addr,
 	    .no_dump = c->srv->opts->no_dump,
 	    .crawler_on = &c->srv->crawler_on, .tune = srv_tune,
 	    .detail = srv_detail, .detail_on = &c->srv->detail_on };
-	if (c->srv->auth != NULL) {
-		c->env.sasl_plain = srv_sasl_plain;
+	if (c->srv->opts->auth_file != NULL) {
+		/* -S: SASL (binary); -Y alone: memcached's text login */
+		if (c->srv->opts->sasl)
+			c->env.sasl_plain = srv_sasl_plain;
+		else
+			c->env.login = srv_login;
 		c->env.authenticated = &c->authenticated;
 	}
 	outq_init(&c->outq, release_item, c->srv->store);
@@ -510,6 +523,27 @@ conn_send_error(struct conn *c)
 	    c->req.nerror : strlen(c->req.error));
 }
 
+/* Before a -Y login every line that does not parse is refused like any
+ * other, as memcached does (nothing tells which lines parse), and
+ * nothing after it is skipped: true when that was done.  A line that
+ * ended (the last consumed byte "\n") keeps the connection even where
+ * the parser would close it; one too long to end still closes it. */
+static bool
+conn_refuse_unauthenticated(struct conn *c, size_t consumed, bool close)
+{
+	const char	*s;
+	size_t		 n;
+
+	if (c->env.login == NULL || c->authenticated)
+		return false;
+	s = proto_reply(PROTO_R_UNAUTHENTICATED, &n);
+	outq_copy(&c->outq, s, n);
+	if (close && (consumed == 0 ||
+	    c->in.buf[c->in.pos - 1] != '\n'))
+		conn_set_state(c, CONN_CLOSING);
+	return true;
+}
+
 /* Parses and starts one request; false when more input is needed. */
 static bool
 conn_run_line(struct conn *c)
@@ -539,6 +573,8 @@ conn_run_line(struct conn *c)
 		break;
 	case PROTO_BAD:
 		in->pos += consumed;
+		if (conn_refuse_unauthenticated(c, consumed, false))
+			break;
 		conn_send_error(c);
 		inbuf_start_swallow(in, c->req.swallow);
 		if (c->req.swallow > 0)
@@ -546,6 +582,8 @@ conn_run_line(struct conn *c)
 		break;
 	case PROTO_CLOSE:
 		in->pos += consumed;
+		if (conn_refuse_unauthenticated(c, consumed, true))
+			break;
 		conn_send_error(c);
 		conn_set_state(c, CONN_CLOSING);
 		break;

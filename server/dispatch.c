@@ -20,6 +20,9 @@
  * (get/gat with one key, ms, md, ma, mn ...); SASL authentication adds
  * rows of its own, and with -S every request but SASL and version waits
  * for it (dispatch_request's gate, as memcached's authenticated()).
+ * The text protocol's login (-Y) passes the same gate: a "set" reserves
+ * a scratch item for its value like any set, and dispatch_value checks
+ * the value through env->login and releases the item unlinked.
  *
  * No locks of its own: the store locks itself, counters belong to the
  * calling thread.
@@ -30,6 +33,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "auth.h"
 #include "dispatch.h"
 #include "dump.h"
 #include "log.h"
@@ -216,6 +220,16 @@ store_mode_of(enum proto_cmd cmd)
 }
 
 static enum dispatch_next meta_set_value(const struct op *op, item_t *it);
+static enum dispatch_next login_value(const struct op *op, item_t *it,
+	    const char *end2);
+
+/* True while a connection must log in with the text protocol (-Y). */
+static bool
+login_pending(const struct dispatch_env *env)
+{
+	return env->login != NULL && env->authenticated != NULL &&
+	    !*env->authenticated;
+}
 
 /* Completes a storage command once its value is in the item. */
 enum dispatch_next
@@ -229,6 +243,8 @@ dispatch_value(const struct dispatch_env *env, const struct proto_req *req,
 	store_status_t		 st;
 
 	state->it = NULL;
+	if (login_pending(env))
+		return login_value(&op, it, end2);
 	if (!proto_data_end_ok(end2)) {
 		/* The client's framing disagrees with ours: stop here. */
 		store_release(env->store, it);
@@ -839,6 +855,70 @@ op_sasl_auth(const struct op *op)
 	return DISPATCH_DONE;
 }
 
+/* ---- text-protocol login (-Y) ---------------------------------- */
+
+/* Replies r to a request before login: memcached answers these lines
+ * even when the request asked for noreply. */
+static void
+reply_loud(const struct op *op, enum proto_reply r)
+{
+	struct proto_req req = *op->req;
+
+	req.noreply = false;
+	op->sink->codec->status(op->sink->out, &req, r);
+}
+
+/* "set" before login: reserves a scratch item the value is read into. */
+static enum dispatch_next
+op_login(const struct op *op)
+{
+	const struct proto_req	*req = op->req;
+	store_status_t		 st;
+
+	st = store_reserve(op->env->store, req->key, req->nkey, 0, 0,
+	    req->nbytes, &op->state->it);
+	if (st == STORE_OK)
+		return DISPATCH_VALUE;
+	/* no room even for a login: nothing to check it against */
+	STAT_INC(op->env->stats, auth_cmds);
+	STAT_INC(op->env->stats, auth_errors);
+	reply_loud(op, PROTO_R_AUTH_ERROR);
+	op->state->swallow = value_wire_len(req);
+	return DISPATCH_SWALLOW;
+}
+
+/* Checks a login's value; the item is released, never linked.  Counted
+ * as memcached counts them: a malformed value in neither counter.  A
+ * value not followed by "\r\n" is refused, and the connection goes on
+ * (memcached's login reads the value and its 2 bytes as a block). */
+static enum dispatch_next
+login_value(const struct op *op, item_t *it, const char *end2)
+{
+	const struct dispatch_env	*env = op->env;
+	int				 r;
+
+	if (!proto_data_end_ok(end2)) {
+		store_release(env->store, it);
+		reply_loud(op, PROTO_R_AUTH_BADTERM);
+		return DISPATCH_DONE;
+	}
+	r = env->login(env->ctx, item_value(it), item_nbytes(it));
+	store_release(env->store, it);
+	if (r == AUTH_LOGIN_FORMAT) {
+		reply_loud(op, PROTO_R_AUTH_FORMAT);
+		return DISPATCH_DONE;
+	}
+	STAT_INC(env->stats, auth_cmds);
+	if (r != AUTH_LOGIN_OK) {
+		STAT_INC(env->stats, auth_errors);
+		reply_loud(op, PROTO_R_AUTH_ERROR);
+		return DISPATCH_DONE;
+	}
+	*env->authenticated = true;
+	reply_loud(op, PROTO_R_AUTH_OK);
+	return DISPATCH_DONE;
+}
+
 /* True for what a connection may run before it authenticated. */
 static bool
 auth_exempt(enum proto_cmd cmd)
@@ -893,6 +973,12 @@ dispatch_request(const struct dispatch_env *env, const struct proto_req *req,
 
 	assert((unsigned)req->cmd < PROTO_CMD_COUNT &&
 	    handlers[req->cmd] != NULL);
+	if (login_pending(env)) {
+		if (req->cmd == PROTO_CMD_SET)
+			return op_login(&op);
+		reply_loud(&op, PROTO_R_UNAUTHENTICATED);
+		return DISPATCH_DONE;
+	}
 	if (env->authenticated != NULL && !*env->authenticated &&
 	    !auth_exempt(req->cmd)) {
 		reply(&op, PROTO_R_AUTH_ERROR);

@@ -59,6 +59,12 @@ struct dispatch_env {
 	 * version run, anything else is refused and the connection closed
 	 * (as memcached does). */
 	bool	(*sasl_plain)(void *ctx, const char *msg, size_t n);
+	/* Text-protocol login (-Y without -S), as memcached's: until
+	 * *authenticated is set a "set" is a login whose value ("user
+	 * password") goes here and is never stored; every other request
+	 * is answered "CLIENT_ERROR unauthenticated" and the connection
+	 * stays open.  Returns an enum auth_login.  NULL: no text login. */
+	int	(*login)(void *ctx, const char *data, size_t n);
 	bool	*authenticated;
 	bool	 no_flush;	/* -F: flush_all is refused */
 	bool	 shutdown_enabled; /* -A: shutdown may be asked for */

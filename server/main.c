@@ -256,16 +256,50 @@ handled_signals(void)
 	return &set;
 }
 
-/* SIGHUP: reloads what can change under a running server: the TLS
- * certificates (a failed reload keeps the old ones and says why).  Logs
- * go to stderr, which the caller redirects; there is nothing to reopen. */
+/* SIGHUP: re-reads the auth file (-S / -Y).  A new list is swapped in
+ * atomically for new logins (connections already in stay in); the old
+ * one is kept until exit, since a worker may be checking against it
+ * right now.  A file that fails to load leaves the old list in place. */
+static void
+reload_auth(struct server *srv)
+{
+	char		 err[256];
+	struct auth_db	*db, *old, **keep;
+
+	if ((db = auth_load(srv->opts->auth_file, err, sizeof err)) == NULL) {
+		log_msg(LOG_ERR, "SIGHUP received: auth file not reloaded, "
+		    "old list kept: %s", err);
+		return;
+	}
+	keep = realloc(srv->auth_old, (srv->nauth_old + 1) * sizeof *keep);
+	if (keep == NULL) {
+		auth_free(db);
+		log_msg(LOG_ERR, "SIGHUP received: auth file not reloaded, "
+		    "old list kept: out of memory");
+		return;
+	}
+	srv->auth_old = keep;
+	old = __atomic_exchange_n(&srv->auth, db, __ATOMIC_ACQ_REL);
+	srv->auth_old[srv->nauth_old++] = old;
+	log_msg(LOG_INFO, "SIGHUP received: auth file reloaded, %zu users",
+	    auth_count(db));
+}
+
+/* SIGHUP: reloads what can change under a running server: the auth
+ * file and the TLS certificates (a failed reload keeps the old ones and
+ * says why).  Logs go to stderr, which the caller redirects; there is
+ * nothing to reopen. */
 static void
 reload(struct server *srv)
 {
 	char err[768];
 
+	if (srv->opts->auth_file != NULL)
+		reload_auth(srv);
 	if (srv->tls == NULL) {
-		log_msg(LOG_INFO, "SIGHUP received: nothing to reload, running on");
+		if (srv->opts->auth_file == NULL)
+			log_msg(LOG_INFO, "SIGHUP received: nothing to "
+			    "reload, running on");
 		return;
 	}
 	if (tls_server_reload(srv->tls, err, sizeof err))
@@ -436,14 +470,14 @@ main(int argc, char **argv)
 	srv.crawler_on = true;
 	srv.tun = (struct server_tunables)SERVER_TUNABLES_DEFAULT;
 	pthread_mutex_init(&srv.stats_lock, NULL);
-	if (opts.sasl) {
+	if (opts.auth_file != NULL) {
 		char err[256];
 
 		/* read before privileges are dropped, like the port */
 		if ((srv.auth = auth_load(opts.auth_file, err,
 		    sizeof err)) == NULL) {
-			fprintf(stderr, "cached: SASL password file: %s\n",
-			    err);
+			fprintf(stderr, "cached: %s file: %s\n", opts.sasl ?
+			    "SASL password" : "auth", err);
 			return 1;
 		}
 	}
@@ -485,6 +519,9 @@ main(int argc, char **argv)
 		    strerror(errno));
 	pthread_mutex_destroy(&srv.stats_lock);
 	auth_free(srv.auth);
+	for (size_t i = 0; i < srv.nauth_old; i++)
+		auth_free(srv.auth_old[i]);
+	free(srv.auth_old);
 	stats_detail_free(srv.detail);
 	return rc;
 }

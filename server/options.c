@@ -58,8 +58,9 @@ static const char usage_text[] =
 "  -B, --protocol=NAME     protocols served: auto (default; the first byte picks\n"
 "                          binary or text), ascii (text and meta) or binary\n"
 "  -S, --enable-sasl       require SASL PLAIN authentication (binary protocol only)\n"
-"  -Y, --auth-file=FILE    user:password lines for -S (default: the file named by\n"
-"                          $MEMCACHED_SASL_PWDB)\n"
+"  -Y, --auth-file=FILE    user:password lines, reread on SIGHUP; alone: text\n"
+"                          clients log in with a set of data \"user password\";\n"
+"                          with -S: the SASL users (default $MEMCACHED_SASL_PWDB)\n"
 "  -o, --extended=OPT,...  comma-separated list of:\n"
 "        idle_timeout=SECONDS  close connections idle that long (default never)\n"
 "        write_timeout=SECONDS close connections whose replies wait unread that\n"
@@ -473,9 +474,10 @@ validate(const struct options *o)
 	    o->protocol != OPTIONS_PROTO_BINARY)
 		return usage_error("%s", "you cannot allow the ASCII protocol "
 		    "while using SASL (-S needs -B binary)");
-	if (o->auth_file != NULL && !o->sasl)
-		return usage_error("%s", "-Y needs -S: text-protocol "
-		    "authentication is not supported");
+	if (o->auth_file != NULL && !o->sasl && o->protocol_set &&
+	    o->protocol == OPTIONS_PROTO_BINARY)
+		return usage_error("%s", "-Y without -S is a text-protocol "
+		    "login: it cannot be used with -B binary");
 	if (o->sasl && o->auth_file == NULL)
 		return usage_error("%s", "-S needs a password file: -Y FILE "
 		    "or MEMCACHED_SASL_PWDB");
@@ -742,5 +744,7 @@ options_parse(struct options *o, int argc, char **argv)
 		o->auth_file = getenv("MEMCACHED_SASL_PWDB");
 	if ((r = validate(o)) == OPTIONS_RUN && o->sasl)
 		o->protocol = OPTIONS_PROTO_BINARY;	/* as memcached -S */
+	else if (r == OPTIONS_RUN && o->auth_file != NULL)
+		o->protocol = OPTIONS_PROTO_ASCII;	/* as memcached -Y */
 	return r;
 }

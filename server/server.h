@@ -54,7 +54,12 @@ struct server {
 	time_t			 started;
 	int			 tcp_port;	/* bound TCP port, for stats */
 	unsigned		 next_worker;	/* main thread only */
-	struct auth_db		*auth;		/* -S: users, read-only */
+	/* -S / -Y: the users; atomic, SIGHUP swaps in a new list (read it
+	 * with server_auth); the lists it replaced stay allocated until
+	 * exit, as a connection may still be checking against one */
+	struct auth_db		*auth;
+	struct auth_db		**auth_old;	/* main thread only */
+	size_t			 nauth_old;
 	struct tls_server	*tls;		/* -Z; NULL without (tls.h) */
 
 	/* atomics */
@@ -85,5 +90,12 @@ struct server {
 
 /* Asks the main loop to stop; safe from any thread. */
 void	server_request_shutdown(struct server *srv);
+
+/* The current user list (-S / -Y); NULL without authentication. */
+static inline struct auth_db *
+server_auth(struct server *srv)
+{
+	return __atomic_load_n(&srv->auth, __ATOMIC_ACQUIRE);
+}
 
 #endif

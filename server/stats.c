@@ -384,7 +384,9 @@ stats_settings(const struct stats_ctx *c)
 	    o->protocol == OPTIONS_PROTO_ASCII ? "ascii" :
 	    o->protocol == OPTIONS_PROTO_BINARY ? "binary" : "auto-negotiate");
 	emit_bool(c, "auth_enabled_sasl", o->sasl);
-	emit_str(c, "auth_enabled_ascii", "no");
+	/* memcached shows its -Y file here */
+	emit_str(c, "auth_enabled_ascii",
+	    o->auth_file != NULL ? o->auth_file : "no");
 	emit_u64(c, "item_size_max", o->item_size_max);
 	emit_str(c, "maxconns_fast", "yes");
 	emit_u64(c, "hashpower_init", 0);	/* memcached's default */

@@ -445,7 +445,7 @@ class Sasl(unittest.TestCase):
             else:
                 os.environ["MEMCACHED_SASL_PWDB"] = old
         for args, status in ((["-S", "-B", "ascii", "-Y", self.pwfile], 64),
-                             (["-Y", self.pwfile], 64),
+                             (["-Y", self.pwfile, "-B", "binary"], 64),
                              (["-S", "-Y", self.pwfile + ".none"], 1)):
             env = dict(os.environ)
             env.pop("MEMCACHED_SASL_PWDB", None)

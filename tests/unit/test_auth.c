@@ -111,6 +111,37 @@ test_sasl_plain(void **state)
 	auth_free(db);
 }
 
+/* Text login (-Y): "user password", split on spaces as memcached. */
+static void
+test_text_login(void **state)
+{
+	struct auth_db	*db;
+	char		 err[128];
+
+	(void)state;
+	db = parse("app:s3cret\nbob:pw\n", err);
+	assert_non_null(db);
+#define LOGIN(s)	auth_text_login(db, s, sizeof s - 1)
+	assert_int_equal(LOGIN("app s3cret"), AUTH_LOGIN_OK);
+	assert_int_equal(LOGIN("bob pw"), AUTH_LOGIN_OK);
+	assert_int_equal(LOGIN("  app   s3cret  "), AUTH_LOGIN_OK);
+	assert_int_equal(LOGIN("app s3cret more words"), AUTH_LOGIN_OK);
+	assert_int_equal(LOGIN("app s3cret\0junk"), AUTH_LOGIN_OK);
+	assert_int_equal(LOGIN("app s3cre"), AUTH_LOGIN_FAIL);
+	assert_int_equal(LOGIN("app s3crett"), AUTH_LOGIN_FAIL);
+	assert_int_equal(LOGIN("bob s3cret"), AUTH_LOGIN_FAIL);
+	assert_int_equal(LOGIN("app:s3cret x"), AUTH_LOGIN_FAIL);
+	assert_int_equal(LOGIN("apps3cret"), AUTH_LOGIN_FORMAT);
+	assert_int_equal(LOGIN("app\ts3cret"), AUTH_LOGIN_FORMAT);
+	assert_int_equal(LOGIN("app\0 s3cret"), AUTH_LOGIN_FORMAT);
+	assert_int_equal(LOGIN("   "), AUTH_LOGIN_FORMAT);
+	assert_int_equal(LOGIN(""), AUTH_LOGIN_FORMAT);
+#undef LOGIN
+	assert_int_equal(auth_text_login(NULL, "app s3cret", 10),
+	    AUTH_LOGIN_FAIL);
+	auth_free(db);
+}
+
 /* auth_load reads a file; a missing one names the path. */
 static void
 test_load(void **state)
@@ -139,6 +170,7 @@ main(void)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_parse_bad),
 		cmocka_unit_test(test_sasl_plain),
+		cmocka_unit_test(test_text_login),
 		cmocka_unit_test(test_load),
 	};
 

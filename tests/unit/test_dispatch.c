@@ -1015,6 +1015,51 @@ test_bin_auth(void **state)
 	assert_int_equal(t->ts.auth_errors, 1);
 }
 
+/* A fake text login: "user pass" only; 2 (format) without a space. */
+static int
+fake_login(void *ctx, const char *data, size_t n)
+{
+	(void)ctx;
+	if (memchr(data, ' ', n) == NULL)
+		return 2;
+	return n == 9 && memcmp(data, "user pass", 9) == 0 ? 0 : 1;
+}
+
+/* -Y text login: before it every request is refused and the connection
+ * stays open; a set is the login, its value never stored, its scratch
+ * item freed; noreply is not honoured. */
+static void
+test_text_login(void **state)
+{
+	struct rig		*t = *state;
+	struct store_stats	 s;
+	bool			 authed = false;
+
+	t->env.login = fake_login;
+	t->env.authenticated = &authed;
+	expect(t, "get a\r\nversion\r\nmn\r\nadd a 0 0 1 noreply\r\n",
+	    "CLIENT_ERROR unauthenticated\r\nCLIENT_ERROR unauthenticated\r\n"
+	    "CLIENT_ERROR unauthenticated\r\nCLIENT_ERROR unauthenticated\r\n");
+	assert_false(t->closed);
+	expect(t, "set a 0 0 9 noreply\r\nuser nope\r\n"
+	    "set a 0 0 8\r\nuserpass\r\nset a 0 0 4\r\nuserXY",
+	    "CLIENT_ERROR authentication failure\r\n"
+	    "CLIENT_ERROR bad authentication token format\r\n"
+	    "CLIENT_ERROR bad command line termination\r\n");
+	assert_false(authed);
+	assert_false(t->closed);
+	expect(t, "set a 0 0 9\r\nuser pass\r\nget a\r\n",
+	    "STORED\r\nEND\r\n");
+	assert_true(authed);
+	assert_int_equal(t->ts.auth_cmds, 2);
+	assert_int_equal(t->ts.auth_errors, 1);
+	store_get_stats(t->st, &s);
+	assert_int_equal(s.curr_items, 0);
+	assert_int_equal(s.mem_bytes, 0);
+	expect(t, "set a 0 0 1 noreply\r\nx\r\nget a\r\n",
+	    "VALUE a 0 1\r\nx\r\nEND\r\n");
+}
+
 int
 main(void)
 {
@@ -1029,6 +1074,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_noreply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_chunk, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_text_login, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_refused_set, setup,
 		    teardown),

@@ -1267,6 +1267,11 @@ test_replies(void **state)
 		    "id\r\n",
 		[PROTO_R_SLABS_NOSPARE] = "NOSPARE source class has no spare "
 		    "pages\r\n",
+		[PROTO_R_UNAUTHENTICATED] = "CLIENT_ERROR unauthenticated\r\n",
+		[PROTO_R_AUTH_FORMAT] = "CLIENT_ERROR bad authentication token "
+		    "format\r\n",
+		[PROTO_R_AUTH_BADTERM] = "CLIENT_ERROR bad command line "
+		    "termination\r\n",
 	};
 
 	(void)state;
