@@ -469,6 +469,15 @@ main(int argc, char **argv)
 	srv.started = time(NULL);
 	srv.crawler_on = true;
 	srv.tun = (struct server_tunables)SERVER_TUNABLES_DEFAULT;
+	/* -D turns per-prefix stats on from the start, as in memcached. */
+	if (opts.detail_enabled) {
+		if ((srv.detail = stats_detail_new(opts.prefix_delimiter)) ==
+		    NULL) {
+			fprintf(stderr, "cached: out of memory\n");
+			return 1;
+		}
+		srv.detail_on = 1;
+	}
 	pthread_mutex_init(&srv.stats_lock, NULL);
 	if (opts.auth_file != NULL) {
 		char err[256];

@@ -678,7 +678,7 @@ stats_detail(const struct stats_ctx *c, const char *arg, size_t narg)
 	/* The table, made once, lives as long as the server. */
 	pthread_mutex_lock(&srv->stats_lock);
 	if (srv->detail == NULL)
-		__atomic_store_n(&srv->detail, stats_detail_new(),
+		__atomic_store_n(&srv->detail, stats_detail_new(srv->opts->prefix_delimiter),
 		    __ATOMIC_RELEASE);
 	d = srv->detail;
 	pthread_mutex_unlock(&srv->stats_lock);

@@ -19,7 +19,6 @@
 #include "stats_detail.h"
 
 #define DETAIL_BUCKETS	256
-#define DETAIL_DELIM	':'
 
 struct prefix {
 	struct prefix	*next;
@@ -30,17 +29,20 @@ struct prefix {
 
 struct stats_detail {
 	pthread_mutex_t	 lock;
+	char		 delim;		/* -D, ':' by default */
 	struct prefix	*b[DETAIL_BUCKETS];
 };
 
-/* Creates an empty table. */
+/* Creates an empty table whose prefixes end at delim. */
 struct stats_detail *
-stats_detail_new(void)
+stats_detail_new(char delim)
 {
 	struct stats_detail *d = calloc(1, sizeof *d);
 
-	if (d != NULL)
+	if (d != NULL) {
 		pthread_mutex_init(&d->lock, NULL);
+		d->delim = delim;
+	}
 	return d;
 }
 
@@ -113,7 +115,7 @@ void
 stats_detail_record(struct stats_detail *d, enum stats_detail_op op,
     const char *key, size_t nkey, bool hit)
 {
-	const char	*delim = memchr(key, DETAIL_DELIM, nkey);
+	const char	*delim = memchr(key, d->delim, nkey);
 	struct prefix	*p;
 
 	if (delim == NULL)

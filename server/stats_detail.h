@@ -17,8 +17,9 @@ enum stats_detail_op {
 
 struct stats_detail;
 
-/* Creates an empty table; NULL when out of memory. */
-struct stats_detail *stats_detail_new(void);
+/* Creates an empty table whose key prefixes end at delim (-D); NULL when
+ * out of memory. */
+struct stats_detail *stats_detail_new(char delim);
 /* Frees the table (NULL is fine). */
 void	stats_detail_free(struct stats_detail *d);
 /* Drops every record ("stats reset"). */

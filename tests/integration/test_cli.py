@@ -240,6 +240,17 @@ class CliTest(unittest.TestCase):
                              b"EXISTS\r\nNOT_FOUND\r\nVA 1 c0\r\na\r\n"
                              b"EX\r\n")
 
+    def test_prefix_delimiter(self):
+        # -D: per-prefix stats on from the start, split at its character
+        with Server("-D", "#") as srv:
+            c = srv.connect()
+            self.assertEqual(c.stats(b"settings")["stat_key_prefix"], "#")
+            self.assertEqual(c.call(b"set a#1 0 0 1\r\nx\r\nget a#1\r\n"
+                                    b"get a:2\r\nstats detail dump\r\n"),
+                             b"STORED\r\nVALUE a#1 0 1\r\nx\r\nEND\r\n"
+                             b"END\r\nPREFIX a get 1 hit 1 set 1 del 0\r\n"
+                             b"END\r\n")
+
     def test_disable_flush_all(self):
         with Server("-F") as srv:
             c = srv.connect()
