@@ -315,11 +315,12 @@ VERBOSE_LOG_TAIL = [
 ]
 
 
-def connection_lines(log):
-    """The lines of the last connection of a -vv log (other connections,
-    such as a launcher's readiness probes, may log in between), fd numbers
-    as N, without the version sentinel's."""
-    fds = re.findall(rb"(?m)^<(\d+) new auto-negotiating", log)
+def connection_lines(log, fd=None):
+    """The lines of connection fd (bytes; by default the last one) of a -vv
+    log (other connections, such as a launcher's readiness probes, may log
+    in between), fd numbers as N, without the version sentinel's."""
+    fds = [fd] if fd is not None else \
+        re.findall(rb"(?m)^<(\d+) new auto-negotiating", log)
     out = []
     for line in log.split(b"\n"):
         fd = re.match(rb"^[<>]?(\d+)", line)
@@ -387,14 +388,21 @@ class VerboseTest(unittest.TestCase):
                 run_verbose(mc.port, VERBOSE_REQUESTS)
 
                 def closed():
+                    # our connection's close (the launcher's probes may
+                    # connect and log after it)
                     err.seek(0)
-                    return err.read().endswith(b"connection closed.\n") \
-                        or None
+                    log = err.read()
+                    m = re.search(rb"(?m)^<(\d+) set k 0 0 1$", log)
+                    return m is not None and re.search(
+                        rb"(?m)^<" + m.group(1) + rb" connection closed\.$",
+                        log) is not None or None
                 self.assertIsNotNone(wait_for(closed, 5))
             finally:
                 mc.stop()
             err.seek(0)
-            theirs = connection_lines(err.read())
+            log = err.read()
+            ours = re.search(rb"(?m)^<(\d+) set k 0 0 1$", log).group(1)
+            theirs = connection_lines(log, ours)
         # the launcher's readiness probes connected first
         start = len(theirs) - 1 - theirs[::-1].index(VERBOSE_LOG[0])
         self.assertEqual(theirs[start:start + len(VERBOSE_LOG) + 2 +
