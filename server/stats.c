@@ -644,7 +644,7 @@ detail_send(const struct stats_ctx *c, struct stats_detail *d)
 {
 	struct detail_buf b = { 0 };
 
-	if (strcmp(c->sink->codec->name, "binary") != 0) {
+	if (c->sink->codec != &proto_bin) {
 		stats_detail_dump(d, detail_line, (void *)c);
 		return;
 	}
