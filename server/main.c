@@ -1,6 +1,6 @@
 /*
  * main.c -- cached's entry point: parse options, bind, optionally
- * daemonize and drop privileges, start the store, the workers and the
+ * drop privileges and daemonize, start the store, the workers and the
  * accept loop, and tear everything down on a stop signal or "shutdown".
  *
  * Order matters: sockets are bound before daemonizing so bind errors reach
@@ -156,7 +156,60 @@ pidfile_open(const char *path, const char *user)
 	return fd;
 }
 
-/* Writes our pid (after daemon(), so the daemon's) into the open pidfile. */
+/* Detaches as daemon(1, 0) does, except that the parent does not exit at
+ * once: it waits until the child calls daemon_ready() (exit status 0) or
+ * dies first (status 1).  So "cached -d -P FILE" returns only when FILE
+ * holds the daemon's pid, as an init script or a Type=forking unit reading
+ * the pidfile after the start command expects, and a failure to write it
+ * reaches the exit status.  Returns the fd to hand to daemon_ready(), -1
+ * on failure. */
+static int
+daemonize(void)
+{
+	int	p[2], null;
+	pid_t	pid;
+	char	c;
+	ssize_t	n;
+
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return -1;
+	if ((pid = fork()) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid > 0) {
+		close(p[1]);
+		do
+			n = read(p[0], &c, 1);
+		while (n < 0 && errno == EINTR);
+		_exit(n == 1 ? 0 : 1);
+	}
+	close(p[0]);
+	if (setsid() < 0)
+		return -1;
+	if ((null = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	return p[1];
+}
+
+/* Lets the waiting parent of daemonize() exit with status 0. */
+static void
+daemon_ready(int fd)
+{
+	if (fd >= 0) {
+		(void)!write(fd, "", 1);
+		close(fd);
+	}
+}
+
+/* Writes our pid (after daemonize(), so the daemon's) into the open
+ * pidfile. */
 static int
 pidfile_write(int fd, const char *path)
 {
@@ -445,7 +498,7 @@ main(int argc, char **argv)
 	struct options		 opts;
 	struct server		 srv;
 	struct listeners	*ls;
-	int			 rc, pidfd = -1;
+	int			 rc, pidfd = -1, readyfd = -1;
 
 	switch (options_parse(&opts, argc, argv)) {
 	case OPTIONS_EXIT_OK:
@@ -507,13 +560,14 @@ main(int argc, char **argv)
 	if (opts.pidfile != NULL &&
 	    (pidfd = pidfile_open(opts.pidfile, opts.user)) < 0)
 		return 1;
-	if (opts.daemonize && daemon(1, 0) != 0) {
+	if (opts.daemonize && (readyfd = daemonize()) < 0) {
 		fprintf(stderr, "cached: cannot daemonize: %s\n",
 		    strerror(errno));
 		return 1;
 	}
 	if (pidfd >= 0 && pidfile_write(pidfd, opts.pidfile) != 0)
 		return 1;
+	daemon_ready(readyfd);
 	if (evthread_use_pthreads() != 0 ||
 	    (srv.main_base = event_base_new()) == NULL) {
 		fprintf(stderr, "cached: cannot initialise libevent\n");
