@@ -186,9 +186,10 @@ split(const char *p, const char *end, struct mtok *t, size_t max)
 			return n;
 		if (n == max)
 			return max + 1;
-		e = memchr(p, ' ', (size_t)(end - p));
-		if (e == NULL)
-			e = end;
+		/* Tokens are a few bytes (flags) to a key: a loop beats a
+		 * memchr call per token. */
+		for (e = p; e < end && *e != ' '; e++)
+			;
 		t[n].p = p;
 		t[n].n = (size_t)(e - p);
 		n++;
@@ -463,10 +464,23 @@ proto_meta_args(const char *p, const char *end, struct proto_req *req)
 /* What a reply line echoes: the return flags of req->meta.ret that this
  * command echoes with this reply, and the values they echo. */
 struct echo {
-	const char		*set;	/* flag letters echoed */
+	uint64_t		 set;	/* PROTO_MF bits of the letters echoed */
 	const struct proto_hit	*h;	/* NULL: c echoes 0 */
 	bool			 zxw;	/* mg hit: append Z X W */
 };
+
+/* The sets of echoed flags. */
+#define ECHO_KO		(PROTO_MF('k') | PROTO_MF('O'))
+#define ECHO_CKO	(ECHO_KO | PROTO_MF('c'))
+#define ECHO_MG_HIT	(ECHO_CKO | PROTO_MF('f') | PROTO_MF('h') | \
+			    PROTO_MF('l') | PROTO_MF('s') | PROTO_MF('t'))
+
+/* Whether c is a letter, the only flags PROTO_MF takes. */
+static inline bool
+is_flag_letter(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
 
 /* Appends " <ch>" and a decimal at p; returns the new end. */
 static char *
@@ -513,7 +527,9 @@ put_flags(char *p, const struct proto_req *req, const struct echo *e)
 			r++;
 		while (r < end && *r == ' ')
 			r++;
-		if (c == ' ' || strchr(e->set, c) == NULL || c == '\0' ||
+		/* A mask, not strchr: this runs for every flag of every
+		 * reply line.  take_flags let only letters through. */
+		if (!is_flag_letter(c) || !(e->set & PROTO_MF(c)) ||
 		    (done & PROTO_MF(c)))
 			continue;
 		done |= PROTO_MF(c);
@@ -590,14 +606,14 @@ put_line(struct proto_out *o, const struct proto_req *req, const char *code,
 }
 
 /* The return flags a command echoes on a status reply (no hit). */
-static const char *
+static uint64_t
 status_set(const struct proto_req *req, enum proto_reply r)
 {
 	/* ms reports c0 when it did not store (memcached 1.6.18). */
 	if (req->cmd == PROTO_CMD_MS && (r == PROTO_R_NOT_STORED ||
 	    r == PROTO_R_EXISTS || r == PROTO_R_NOT_FOUND))
-		return "ckO";
-	return "kO";
+		return ECHO_CKO;
+	return ECHO_KO;
 }
 
 /* A fixed outcome of a meta command. */
@@ -642,7 +658,7 @@ proto_meta_status(struct proto_out *o, const struct proto_req *req,
 	    (code[0] == 'H' && req->cmd != PROTO_CMD_MG)))
 		return;
 	if (req->cmd == PROTO_CMD_ME || req->cmd == PROTO_CMD_MN)
-		e.set = "";
+		e.set = 0;
 	put_line(o, req, code, false, 0, &e);
 }
 
@@ -717,7 +733,7 @@ void
 proto_meta_hit(struct proto_out *o, const struct proto_req *req,
     const struct proto_hit *h)
 {
-	struct echo e = { "kO", h, false };
+	struct echo e = { ECHO_KO, h, false };
 
 	switch (req->cmd) {
 	case PROTO_CMD_ME:
@@ -725,15 +741,15 @@ proto_meta_hit(struct proto_out *o, const struct proto_req *req,
 		drop_ref(o, h);
 		return;
 	case PROTO_CMD_MG:
-		e.set = "cfhklOst";
+		e.set = ECHO_MG_HIT;
 		e.zxw = true;
 		break;
 	case PROTO_CMD_MS:
 		/* memcached 1.6.18 takes s on ms but never echoes it */
-		e.set = "ckO";
+		e.set = ECHO_CKO;
 		break;
 	case PROTO_CMD_MA:
-		e.set = "ctkO";
+		e.set = ECHO_CKO | PROTO_MF('t');
 		break;
 	default:
 		break;
@@ -760,7 +776,7 @@ void
 proto_meta_number(struct proto_out *o, const struct proto_req *req,
     uint64_t v)
 {
-	struct echo	e = { "kO", NULL, false };
+	struct echo	e = { ECHO_KO, NULL, false };
 	char		num[21];
 	size_t		n = proto_fmt_u64(num, v);
 
