@@ -102,11 +102,22 @@ class CliTest(unittest.TestCase):
             path = os.path.join(tmp, "cached.sock")
             srv = Server("-s", path, "-a", "0660", port_file=False)
             try:
-                self.assertIsNotNone(wait_for(lambda: os.path.exists(path), 5))
+                # The file appears at bind(), a moment before listen():
+                # wait until a connect is taken, not for the file.
+                socks = []
+
+                def connected():
+                    s = socket.socket(socket.AF_UNIX)
+                    try:
+                        s.connect(path)
+                    except OSError:
+                        s.close()
+                        return False
+                    socks.append(s)
+                    return True
+                self.assertIsNotNone(wait_for(connected, 5))
                 self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o660)
-                s = socket.socket(socket.AF_UNIX)
-                s.connect(path)
-                c = Client(s)
+                c = Client(socks[0])
                 self.assertEqual(c.call(b"set k 0 0 1\r\na\r\nget k\r\n"),
                                  b"STORED\r\nVALUE k 0 1\r\na\r\nEND\r\n")
                 c.close()
