@@ -58,10 +58,17 @@ enum lock_rank {
 	LOCK_THREAD,	/* store: the expiry thread's sleep (thr_lock) */
 };
 
+#define LOCK_RANKS	(LOCK_THREAD + 1)
+
 #ifndef NDEBUG
 /* Bit r set: the thread holds a lock of rank r (store.c). */
 extern _Thread_local unsigned store_locks_held;
 #endif
+
+/* Acquisitions of a lock of each rank that found it held, every store of
+ * the process together (store.c; store_debug_get reads them): what
+ * threads wait for.  Written only when a thread is about to wait. */
+extern _Atomic uint64_t store_lock_waits[LOCK_RANKS];
 
 /* Takes a store mutex of rank r; asserts no lock of rank >= r is held. */
 static inline void
@@ -69,10 +76,12 @@ lock_take(pthread_mutex_t *m, enum lock_rank r)
 {
 #ifndef NDEBUG
 	assert((store_locks_held >> r) == 0 && "store lock order");
-#else
-	(void)r;
 #endif
-	pthread_mutex_lock(m);
+	if (pthread_mutex_trylock(m) != 0) {
+		atomic_fetch_add_explicit(&store_lock_waits[r], 1,
+		    memory_order_relaxed);
+		pthread_mutex_lock(m);
+	}
 #ifndef NDEBUG
 	store_locks_held |= 1u << r;
 #endif
@@ -551,6 +560,8 @@ struct store_debug {
 	uint64_t	moved;		/* items moved by evacuation */
 	uint64_t	room_tries;	/* make_room calls (an eviction,
 					 * compaction or wait each) */
+	uint64_t	lock_waits[LOCK_RANKS]; /* store_lock_waits, by rank
+					 * (every store of the process) */
 };
 
 /* Seconds since the oldest segment in the FIFO began taking items; 0
