@@ -4,7 +4,7 @@
  * no sockets or protocol in the way.  Not a test.
  *
  *   store_bench [-t 1,2] [-d SECS] [-R REPEATS] [-K KEYS] [-m MB]
- *		 [-r 9:1,1:1] [-z 0,0.99] [-v 32-1000] [-L]
+ *		 [-r 9:1,1:1] [-z 0,0.99] [-v 32-1000] [-n OPS] [-L]
  *
  * The store is preloaded with KEYS keys (default 100,000), values of a
  * size drawn uniformly from -v; then, for each mix (-r get:set) and key
@@ -14,7 +14,9 @@
  * (as a reply makes) and store_release; a set is store_reserve_direct, a
  * copy of the value in (as the read buffer's) and store_commit, or with
  * -L the older store_reserve path (a loose item copied at commit), for a
- * before/after within one build.
+ * before/after within one build.  -n runs OPS operations per thread
+ * instead of SECS seconds: a fixed load for instruction counts
+ * (valgrind --tool=callgrind --toggle-collect=worker_main).
  *
  * Reported per cell, medians of the repeats: ops/s (wall clock), CPU
  * seconds per million ops (the threads' own CPU time), how much CPU the
@@ -80,6 +82,7 @@ static bool		 loose;
 static _Atomic bool	 go, stop;
 static _Atomic unsigned	 ready;
 static uint64_t		 run_seed = 1;
+static uint64_t		 nops;		/* -n: ops per thread, else timed */
 
 /* Seconds of a clock. */
 static double
@@ -98,7 +101,9 @@ do_set(uint64_t i, const char *src, size_t n)
 	item_t *it;
 	store_status_t rc;
 
-	rc = store_reserve(st, keys[i], strlen(keys[i]), 0, 0, n, &it);
+	rc = loose ? store_reserve(st, keys[i], strlen(keys[i]), 0, 0, n,
+	    &it) : store_reserve_direct(st, keys[i], strlen(keys[i]), 0, 0,
+	    n, &it);
 	if (rc != STORE_OK)
 		return false;
 	memcpy(item_value_mut(it), src, n);
@@ -145,7 +150,8 @@ worker_main(void *arg)
 	while (!atomic_load_explicit(&go, memory_order_acquire))
 		;
 	cpu0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
-	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+	while (!atomic_load_explicit(&stop, memory_order_relaxed) &&
+	    (nops == 0 || ops < nops)) {
 		for (i = 0; i < BATCH; i++) {
 			k = c->skew > 0 ? bench_zipf_sample(&z, &r) - 1 :
 			    bench_rng_below(&r, nkeys);
@@ -198,8 +204,10 @@ run_cell(const struct cell *c, unsigned n, double secs)
 	lock_waits(&sw0, &pw0);
 	t0 = clock_s(CLOCK_MONOTONIC);
 	atomic_store_explicit(&go, true, memory_order_release);
-	usleep((useconds_t)(secs * 1e6));
-	atomic_store(&stop, true);
+	if (nops == 0) {
+		usleep((useconds_t)(secs * 1e6));
+		atomic_store(&stop, true);
+	}
 	for (i = 0; i < n; i++) {
 		pthread_join(w[i].thr, NULL);
 		ops += w[i].ops;
@@ -294,7 +302,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: store_bench [-L] [-t 1,2] [-d secs] "
 	    "[-R repeats] [-K keys] [-m MB] [-r 9:1,1:1] [-z 0,0.99] "
-	    "[-v 32-1000]\n");
+	    "[-v 32-1000] [-n ops]\n");
 	exit(2);
 }
 
@@ -315,7 +323,7 @@ main(int argc, char **argv)
 	double o1 = 0, c1 = 0, om, cm;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "Lt:d:R:K:m:r:z:v:")) != -1) {
+	while ((opt = getopt(argc, argv, "Lt:d:R:K:m:r:z:v:n:")) != -1) {
 		switch (opt) {
 		case 'L':
 			loose = true;
@@ -325,6 +333,9 @@ main(int argc, char **argv)
 			break;
 		case 'd':
 			secs = atof(optarg);
+			break;
+		case 'n':
+			nops = strtoull(optarg, NULL, 10);
 			break;
 		case 'R':
 			repeats = (unsigned)atoi(optarg);

@@ -411,6 +411,8 @@ conn_keep_line(struct conn *c)
 	    PROTO_OK;
 }
 
+static void conn_finish_value(struct conn *c);
+
 /* Runs one step of the current request and follows what dispatch says
  * comes next. */
 static void
@@ -438,6 +440,12 @@ conn_step(struct conn *c)
 			inbuf_start_value(&c->in, item_value_mut(c->ds.it),
 			    item_nbytes(c->ds.it));
 		conn_set_state(c, CONN_NREAD);
+		/* A value buffered whole goes in now, in one copy: its item
+		 * may be carved in a shared segment (store_reserve_direct),
+		 * which must not wait for the client to read replies. */
+		if (c->ds.value_here && inbuf_feed_value(&c->in) &&
+		    inbuf_value_done(&c->in))
+			conn_finish_value(c);
 		break;
 	case DISPATCH_SWALLOW:
 		c->in.pos += c->req_len;
@@ -569,6 +577,8 @@ conn_run_line(struct conn *c)
 		c->req_len = consumed;
 		if (conn_value_absurd(c))
 			break;
+		c->ds.value_here = inbuf_avail(in) - consumed >=
+		    (size_t)c->req.nbytes + (c->req.bare_value ? 0 : 2);
 		conn_step(c);
 		break;
 	case PROTO_BAD:

@@ -49,6 +49,8 @@
 #ifndef NDEBUG
 /* Bit r set: this thread holds a store lock of rank r (lock_take). */
 _Thread_local unsigned store_locks_held;
+/* Locks of each rank this thread has taken (lock_take). */
+_Thread_local uint64_t store_locks_taken[LOCK_RANKS];
 #endif
 
 /* Lock acquisitions that found the lock held, by rank (lock_take). */

@@ -14,10 +14,12 @@
  * segments of `seg_size` bytes (aligned to their size, so an item finds
  * its segment by masking its address).  Each thread carves from one of
  * NARENAS arenas, each with one active segment; a full one is sealed onto
- * the tail of the store's FIFO.  Larger items, and every reservation a
- * client is still filling, are "loose": a malloc of their own with a
- * segment header in front; a loose item that gets linked joins the FIFO
- * as a segment of one.  Memory is freed a segment at a time, from the
+ * the tail of the store's FIFO.  Larger items, and reservations a client
+ * may still be filling (store_reserve), are "loose": a malloc of their
+ * own with a segment header in front; a loose item that gets linked
+ * joins the FIFO as a segment of one.  A reservation whose value is at
+ * hand (store_reserve_direct) is carved like any small item: unlinked
+ * until its commit, dead bytes if released instead.  Memory is freed a segment at a time, from the
  * FIFO head (store.c: evacuation).
  *
  * Locking: the links, the access time, exptime and the flag bits may
@@ -63,6 +65,9 @@ enum lock_rank {
 #ifndef NDEBUG
 /* Bit r set: the thread holds a lock of rank r (store.c). */
 extern _Thread_local unsigned store_locks_held;
+/* Locks of each rank this thread has taken (store.c): tests count what
+ * an operation takes.  Thread-local, so counting shares no line. */
+extern _Thread_local uint64_t store_locks_taken[LOCK_RANKS];
 #endif
 
 /* Acquisitions of a lock of each rank that found it held, every store of
@@ -84,6 +89,7 @@ lock_take(pthread_mutex_t *m, enum lock_rank r)
 	}
 #ifndef NDEBUG
 	store_locks_held |= 1u << r;
+	store_locks_taken[r]++;
 #endif
 }
 
