@@ -76,10 +76,12 @@ store_reserve(store_t *st, const char *key, size_t nkey, uint32_t flags,
 
 /*
  * Reserves a small item in the calling thread's segment for a value the
- * caller has whole and commits at once; other sizes, and under no_evict a
- * store that finds no room, take store_reserve's loose path (which keeps
- * the in-place overwrite of a full cache).  Evicts when the limit is in
- * the way.
+ * caller has whole and commits at once; other sizes take store_reserve's
+ * loose path.  Makes room (evicts, or under no_evict compacts: the items
+ * moved land in this thread's segment, so the carve that follows fits
+ * beside them) when the limit is in the way; under no_evict a store that
+ * still finds none takes the loose path too, which keeps the in-place
+ * overwrite of a full cache.
  */
 store_status_t
 store_reserve_direct(store_t *st, const char *key, size_t nkey,
@@ -94,14 +96,11 @@ store_reserve_direct(store_t *st, const char *key, size_t nkey,
 		    out);
 	exp = store_exptime(st, exptime);
 	while ((*out = pool_carve(&st->pool, key, nkey, flags, exp, nbytes,
-	    false)) == NULL) {
-		if (st->no_evict)
-			return store_reserve(st, key, nkey, flags, exptime,
-			    nbytes, out);
+	    false)) == NULL)
 		if (!retry_with_room(st, &tries, false,
 		    ITEM_SIZE(nkey, nbytes)))
-			return STORE_NO_MEMORY;
-	}
+			return st->no_evict ? store_reserve(st, key, nkey,
+			    flags, exptime, nbytes, out) : STORE_NO_MEMORY;
 	return STORE_OK;
 }
 

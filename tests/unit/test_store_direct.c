@@ -309,6 +309,39 @@ test_direct_no_evict(void **state)
 	store_destroy(st);
 }
 
+/* Under no_evict, a cache filled to refusal with direct sets takes a
+ * new value once deletes made room (compaction moves the live items of
+ * a segment with dead ones): what memcached -M does (test_libmemcached's
+ * test_no_evict, at -m 1 with 900-byte values). */
+static void
+test_direct_no_evict_deletes_make_room(void **state)
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, 1024 * KB, true);
+	char key[32];
+	int i, stored;
+
+	(void)state;
+	for (stored = 0; stored < 5000; stored++) {
+		snprintf(key, sizeof(key), "fill-%d", stored);
+		if (dset(st, key, 'v', 900, 0, NULL) != STORE_STORED)
+			break;
+	}
+	assert_true(stored > 500 && stored < 5000);
+	for (i = 0; i < 10; i++) {
+		snprintf(key, sizeof(key), "fill-%d", i);
+		assert_int_equal(store_delete(st, key, strlen(key)),
+		    STORE_DELETED);
+	}
+	assert_int_equal(dset(st, "room", 'r', 900, 0, NULL), STORE_STORED);
+	check(st, "room", 'r', 900);
+	for (i = 10; i < stored; i++) {
+		snprintf(key, sizeof(key), "fill-%d", i);
+		check(st, key, 'v', 900);
+	}
+	store_destroy(st);
+}
+
 int
 main(void)
 {
@@ -318,6 +351,7 @@ main(void)
 		cmocka_unit_test(test_direct_exptime_after_scan),
 		cmocka_unit_test(test_direct_refused_and_held),
 		cmocka_unit_test(test_direct_no_evict),
+		cmocka_unit_test(test_direct_no_evict_deletes_make_room),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
