@@ -13,6 +13,12 @@
  *   gets every reply to what it sent: the connection runs the rest of its
  *   input, sends what is queued, then closes.
  *
+ * Values: a storage command's value streams from the input buffer (and
+ * then the socket) into its reserved item.  One that is buffered whole
+ * with its command line is fed and committed in the same step
+ * (dispatch's value_here): a set's item is then carved in a shared
+ * segment, which no wait for output room may hold.
+ *
  * Protocol: the first byte a client sends picks the connection's codec
  * for good (conn_pick_codec): 0x80 memcached's binary protocol, anything
  * else the text protocol with its meta commands, as -B allows.  Binary

@@ -10,7 +10,10 @@
  *
  * Storage commands run in two steps: the request reserves an item and
  * returns VALUE; the caller streams the value into the item and calls
- * dispatch_value, which checks the terminator and commits.
+ * dispatch_value, which checks the terminator and commits.  A set whose
+ * value the caller says is buffered whole (state->value_here) reserves
+ * with store_reserve_direct: its item is carved in place, so the value
+ * is copied once, and the caller feeds and commits it at once.
  *
  * The meta commands (mg ms md ma mn me) are rows of the same table, on
  * the store's meta operations (store.h); their counters follow how
