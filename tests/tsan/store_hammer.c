@@ -1,6 +1,6 @@
 /*
  * store_hammer.c -- many threads on one store: a mixed load of get, gat,
- * set (half of them with store_reserve_direct's carved reservations),
+ * set (half of the sets with store_reserve_direct's carved reservations),
  * add, replace, append, cas, delete, incr, touch and the odd flush_all
  * on a small shared key set, with a memory limit small enough to evict all
  * the time, short TTLs and the expiry thread running.  Built with
@@ -127,9 +127,11 @@ put(struct worker *w, unsigned k, store_mode_t mode, int64_t ttl,
 	len = make_value(k, (unsigned)rand_r(&w->seed), len, buf);
 	w->sets++;
 	/* Half the sets the way the server makes a set whose value is
-	 * buffered whole: carved in place (store_reserve_direct). */
-	if ((rand_r(&w->seed) % 2 ? store_reserve_direct : store_reserve)(
-	    w->st, keys[k], strlen(keys[k]), 0, ttl, len, &it) != STORE_OK) {
+	 * buffered whole: carved in place (store_reserve_direct; sets only,
+	 * as the server: a refused add or cas would leave dead bytes). */
+	if ((mode == STORE_SET && rand_r(&w->seed) % 2 ?
+	    store_reserve_direct : store_reserve)(w->st, keys[k],
+	    strlen(keys[k]), 0, ttl, len, &it) != STORE_OK) {
 		w->nomem++;
 		return;
 	}
