@@ -156,11 +156,12 @@ def find_bench(top):
 
 
 def run_bench(bench, server, cpu, args, timeout):
-    """Runs cached-bench against server, pinned to cpu; returns its JSON
-    report plus the server's CPU seconds during the run, CPU seconds per
-    million keys, and how busy the server was (CPU s / wall s)."""
-    argv = ["taskset", "-c", str(cpu), bench, "-p", str(server.port),
-            "-j", "-q"] + [str(a) for a in args]
+    """Runs cached-bench against server, pinned to cpu (None: unpinned);
+    returns its JSON report plus the server's CPU seconds during the run,
+    CPU seconds per million keys, and how busy the server was (CPU s /
+    wall s)."""
+    argv = (["taskset", "-c", str(cpu)] if cpu is not None else []) + [
+        bench, "-p", str(server.port), "-j", "-q"] + [str(a) for a in args]
     cpu0 = server.cpu_seconds()
     _, wait0 = sched_seconds(server.pid)
     t0 = time.monotonic()

@@ -13,6 +13,12 @@
  *   gets every reply to what it sent: the connection runs the rest of its
  *   input, sends what is queued, then closes.
  *
+ * Values: a storage command's value streams from the input buffer (and
+ * then the socket) into its reserved item.  One that is buffered whole
+ * with its command line is fed and committed in the same step
+ * (dispatch's value_here): a set's item is then carved in a shared
+ * segment, which no wait for output room may hold.
+ *
  * Protocol: the first byte a client sends picks the connection's codec
  * for good (conn_pick_codec): 0x80 memcached's binary protocol, anything
  * else the text protocol with its meta commands, as -B allows.  Binary
@@ -411,6 +417,8 @@ conn_keep_line(struct conn *c)
 	    PROTO_OK;
 }
 
+static void conn_finish_value(struct conn *c);
+
 /* Runs one step of the current request and follows what dispatch says
  * comes next. */
 static void
@@ -438,6 +446,12 @@ conn_step(struct conn *c)
 			inbuf_start_value(&c->in, item_value_mut(c->ds.it),
 			    item_nbytes(c->ds.it));
 		conn_set_state(c, CONN_NREAD);
+		/* A value buffered whole goes in now, in one copy: its item
+		 * may be carved in a shared segment (store_reserve_direct),
+		 * which must not wait for the client to read replies. */
+		if (c->ds.value_here && inbuf_feed_value(&c->in) &&
+		    inbuf_value_done(&c->in))
+			conn_finish_value(c);
 		break;
 	case DISPATCH_SWALLOW:
 		c->in.pos += c->req_len;
@@ -569,6 +583,8 @@ conn_run_line(struct conn *c)
 		c->req_len = consumed;
 		if (conn_value_absurd(c))
 			break;
+		c->ds.value_here = inbuf_avail(in) - consumed >=
+		    (size_t)c->req.nbytes + (c->req.bare_value ? 0 : 2);
 		conn_step(c);
 		break;
 	case PROTO_BAD:

@@ -10,7 +10,10 @@
  *
  * Storage commands run in two steps: the request reserves an item and
  * returns VALUE; the caller streams the value into the item and calls
- * dispatch_value, which checks the terminator and commits.
+ * dispatch_value, which checks the terminator and commits.  A set whose
+ * value the caller says is buffered whole (state->value_here) reserves
+ * with store_reserve_direct: its item is carved in place, so the value
+ * is copied once, and the caller feeds and commits it at once.
  *
  * The meta commands (mg ms md ma mn me) are rows of the same table, on
  * the store's meta operations (store.h); their counters follow how
@@ -171,6 +174,16 @@ value_wire_len(const struct proto_req *req)
 	return (size_t)req->nbytes + (req->bare_value ? 0 : 2);
 }
 
+/* True if a store's value is buffered whole, so its item may be carved
+ * in place and filled before anything else runs; for sets only: any
+ * other mode may be refused, which would leave the carved bytes dead.
+ * (Before a -Y login a set reaches op_login instead.) */
+static bool
+direct_ok(const struct op *op)
+{
+	return op->state->value_here;
+}
+
 /* set, add, replace, append, prepend, cas: reserve, then read the value.
  * A refused set also removes the old value, so no stale data outlives a
  * store the client was told failed. */
@@ -181,8 +194,9 @@ op_store(const struct op *op)
 	store_status_t		 st;
 
 	detail(op, STATS_DETAIL_SET, req->key, req->nkey, false);
-	st = store_reserve(op->env->store, req->key, req->nkey, req->flags,
-	    req->exptime, req->nbytes, &op->state->it);
+	st = (direct_ok(op) && req->cmd == PROTO_CMD_SET ?
+	    store_reserve_direct : store_reserve)(op->env->store, req->key,
+	    req->nkey, req->flags, req->exptime, req->nbytes, &op->state->it);
 	if (st == STORE_OK) {
 		/* memcached counts a set once its value is in, not a refusal */
 		STAT_INC(op->env->stats, cmd_set);
@@ -643,9 +657,10 @@ op_ms(const struct op *op)
 		op->state->swallow = value_wire_len(req);
 		return DISPATCH_SWALLOW;
 	}
-	st = store_reserve(op->env->store, req->key, req->nkey,
-	    req->meta.client_flags, has(req, 'T') ? req->meta.ttl : 0,
-	    req->nbytes, &op->state->it);
+	st = (direct_ok(op) && meta_set_mode(req->meta.mode) == STORE_SET &&
+	    !has(req, 'C') ? store_reserve_direct : store_reserve)(
+	    op->env->store, req->key, req->nkey, req->meta.client_flags,
+	    has(req, 'T') ? req->meta.ttl : 0, req->nbytes, &op->state->it);
 	if (st == STORE_OK)
 		return DISPATCH_VALUE;
 	if (st == STORE_TOO_LARGE)

@@ -98,6 +98,11 @@ struct dispatch_state {
 	size_t		 swallow;	/* SWALLOW: bytes to discard */
 	struct store_iter iter;		/* AGAIN: a key dump's place */
 	uint64_t	 dump_left;	/* items a key dump may still list */
+	bool		 value_here;	/* set by the caller: the value and
+					 * its end are buffered whole, so a
+					 * set may carve its item directly
+					 * (store_reserve_direct); the caller
+					 * then feeds it at once */
 };
 
 /* Starts (state zeroed) or resumes (after AGAIN) a request. */

@@ -49,7 +49,12 @@
 #ifndef NDEBUG
 /* Bit r set: this thread holds a store lock of rank r (lock_take). */
 _Thread_local unsigned store_locks_held;
+/* Locks of each rank this thread has taken (lock_take). */
+_Thread_local uint64_t store_locks_taken[LOCK_RANKS];
 #endif
+
+/* Lock acquisitions that found the lock held, by rank (lock_take). */
+_Atomic uint64_t store_lock_waits[LOCK_RANKS];
 
 /* ---- references --------------------------------------------------- */
 
@@ -516,6 +521,8 @@ store_set_limit(store_t *st, size_t limit)
 void
 store_debug_get(store_t *st, struct store_debug *out)
 {
+	int r;
+
 	out->expire_units = atomic_load_explicit(&st->expire_units,
 	    memory_order_relaxed);
 	out->max_hold_units = atomic_load_explicit(&st->max_hold_units,
@@ -525,6 +532,9 @@ store_debug_get(store_t *st, struct store_debug *out)
 	out->moved = atomic_load_explicit(&st->moved, memory_order_relaxed);
 	out->room_tries = atomic_load_explicit(&st->room_tries,
 	    memory_order_relaxed);
+	for (r = 0; r < LOCK_RANKS; r++)
+		out->lock_waits[r] = atomic_load_explicit(
+		    &store_lock_waits[r], memory_order_relaxed);
 }
 
 /* Returns the shard index a key maps to. */

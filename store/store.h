@@ -160,6 +160,19 @@ int64_t	 store_ttl_of(store_t *st, int64_t exptime);
 store_status_t store_reserve(store_t *st, const char *key, size_t nkey,
 	    uint32_t flags, int64_t exptime, size_t nbytes, item_t **out);
 /*
+ * store_reserve for a value the caller already has whole (in its read
+ * buffer) and commits right away: a small item is carved from the
+ * calling thread's segment, so the one copy of the value is to its final
+ * place and the commit links it there, with no malloc and no store-wide
+ * lock.  Until committed or released the reservation keeps its segment
+ * from reuse should it be evicted: the caller must not wait for anything
+ * (I/O) in between.  Best for sets: a refused add, replace or cas leaves
+ * its bytes dead in the segment until evicted.  Same returns.
+ */
+store_status_t store_reserve_direct(store_t *st, const char *key,
+	    size_t nkey, uint32_t flags, int64_t exptime, size_t nbytes,
+	    item_t **out);
+/*
  * Links a reserved item according to mode; consumes the caller's reference.
  * For STORE_CAS, cas is the client's value.  On success *cas_out (if not
  * NULL) receives the new item's CAS.  Returns STORE_STORED, STORE_NOT_STORED,

@@ -7,6 +7,11 @@
  * Reservations: store_reserve hands out a loose item, so a client that
  * sends its value slowly pins only that much memory; store_commit copies
  * a small value into a segment under the shard lock and links the copy.
+ * store_reserve_direct, for a set whose value the caller has whole at
+ * hand, carves a small item straight from the calling thread's segment:
+ * the value is copied once, into its final place, and the commit links
+ * it there (no malloc, no pool lock; a copy only if eviction emptied
+ * the segment meanwhile, which it marks under the shard lock).
  * Appends and incr build the new item under the same lock hold.  Memory
  * is never taken while holding a shard lock if that would need eviction:
  * the operation drops the lock, makes room (store_evict.c), and starts
@@ -69,7 +74,60 @@ store_reserve(store_t *st, const char *key, size_t nkey, uint32_t flags,
 	return STORE_OK;
 }
 
+/*
+ * Reserves a small item in the calling thread's segment for a value the
+ * caller has whole and commits at once; other sizes take store_reserve's
+ * loose path.  Makes room (evicts, or under no_evict compacts: the items
+ * moved land in this thread's segment, so the carve that follows fits
+ * beside them) when the limit is in the way; under no_evict a store that
+ * still finds none takes the loose path too, which keeps the in-place
+ * overwrite of a full cache.
+ */
+store_status_t
+store_reserve_direct(store_t *st, const char *key, size_t nkey,
+    uint32_t flags, int64_t exptime, size_t nbytes, item_t **out)
+{
+	unsigned tries = 0;
+	uint32_t exp;
+
+	if (nkey > STORE_KEY_MAX || nbytes > st->item_size_max ||
+	    !item_carved(st, nkey, nbytes))
+		return store_reserve(st, key, nkey, flags, exptime, nbytes,
+		    out);
+	exp = store_exptime(st, exptime);
+	while ((*out = pool_carve(&st->pool, key, nkey, flags, exp, nbytes,
+	    false)) == NULL)
+		if (!retry_with_room(st, &tries, false,
+		    ITEM_SIZE(nkey, nbytes)))
+			return st->no_evict ? store_reserve(st, key, nkey,
+			    flags, exptime, nbytes, out) : STORE_NO_MEMORY;
+	return STORE_OK;
+}
+
 /* ---- storage commands ---------------------------------------------- */
+
+/*
+ * Picks what to link for a filled reservation, under its key's shard
+ * lock: a carved one where it is, unless its segment is being emptied
+ * (evac_item sets EVAC under this lock, and the segment goes once the
+ * reservation is released), and a loose one of a large value as it is;
+ * else a copy in the calling thread's segment.  NULL when there is no
+ * room for the copy.
+ */
+static item_t *
+commit_place(store_t *st, item_t *it)
+{
+	if (item_has_bit(it, ITEM_LOOSE)) {
+		if (!item_carved(st, item_nkey(it), it->nbytes))
+			return it;
+	} else if (!item_has_bit(it, ITEM_EVAC)) {
+		/* An expiry scan of the segment since the carve may have
+		 * dropped the note of its exptime: it skips unlinked items. */
+		pool_note_exptime(pool_seg_of(&st->pool, it), it->exptime);
+		return it;
+	}
+	return item_copy(st, it, false);
+}
 
 /* Decides a set/add/replace/cas against the current live item. */
 static store_status_t
@@ -118,8 +176,7 @@ static store_status_t
 commit_fresh(store_t *st, struct shard *sh, item_t **it, uint64_t hv,
     uint32_t now, uint64_t new_cas, uint64_t *cas_out)
 {
-	item_t *fin = item_carved(st, item_nkey(*it), (*it)->nbytes) ?
-	    item_copy(st, *it, false) : *it;
+	item_t *fin = commit_place(st, *it);
 
 	if (fin == NULL)
 		return STORE_NO_MEMORY;
@@ -263,13 +320,14 @@ commit_decide(const struct shard *sh, store_mode_t mode, const item_t *old,
 }
 
 /* Links a reserved item according to mode; consumes the reference.  A
- * small value is copied into a segment, a large one linked as it is.
- * o: the meta options, NULL for the classic commands. */
+ * small loose value is copied into a segment; a carved one and a large
+ * one are linked as they are (commit_place).  o: the meta options, NULL
+ * for the classic commands. */
 static store_status_t
 commit_do(store_t *st, item_t *it, store_mode_t mode, uint64_t cas,
     const struct store_mset_opts *o, uint64_t *cas_out)
 {
-	bool copy = item_carved(st, item_nkey(it), it->nbytes), stale;
+	bool stale;
 	uint64_t new_cas = o != NULL && o->has_new_cas ? o->new_cas : 0;
 	uint64_t hv = item_hash(st, it);
 	unsigned tries = 0;
@@ -293,7 +351,7 @@ commit_do(store_t *st, item_t *it, store_mode_t mode, uint64_t cas,
 		if (rc == STORE_STORED) {
 			if (stale)
 				item_set_bit(it, ITEM_STALE);
-			fin = copy ? item_copy(st, it, false) : it;
+			fin = commit_place(st, it);
 			if (fin == NULL && !(st->no_evict &&
 			    item_overwrite(st, sh, old, it, now, new_cas,
 			    cas_out)))

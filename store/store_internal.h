@@ -14,10 +14,12 @@
  * segments of `seg_size` bytes (aligned to their size, so an item finds
  * its segment by masking its address).  Each thread carves from one of
  * NARENAS arenas, each with one active segment; a full one is sealed onto
- * the tail of the store's FIFO.  Larger items, and every reservation a
- * client is still filling, are "loose": a malloc of their own with a
- * segment header in front; a loose item that gets linked joins the FIFO
- * as a segment of one.  Memory is freed a segment at a time, from the
+ * the tail of the store's FIFO.  Larger items, and reservations a client
+ * may still be filling (store_reserve), are "loose": a malloc of their
+ * own with a segment header in front; a loose item that gets linked
+ * joins the FIFO as a segment of one.  A reservation whose value is at
+ * hand (store_reserve_direct) is carved like any small item: unlinked
+ * until its commit, dead bytes if released instead.  Memory is freed a segment at a time, from the
  * FIFO head (store.c: evacuation).
  *
  * Locking: the links, the access time, exptime and the flag bits may
@@ -58,10 +60,20 @@ enum lock_rank {
 	LOCK_THREAD,	/* store: the expiry thread's sleep (thr_lock) */
 };
 
+#define LOCK_RANKS	(LOCK_THREAD + 1)
+
 #ifndef NDEBUG
 /* Bit r set: the thread holds a lock of rank r (store.c). */
 extern _Thread_local unsigned store_locks_held;
+/* Locks of each rank this thread has taken (store.c): tests count what
+ * an operation takes.  Thread-local, so counting shares no line. */
+extern _Thread_local uint64_t store_locks_taken[LOCK_RANKS];
 #endif
+
+/* Acquisitions of a lock of each rank that found it held, every store of
+ * the process together (store.c; store_debug_get reads them): what
+ * threads wait for.  Written only when a thread is about to wait. */
+extern _Atomic uint64_t store_lock_waits[LOCK_RANKS];
 
 /* Takes a store mutex of rank r; asserts no lock of rank >= r is held. */
 static inline void
@@ -69,12 +81,15 @@ lock_take(pthread_mutex_t *m, enum lock_rank r)
 {
 #ifndef NDEBUG
 	assert((store_locks_held >> r) == 0 && "store lock order");
-#else
-	(void)r;
 #endif
-	pthread_mutex_lock(m);
+	if (pthread_mutex_trylock(m) != 0) {
+		atomic_fetch_add_explicit(&store_lock_waits[r], 1,
+		    memory_order_relaxed);
+		pthread_mutex_lock(m);
+	}
 #ifndef NDEBUG
 	store_locks_held |= 1u << r;
+	store_locks_taken[r]++;
 #endif
 }
 
@@ -551,6 +566,8 @@ struct store_debug {
 	uint64_t	moved;		/* items moved by evacuation */
 	uint64_t	room_tries;	/* make_room calls (an eviction,
 					 * compaction or wait each) */
+	uint64_t	lock_waits[LOCK_RANKS]; /* store_lock_waits, by rank
+					 * (every store of the process) */
 };
 
 /* Seconds since the oldest segment in the FIFO began taking items; 0
