@@ -11,9 +11,14 @@
  * (every value is "<key>:<n>:" repeated, so a torn or foreign value shows),
  * references held across other threads' writes stay intact, and the
  * memory counter never passes the limit.  At the end every reference is
- * back and the counter matches the linked items exactly; fewer than 1 %
- * of the sets may have failed for want of memory (a held reference pins
- * its segment, and a thread waits only so long for others to empty one).
+ * back and the counter matches the linked items exactly; at most
+ * NOMEM_PCT % of the sets may have failed for want of memory.  A held
+ * reference pins its segment, and a set fails at once (it does not wait
+ * for a reference to go) when every other segment is pinned or open:
+ * that happens in bursts while a thread holding a reference is off the
+ * CPU, so how many fail depends on the scheduler (up to 2.1 % seen with
+ * two CPU hogs, 0 on most runs).  The bug the bound is for, sets failing
+ * while other threads emptied segments, failed 30-70 %.
  *
  * Data structure: a fixed key table; each thread keeps one held item (as
  * a server thread writing a large value does; 16 of them pin at most 16
@@ -35,6 +40,7 @@
 #include "store.h"
 
 #define KEYS		200
+#define NOMEM_PCT	10	/* see the opening comment */
 #define HELD		1	/* references a thread keeps across operations */
 #define LIMIT		(256 * 1024)
 #define ITEM_MAX	4096
@@ -304,5 +310,5 @@ main(int argc, char **argv)
 	free(w);
 	free(t);
 	return bad == 0 && s.evictions > 0 && s.reclaimed > 0 &&
-	    nomem * 100 <= sets ? 0 : 1;
+	    nomem * 100 <= sets * NOMEM_PCT ? 0 : 1;
 }
