@@ -95,7 +95,8 @@ seg_live_add(store_t *st, const item_t *it, bool add)
 	if (add)
 		atomic_fetch_add_explicit(&s->live, n, memory_order_relaxed);
 	else
-		atomic_fetch_sub_explicit(&s->live, n, memory_order_relaxed);
+		pool_note_dead(&st->pool, s, atomic_fetch_sub_explicit(&s->live,
+		    n, memory_order_relaxed), n);
 }
 
 /* Gives an item the shard's next CAS. */
@@ -233,7 +234,8 @@ item_retime(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
 	if (time_passed(exptime, now))
 		item_unlink(st, sh, it, hv, UNLINK_DELETE);
 	else
-		pool_note_exptime(pool_seg_of(&st->pool, it), exptime);
+		pool_note_exptime(&st->pool, pool_seg_of(&st->pool, it),
+		    exptime);
 }
 
 /* Replaces old (may be NULL) by it, or only drops old if it is born
@@ -517,6 +519,8 @@ void
 store_debug_get(store_t *st, struct store_debug *out)
 {
 	out->expire_units = atomic_load_explicit(&st->expire_units,
+	    memory_order_relaxed);
+	out->expire_segs = atomic_load_explicit(&st->expire_segs,
 	    memory_order_relaxed);
 	out->max_hold_units = atomic_load_explicit(&st->max_hold_units,
 	    memory_order_relaxed);

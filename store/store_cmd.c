@@ -220,7 +220,8 @@ item_overwrite(store_t *st, struct shard *sh, item_t *old,
 		item_set_cas_to(sh, old, new_cas);
 	else
 		item_set_cas(sh, old);
-	pool_note_exptime(pool_seg_of(&st->pool, old), it->exptime);
+	pool_note_exptime(&st->pool, pool_seg_of(&st->pool, old),
+	    it->exptime);
 	sh->stats.total_items++;
 	if (cas_out != NULL)
 		*cas_out = item_cas(old);

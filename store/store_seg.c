@@ -10,9 +10,22 @@
  * freed, under the pool lock; a thread that finds nothing to empty while
  * others empty segments sleeps on room_cond until it moves.
  *
+ * TTL buckets: an arena keeps an active segment per bucket of remaining
+ * TTL (powers of 8 seconds; items with no TTL have their own), so items
+ * that expire at about the same time share segments and a segment falls
+ * due about once, as in Segcache.  A small limit affords fewer buckets:
+ * the open segments take at most 1/TTL_OPEN_SHARE of it.
+ *
+ * Expiry heap: every sealed segment with a min_exp sits in a binary
+ * min-heap by it, so an expiry pass pops just the due segments and costs
+ * nothing while none is due; a note that lowers a sealed segment's
+ * min_exp (touch) moves it up.  Compaction candidates are flagged when a
+ * sealed segment's live bytes fall under COMPACT_LIVE_PCT (or it is
+ * sealed so), and only then does a pass walk the FIFO for them.
+ *
  * Locking: the pool lock guards the FIFO, the free list, the segment
- * states and room_gen; an arena's lock guards its active segment.  The
- * order is store.h's (arena before pool).
+ * states, the heap and room_gen; an arena's lock guards its active
+ * segments.  The order is store.h's (arena before pool).
  *
  * Memory accounting: `mem` counts every small segment held (free or not)
  * at seg_size and every loose item at what malloc charges for it, and is
@@ -111,7 +124,8 @@ pool_malloc_cost(const void *m)
 /* ---- set up -------------------------------------------------------- */
 
 /* Sets up an empty pool: segments of a power of two between 4 KiB and
- * 256 KiB, at least SEGS_PER_LIMIT of them within the limit. */
+ * 256 KiB, at least SEGS_PER_LIMIT of them within the limit, and as many
+ * TTL buckets as keep the open segments within their share of it. */
 void
 pool_init(struct pool *p, size_t limit, size_t page_size)
 {
@@ -127,6 +141,8 @@ pool_init(struct pool *p, size_t limit, size_t page_size)
 		p->small_max = STORE_LARGE_ALLOC - SEG_HDR;
 	p->limit = limit;
 	p->page_size = page_size;
+	p->nttl = (unsigned)(limit / seg / (TTL_OPEN_SHARE * NARENAS));
+	p->nttl = p->nttl < 1 ? 1 : p->nttl > NTTL ? NTTL : p->nttl;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->room_cond, NULL);
 	for (i = 0; i < NARENAS; i++)
@@ -184,15 +200,18 @@ free_list(struct pool *p, struct seg *s)
 void
 pool_fini(struct pool *p)
 {
+	unsigned b;
 	int i;
 
 	for (i = 0; i < NARENAS; i++) {
-		if (p->arena[i].active != NULL)
-			seg_release_mem(p, p->arena[i].active);
+		for (b = 0; b < NTTL; b++)
+			if (p->arena[i].active[b] != NULL)
+				seg_release_mem(p, p->arena[i].active[b]);
 		pthread_mutex_destroy(&p->arena[i].lock);
 	}
 	free_list(p, p->head);
 	free_list(p, p->free);
+	free(p->heap);
 	pthread_cond_destroy(&p->room_cond);
 	pthread_mutex_destroy(&p->lock);
 }
@@ -223,11 +242,97 @@ room_signal(struct pool *p)
 	lock_drop(&p->lock, LOCK_POOL);
 }
 
+/* ---- expiry heap (pool lock held) ---------------------------------- */
+
+/* Puts an entry at heap index i. */
+static void
+heap_set(struct pool *p, uint32_t i, struct heap_ent e)
+{
+	p->heap[i] = e;
+	e.s->heap_idx = i;
+}
+
+/* Moves the entry at i up to its place; returns where it went. */
+static uint32_t
+heap_up(struct pool *p, uint32_t i)
+{
+	struct heap_ent e = p->heap[i];
+	uint32_t up;
+
+	for (; i > 0; i = up) {
+		up = (i - 1) / 2;
+		if (p->heap[up].key <= e.key)
+			break;
+		heap_set(p, i, p->heap[up]);
+	}
+	heap_set(p, i, e);
+	return i;
+}
+
+/* Moves the entry at i down to its place. */
+static void
+heap_down(struct pool *p, uint32_t i)
+{
+	struct heap_ent e = p->heap[i];
+	uint32_t c;
+
+	for (; (c = 2 * i + 1) < p->heap_n; i = c) {
+		if (c + 1 < p->heap_n && p->heap[c + 1].key < p->heap[c].key)
+			c++;
+		if (e.key <= p->heap[c].key)
+			break;
+		heap_set(p, i, p->heap[c]);
+	}
+	heap_set(p, i, e);
+}
+
+/* Adds a sealed segment under key; if the heap cannot grow it is lost,
+ * and passes walk the FIFO until it is rebuilt. */
+static void
+heap_add(struct pool *p, struct seg *s, uint32_t key)
+{
+	struct heap_ent *h;
+	uint32_t cap;
+
+	if (p->heap_lost)
+		return;
+	if (p->heap_n == p->heap_cap) {
+		cap = p->heap_cap < 64 ? 64 : p->heap_cap * 2;
+		if (cap <= p->heap_cap || (h = realloc(p->heap,
+		    cap * sizeof(*h))) == NULL) {
+			p->heap_lost = true;
+			return;
+		}
+		p->heap = h;
+		p->heap_cap = cap;
+	}
+	p->heap[p->heap_n] = (struct heap_ent){ key, s };
+	heap_up(p, p->heap_n++);
+}
+
+/* Takes a segment out of the heap. */
+static void
+heap_del(struct pool *p, struct seg *s)
+{
+	uint32_t i = s->heap_idx;
+
+	assert(i < p->heap_n && p->heap[i].s == s);
+	s->heap_idx = HEAP_NONE;
+	if (--p->heap_n == i)
+		return;
+	heap_set(p, i, p->heap[p->heap_n]);
+	heap_down(p, heap_up(p, i));
+}
+
 /* ---- FIFO (pool lock held) ----------------------------------------- */
 
+/* Seals a segment at the FIFO tail, into the heap if it has a min_exp,
+ * flagged for compaction if it is sealed mostly dead. */
 static void
 fifo_append(struct pool *p, struct seg *s)
 {
+	uint32_t e = atomic_load_explicit(&s->min_exp, memory_order_relaxed);
+
 	s->next = NULL;
 	s->prev = p->tail;
 	if (p->tail != NULL)
@@ -236,11 +341,20 @@ fifo_append(struct pool *p, struct seg *s)
 		p->head = s;
 	p->tail = s;
 	s->state = SEG_SEALED;
+	/* One being scanned goes back when the scan is done. */
+	if (e != 0 && s->heap_idx == HEAP_NONE)
+		heap_add(p, s, e);
+	if (!s->loose && (uint64_t)atomic_load_explicit(&s->live,
+	    memory_order_relaxed) * 100 < (uint64_t)s->cap * COMPACT_LIVE_PCT)
+		atomic_store_explicit(&p->compact_due, true,
+		    memory_order_relaxed);
 }
 
 static void
 fifo_remove(struct pool *p, struct seg *s)
 {
+	if (s->heap_idx < HEAP_SCAN)
+		heap_del(p, s);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
@@ -267,6 +381,7 @@ seg_reset(struct seg *s, size_t seg_size)
 	atomic_store_explicit(&s->live, 0, memory_order_relaxed);
 	s->state = SEG_ACTIVE;
 	s->loose = false;
+	s->heap_idx = HEAP_NONE;
 }
 
 /* Gets an empty segment: a free one, or a new one within the limit. */
@@ -307,26 +422,85 @@ seg_get(struct pool *p, bool reserve)
 	return s;
 }
 
-/* Seals an arena's active segment onto the FIFO; arena lock held. */
+/* Seals an arena's active segment of bucket b onto the FIFO; arena lock
+ * held. */
 static void
-arena_seal(struct pool *p, struct arena *a)
+arena_seal(struct pool *p, struct arena *a, unsigned b)
 {
 	lock_take(&p->lock, LOCK_POOL);
-	fifo_append(p, a->active);
+	fifo_append(p, a->active[b]);
 	lock_drop(&p->lock, LOCK_POOL);
-	a->active = NULL;
+	a->active[b] = NULL;
 }
 
-/* Lowers a segment's min_exp to exptime (0 is ignored). */
-void
-pool_note_exptime(struct seg *s, uint32_t exptime)
+/* Returns the TTL bucket of an item expiring at exptime: 0 for none,
+ * else by the log8 of its remaining TTL, folded onto the nttl buckets
+ * this limit affords. */
+static unsigned
+ttl_bucket(const struct pool *p, uint32_t exptime)
+{
+	uint32_t now, ttl;
+	unsigned b;
+
+	if (exptime == 0 || p->nttl == 1)
+		return 0;
+	now = p->clock != NULL ? p->clock(p->clock_ctx) : 0;
+	ttl = exptime > now ? exptime - now : 1;
+	b = 1 + (unsigned)(31 - __builtin_clz(ttl)) / 3;
+	if (b > NTTL - 1)
+		b = NTTL - 1;
+	return 1 + (b - 1) * (p->nttl - 1) / (NTTL - 1);
+}
+
+/* Lowers a segment's min_exp to exptime (0 is ignored); true if it did. */
+static bool
+seg_lower_min(struct seg *s, uint32_t exptime)
 {
 	uint32_t cur = atomic_load_explicit(&s->min_exp, memory_order_relaxed);
 
-	while (exptime != 0 && (cur == 0 || exptime < cur) &&
-	    !atomic_compare_exchange_weak_explicit(&s->min_exp, &cur, exptime,
-	    memory_order_relaxed, memory_order_relaxed))
-		;
+	while (exptime != 0 && (cur == 0 || exptime < cur))
+		if (atomic_compare_exchange_weak_explicit(&s->min_exp, &cur,
+		    exptime, memory_order_relaxed, memory_order_relaxed))
+			return true;
+	return false;
+}
+
+/*
+ * Lowers a segment's min_exp, and its key in the heap if it is sealed:
+ * the state is read under the pool lock after the lowering, and sealing
+ * reads min_exp under the same lock, so one of the two sees the other.
+ * A segment being scanned goes back into the heap when its scan ends.
+ */
+void
+pool_note_exptime(struct pool *p, struct seg *s, uint32_t exptime)
+{
+	if (!seg_lower_min(s, exptime))
+		return;
+	lock_take(&p->lock, LOCK_POOL);
+	if (s->state == SEG_SEALED) {
+		if (s->heap_idx == HEAP_NONE) {
+			heap_add(p, s, exptime);
+		} else if (s->heap_idx != HEAP_SCAN &&
+		    p->heap[s->heap_idx].key > exptime) {
+			p->heap[s->heap_idx].key = exptime;
+			heap_up(p, s->heap_idx);
+		}
+	}
+	lock_drop(&p->lock, LOCK_POOL);
+}
+
+/* Flags compaction when an unlink takes a segment's live bytes under
+ * COMPACT_LIVE_PCT of its capacity (an active one's too: a needless walk
+ * at worst); segments sealed so are flagged by fifo_append. */
+void
+pool_note_dead(struct pool *p, const struct seg *s, uint32_t old, uint32_t n)
+{
+	uint64_t line = (uint64_t)s->cap * COMPACT_LIVE_PCT;
+
+	if (!s->loose && (uint64_t)old * 100 >= line &&
+	    (uint64_t)(old - n) * 100 < line)
+		atomic_store_explicit(&p->compact_due, true,
+		    memory_order_relaxed);
 }
 
 /* Writes a new item's header and key. */
@@ -353,25 +527,27 @@ pool_carve(struct pool *p, const char *key, size_t nkey, uint32_t flags,
 {
 	size_t size = ITEM_SIZE(nkey, nbytes);
 	struct arena *a = my_arena(p);
+	unsigned b = ttl_bucket(p, exptime);
 	struct seg *s, *fresh;
 	item_t *it;
 
 	assert(size <= p->small_max);
 	lock_take(&a->lock, LOCK_ARENA);
-	s = a->active;
+	s = a->active[b];
 	if (s == NULL || s->used + size > s->cap) {
 		if ((fresh = seg_get(p, reserve)) == NULL) {
 			lock_drop(&a->lock, LOCK_ARENA);
 			return NULL;
 		}
 		if (s != NULL)
-			arena_seal(p, a);
-		a->active = s = fresh;
+			arena_seal(p, a, b);
+		a->active[b] = s = fresh;
 	}
 	it = item_init(s->mem + s->used, key, nkey, flags, exptime, nbytes,
 	    0);
 	s->used += (uint32_t)size;
-	pool_note_exptime(s, exptime);
+	/* Not in the heap while active: the pass looks at it directly. */
+	seg_lower_min(s, exptime);
 	lock_drop(&a->lock, LOCK_ARENA);
 	return it;
 }
@@ -407,6 +583,7 @@ pool_loose(struct pool *p, const char *key, size_t nkey, uint32_t flags,
 	s->cap = s->used = (uint32_t)(n - SEG_HDR);
 	s->state = SEG_LOOSE;
 	s->loose = true;
+	s->heap_idx = HEAP_NONE;
 	s->born = p->clock != NULL ? p->clock(p->clock_ctx) : 0;
 	atomic_init(&s->pins, 1);	/* the item's existence */
 	return item_init(s->mem, key, nkey, flags, exptime, nbytes,
@@ -475,14 +652,17 @@ seal_any(struct pool *p)
 {
 	struct arena *a;
 	bool done = false;
+	unsigned b;
 	int i;
 
 	for (i = 0; i < NARENAS && !done; i++) {
 		a = &p->arena[i];
 		lock_take(&a->lock, LOCK_ARENA);
-		if (a->active != NULL && a->active->used > 0) {
-			arena_seal(p, a);
-			done = true;
+		for (b = 0; b < p->nttl && !done; b++) {
+			if (a->active[b] != NULL && a->active[b]->used > 0) {
+				arena_seal(p, a, b);
+				done = true;
+			}
 		}
 		lock_drop(&a->lock, LOCK_ARENA);
 	}
@@ -711,7 +891,8 @@ pool_has_room(struct pool *p)
 
 /* ---- scanning ------------------------------------------------------ */
 
-/* True if a segment is due for a scan. */
+/* True if a segment is due for a scan: its min_exp passed, or (compact)
+ * it is under COMPACT_LIVE_PCT live, or (all) it holds anything. */
 static bool
 scan_due(struct seg *s, uint32_t upto, bool all, bool compact)
 {
@@ -721,67 +902,154 @@ scan_due(struct seg *s, uint32_t upto, bool all, bool compact)
 	if (all)
 		return s->used > 0;
 	return (e != 0 && e <= upto) || (compact && s->used > 0 &&
-	    live * 100 < (uint64_t)s->used * COMPACT_LIVE_PCT);
+	    live * 100 < (uint64_t)s->cap * COMPACT_LIVE_PCT);
+}
+
+/*
+ * Scans one sealed segment, pool lock held (dropped meanwhile): out of
+ * the heap, pinned, min_exp reset; fn; then back into the heap if it is
+ * still sealed with a min_exp.  True if it is still in the FIFO, so a
+ * walk may go on from its successor.
+ */
+static bool
+scan_one(struct pool *p, struct seg *s,
+    void (*fn)(struct seg *s, uint32_t used, void *ctx), void *ctx)
+{
+	struct seg *release;
+	uint32_t e;
+	bool sealed;
+
+	if (s->heap_idx < HEAP_SCAN)
+		heap_del(p, s);
+	s->heap_idx = HEAP_SCAN;
+	pool_pin(s);
+	atomic_store_explicit(&s->min_exp, 0, memory_order_relaxed);
+	lock_drop(&p->lock, LOCK_POOL);
+	/* A sealed segment's `used` is fixed. */
+	fn(s, s->used, ctx);
+	lock_take(&p->lock, LOCK_POOL);
+	s->heap_idx = HEAP_NONE;
+	sealed = s->state == SEG_SEALED;
+	e = atomic_load_explicit(&s->min_exp, memory_order_relaxed);
+	if (sealed && e != 0)
+		heap_add(p, s, e);
+	release = unpin_locked(p, s);
+	if (release != NULL) {
+		lock_drop(&p->lock, LOCK_POOL);
+		seg_release_mem(p, release);
+		lock_take(&p->lock, LOCK_POOL);
+		room_signal_locked(p);
+	}
+	return sealed;
+}
+
+/* Rebuilds a lost heap from the FIFO if it can have room for all of it
+ * now; pool lock held. */
+static void
+heap_rebuild(struct pool *p)
+{
+	struct heap_ent *h;
+	struct seg *s;
+	uint32_t n = 0, i, e;
+
+	for (s = p->head; s != NULL; s = s->next)
+		n++;
+	if (n > p->heap_cap) {
+		if ((h = realloc(p->heap, n * sizeof(*h))) == NULL)
+			return;
+		p->heap = h;
+		p->heap_cap = n;
+	}
+	for (i = 0; i < p->heap_n; i++)
+		p->heap[i].s->heap_idx = HEAP_NONE;
+	p->heap_n = 0;
+	p->heap_lost = false;
+	for (s = p->head; s != NULL; s = s->next) {
+		e = atomic_load_explicit(&s->min_exp, memory_order_relaxed);
+		if (e != 0 && s->heap_idx == HEAP_NONE)
+			heap_add(p, s, e);
+	}
 }
 
 /* Calls fn for each due sealed or active segment, pinned meanwhile. */
 size_t
 pool_scan(struct pool *p, uint32_t upto, bool all,
-    void (*fn)(struct seg *s, uint32_t used, void *ctx), void *ctx)
+    void (*fn)(struct seg *s, uint32_t used, void *ctx), void *ctx,
+    uint64_t *visited)
 {
-	struct seg *s, *release;
+	struct seg *s, *due[NTTL];
+	uint32_t gen, used[NTTL];
 	size_t calls = 0;
-	uint32_t gen, used;
-	bool restart, room;
+	unsigned b, nd, k;
+	bool walk, room, missed = false;
 	int a;
 
-	/* The FIFO, one segment at a time: after each call, go on from the
-	 * segment's successor if it is still in the FIFO, else from the head,
-	 * skipping the segments this pass has seen. */
 	lock_take(&p->lock, LOCK_POOL);
 	gen = ++p->scan_gen;
-	s = p->head;
-	for (;;) {
+	/* The heap: just the segments due, earliest first.  One seen in this
+	 * pass already waits for the next (a touch into the past may make it
+	 * due again at once). */
+	while (p->heap_n > 0 && p->heap[0].key <= upto &&
+	    p->heap[0].s->scan_gen != gen) {
+		s = p->heap[0].s;
+		s->scan_gen = gen;
+		(*visited)++;
+		scan_one(p, s, fn, ctx);
+		calls++;
+	}
+	if (p->heap_lost)
+		heap_rebuild(p);
+	/* The FIFO, when a flush came due, a segment was flagged for
+	 * compaction, or the heap could not be kept (that is every pass
+	 * until it is rebuilt): after each call, go on from the segment's
+	 * successor if it is still in the FIFO, else from the head, skipping
+	 * the segments this pass has seen. */
+	walk = all || p->heap_lost || atomic_exchange_explicit(
+	    &p->compact_due, false, memory_order_relaxed);
+	for (s = walk ? p->head : NULL;;) {
 		/* Compaction needs a segment to move live items to. */
 		room = room_locked(p);
-		while (s != NULL && (s->scan_gen == gen ||
-		    !scan_due(s, upto, all, room && !s->loose)))
-			s = s->next;
+		/* One another pass is scanning (HEAP_SCAN) is skipped. */
+		for (; s != NULL && (s->scan_gen == gen ||
+		    s->heap_idx == HEAP_SCAN ||
+		    !scan_due(s, upto, all, room && !s->loose)); s = s->next) {
+			(*visited)++;
+			missed |= !room && !s->loose &&
+			    scan_due(s, upto, false, true);
+		}
 		if (s == NULL)
 			break;
+		(*visited)++;
 		s->scan_gen = gen;
-		pool_pin(s);
-		atomic_store_explicit(&s->min_exp, 0, memory_order_relaxed);
-		lock_drop(&p->lock, LOCK_POOL);
-		fn(s, s->used, ctx);
+		s = scan_one(p, s, fn, ctx) ? s->next : p->head;
 		calls++;
-		lock_take(&p->lock, LOCK_POOL);
-		release = unpin_locked(p, s);
-		restart = release != NULL || s->state != SEG_SEALED;
-		if (release != NULL) {
-			lock_drop(&p->lock, LOCK_POOL);
-			seg_release_mem(p, release);
-			lock_take(&p->lock, LOCK_POOL);
-			room_signal_locked(p);
-		}
-		s = restart ? p->head : s->next;
 	}
+	/* Candidates left for want of room: look again next pass. */
+	if (missed)
+		atomic_store_explicit(&p->compact_due, true,
+		    memory_order_relaxed);
 	lock_drop(&p->lock, LOCK_POOL);
+	/* The arenas' active segments: not in the heap, looked at each
+	 * pass (NARENAS times the TTL buckets at most). */
 	for (a = 0; a < NARENAS; a++) {
+		nd = 0;
 		lock_take(&p->arena[a].lock, LOCK_ARENA);
-		s = p->arena[a].active;
-		if (s != NULL && scan_due(s, upto, all, false)) {
+		for (b = 0; b < p->nttl; b++) {
+			if ((s = p->arena[a].active[b]) == NULL)
+				continue;
+			(*visited)++;
+			if (!scan_due(s, upto, all, false))
+				continue;
 			pool_pin(s);
 			atomic_store_explicit(&s->min_exp, 0,
 			    memory_order_relaxed);
-		} else {
-			s = NULL;
+			due[nd] = s;
+			used[nd++] = s->used;
 		}
-		used = s != NULL ? s->used : 0;
 		lock_drop(&p->arena[a].lock, LOCK_ARENA);
-		if (s != NULL) {
-			fn(s, used, ctx);
-			pool_unpin(p, s);
+		for (k = 0; k < nd; k++) {
+			fn(due[k], used[k], ctx);
+			pool_unpin(p, due[k]);
 			calls++;
 		}
 	}

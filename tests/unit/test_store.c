@@ -223,13 +223,14 @@ peek(store_t *st, const char *key)
 	struct pool *p = store_debug_pool(st);
 	item_t *found = NULL;
 	const struct seg *s;
-	int a;
+	int a, b;
 
 	for (s = p->head; s != NULL; s = s->next)
 		seg_find(s, key, &found);
 	for (a = 0; a < NARENAS; a++)
-		if (p->arena[a].active != NULL)
-			seg_find(p->arena[a].active, key, &found);
+		for (b = 0; b < NTTL; b++)
+			if (p->arena[a].active[b] != NULL)
+				seg_find(p->arena[a].active[b], key, &found);
 	return found;
 }
 
@@ -2022,6 +2023,222 @@ test_expire_proportional(void **state)
 	store_destroy(st);
 }
 
+/*
+ * Checks the expiry heap against the FIFO (single-threaded, no pass
+ * under way): every sealed segment with a min_exp is in the heap at a key
+ * no later than it, no other segment is, and each parent's key is at most
+ * its children's.
+ */
+static void
+check_heap(store_t *st)
+{
+	struct pool *p = store_debug_pool(st);
+	const struct seg *s;
+	uint32_t i, n = 0, e;
+
+	if (p->heap_lost)
+		return;
+	for (s = p->head; s != NULL; s = s->next) {
+		e = atomic_load_explicit(&s->min_exp, memory_order_relaxed);
+		if (e == 0) {
+			assert_int_equal(s->heap_idx, HEAP_NONE);
+			continue;
+		}
+		assert_true(s->heap_idx < p->heap_n);
+		assert_ptr_equal(p->heap[s->heap_idx].s, s);
+		assert_true(p->heap[s->heap_idx].key <= e);
+		n++;
+	}
+	assert_int_equal(n, p->heap_n);
+	for (i = 1; i < p->heap_n; i++)
+		assert_true(p->heap[(i - 1) / 2].key <= p->heap[i].key);
+}
+
+/* Returns the sealed segments in the FIFO. */
+static size_t
+fifo_len(store_t *st)
+{
+	const struct seg *s;
+	size_t n = 0;
+
+	for (s = store_debug_pool(st)->head; s != NULL; s = s->next)
+		n++;
+	return n;
+}
+
+/*
+ * With nothing due a pass looks at no item and at no sealed segment's
+ * header, however many there are: only the arenas' active segments
+ * (issue 16; a pass used to walk every header, here over 300 of them).
+ */
+static void
+test_expire_nothing_due(void **state)
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, 0, 1, false);
+	struct store_debug d0, d1;
+	char key[32], val[1000];
+	int i, k;
+
+	(void)state;
+	memset(val, 'v', sizeof(val) - 1);
+	val[sizeof(val) - 1] = '\0';
+	for (i = 0; i < 80000; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		assert_int_equal(put(st, key, val,
+		    (int64_t[]){ 60, 300, 3600, 86400, 0 }[i % 5]),
+		    STORE_STORED);
+	}
+	expire_all(st, 1000);		/* table upkeep after the fill */
+	assert_true(fifo_len(st) > 300);
+	check_heap(st);
+	for (k = 0; k < 50; k++) {
+		fc.now = T0 + (uint32_t)k;
+		d0 = debug(st);
+		assert_int_equal(store_expire_run(st, 1000), 0);
+		d1 = debug(st);
+		assert_int_equal(d1.expire_units, d0.expire_units);
+		assert_true(d1.expire_segs - d0.expire_segs <= NARENAS * NTTL);
+	}
+	assert_int_equal(stats(st).curr_items, 80000);
+	store_destroy(st);
+}
+
+/*
+ * Items of different TTLs stored one after the other land in different
+ * segments (the arenas' TTL buckets), so the pass at 60 s looks at the
+ * 60 s items and the segments holding them, not at the long-lived items
+ * they arrived with (with one segment for all it looked at every item).
+ * What falls due is reclaimed on that pass, whole segments emptied.
+ */
+static void
+test_expire_ttl_buckets(void **state)
+{
+	static const int64_t ttls[] = { 60, 3600, 86400, 0 };
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, 0, 1, false);
+	struct pool *p = store_debug_pool(st);
+	size_t per = per_seg(st, 7, VLEN);
+	int n = (int)(40 * per), i, n60 = 0;
+	struct store_debug d0, d1;
+	char key[16];
+
+	(void)state;
+	assert_true(p->nttl >= 4);
+	for (i = 0; i < n; i++) {
+		set7(st, 't', i, 't', ttls[i % 4]);
+		n60 += i % 4 == 0;
+	}
+	expire_all(st, 1000);
+	fc.now = T0 + 59;
+	assert_int_equal(expire_all(st, 1000), 0);
+	fc.now = T0 + 60;
+	d0 = debug(st);
+	assert_int_equal(store_expire_run(st, 1000), n60);
+	d1 = debug(st);
+	print_message("60 s of mixed TTLs: %" PRIu64 " items and %" PRIu64
+	    " headers looked at to free %d of %d\n",
+	    d1.expire_units - d0.expire_units, d1.expire_segs - d0.expire_segs,
+	    n60, n);
+	assert_int_equal(d1.expire_units - d0.expire_units, n60);
+	assert_true(d1.expire_segs - d0.expire_segs <=
+	    (uint64_t)(n60 / per + 1 + NARENAS * NTTL));
+	/* The 60 s segments held nothing else: emptied, not compacted. */
+	assert_true(d1.evacuated - d0.evacuated >= (uint64_t)(n60 / per - 1));
+	assert_int_equal(d1.moved, d0.moved);
+	assert_int_equal(stats(st).curr_items, n - n60);
+	for (i = 0; i < n; i += 9)
+		assert_int_equal(present(st, key7(key, 't', i)), i % 4 != 0);
+	check_heap(st);
+	fc.now = T0 + 3600;
+	d0 = debug(st);
+	assert_int_equal(store_expire_run(st, 1000), n / 4);
+	assert_int_equal(debug(st).expire_units - d0.expire_units, n / 4);
+	store_destroy(st);
+}
+
+/*
+ * A touch into the near future of an item in a sealed segment that was
+ * due in a day moves the segment up the expiry heap: the pass at the new
+ * time reclaims it, looking at that segment alone.
+ */
+static void
+test_expire_touch_earlier(void **state)
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, 0, 1, false);
+	size_t per = per_seg(st, 7, VLEN);
+	int n = (int)(20 * per), i;
+	struct store_debug d0, d1;
+	char key[16];
+
+	(void)state;
+	for (i = 0; i < n; i++)
+		set7(st, 'h', i, 'h', DAY);
+	expire_all(st, 1000);
+	assert_int_equal(store_touch(st, key7(key, 'h', 5), 7, 10),
+	    STORE_TOUCHED);
+	assert_int_equal(store_touch(st, key7(key, 'h', n / 2), 7, 20),
+	    STORE_TOUCHED);
+	check_heap(st);
+	fc.now = T0 + 10;
+	d0 = debug(st);
+	assert_int_equal(store_expire_run(st, 1000), 1);
+	d1 = debug(st);
+	assert_true(d1.expire_units - d0.expire_units <= per);
+	assert_false(present(st, key7(key, 'h', 5)));
+	check_heap(st);
+	fc.now = T0 + 20;
+	assert_int_equal(store_expire_run(st, 1000), 1);
+	assert_false(present(st, key7(key, 'h', n / 2)));
+	assert_int_equal(stats(st).curr_items, n - 2);
+	check_heap(st);
+	store_destroy(st);
+}
+
+/*
+ * With every TTL bucket open, a cache filled three times over with
+ * mixed TTLs stays within its limit, evicts, reclaims what expires, and
+ * flush_all still empties it.
+ */
+static void
+test_ttl_buckets_keep_limit(void **state)
+{
+	static const int64_t ttls[] = { 5, 60, 3600, 86400, 0, 100000 };
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, 64 * 1024 * KB, 1, false);
+	struct pool *p = store_debug_pool(st);
+	char key[32], val[1000];
+	struct store_stats s;
+	int i;
+
+	(void)state;
+	assert_int_equal(p->nttl, NTTL);
+	memset(val, 'x', sizeof(val) - 1);
+	val[sizeof(val) - 1] = '\0';
+	for (i = 0; i < 200000; i++) {
+		snprintf(key, sizeof(key), "b%d", i);
+		assert_int_equal(put(st, key, val, ttls[i % 6]), STORE_STORED);
+		if (i % 1000 == 0) {
+			check_mem(st);
+			fc.now++;
+			store_expire_run(st, 1000);
+		}
+	}
+	s = stats(st);
+	check_mem(st);
+	assert_true(s.evictions > 0);
+	assert_true(s.crawler_reclaimed > 0);
+	check_heap(st);
+	store_flush(st, 0);
+	store_expire_run(st, 1000);
+	s = stats(st);
+	assert_int_equal(s.curr_items, 0);
+	assert_int_equal(s.bytes, 0);
+	assert_int_equal(p->heap_n, 0);
+	store_destroy(st);
+}
+
 /* A jump of months costs work per item, in bounded holds. */
 static void
 test_large_clock_jump(void **state)
@@ -2119,6 +2336,7 @@ test_expiry_random(void **state)
 		    r % 10 < 4 ? r % 100 : r % 5);
 		expire_all(st, 1 + (size_t)(r % 13));
 		check_expiry_model(st, exp, N, fc.now);
+		check_heap(st);
 	}
 	free(exp);
 	store_destroy(st);
@@ -2663,6 +2881,10 @@ main(void)
 		cmocka_unit_test(test_flush_drains),
 		cmocka_unit_test(test_expire_reclaims),
 		cmocka_unit_test(test_expire_proportional),
+		cmocka_unit_test(test_expire_nothing_due),
+		cmocka_unit_test(test_expire_ttl_buckets),
+		cmocka_unit_test(test_expire_touch_earlier),
+		cmocka_unit_test(test_ttl_buckets_keep_limit),
 		cmocka_unit_test(test_overwrites_compacted),
 		cmocka_unit_test(test_large_clock_jump),
 		cmocka_unit_test(test_expiry_random),
