@@ -140,7 +140,7 @@ size_t
 item_cost(const store_t *st, const item_t *it)
 {
 	if (item_has_bit(it, ITEM_LOOSE))
-		return pool_malloc_cost(pool_seg_of(&st->pool, it));
+		return pool_loose_cost(&st->pool, pool_seg_of(&st->pool, it));
 	return item_size(it);
 }
 
@@ -502,7 +502,7 @@ store_set_limit(store_t *st, size_t limit)
 	    &p->mem, memory_order_relaxed)) > limit + pending) {
 		if ((s = pool_pop_oldest(p)) == NULL)
 			break;
-		cost = s->loose ? pool_malloc_cost(s) : p->seg_size;
+		cost = s->loose ? pool_loose_cost(p, s) : p->seg_size;
 		seg_evacuate(st, s, false);
 		trim_all(p);
 		if (atomic_load_explicit(&p->mem, memory_order_relaxed) >=

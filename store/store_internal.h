@@ -175,6 +175,12 @@ _Static_assert(sizeof(struct seg) <= SEG_HDR, "segment header too big");
 /* Open segments (NARENAS * buckets) take at most this share of the
  * limit: a small limit has fewer buckets, down to one. */
 #define TTL_OPEN_SHARE	8
+/* Large loose blocks (STORE_LARGE_ALLOC up) are mmapped in size classes
+ * of 16 a power of two (whole pages), so a freed one can be reused; the
+ * pool keeps freed ones up to this share of the limit. */
+#define NLCLASS		(17 * 16)
+#define LOOSE_CACHE_SHARE 8
+#define LOOSE_CACHE_MAX	(64u << 20)
 /* seg->heap_idx when it is not in the expiry heap, and while a pass
  * scans it (the pass puts it back). */
 #define HEAP_NONE	UINT32_MAX
@@ -225,6 +231,13 @@ struct pool {
 	/* A sealed segment fell under COMPACT_LIVE_PCT live: the next pass
 	 * walks the FIFO for segments to compact. */
 	_Atomic bool	 compact_due;
+	/* Freed large loose blocks kept for reuse, by size class (lock),
+	 * still charged to mem; at most limit / LOOSE_CACHE_SHARE bytes,
+	 * and LOOSE_CACHE_MAX. */
+	struct seg	*lfree[NLCLASS];
+	size_t		 lcached;	/* bytes in lfree (lock) */
+	_Atomic uint64_t lmapped;	/* large blocks mapped, for tests */
+	_Atomic uint64_t lreused;	/* ... and taken from lfree */
 	struct arena	 arena[NARENAS];
 };
 
@@ -232,6 +245,8 @@ struct pool {
 void	 pool_init(struct pool *p, size_t limit, size_t page_size);
 /* What malloc charges for an allocation: usable size + its size word. */
 size_t	 pool_malloc_cost(const void *m);
+/* What a loose item's allocation (with its header) is charged. */
+size_t	 pool_loose_cost(const struct pool *p, const struct seg *s);
 /* Frees every segment and loose item still in the FIFO. */
 void	 pool_fini(struct pool *p);
 /*
@@ -290,8 +305,11 @@ void	 pool_loose_gone(struct pool *p, struct seg *s);
  * segment can take its live items.  Its unused tail does not count: the
  * items moved leave one of their own.  NULL if there is none. */
 struct seg *pool_pop_emptiest(struct pool *p, size_t need);
-/* Gives one free small segment back to the system; false if none. */
+/* Gives one kept large block or free small segment back to the system;
+ * false if none. */
 bool	 pool_trim(struct pool *p);
+/* Gives one kept large block back to the system; false if none. */
+bool	 pool_trim_loose(struct pool *p);
 /* True if a loose item of this key and value length can fit within the
  * limit at all (with everything else evicted). */
 bool	 pool_loose_fits(const struct pool *p, size_t nkey, size_t nbytes);

@@ -27,9 +27,19 @@
  * states, the heap and room_gen; an arena's lock guards its active
  * segments.  The order is store.h's (arena before pool).
  *
+ * Large loose items (STORE_LARGE_ALLOC up) are blocks of their own
+ * mmapped in size classes (16 to a power of two, whole pages, populated
+ * at once), and a freed block is kept on its class's list for the next
+ * item of that class, up to 1/LOOSE_CACHE_SHARE of the limit (and
+ * LOOSE_CACHE_MAX): a set of a
+ * large value then costs no mmap, munmap or page faults (each took a
+ * fresh mmap before, and faulting it in was most of a 64 KiB set's CPU).
+ * Kept blocks go back to the system first when memory is wanted.
+ *
  * Memory accounting: `mem` counts every small segment held (free or not)
- * at seg_size and every loose item at what malloc charges for it, and is
- * raised by compare-and-swap only when that keeps it within the limit.
+ * at seg_size, every large block (in use or kept) at its mapped size, and
+ * every other loose item at what malloc charges for it, and is raised by
+ * compare-and-swap only when that keeps it within the limit.
  */
 #define _GNU_SOURCE
 #include "store_internal.h"
@@ -102,15 +112,53 @@ mem_uncharge(struct pool *p, size_t n)
 	atomic_fetch_sub_explicit(&p->mem, n, memory_order_relaxed);
 }
 
-/* What malloc(n) costs at most (glibc: 16-byte chunks with one size
- * word; from STORE_LARGE_ALLOC up mmapped, page-rounded). */
+/* Returns floor(log2(n)), n > 0. */
+static unsigned
+log2_floor(size_t n)
+{
+	return (unsigned)(63 - __builtin_clzll((unsigned long long)n));
+}
+
+/* The step between large size classes at 2^k: a 16th of it, at least a
+ * page. */
 static size_t
-malloc_cost_bound(const struct pool *p, size_t n)
+lclass_step(const struct pool *p, unsigned k)
+{
+	size_t step = (size_t)1 << (k - 4);
+
+	return step < p->page_size ? p->page_size : step;
+}
+
+/* The size of the large block an allocation of n bytes (n at least
+ * STORE_LARGE_ALLOC) takes: n rounded up to its class. */
+static size_t
+lclass_size(const struct pool *p, size_t n)
+{
+	return round_up(n, lclass_step(p, log2_floor(n)));
+}
+
+/* The free list index of a large block of a class size. */
+static unsigned
+lclass_idx(const struct pool *p, size_t size)
+{
+	unsigned k = log2_floor(size);
+
+	return (k - 15) * 16 + (unsigned)((size - ((size_t)1 << k)) /
+	    lclass_step(p, k));
+}
+
+_Static_assert(STORE_LARGE_ALLOC == 1 << 15, "classes start at 2^15");
+
+/* What an allocation of n bytes for a loose item costs at most: a large
+ * block's class size; for malloc (glibc) 16-byte chunks with one size
+ * word. */
+static size_t
+loose_cost_bound(const struct pool *p, size_t n)
 {
 	size_t c = round_up(n + sizeof(size_t), 16);
 
 	if (n >= STORE_LARGE_ALLOC)
-		return round_up(n + 4 * sizeof(size_t), p->page_size);
+		return lclass_size(p, n);
 	return c < 32 ? 32 : c;
 }
 
@@ -119,6 +167,24 @@ size_t
 pool_malloc_cost(const void *m)
 {
 	return malloc_usable_size((void *)m) + sizeof(size_t);
+}
+
+/* The bytes a loose segment's allocation holds: the header and the
+ * item (cap) decide whether it is a large block. */
+static size_t
+loose_alloc_size(const struct seg *s)
+{
+	return SEG_HDR + (size_t)s->cap;
+}
+
+/* What a loose item's allocation is charged. */
+size_t
+pool_loose_cost(const struct pool *p, const struct seg *s)
+{
+	size_t n = loose_alloc_size(s);
+
+	return n >= STORE_LARGE_ALLOC ? lclass_size(p, n) :
+	    pool_malloc_cost(s);
 }
 
 /* ---- set up -------------------------------------------------------- */
@@ -175,13 +241,43 @@ seg_map(size_t size)
 static void
 seg_release_mem(struct pool *p, struct seg *s)
 {
-	size_t cost = s->loose ? pool_malloc_cost(s) : p->seg_size;
+	size_t cost = s->loose ? pool_loose_cost(p, s) : p->seg_size;
 
-	if (s->loose)
-		free(s);
-	else
+	if (!s->loose)
 		munmap(s, p->seg_size);
+	else if (loose_alloc_size(s) >= STORE_LARGE_ALLOC)
+		munmap(s, cost);
+	else
+		free(s);
 	mem_uncharge(p, cost);
+}
+
+/* A loose segment is no longer used: a large block is kept on its class's
+ * list while they hold less than their share of the limit, else (and any
+ * other) it goes back to the system. */
+static void
+loose_let_go(struct pool *p, struct seg *s)
+{
+	size_t size = pool_loose_cost(p, s), cap;
+	bool keep = false;
+	unsigned c;
+
+	if (loose_alloc_size(s) >= STORE_LARGE_ALLOC) {
+		c = lclass_idx(p, size);
+		lock_take(&p->lock, LOCK_POOL);
+		cap = atomic_load_explicit(&p->limit, memory_order_relaxed) /
+		    LOOSE_CACHE_SHARE;
+		cap = cap < LOOSE_CACHE_MAX ? cap : LOOSE_CACHE_MAX;
+		if ((keep = p->lcached + size <= cap)) {
+			s->state = SEG_FREE;
+			s->next = p->lfree[c];
+			p->lfree[c] = s;
+			p->lcached += size;
+		}
+		lock_drop(&p->lock, LOCK_POOL);
+	}
+	if (!keep)
+		seg_release_mem(p, s);
 }
 
 /* Frees a list linked through next. */
@@ -211,6 +307,8 @@ pool_fini(struct pool *p)
 	}
 	free_list(p, p->head);
 	free_list(p, p->free);
+	for (i = 0; i < NLCLASS; i++)
+		free_list(p, p->lfree[i]);
 	free(p->heap);
 	pthread_cond_destroy(&p->room_cond);
 	pthread_mutex_destroy(&p->lock);
@@ -560,23 +658,55 @@ pool_loose(struct pool *p, const char *key, size_t nkey, uint32_t flags,
     uint32_t exptime, size_t nbytes)
 {
 	size_t n = SEG_HDR + sizeof(item_t) + nkey + nbytes;
-	size_t est = malloc_cost_bound(p, n), cost;
-	struct seg *s;
+	size_t est = loose_cost_bound(p, n), cost;
+	struct seg *s = NULL;
+	unsigned c;
+	void *m;
 
-	if (!mem_try_charge(p, est, headroom(p)))
-		return NULL;
-	if ((s = malloc(n)) == NULL) {
-		mem_uncharge(p, est);
-		return NULL;
-	}
-	/* Settle to the real cost: glibc may hand out a little more. */
-	cost = pool_malloc_cost(s);
-	if (cost < est) {
-		mem_uncharge(p, est - cost);
-	} else if (cost > est && !mem_try_charge(p, cost - est, 0)) {
-		free(s);
-		mem_uncharge(p, est);
-		return NULL;
+	if (n >= STORE_LARGE_ALLOC) {
+		/* A kept block of the class is charged already. */
+		c = lclass_idx(p, est);
+		lock_take(&p->lock, LOCK_POOL);
+		if ((s = p->lfree[c]) != NULL) {
+			p->lfree[c] = s->next;
+			p->lcached -= est;
+		}
+		lock_drop(&p->lock, LOCK_POOL);
+		if (s != NULL) {
+			atomic_fetch_add_explicit(&p->lreused, 1,
+			    memory_order_relaxed);
+		} else {
+			if (!mem_try_charge(p, est, headroom(p)))
+				return NULL;
+			/* Populated: the value is written right away, and
+			 * one call faults the pages in for less. */
+			m = mmap(NULL, est, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+			if (m == MAP_FAILED) {
+				mem_uncharge(p, est);
+				return NULL;
+			}
+			s = m;
+			atomic_fetch_add_explicit(&p->lmapped, 1,
+			    memory_order_relaxed);
+		}
+	} else {
+		if (!mem_try_charge(p, est, headroom(p)))
+			return NULL;
+		if ((s = malloc(n)) == NULL) {
+			mem_uncharge(p, est);
+			return NULL;
+		}
+		/* Settle to the real cost: glibc may hand out a little
+		 * more. */
+		cost = pool_malloc_cost(s);
+		if (cost < est) {
+			mem_uncharge(p, est - cost);
+		} else if (cost > est && !mem_try_charge(p, cost - est, 0)) {
+			free(s);
+			mem_uncharge(p, est);
+			return NULL;
+		}
 	}
 	memset(s, 0, sizeof(*s));
 	s->mem = (char *)s + SEG_HDR;
@@ -811,7 +941,7 @@ pool_unpin(struct pool *p, struct seg *s)
 	lock_drop(&p->lock, LOCK_POOL);
 	/* Once on the free list the segment is another thread's to touch. */
 	if (release != NULL) {
-		seg_release_mem(p, release);
+		loose_let_go(p, release);
 		room_signal(p);
 	}
 }
@@ -826,12 +956,36 @@ unpin_locked(struct pool *p, struct seg *s)
 	return seg_unpinned_locked(p, s);
 }
 
-/* Gives one free small segment back to the system. */
+/* Gives one kept large block back to the system: the largest class
+ * first, as one of those frees the most. */
+bool
+pool_trim_loose(struct pool *p)
+{
+	struct seg *s = NULL;
+	int c;
+
+	lock_take(&p->lock, LOCK_POOL);
+	for (c = NLCLASS - 1; c >= 0 && p->lcached > 0; c--) {
+		if ((s = p->lfree[c]) != NULL) {
+			p->lfree[c] = s->next;
+			p->lcached -= pool_loose_cost(p, s);
+			break;
+		}
+	}
+	lock_drop(&p->lock, LOCK_POOL);
+	if (s != NULL)
+		seg_release_mem(p, s);
+	return s != NULL;
+}
+
+/* Gives one kept large block or free small segment back to the system. */
 bool
 pool_trim(struct pool *p)
 {
 	struct seg *s;
 
+	if (pool_trim_loose(p))
+		return true;
 	lock_take(&p->lock, LOCK_POOL);
 	if ((s = p->free) != NULL) {
 		p->free = s->next;
@@ -850,7 +1004,7 @@ pool_trim(struct pool *p)
 bool
 pool_loose_fits(const struct pool *p, size_t nkey, size_t nbytes)
 {
-	return malloc_cost_bound(p, SEG_HDR + sizeof(item_t) + nkey +
+	return loose_cost_bound(p, SEG_HDR + sizeof(item_t) + nkey +
 	    nbytes) <= p->limit;
 }
 
@@ -936,7 +1090,7 @@ scan_one(struct pool *p, struct seg *s,
 	release = unpin_locked(p, s);
 	if (release != NULL) {
 		lock_drop(&p->lock, LOCK_POOL);
-		seg_release_mem(p, release);
+		loose_let_go(p, release);
 		lock_take(&p->lock, LOCK_POOL);
 		room_signal_locked(p);
 	}

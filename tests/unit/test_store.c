@@ -1854,6 +1854,135 @@ test_flush_drains(void **state)
 	store_destroy(st);
 }
 
+/* Sets key to a value of n bytes of c; returns the status. */
+static store_status_t
+put_big(store_t *st, const char *key, size_t n, char c)
+{
+	item_t *it;
+	store_status_t rc;
+
+	rc = store_reserve(st, key, strlen(key), 0, 0, n, &it);
+	if (rc != STORE_OK)
+		return rc;
+	memset(item_value_mut(it), c, n);
+	return store_commit(st, it, STORE_SET, 0, NULL);
+}
+
+/* Asserts key holds n bytes of c. */
+static void
+check_big(store_t *st, const char *key, size_t n, char c)
+{
+	item_t *it;
+	size_t i;
+
+	assert_int_equal(store_get(st, key, strlen(key), &it), STORE_OK);
+	assert_int_equal(item_nbytes(it), n);
+	for (i = 0; i < n; i += 4093)
+		assert_int_equal(item_value(it)[i], c);
+	store_release(st, it);
+}
+
+/* The memory held by segments and kept large blocks, with every loose
+ * item gone: mem_bytes must be exactly that. */
+static uint64_t
+held_idle(store_t *st)
+{
+	struct pool *p = store_debug_pool(st);
+
+	return (uint64_t)p->nsegs * p->seg_size + p->lcached;
+}
+
+/*
+ * Large values (issue 16): each used to be an mmap of its own, faulted in
+ * as it was written and unmapped when evicted, which was most of the CPU
+ * of a 64 KiB set.  A freed large block is kept for the next value of its
+ * size class: under eviction at a steady size almost every set reuses
+ * one.  Kept blocks stay charged, the limit holds throughout, and they go
+ * back to the system first when small items need the memory.
+ */
+static void
+test_large_blocks_reused(void **state)
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, 4096 * KB, 1, false);
+	struct pool *p = store_debug_pool(st);
+	enum { N = 400 };
+	size_t per = (4096 * KB) / (64 * KB);
+	uint64_t mapped;
+	char key[32];
+	int i;
+
+	(void)state;
+	for (i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "big%d", i);
+		assert_int_equal(put_big(st, key, 64 * KB, (char)('a' + i % 26)),
+		    STORE_STORED);
+		check_mem(st);
+	}
+	mapped = atomic_load(&p->lmapped);
+	print_message("%d sets of 64 KiB values in a 4 MiB cache: %" PRIu64
+	    " blocks mapped, %" PRIu64 " reused\n", N, mapped,
+	    (uint64_t)atomic_load(&p->lreused));
+	assert_true(stats(st).evictions > N / 2);
+	/* The cache's worth of blocks, not one per set. */
+	assert_true(mapped <= per + 2);
+	assert_true(atomic_load(&p->lreused) >= N - per - 2);
+	for (i = N - 10; i < N; i++) {
+		snprintf(key, sizeof(key), "big%d", i);
+		check_big(st, key, 64 * KB, (char)('a' + i % 26));
+	}
+	/* Deleted, their blocks are kept up to an eighth of the limit, and
+	 * the memory held is exactly the segments and the kept blocks. */
+	for (i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "big%d", i);
+		store_delete(st, key, strlen(key));
+	}
+	store_expire_run(st, 1000);
+	assert_true(p->lcached > 0 && p->lcached <= 4096 * KB / 8);
+	assert_int_equal(stats(st).mem_bytes, held_idle(st));
+	/* Small items take the memory back: the kept blocks go first. */
+	for (i = 0; i < 40000; i++)
+		set7(st, 's', i, 's', 0);
+	assert_true(stats(st).evictions > 0);
+	assert_int_equal(p->lcached, 0);
+	check_mem(st);
+	store_destroy(st);
+}
+
+/* Large values of mixed sizes (their classes differ): the limit holds,
+ * values stay intact, and the memory accounting is exact once they are
+ * gone. */
+static void
+test_large_mixed_sizes(void **state)
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, 8192 * KB, 1, false);
+	enum { N = 600 };
+	size_t len[N];
+	char key[32];
+	int i;
+
+	(void)state;
+	srand(11);
+	for (i = 0; i < N; i++) {
+		len[i] = 30000 + (size_t)rand() % (1024 * KB - 30000);
+		snprintf(key, sizeof(key), "mix%d", i);
+		assert_int_equal(put_big(st, key, len[i], (char)('A' + i % 26)),
+		    STORE_STORED);
+		check_mem(st);
+		if (i % 50 == 49)
+			check_big(st, key, len[i], (char)('A' + i % 26));
+	}
+	for (i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "mix%d", i);
+		store_delete(st, key, strlen(key));
+	}
+	store_expire_run(st, 1000);
+	assert_int_equal(stats(st).mem_bytes, held_idle(st));
+	assert_int_equal(stats(st).bytes, 0);
+	store_destroy(st);
+}
+
 /* ---- expiry -------------------------------------------------------- */
 
 /*
@@ -2879,6 +3008,8 @@ main(void)
 		cmocka_unit_test(test_flush_absolute),
 		cmocka_unit_test(test_flush_absolute_past),
 		cmocka_unit_test(test_flush_drains),
+		cmocka_unit_test(test_large_blocks_reused),
+		cmocka_unit_test(test_large_mixed_sizes),
 		cmocka_unit_test(test_expire_reclaims),
 		cmocka_unit_test(test_expire_proportional),
 		cmocka_unit_test(test_expire_nothing_due),
