@@ -100,7 +100,8 @@ seg_live_add(store_t *st, const item_t *it, bool add)
 	if (add)
 		atomic_fetch_add_explicit(&s->live, n, memory_order_relaxed);
 	else
-		atomic_fetch_sub_explicit(&s->live, n, memory_order_relaxed);
+		pool_note_dead(&st->pool, s, atomic_fetch_sub_explicit(&s->live,
+		    n, memory_order_relaxed), n);
 }
 
 /* Gives an item the shard's next CAS. */
@@ -144,7 +145,7 @@ size_t
 item_cost(const store_t *st, const item_t *it)
 {
 	if (item_has_bit(it, ITEM_LOOSE))
-		return pool_malloc_cost(pool_seg_of(&st->pool, it));
+		return pool_loose_cost(&st->pool, pool_seg_of(&st->pool, it));
 	return item_size(it);
 }
 
@@ -238,7 +239,8 @@ item_retime(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
 	if (time_passed(exptime, now))
 		item_unlink(st, sh, it, hv, UNLINK_DELETE);
 	else
-		pool_note_exptime(pool_seg_of(&st->pool, it), exptime);
+		pool_note_exptime(&st->pool, pool_seg_of(&st->pool, it),
+		    exptime);
 }
 
 /* Replaces old (may be NULL) by it, or only drops old if it is born
@@ -505,7 +507,7 @@ store_set_limit(store_t *st, size_t limit)
 	    &p->mem, memory_order_relaxed)) > limit + pending) {
 		if ((s = pool_pop_oldest(p)) == NULL)
 			break;
-		cost = s->loose ? pool_malloc_cost(s) : p->seg_size;
+		cost = s->loose ? pool_loose_cost(p, s) : p->seg_size;
 		seg_evacuate(st, s, false);
 		trim_all(p);
 		if (atomic_load_explicit(&p->mem, memory_order_relaxed) >=
@@ -524,6 +526,8 @@ store_debug_get(store_t *st, struct store_debug *out)
 	int r;
 
 	out->expire_units = atomic_load_explicit(&st->expire_units,
+	    memory_order_relaxed);
+	out->expire_segs = atomic_load_explicit(&st->expire_segs,
 	    memory_order_relaxed);
 	out->max_hold_units = atomic_load_explicit(&st->max_hold_units,
 	    memory_order_relaxed);

@@ -123,7 +123,8 @@ commit_place(store_t *st, item_t *it)
 	} else if (!item_has_bit(it, ITEM_EVAC)) {
 		/* An expiry scan of the segment since the carve may have
 		 * dropped the note of its exptime: it skips unlinked items. */
-		pool_note_exptime(pool_seg_of(&st->pool, it), it->exptime);
+		pool_note_exptime(&st->pool, pool_seg_of(&st->pool, it),
+		    it->exptime);
 		return it;
 	}
 	return item_copy(st, it, false);
@@ -277,7 +278,8 @@ item_overwrite(store_t *st, struct shard *sh, item_t *old,
 		item_set_cas_to(sh, old, new_cas);
 	else
 		item_set_cas(sh, old);
-	pool_note_exptime(pool_seg_of(&st->pool, old), it->exptime);
+	pool_note_exptime(&st->pool, pool_seg_of(&st->pool, old),
+	    it->exptime);
 	sh->stats.total_items++;
 	if (cas_out != NULL)
 		*cas_out = item_cas(old);

@@ -156,8 +156,9 @@ seg_evacuate(store_t *st, struct seg *s, bool compact)
 	pool_evac_done(&st->pool, s);
 }
 
-/* Frees memory after an allocation of `need` bytes found no room: for a
- * loose item a free segment goes back to the system first; else the
+/* Frees memory after an allocation of `need` bytes found no room: a large
+ * block kept for reuse goes back to the system first, and for a loose
+ * item a free segment; else the
  * oldest segment is emptied, or under no_evict one with no live item or
  * with at least `need` bytes of dead items, its live items moved, not
  * evicted (compacting one without would free nothing).  With nothing to
@@ -169,7 +170,7 @@ make_room(store_t *st, bool loose, size_t need)
 	struct seg *s;
 
 	atomic_fetch_add_explicit(&st->room_tries, 1, memory_order_relaxed);
-	if (loose && pool_trim(&st->pool))
+	if (pool_trim_loose(&st->pool) || (loose && pool_trim(&st->pool)))
 		return true;
 	s = st->no_evict ? pool_pop_emptiest(&st->pool, need) :
 	    pool_pop_oldest(&st->pool);

@@ -4,17 +4,22 @@
  * shard's idle table upkeep (resize, rehash).
  *
  * Expiry and compaction: each segment keeps the earliest exptime of its
- * items (min_exp) and its live bytes.  Every 100 ms (less often in a store
- * of over 4096 segments) the thread walks the segment headers and scans
- * the segments whose min_exp has passed, unlinking their dead items and
- * recomputing min_exp; a sealed segment less than half live, after a scan
- * or from overwrites and deletes, is evacuated with all its live items
- * moved, so its memory is free for new items and memory held stays near
- * what the live items need rather than growing to the limit.  After a
- * flush_all comes due the next pass sweeps every segment.  Items carry
- * their own exptime, so a get never returns an expired item, scan or no
- * scan.  Work is proportional to what is due, and a shard lock is held
- * for one item or `budget` buckets at a time.
+ * items (min_exp) and its live bytes.  Every 100 ms the thread takes the
+ * segments whose min_exp has passed off the pool's expiry heap (and looks
+ * at the arenas' active segments), unlinking their dead items and
+ * recomputing min_exp; items of like TTLs share segments (the arenas'
+ * TTL buckets, store_seg.c), so a segment is scanned about once, when
+ * its items expire, not again for every short-lived neighbour.  A sealed
+ * segment less than half live, after a scan or from overwrites and
+ * deletes, is evacuated with all its live items moved, so its memory is
+ * free for new items and memory held stays near what the live items need
+ * rather than growing to the limit; such segments are flagged as they
+ * fall under half, and only then does a pass walk the FIFO for them.
+ * After a flush_all comes due the next pass sweeps every segment.  Items
+ * carry their own exptime, so a get never returns an expired item, scan
+ * or no scan.  Work is proportional to what is due (a pass with nothing
+ * due pops nothing), and a shard lock is held for one item or `budget`
+ * buckets at a time.
  *
  * Locking: thr_lock guards thr_stop, thr_kick and the thread's sleep; the scan
  * takes the shard lock of each item in turn.  The order is store.h's.
@@ -77,7 +82,7 @@ scan_seg(struct seg *s, uint32_t used, void *arg)
 		shard_unlock(sh);
 	}
 	atomic_fetch_add_explicit(&st->expire_units, n, memory_order_relaxed);
-	pool_note_exptime(s, min);
+	pool_note_exptime(&st->pool, s, min);
 	if (live * 100 < (size_t)s->cap * COMPACT_LIVE_PCT &&
 	    (live == 0 || pool_has_room(&st->pool)) && pool_take(&st->pool, s))
 		seg_evacuate(st, s, true);
@@ -133,11 +138,14 @@ store_expire_run(store_t *st, size_t budget)
 	    memory_order_acquire);
 	bool all = w != 0 && (uint32_t)w <= c.now &&
 	    w != atomic_load_explicit(&st->flush_swept, memory_order_relaxed);
+	uint64_t visited = 0;
 	unsigned i;
 
 	budget = budget == 0 ? 1 : budget;
 	atomic_fetch_add_explicit(&st->expiry_runs, 1, memory_order_relaxed);
-	pool_scan(&st->pool, c.now, all, scan_seg, &c);
+	pool_scan(&st->pool, c.now, all, scan_seg, &c, &visited);
+	atomic_fetch_add_explicit(&st->expire_segs, visited,
+	    memory_order_relaxed);
 	if (all)
 		atomic_store_explicit(&st->flush_swept, w,
 		    memory_order_relaxed);
@@ -181,25 +189,17 @@ store_expiry_kick(store_t *st)
 	lock_drop(&st->thr_lock, LOCK_THREAD);
 }
 
-/*
- * The expiry thread: a run every 100 ms until stopped, or less often in a
- * big store, where a run's walk over every segment header costs more:
- * every (1 + segments / 4096) periods, at most every second.
- */
+/* The expiry thread: a run every 100 ms (or when kicked) until stopped;
+ * a run with nothing due costs the same in a store of any size. */
 static void *
 expiry_main(void *arg)
 {
 	store_t *st = arg;
-	unsigned long tick = 0;
-	size_t stride;
 	bool kicked = false;
 
-	do {
-		stride = 1 + atomic_load_explicit(&st->pool.nsegs_pub,
-		    memory_order_relaxed) / 4096;
-		if (tick++ % (stride < 10 ? stride : 10) == 0 || kicked)
-			store_expire_run(st, EXPIRY_BUDGET);
-	} while (expiry_wait(st, &kicked));
+	do
+		store_expire_run(st, EXPIRY_BUDGET);
+	while (expiry_wait(st, &kicked));
 	return NULL;
 }
 

@@ -13,13 +13,16 @@
  * items up to `small_max` bytes are carved, one after the other, from
  * segments of `seg_size` bytes (aligned to their size, so an item finds
  * its segment by masking its address).  Each thread carves from one of
- * NARENAS arenas, each with one active segment; a full one is sealed onto
- * the tail of the store's FIFO.  Larger items, and reservations a client
- * may still be filling (store_reserve), are "loose": a malloc of their
- * own with a segment header in front; a loose item that gets linked
- * joins the FIFO as a segment of one.  A reservation whose value is at
- * hand (store_reserve_direct) is carved like any small item: unlinked
- * until its commit, dead bytes if released instead.  Memory is freed a segment at a time, from the
+ * NARENAS arenas, each with one active segment per TTL bucket (items of
+ * like TTLs share segments, so a segment falls due about once: Segcache's
+ * TTL buckets, as many as the limit affords, NTTL at most); a full one is
+ * sealed onto the tail of the store's FIFO.  Larger items, and
+ * reservations a client may still be filling (store_reserve), are
+ * "loose": a malloc of their own with a segment header in front; a loose
+ * item that gets linked joins the FIFO as a segment of one.  A
+ * reservation whose value is at hand (store_reserve_direct) is carved like
+ * any small item: unlinked until its commit, dead bytes if released
+ * instead.  Memory is freed a segment at a time, from the
  * FIFO head (store.c: evacuation).
  *
  * Locking: the links, the access time, exptime and the flag bits may
@@ -174,20 +177,45 @@ struct seg {
 	bool		  loose;
 	uint32_t	  born;		/* clock when it began taking items
 					 * (set before it is shared) */
+	uint32_t	  heap_idx;	/* in the expiry heap, or HEAP_NONE,
+					 * HEAP_SCAN (pool lock) */
 };
 
 #define SEG_HDR		64
 _Static_assert(sizeof(struct seg) <= SEG_HDR, "segment header too big");
 
 #define NARENAS		4
+/* TTL buckets an arena may keep an active segment for: no TTL, then
+ * remaining TTLs of 1-7 s, 8-63 s, ... (powers of 8), 262144 s and up. */
+#define NTTL		8
+/* Open segments (NARENAS * buckets) take at most this share of the
+ * limit: a small limit has fewer buckets, down to one. */
+#define TTL_OPEN_SHARE	8
+/* Large loose blocks (STORE_LARGE_ALLOC up) are mmapped in size classes
+ * of 16 a power of two (whole pages), so a freed one can be reused; the
+ * pool keeps freed ones up to this share of the limit. */
+#define NLCLASS		(17 * 16)
+#define LOOSE_CACHE_SHARE 8
+#define LOOSE_CACHE_MAX	(64u << 20)
+/* seg->heap_idx when it is not in the expiry heap, and while a pass
+ * scans it (the pass puts it back). */
+#define HEAP_NONE	UINT32_MAX
+#define HEAP_SCAN	(UINT32_MAX - 1)
 /* A sealed segment with less than this share of live bytes is compacted
  * (its live items moved) by the expiry thread when there is room. */
 #define COMPACT_LIVE_PCT	50
 
 struct arena {
 	pthread_mutex_t	 lock;
-	struct seg	*active;
+	struct seg	*active[NTTL];	/* by TTL bucket (pool.nttl used) */
 } __attribute__((aligned(64)));
+
+/* An entry of the expiry heap: a sealed segment and its min_exp when
+ * put there (at most its min_exp now: notes only lower it). */
+struct heap_ent {
+	uint32_t	 key;
+	struct seg	*s;
+};
 
 struct pool {
 	pthread_mutex_t	 lock;
@@ -208,6 +236,24 @@ struct pool {
 	uint32_t	 scan_gen;	/* pool_scan passes (lock) */
 	uint64_t	 room_gen;	/* evacuations ended + frees (lock) */
 	pthread_cond_t	 room_cond;	/* room_gen moved (with lock) */
+	unsigned	 nttl;		/* TTL buckets in use, 1..NTTL */
+	/* The expiry heap (lock): every sealed segment with a min_exp,
+	 * earliest first, so a pass looks at the due ones only. */
+	struct heap_ent	*heap;
+	uint32_t	 heap_n;
+	uint32_t	 heap_cap;
+	bool		 heap_lost;	/* a grow failed: passes walk the
+					 * FIFO until it is rebuilt */
+	/* A sealed segment fell under COMPACT_LIVE_PCT live: the next pass
+	 * walks the FIFO for segments to compact. */
+	_Atomic bool	 compact_due;
+	/* Freed large loose blocks kept for reuse, by size class (lock),
+	 * still charged to mem; at most limit / LOOSE_CACHE_SHARE bytes,
+	 * and LOOSE_CACHE_MAX. */
+	struct seg	*lfree[NLCLASS];
+	size_t		 lcached;	/* bytes in lfree (lock) */
+	_Atomic uint64_t lmapped;	/* large blocks mapped, for tests */
+	_Atomic uint64_t lreused;	/* ... and taken from lfree */
 	struct arena	 arena[NARENAS];
 };
 
@@ -215,6 +261,8 @@ struct pool {
 void	 pool_init(struct pool *p, size_t limit, size_t page_size);
 /* What malloc charges for an allocation: usable size + its size word. */
 size_t	 pool_malloc_cost(const void *m);
+/* What a loose item's allocation (with its header) is charged. */
+size_t	 pool_loose_cost(const struct pool *p, const struct seg *s);
 /* Frees every segment and loose item still in the FIFO. */
 void	 pool_fini(struct pool *p);
 /*
@@ -236,8 +284,13 @@ void	 pool_loose_sealed(struct pool *p, item_t *it);
 struct seg *pool_seg_of(const struct pool *p, const item_t *it);
 struct seg *pool_seg_at(const struct pool *p, const item_t *it,
 	    bool loose);
-/* Lowers a segment's min_exp to exptime (0 is ignored). */
-void	 pool_note_exptime(struct seg *s, uint32_t exptime);
+/* Lowers a segment's min_exp to exptime (0 is ignored), and its place
+ * in the expiry heap if sealed. */
+void	 pool_note_exptime(struct pool *p, struct seg *s, uint32_t exptime);
+/* An item of n bytes left a segment whose live bytes were old: flags
+ * the segment for compaction if that took it under COMPACT_LIVE_PCT. */
+void	 pool_note_dead(struct pool *p, const struct seg *s, uint32_t old,
+	    uint32_t n);
 /*
  * Takes the oldest sealed segment off the FIFO, state SEG_EVAC, pinned
  * once for the caller; seals a non-empty arena segment first when the
@@ -268,8 +321,11 @@ void	 pool_loose_gone(struct pool *p, struct seg *s);
  * segment can take its live items.  Its unused tail does not count: the
  * items moved leave one of their own.  NULL if there is none. */
 struct seg *pool_pop_emptiest(struct pool *p, size_t need);
-/* Gives one free small segment back to the system; false if none. */
+/* Gives one kept large block or free small segment back to the system;
+ * false if none. */
 bool	 pool_trim(struct pool *p);
+/* Gives one kept large block back to the system; false if none. */
+bool	 pool_trim_loose(struct pool *p);
 /* True if a loose item of this key and value length can fit within the
  * limit at all (with everything else evicted). */
 bool	 pool_loose_fits(const struct pool *p, size_t nkey, size_t nbytes);
@@ -277,17 +333,20 @@ bool	 pool_loose_fits(const struct pool *p, size_t nkey, size_t nbytes);
 bool	 pool_has_room(struct pool *p);
 /*
  * Calls fn(s, used, ctx) for every sealed or active segment whose min_exp
- * is set and at most `upto`, every sealed one under COMPACT_LIVE_PCT live
- * while a segment is free or can be had, and every non-empty one when
- * `all`; one at a
- * time and pinned for the call (pinning them all up front would keep the
- * memory of every segment evicted meanwhile until the pass ends), with `used` read and min_exp reset to 0 under the lock that
+ * is set and at most `upto` (the sealed ones from the expiry heap, so
+ * segments not due cost nothing), every sealed one under COMPACT_LIVE_PCT
+ * live while a segment is free or can be had (walking the FIFO only when
+ * one was flagged since the last walk), and every non-empty one when
+ * `all`; one at a time and pinned for the call (pinning them all up front
+ * would keep the memory of every segment evicted meanwhile until the pass
+ * ends), with `used` read and min_exp reset to 0 under the lock that
  * orders them against carving: fn recomputes min_exp from the items up to
- * `used`, and items carved later note their own exptime.  Returns the
- * number of calls.
+ * `used`, and items carved later note their own exptime.  Adds the
+ * segment headers looked at to *visited.  Returns the number of calls.
  */
 size_t	 pool_scan(struct pool *p, uint32_t upto, bool all,
-	    void (*fn)(struct seg *s, uint32_t used, void *ctx), void *ctx);
+	    void (*fn)(struct seg *s, uint32_t used, void *ctx), void *ctx,
+	    uint64_t *visited);
 
 /* ---- the store: shards, and what its files share --------------------- */
 
@@ -345,6 +404,7 @@ struct store {
 	_Alignas(64) struct pool pool;
 	_Atomic uint64_t	expiry_runs;
 	_Atomic uint64_t	expire_units;
+	_Atomic uint64_t	expire_segs;	/* headers looked at */
 	_Atomic uint64_t	max_hold_units;
 	_Atomic uint64_t	evacuated;
 	_Atomic uint64_t	moved;
@@ -561,6 +621,7 @@ bool	 retry_with_room(store_t *st, unsigned *tries, bool loose,
 /* Work counters for tests: proportionality and lock hold bounds. */
 struct store_debug {
 	uint64_t	expire_units;	/* items looked at by store_expire_run */
+	uint64_t	expire_segs;	/* segment headers it looked at */
 	uint64_t	max_hold_units;	/* most units in one lock hold */
 	uint64_t	evacuated;	/* segments emptied */
 	uint64_t	moved;		/* items moved by evacuation */

@@ -294,8 +294,8 @@ store_marith(store_t *st, const char *key, size_t nkey,
 			info->won = old == NULL;
 			if (o->touch) {
 				nit->exptime = exp;
-				pool_note_exptime(pool_seg_of(&st->pool, nit),
-				    exp);
+				pool_note_exptime(&st->pool,
+				    pool_seg_of(&st->pool, nit), exp);
 			}
 			info->ttl = nit->exptime == 0 ? -1 :
 			    (int64_t)nit->exptime - now;

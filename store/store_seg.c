@@ -10,13 +10,36 @@
  * freed, under the pool lock; a thread that finds nothing to empty while
  * others empty segments sleeps on room_cond until it moves.
  *
+ * TTL buckets: an arena keeps an active segment per bucket of remaining
+ * TTL (powers of 8 seconds; items with no TTL have their own), so items
+ * that expire at about the same time share segments and a segment falls
+ * due about once, as in Segcache.  A small limit affords fewer buckets:
+ * the open segments take at most 1/TTL_OPEN_SHARE of it.
+ *
+ * Expiry heap: every sealed segment with a min_exp sits in a binary
+ * min-heap by it, so an expiry pass pops just the due segments and costs
+ * nothing while none is due; a note that lowers a sealed segment's
+ * min_exp (touch) moves it up.  Compaction candidates are flagged when a
+ * sealed segment's live bytes fall under COMPACT_LIVE_PCT (or it is
+ * sealed so), and only then does a pass walk the FIFO for them.
+ *
  * Locking: the pool lock guards the FIFO, the free list, the segment
- * states and room_gen; an arena's lock guards its active segment.  The
- * order is store.h's (arena before pool).
+ * states, the heap and room_gen; an arena's lock guards its active
+ * segments.  The order is store.h's (arena before pool).
+ *
+ * Large loose items (STORE_LARGE_ALLOC up) are blocks of their own
+ * mmapped in size classes (16 to a power of two, whole pages, populated
+ * at once), and a freed block is kept on its class's list for the next
+ * item of that class, up to 1/LOOSE_CACHE_SHARE of the limit (and
+ * LOOSE_CACHE_MAX): a set of a
+ * large value then costs no mmap, munmap or page faults (each took a
+ * fresh mmap before, and faulting it in was most of a 64 KiB set's CPU).
+ * Kept blocks go back to the system first when memory is wanted.
  *
  * Memory accounting: `mem` counts every small segment held (free or not)
- * at seg_size and every loose item at what malloc charges for it, and is
- * raised by compare-and-swap only when that keeps it within the limit.
+ * at seg_size, every large block (in use or kept) at its mapped size, and
+ * every other loose item at what malloc charges for it, and is raised by
+ * compare-and-swap only when that keeps it within the limit.
  */
 #define _GNU_SOURCE
 #include "store_internal.h"
@@ -89,15 +112,53 @@ mem_uncharge(struct pool *p, size_t n)
 	atomic_fetch_sub_explicit(&p->mem, n, memory_order_relaxed);
 }
 
-/* What malloc(n) costs at most (glibc: 16-byte chunks with one size
- * word; from STORE_LARGE_ALLOC up mmapped, page-rounded). */
+/* Returns floor(log2(n)), n > 0. */
+static unsigned
+log2_floor(size_t n)
+{
+	return (unsigned)(63 - __builtin_clzll((unsigned long long)n));
+}
+
+/* The step between large size classes at 2^k: a 16th of it, at least a
+ * page. */
 static size_t
-malloc_cost_bound(const struct pool *p, size_t n)
+lclass_step(const struct pool *p, unsigned k)
+{
+	size_t step = (size_t)1 << (k - 4);
+
+	return step < p->page_size ? p->page_size : step;
+}
+
+/* The size of the large block an allocation of n bytes (n at least
+ * STORE_LARGE_ALLOC) takes: n rounded up to its class. */
+static size_t
+lclass_size(const struct pool *p, size_t n)
+{
+	return round_up(n, lclass_step(p, log2_floor(n)));
+}
+
+/* The free list index of a large block of a class size. */
+static unsigned
+lclass_idx(const struct pool *p, size_t size)
+{
+	unsigned k = log2_floor(size);
+
+	return (k - 15) * 16 + (unsigned)((size - ((size_t)1 << k)) /
+	    lclass_step(p, k));
+}
+
+_Static_assert(STORE_LARGE_ALLOC == 1 << 15, "classes start at 2^15");
+
+/* What an allocation of n bytes for a loose item costs at most: a large
+ * block's class size; for malloc (glibc) 16-byte chunks with one size
+ * word. */
+static size_t
+loose_cost_bound(const struct pool *p, size_t n)
 {
 	size_t c = round_up(n + sizeof(size_t), 16);
 
 	if (n >= STORE_LARGE_ALLOC)
-		return round_up(n + 4 * sizeof(size_t), p->page_size);
+		return lclass_size(p, n);
 	return c < 32 ? 32 : c;
 }
 
@@ -108,10 +169,29 @@ pool_malloc_cost(const void *m)
 	return malloc_usable_size((void *)m) + sizeof(size_t);
 }
 
+/* The bytes a loose segment's allocation holds: the header and the
+ * item (cap) decide whether it is a large block. */
+static size_t
+loose_alloc_size(const struct seg *s)
+{
+	return SEG_HDR + (size_t)s->cap;
+}
+
+/* What a loose item's allocation is charged. */
+size_t
+pool_loose_cost(const struct pool *p, const struct seg *s)
+{
+	size_t n = loose_alloc_size(s);
+
+	return n >= STORE_LARGE_ALLOC ? lclass_size(p, n) :
+	    pool_malloc_cost(s);
+}
+
 /* ---- set up -------------------------------------------------------- */
 
 /* Sets up an empty pool: segments of a power of two between 4 KiB and
- * 256 KiB, at least SEGS_PER_LIMIT of them within the limit. */
+ * 256 KiB, at least SEGS_PER_LIMIT of them within the limit, and as many
+ * TTL buckets as keep the open segments within their share of it. */
 void
 pool_init(struct pool *p, size_t limit, size_t page_size)
 {
@@ -127,6 +207,8 @@ pool_init(struct pool *p, size_t limit, size_t page_size)
 		p->small_max = STORE_LARGE_ALLOC - SEG_HDR;
 	p->limit = limit;
 	p->page_size = page_size;
+	p->nttl = (unsigned)(limit / seg / (TTL_OPEN_SHARE * NARENAS));
+	p->nttl = p->nttl < 1 ? 1 : p->nttl > NTTL ? NTTL : p->nttl;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->room_cond, NULL);
 	for (i = 0; i < NARENAS; i++)
@@ -159,13 +241,43 @@ seg_map(size_t size)
 static void
 seg_release_mem(struct pool *p, struct seg *s)
 {
-	size_t cost = s->loose ? pool_malloc_cost(s) : p->seg_size;
+	size_t cost = s->loose ? pool_loose_cost(p, s) : p->seg_size;
 
-	if (s->loose)
-		free(s);
-	else
+	if (!s->loose)
 		munmap(s, p->seg_size);
+	else if (loose_alloc_size(s) >= STORE_LARGE_ALLOC)
+		munmap(s, cost);
+	else
+		free(s);
 	mem_uncharge(p, cost);
+}
+
+/* A loose segment is no longer used: a large block is kept on its class's
+ * list while they hold less than their share of the limit, else (and any
+ * other) it goes back to the system. */
+static void
+loose_let_go(struct pool *p, struct seg *s)
+{
+	size_t size = pool_loose_cost(p, s), cap;
+	bool keep = false;
+	unsigned c;
+
+	if (loose_alloc_size(s) >= STORE_LARGE_ALLOC) {
+		c = lclass_idx(p, size);
+		lock_take(&p->lock, LOCK_POOL);
+		cap = atomic_load_explicit(&p->limit, memory_order_relaxed) /
+		    LOOSE_CACHE_SHARE;
+		cap = cap < LOOSE_CACHE_MAX ? cap : LOOSE_CACHE_MAX;
+		if ((keep = p->lcached + size <= cap)) {
+			s->state = SEG_FREE;
+			s->next = p->lfree[c];
+			p->lfree[c] = s;
+			p->lcached += size;
+		}
+		lock_drop(&p->lock, LOCK_POOL);
+	}
+	if (!keep)
+		seg_release_mem(p, s);
 }
 
 /* Frees a list linked through next. */
@@ -184,15 +296,20 @@ free_list(struct pool *p, struct seg *s)
 void
 pool_fini(struct pool *p)
 {
+	unsigned b;
 	int i;
 
 	for (i = 0; i < NARENAS; i++) {
-		if (p->arena[i].active != NULL)
-			seg_release_mem(p, p->arena[i].active);
+		for (b = 0; b < NTTL; b++)
+			if (p->arena[i].active[b] != NULL)
+				seg_release_mem(p, p->arena[i].active[b]);
 		pthread_mutex_destroy(&p->arena[i].lock);
 	}
 	free_list(p, p->head);
 	free_list(p, p->free);
+	for (i = 0; i < NLCLASS; i++)
+		free_list(p, p->lfree[i]);
+	free(p->heap);
 	pthread_cond_destroy(&p->room_cond);
 	pthread_mutex_destroy(&p->lock);
 }
@@ -223,11 +340,97 @@ room_signal(struct pool *p)
 	lock_drop(&p->lock, LOCK_POOL);
 }
 
+/* ---- expiry heap (pool lock held) ---------------------------------- */
+
+/* Puts an entry at heap index i. */
+static void
+heap_set(struct pool *p, uint32_t i, struct heap_ent e)
+{
+	p->heap[i] = e;
+	e.s->heap_idx = i;
+}
+
+/* Moves the entry at i up to its place; returns where it went. */
+static uint32_t
+heap_up(struct pool *p, uint32_t i)
+{
+	struct heap_ent e = p->heap[i];
+	uint32_t up;
+
+	for (; i > 0; i = up) {
+		up = (i - 1) / 2;
+		if (p->heap[up].key <= e.key)
+			break;
+		heap_set(p, i, p->heap[up]);
+	}
+	heap_set(p, i, e);
+	return i;
+}
+
+/* Moves the entry at i down to its place. */
+static void
+heap_down(struct pool *p, uint32_t i)
+{
+	struct heap_ent e = p->heap[i];
+	uint32_t c;
+
+	for (; (c = 2 * i + 1) < p->heap_n; i = c) {
+		if (c + 1 < p->heap_n && p->heap[c + 1].key < p->heap[c].key)
+			c++;
+		if (e.key <= p->heap[c].key)
+			break;
+		heap_set(p, i, p->heap[c]);
+	}
+	heap_set(p, i, e);
+}
+
+/* Adds a sealed segment under key; if the heap cannot grow it is lost,
+ * and passes walk the FIFO until it is rebuilt. */
+static void
+heap_add(struct pool *p, struct seg *s, uint32_t key)
+{
+	struct heap_ent *h;
+	uint32_t cap;
+
+	if (p->heap_lost)
+		return;
+	if (p->heap_n == p->heap_cap) {
+		cap = p->heap_cap < 64 ? 64 : p->heap_cap * 2;
+		if (cap <= p->heap_cap || (h = realloc(p->heap,
+		    cap * sizeof(*h))) == NULL) {
+			p->heap_lost = true;
+			return;
+		}
+		p->heap = h;
+		p->heap_cap = cap;
+	}
+	p->heap[p->heap_n] = (struct heap_ent){ key, s };
+	heap_up(p, p->heap_n++);
+}
+
+/* Takes a segment out of the heap. */
+static void
+heap_del(struct pool *p, struct seg *s)
+{
+	uint32_t i = s->heap_idx;
+
+	assert(i < p->heap_n && p->heap[i].s == s);
+	s->heap_idx = HEAP_NONE;
+	if (--p->heap_n == i)
+		return;
+	heap_set(p, i, p->heap[p->heap_n]);
+	heap_down(p, heap_up(p, i));
+}
+
 /* ---- FIFO (pool lock held) ----------------------------------------- */
 
+/* Seals a segment at the FIFO tail, into the heap if it has a min_exp,
+ * flagged for compaction if it is sealed mostly dead. */
 static void
 fifo_append(struct pool *p, struct seg *s)
 {
+	uint32_t e = atomic_load_explicit(&s->min_exp, memory_order_relaxed);
+
 	s->next = NULL;
 	s->prev = p->tail;
 	if (p->tail != NULL)
@@ -236,11 +439,20 @@ fifo_append(struct pool *p, struct seg *s)
 		p->head = s;
 	p->tail = s;
 	s->state = SEG_SEALED;
+	/* One being scanned goes back when the scan is done. */
+	if (e != 0 && s->heap_idx == HEAP_NONE)
+		heap_add(p, s, e);
+	if (!s->loose && (uint64_t)atomic_load_explicit(&s->live,
+	    memory_order_relaxed) * 100 < (uint64_t)s->cap * COMPACT_LIVE_PCT)
+		atomic_store_explicit(&p->compact_due, true,
+		    memory_order_relaxed);
 }
 
 static void
 fifo_remove(struct pool *p, struct seg *s)
 {
+	if (s->heap_idx < HEAP_SCAN)
+		heap_del(p, s);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
@@ -267,6 +479,7 @@ seg_reset(struct seg *s, size_t seg_size)
 	atomic_store_explicit(&s->live, 0, memory_order_relaxed);
 	s->state = SEG_ACTIVE;
 	s->loose = false;
+	s->heap_idx = HEAP_NONE;
 }
 
 /* Gets an empty segment: a free one, or a new one within the limit. */
@@ -307,26 +520,85 @@ seg_get(struct pool *p, bool reserve)
 	return s;
 }
 
-/* Seals an arena's active segment onto the FIFO; arena lock held. */
+/* Seals an arena's active segment of bucket b onto the FIFO; arena lock
+ * held. */
 static void
-arena_seal(struct pool *p, struct arena *a)
+arena_seal(struct pool *p, struct arena *a, unsigned b)
 {
 	lock_take(&p->lock, LOCK_POOL);
-	fifo_append(p, a->active);
+	fifo_append(p, a->active[b]);
 	lock_drop(&p->lock, LOCK_POOL);
-	a->active = NULL;
+	a->active[b] = NULL;
 }
 
-/* Lowers a segment's min_exp to exptime (0 is ignored). */
-void
-pool_note_exptime(struct seg *s, uint32_t exptime)
+/* Returns the TTL bucket of an item expiring at exptime: 0 for none,
+ * else by the log8 of its remaining TTL, folded onto the nttl buckets
+ * this limit affords. */
+static unsigned
+ttl_bucket(const struct pool *p, uint32_t exptime)
+{
+	uint32_t now, ttl;
+	unsigned b;
+
+	if (exptime == 0 || p->nttl == 1)
+		return 0;
+	now = p->clock != NULL ? p->clock(p->clock_ctx) : 0;
+	ttl = exptime > now ? exptime - now : 1;
+	b = 1 + (unsigned)(31 - __builtin_clz(ttl)) / 3;
+	if (b > NTTL - 1)
+		b = NTTL - 1;
+	return 1 + (b - 1) * (p->nttl - 1) / (NTTL - 1);
+}
+
+/* Lowers a segment's min_exp to exptime (0 is ignored); true if it did. */
+static bool
+seg_lower_min(struct seg *s, uint32_t exptime)
 {
 	uint32_t cur = atomic_load_explicit(&s->min_exp, memory_order_relaxed);
 
-	while (exptime != 0 && (cur == 0 || exptime < cur) &&
-	    !atomic_compare_exchange_weak_explicit(&s->min_exp, &cur, exptime,
-	    memory_order_relaxed, memory_order_relaxed))
-		;
+	while (exptime != 0 && (cur == 0 || exptime < cur))
+		if (atomic_compare_exchange_weak_explicit(&s->min_exp, &cur,
+		    exptime, memory_order_relaxed, memory_order_relaxed))
+			return true;
+	return false;
+}
+
+/*
+ * Lowers a segment's min_exp, and its key in the heap if it is sealed:
+ * the state is read under the pool lock after the lowering, and sealing
+ * reads min_exp under the same lock, so one of the two sees the other.
+ * A segment being scanned goes back into the heap when its scan ends.
+ */
+void
+pool_note_exptime(struct pool *p, struct seg *s, uint32_t exptime)
+{
+	if (!seg_lower_min(s, exptime))
+		return;
+	lock_take(&p->lock, LOCK_POOL);
+	if (s->state == SEG_SEALED) {
+		if (s->heap_idx == HEAP_NONE) {
+			heap_add(p, s, exptime);
+		} else if (s->heap_idx != HEAP_SCAN &&
+		    p->heap[s->heap_idx].key > exptime) {
+			p->heap[s->heap_idx].key = exptime;
+			heap_up(p, s->heap_idx);
+		}
+	}
+	lock_drop(&p->lock, LOCK_POOL);
+}
+
+/* Flags compaction when an unlink takes a segment's live bytes under
+ * COMPACT_LIVE_PCT of its capacity (an active one's too: a needless walk
+ * at worst); segments sealed so are flagged by fifo_append. */
+void
+pool_note_dead(struct pool *p, const struct seg *s, uint32_t old, uint32_t n)
+{
+	uint64_t line = (uint64_t)s->cap * COMPACT_LIVE_PCT;
+
+	if (!s->loose && (uint64_t)old * 100 >= line &&
+	    (uint64_t)(old - n) * 100 < line)
+		atomic_store_explicit(&p->compact_due, true,
+		    memory_order_relaxed);
 }
 
 /* Writes a new item's header and key. */
@@ -353,25 +625,27 @@ pool_carve(struct pool *p, const char *key, size_t nkey, uint32_t flags,
 {
 	size_t size = ITEM_SIZE(nkey, nbytes);
 	struct arena *a = my_arena(p);
+	unsigned b = ttl_bucket(p, exptime);
 	struct seg *s, *fresh;
 	item_t *it;
 
 	assert(size <= p->small_max);
 	lock_take(&a->lock, LOCK_ARENA);
-	s = a->active;
+	s = a->active[b];
 	if (s == NULL || s->used + size > s->cap) {
 		if ((fresh = seg_get(p, reserve)) == NULL) {
 			lock_drop(&a->lock, LOCK_ARENA);
 			return NULL;
 		}
 		if (s != NULL)
-			arena_seal(p, a);
-		a->active = s = fresh;
+			arena_seal(p, a, b);
+		a->active[b] = s = fresh;
 	}
 	it = item_init(s->mem + s->used, key, nkey, flags, exptime, nbytes,
 	    0);
 	s->used += (uint32_t)size;
-	pool_note_exptime(s, exptime);
+	/* Not in the heap while active: the pass looks at it directly. */
+	seg_lower_min(s, exptime);
 	lock_drop(&a->lock, LOCK_ARENA);
 	return it;
 }
@@ -384,29 +658,62 @@ pool_loose(struct pool *p, const char *key, size_t nkey, uint32_t flags,
     uint32_t exptime, size_t nbytes)
 {
 	size_t n = SEG_HDR + sizeof(item_t) + nkey + nbytes;
-	size_t est = malloc_cost_bound(p, n), cost;
-	struct seg *s;
+	size_t est = loose_cost_bound(p, n), cost;
+	struct seg *s = NULL;
+	unsigned c;
+	void *m;
 
-	if (!mem_try_charge(p, est, headroom(p)))
-		return NULL;
-	if ((s = malloc(n)) == NULL) {
-		mem_uncharge(p, est);
-		return NULL;
-	}
-	/* Settle to the real cost: glibc may hand out a little more. */
-	cost = pool_malloc_cost(s);
-	if (cost < est) {
-		mem_uncharge(p, est - cost);
-	} else if (cost > est && !mem_try_charge(p, cost - est, 0)) {
-		free(s);
-		mem_uncharge(p, est);
-		return NULL;
+	if (n >= STORE_LARGE_ALLOC) {
+		/* A kept block of the class is charged already. */
+		c = lclass_idx(p, est);
+		lock_take(&p->lock, LOCK_POOL);
+		if ((s = p->lfree[c]) != NULL) {
+			p->lfree[c] = s->next;
+			p->lcached -= est;
+		}
+		lock_drop(&p->lock, LOCK_POOL);
+		if (s != NULL) {
+			atomic_fetch_add_explicit(&p->lreused, 1,
+			    memory_order_relaxed);
+		} else {
+			if (!mem_try_charge(p, est, headroom(p)))
+				return NULL;
+			/* Populated: the value is written right away, and
+			 * one call faults the pages in for less. */
+			m = mmap(NULL, est, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+			if (m == MAP_FAILED) {
+				mem_uncharge(p, est);
+				return NULL;
+			}
+			s = m;
+			atomic_fetch_add_explicit(&p->lmapped, 1,
+			    memory_order_relaxed);
+		}
+	} else {
+		if (!mem_try_charge(p, est, headroom(p)))
+			return NULL;
+		if ((s = malloc(n)) == NULL) {
+			mem_uncharge(p, est);
+			return NULL;
+		}
+		/* Settle to the real cost: glibc may hand out a little
+		 * more. */
+		cost = pool_malloc_cost(s);
+		if (cost < est) {
+			mem_uncharge(p, est - cost);
+		} else if (cost > est && !mem_try_charge(p, cost - est, 0)) {
+			free(s);
+			mem_uncharge(p, est);
+			return NULL;
+		}
 	}
 	memset(s, 0, sizeof(*s));
 	s->mem = (char *)s + SEG_HDR;
 	s->cap = s->used = (uint32_t)(n - SEG_HDR);
 	s->state = SEG_LOOSE;
 	s->loose = true;
+	s->heap_idx = HEAP_NONE;
 	s->born = p->clock != NULL ? p->clock(p->clock_ctx) : 0;
 	atomic_init(&s->pins, 1);	/* the item's existence */
 	return item_init(s->mem, key, nkey, flags, exptime, nbytes,
@@ -475,14 +782,17 @@ seal_any(struct pool *p)
 {
 	struct arena *a;
 	bool done = false;
+	unsigned b;
 	int i;
 
 	for (i = 0; i < NARENAS && !done; i++) {
 		a = &p->arena[i];
 		lock_take(&a->lock, LOCK_ARENA);
-		if (a->active != NULL && a->active->used > 0) {
-			arena_seal(p, a);
-			done = true;
+		for (b = 0; b < p->nttl && !done; b++) {
+			if (a->active[b] != NULL && a->active[b]->used > 0) {
+				arena_seal(p, a, b);
+				done = true;
+			}
 		}
 		lock_drop(&a->lock, LOCK_ARENA);
 	}
@@ -631,7 +941,7 @@ pool_unpin(struct pool *p, struct seg *s)
 	lock_drop(&p->lock, LOCK_POOL);
 	/* Once on the free list the segment is another thread's to touch. */
 	if (release != NULL) {
-		seg_release_mem(p, release);
+		loose_let_go(p, release);
 		room_signal(p);
 	}
 }
@@ -646,12 +956,36 @@ unpin_locked(struct pool *p, struct seg *s)
 	return seg_unpinned_locked(p, s);
 }
 
-/* Gives one free small segment back to the system. */
+/* Gives one kept large block back to the system: the largest class
+ * first, as one of those frees the most. */
+bool
+pool_trim_loose(struct pool *p)
+{
+	struct seg *s = NULL;
+	int c;
+
+	lock_take(&p->lock, LOCK_POOL);
+	for (c = NLCLASS - 1; c >= 0 && p->lcached > 0; c--) {
+		if ((s = p->lfree[c]) != NULL) {
+			p->lfree[c] = s->next;
+			p->lcached -= pool_loose_cost(p, s);
+			break;
+		}
+	}
+	lock_drop(&p->lock, LOCK_POOL);
+	if (s != NULL)
+		seg_release_mem(p, s);
+	return s != NULL;
+}
+
+/* Gives one kept large block or free small segment back to the system. */
 bool
 pool_trim(struct pool *p)
 {
 	struct seg *s;
 
+	if (pool_trim_loose(p))
+		return true;
 	lock_take(&p->lock, LOCK_POOL);
 	if ((s = p->free) != NULL) {
 		p->free = s->next;
@@ -670,7 +1004,7 @@ pool_trim(struct pool *p)
 bool
 pool_loose_fits(const struct pool *p, size_t nkey, size_t nbytes)
 {
-	return malloc_cost_bound(p, SEG_HDR + sizeof(item_t) + nkey +
+	return loose_cost_bound(p, SEG_HDR + sizeof(item_t) + nkey +
 	    nbytes) <= p->limit;
 }
 
@@ -711,7 +1045,8 @@ pool_has_room(struct pool *p)
 
 /* ---- scanning ------------------------------------------------------ */
 
-/* True if a segment is due for a scan. */
+/* True if a segment is due for a scan: its min_exp passed, or (compact)
+ * it is under COMPACT_LIVE_PCT live, or (all) it holds anything. */
 static bool
 scan_due(struct seg *s, uint32_t upto, bool all, bool compact)
 {
@@ -721,67 +1056,154 @@ scan_due(struct seg *s, uint32_t upto, bool all, bool compact)
 	if (all)
 		return s->used > 0;
 	return (e != 0 && e <= upto) || (compact && s->used > 0 &&
-	    live * 100 < (uint64_t)s->used * COMPACT_LIVE_PCT);
+	    live * 100 < (uint64_t)s->cap * COMPACT_LIVE_PCT);
+}
+
+/*
+ * Scans one sealed segment, pool lock held (dropped meanwhile): out of
+ * the heap, pinned, min_exp reset; fn; then back into the heap if it is
+ * still sealed with a min_exp.  True if it is still in the FIFO, so a
+ * walk may go on from its successor.
+ */
+static bool
+scan_one(struct pool *p, struct seg *s,
+    void (*fn)(struct seg *s, uint32_t used, void *ctx), void *ctx)
+{
+	struct seg *release;
+	uint32_t e;
+	bool sealed;
+
+	if (s->heap_idx < HEAP_SCAN)
+		heap_del(p, s);
+	s->heap_idx = HEAP_SCAN;
+	pool_pin(s);
+	atomic_store_explicit(&s->min_exp, 0, memory_order_relaxed);
+	lock_drop(&p->lock, LOCK_POOL);
+	/* A sealed segment's `used` is fixed. */
+	fn(s, s->used, ctx);
+	lock_take(&p->lock, LOCK_POOL);
+	s->heap_idx = HEAP_NONE;
+	sealed = s->state == SEG_SEALED;
+	e = atomic_load_explicit(&s->min_exp, memory_order_relaxed);
+	if (sealed && e != 0)
+		heap_add(p, s, e);
+	release = unpin_locked(p, s);
+	if (release != NULL) {
+		lock_drop(&p->lock, LOCK_POOL);
+		loose_let_go(p, release);
+		lock_take(&p->lock, LOCK_POOL);
+		room_signal_locked(p);
+	}
+	return sealed;
+}
+
+/* Rebuilds a lost heap from the FIFO if it can have room for all of it
+ * now; pool lock held. */
+static void
+heap_rebuild(struct pool *p)
+{
+	struct heap_ent *h;
+	struct seg *s;
+	uint32_t n = 0, i, e;
+
+	for (s = p->head; s != NULL; s = s->next)
+		n++;
+	if (n > p->heap_cap) {
+		if ((h = realloc(p->heap, n * sizeof(*h))) == NULL)
+			return;
+		p->heap = h;
+		p->heap_cap = n;
+	}
+	for (i = 0; i < p->heap_n; i++)
+		p->heap[i].s->heap_idx = HEAP_NONE;
+	p->heap_n = 0;
+	p->heap_lost = false;
+	for (s = p->head; s != NULL; s = s->next) {
+		e = atomic_load_explicit(&s->min_exp, memory_order_relaxed);
+		if (e != 0 && s->heap_idx == HEAP_NONE)
+			heap_add(p, s, e);
+	}
 }
 
 /* Calls fn for each due sealed or active segment, pinned meanwhile. */
 size_t
 pool_scan(struct pool *p, uint32_t upto, bool all,
-    void (*fn)(struct seg *s, uint32_t used, void *ctx), void *ctx)
+    void (*fn)(struct seg *s, uint32_t used, void *ctx), void *ctx,
+    uint64_t *visited)
 {
-	struct seg *s, *release;
+	struct seg *s, *due[NTTL];
+	uint32_t gen, used[NTTL];
 	size_t calls = 0;
-	uint32_t gen, used;
-	bool restart, room;
+	unsigned b, nd, k;
+	bool walk, room, missed = false;
 	int a;
 
-	/* The FIFO, one segment at a time: after each call, go on from the
-	 * segment's successor if it is still in the FIFO, else from the head,
-	 * skipping the segments this pass has seen. */
 	lock_take(&p->lock, LOCK_POOL);
 	gen = ++p->scan_gen;
-	s = p->head;
-	for (;;) {
+	/* The heap: just the segments due, earliest first.  One seen in this
+	 * pass already waits for the next (a touch into the past may make it
+	 * due again at once). */
+	while (p->heap_n > 0 && p->heap[0].key <= upto &&
+	    p->heap[0].s->scan_gen != gen) {
+		s = p->heap[0].s;
+		s->scan_gen = gen;
+		(*visited)++;
+		scan_one(p, s, fn, ctx);
+		calls++;
+	}
+	if (p->heap_lost)
+		heap_rebuild(p);
+	/* The FIFO, when a flush came due, a segment was flagged for
+	 * compaction, or the heap could not be kept (that is every pass
+	 * until it is rebuilt): after each call, go on from the segment's
+	 * successor if it is still in the FIFO, else from the head, skipping
+	 * the segments this pass has seen. */
+	walk = all || p->heap_lost || atomic_exchange_explicit(
+	    &p->compact_due, false, memory_order_relaxed);
+	for (s = walk ? p->head : NULL;;) {
 		/* Compaction needs a segment to move live items to. */
 		room = room_locked(p);
-		while (s != NULL && (s->scan_gen == gen ||
-		    !scan_due(s, upto, all, room && !s->loose)))
-			s = s->next;
+		/* One another pass is scanning (HEAP_SCAN) is skipped. */
+		for (; s != NULL && (s->scan_gen == gen ||
+		    s->heap_idx == HEAP_SCAN ||
+		    !scan_due(s, upto, all, room && !s->loose)); s = s->next) {
+			(*visited)++;
+			missed |= !room && !s->loose &&
+			    scan_due(s, upto, false, true);
+		}
 		if (s == NULL)
 			break;
+		(*visited)++;
 		s->scan_gen = gen;
-		pool_pin(s);
-		atomic_store_explicit(&s->min_exp, 0, memory_order_relaxed);
-		lock_drop(&p->lock, LOCK_POOL);
-		fn(s, s->used, ctx);
+		s = scan_one(p, s, fn, ctx) ? s->next : p->head;
 		calls++;
-		lock_take(&p->lock, LOCK_POOL);
-		release = unpin_locked(p, s);
-		restart = release != NULL || s->state != SEG_SEALED;
-		if (release != NULL) {
-			lock_drop(&p->lock, LOCK_POOL);
-			seg_release_mem(p, release);
-			lock_take(&p->lock, LOCK_POOL);
-			room_signal_locked(p);
-		}
-		s = restart ? p->head : s->next;
 	}
+	/* Candidates left for want of room: look again next pass. */
+	if (missed)
+		atomic_store_explicit(&p->compact_due, true,
+		    memory_order_relaxed);
 	lock_drop(&p->lock, LOCK_POOL);
+	/* The arenas' active segments: not in the heap, looked at each
+	 * pass (NARENAS times the TTL buckets at most). */
 	for (a = 0; a < NARENAS; a++) {
+		nd = 0;
 		lock_take(&p->arena[a].lock, LOCK_ARENA);
-		s = p->arena[a].active;
-		if (s != NULL && scan_due(s, upto, all, false)) {
+		for (b = 0; b < p->nttl; b++) {
+			if ((s = p->arena[a].active[b]) == NULL)
+				continue;
+			(*visited)++;
+			if (!scan_due(s, upto, all, false))
+				continue;
 			pool_pin(s);
 			atomic_store_explicit(&s->min_exp, 0,
 			    memory_order_relaxed);
-		} else {
-			s = NULL;
+			due[nd] = s;
+			used[nd++] = s->used;
 		}
-		used = s != NULL ? s->used : 0;
 		lock_drop(&p->arena[a].lock, LOCK_ARENA);
-		if (s != NULL) {
-			fn(s, used, ctx);
-			pool_unpin(p, s);
+		for (k = 0; k < nd; k++) {
+			fn(due[k], used[k], ctx);
+			pool_unpin(p, due[k]);
 			calls++;
 		}
 	}
