@@ -130,6 +130,36 @@ watch_fetch(const struct op *op, const char *key, size_t nkey,
 		    (uint32_t)item_nbytes(it) : 0, op->env->cfd);
 }
 
+/* Looks key up without touching it (no access, no fetched bit, no
+ * recache token): *it is a reference to release, or NULL. */
+static void
+watch_peek(const struct op *op, const char *key, size_t nkey, item_t **it,
+    struct store_meta_info *info)
+{
+	struct store_mget_opts o = { .no_bump = true, .peek = true };
+
+	if (store_mget(op->env->store, key, nkey, &o, it, info) != STORE_OK)
+		*it = NULL;
+}
+
+/* fetchers: memcached logs the lookup every key command makes before it
+ * acts (stores, touch, delete, incr included).  The store's own lookup
+ * is not seen from here, so the key is looked up once more, untouched,
+ * only while fetchers are watched. */
+static void
+watch_lookup(const struct op *op, const char *key, size_t nkey)
+{
+	struct store_meta_info	 info;
+	item_t			*it;
+
+	if (!watch_wants(WATCH_FETCHERS))
+		return;
+	watch_peek(op, key, nkey, &it, &info);
+	watch_fetch(op, key, nkey, it);
+	if (it != NULL)
+		store_release(op->env->store, it);
+}
+
 /* The item_store status of a store status. */
 static enum watch_store_status
 watch_status(store_status_t st)
@@ -202,13 +232,28 @@ watch_mut_note(const struct op *op, const item_t *it, int64_t exptime,
 	return true;
 }
 
-/* mutations: a store's outcome. */
+/* mutations: a store's outcome; a joined value (append, prepend) is
+ * shown as memcached shows it, with its whole size and the TTL it kept. */
 static void
 watch_mut_done(const struct op *op, const struct watch_mut *m,
     store_status_t st)
 {
-	watch_item_store(m->key, m->nkey, watch_status(st),
-	    watch_cmd(op->req), m->ttl, m->size, op->env->cfd);
+	enum watch_store_cmd	 cmd = watch_cmd(op->req);
+	uint32_t		 size = m->size, ttl = m->ttl;
+	struct store_meta_info	 info;
+	item_t			*it;
+
+	if (st == STORE_STORED && (cmd == WATCH_CMD_APPEND ||
+	    cmd == WATCH_CMD_PREPEND)) {
+		watch_peek(op, m->key, m->nkey, &it, &info);
+		if (it != NULL) {
+			size = (uint32_t)item_nbytes(it);
+			ttl = info.ttl < 0 ? 0 : (uint32_t)info.ttl;
+			store_release(op->env->store, it);
+		}
+	}
+	watch_item_store(m->key, m->nkey, watch_status(st), cmd, ttl, size,
+	    op->env->cfd);
 }
 
 /* mutations: a store refused before its value was read. */
@@ -299,8 +344,10 @@ op_store(const struct op *op)
 		STAT_INC(op->env->stats, store_no_memory);
 	watch_mut_refused(op, st);
 	reply_status(op, st);
-	if (req->cmd == PROTO_CMD_SET)
+	if (req->cmd == PROTO_CMD_SET) {
+		watch_lookup(op, req->key, req->nkey);
 		store_delete(op->env->store, req->key, req->nkey);
+	}
 	op->state->swallow = value_wire_len(req);
 	return DISPATCH_SWALLOW;
 }
@@ -361,6 +408,7 @@ dispatch_value(const struct dispatch_env *env, const struct proto_req *req,
 	}
 	if (req->cmd == PROTO_CMD_MS)
 		return meta_set_value(&op, it);
+	watch_lookup(&op, item_key(it), item_nkey(it));
 	watched = watch_mut_note(&op, it, req->exptime, &wm);
 	st = store_commit(env->store, it, store_mode_of(req->cmd),
 	    client_cas(env, req->cas), NULL);
@@ -387,6 +435,7 @@ op_delete(const struct op *op)
 	store_status_t st;
 
 	detail(op, STATS_DETAIL_DEL, op->req->key, op->req->nkey, false);
+	watch_lookup(op, op->req->key, op->req->nkey);
 	st = store_delete(op->env->store, op->req->key, op->req->nkey);
 
 	if (st == STORE_DELETED && watch_wants(WATCH_DELETIONS))
@@ -409,6 +458,7 @@ op_arith(const struct op *op)
 	uint64_t		 result;
 	store_status_t		 st;
 
+	watch_lookup(op, req->key, req->nkey);
 	st = store_incr(op->env->store, req->key, req->nkey, incr, req->delta,
 	    &result);
 	if (st == STORE_NOT_FOUND) {
@@ -435,6 +485,7 @@ op_touch(const struct op *op)
 	store_status_t st;
 
 	STAT_INC(op->env->stats, cmd_touch);
+	watch_lookup(op, op->req->key, op->req->nkey);
 	st = store_touch(op->env->store, op->req->key, op->req->nkey,
 	    op->req->exptime);
 	if (st == STORE_TOUCHED)
@@ -821,6 +872,7 @@ meta_set_value(const struct op *op, item_t *it)
 	h.flags = item_flags(it);
 	h.nbytes = item_nbytes(it);
 	STAT_INC(ts, cmd_set);
+	watch_lookup(op, item_key(it), item_nkey(it));
 	watched = watch_mut_note(op, it, has(req, 'T') ? m->ttl : 0, &wm);
 	st = store_commit_meta(op->env->store, it, meta_set_mode(m->mode), &o,
 	    &cas);
@@ -865,6 +917,7 @@ op_md(const struct op *op)
 		reply(op, PROTO_R_BAD_FORMAT);
 		return DISPATCH_DONE;
 	}
+	watch_lookup(op, req->key, req->nkey);
 	st = store_mdelete(op->env->store, req->key, req->nkey, &o);
 	/* As memcached 1.6.18 counts: marking stale is no delete, a CAS
 	 * mismatch is a miss. */
@@ -904,6 +957,7 @@ op_ma(const struct op *op)
 		reply(op, PROTO_R_BAD_FORMAT);
 		return DISPATCH_DONE;
 	}
+	watch_lookup(op, req->key, req->nkey);
 	st = store_marith(op->env->store, req->key, req->nkey, &o, &result,
 	    &it, &info);
 	if (st == STORE_NOT_FOUND) {
