@@ -182,6 +182,35 @@ out_value(struct proto_out *o, const char *data, size_t n, void *ref)
 	outq_ref(&c->outq, data, n, it);
 }
 
+/* proto_out of a -vv binary connection: the same, and each response's
+ * header dumped as memcached does (conn_log.c), from where space() put
+ * it. */
+static char *
+out_space_logged(struct proto_out *o, size_t n)
+{
+	struct conn *c = conn_of_out(o);
+
+	return c->blog_space = out_space(o, n);
+}
+
+static void
+out_commit_logged(struct proto_out *o, size_t used)
+{
+	struct conn *c = conn_of_out(o);
+
+	if (c->blog_space != NULL && log_enabled(LOG_DEBUG))
+		conn_log_bin_out(c->fd, c->blog_space, used, &c->blog_left);
+	out_commit(o, used);
+}
+
+static void
+out_value_logged(struct proto_out *o, const char *data, size_t n,
+    void *ref)
+{
+	conn_log_bin_value(n, &conn_of_out(o)->blog_left);
+	out_value(o, data, n, ref);
+}
+
 /* proto_out: gives back the reference of a value the composer copied. */
 static void
 out_release(struct proto_out *o, void *ref)
@@ -545,6 +574,11 @@ conn_pick_codec(struct conn *c, unsigned char first)
 		break;
 	}
 	c->sink.codec = c->verbose ? conn_log_codec(c->codec) : c->codec;
+	if (c->verbose && c->codec == &proto_bin) {
+		c->out.space = out_space_logged;
+		c->out.commit = out_commit_logged;
+		c->out.value = out_value_logged;
+	}
 }
 
 /* True (and the connection closing, "Too large." queued) for a binary
@@ -577,6 +611,9 @@ conn_log_request(struct conn *c, const char *line, size_t n)
 	}
 	if (c->codec == &proto_text && n > 0 && line[n - 1] == '\n')
 		conn_log_line(c->fd, line, n);
+	else if (c->codec == &proto_bin)
+		conn_log_bin_request(c->fd, line, n,
+		    c->env.sasl_plain == NULL ? -1 : c->authenticated);
 }
 
 /* Queues the error of a refused request, unless it is a classic text line
@@ -588,8 +625,13 @@ conn_send_error(struct conn *c)
 	bool quiet = c->req.noreply && c->codec == &proto_text &&
 	    !PROTO_CMD_IS_META(c->req.cmd);
 
-	if (c->req.error != NULL && c->verbose && log_enabled(LOG_DEBUG))
-		conn_log_error(c->fd, c->req.error, quiet);
+	if (c->req.error != NULL && c->verbose && log_enabled(LOG_DEBUG)) {
+		if (c->codec == &proto_bin)
+			conn_log_bin_out(c->fd, c->req.error, c->req.nerror != 0 ?
+			    c->req.nerror : strlen(c->req.error), &c->blog_left);
+		else
+			conn_log_error(c->fd, c->req.error, quiet);
+	}
 	if (c->req.error == NULL || quiet)
 		return;
 	outq_copy(&c->outq, c->req.error, c->req.nerror != 0 ?
@@ -972,6 +1014,13 @@ conn_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* A watcher is silent by nature, and its lines are dropped, not
+	 * queued without bound, when it does not read: no timeout applies
+	 * (memcached's idle timeout does not see watchers either). */
+	if (c->state == CONN_WATCH) {
+		conn_arm_timer(c, idle);
+		return;
+	}
 	if (!outq_empty(&c->outq))
 		conn_client_took(c);
 	since = now_sec() - c->last_cmd;
@@ -1000,6 +1049,8 @@ conn_stall_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	conn_client_took(c);
 	since = now_sec() - c->last_write;
+	if (c->state == CONN_WATCH)
+		since = 0;	/* see conn_timer */
 	if (since >= wt) {
 		log_msg(LOG_INFO, "<%d replies unread for %u s, closing",
 		    c->fd, since);

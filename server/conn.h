@@ -68,6 +68,10 @@ struct conn {
 	bool				 verbose;	/* -vv when it opened:
 							 * conn_log.c lines */
 	bool				 said_proto;	/* logged its protocol */
+	/* -vv, binary: where the last reply space went, and the bytes of
+	 * the response in progress still to come (conn_log_bin_out). */
+	char				*blog_space;
+	size_t				 blog_left;
 
 	struct inbuf			 in;
 

@@ -128,15 +128,17 @@ def session(port, streams, reqs, marker, setup=SETUP, client=talk):
 
 
 class MemcachedCase(unittest.TestCase):
-    """Each test gets a fresh cached and, when asked, a fresh memcached."""
+    """Each test gets a fresh cached and, when asked, a fresh memcached,
+    with one worker thread: lines of different workers may arrive out of
+    order (gid orders them), and a marker line must come last."""
 
     def cached(self, *args):
-        srv = Server("-t", "2", *args)
+        srv = Server("-t", "1", *args)
         self.addCleanup(srv.stop)
         return srv.port
 
     def memcached(self, *args):
-        mc = serverctl.ServerProcess(MEMCACHED, ["-t", "2"] + list(args),
+        mc = serverctl.ServerProcess(MEMCACHED, ["-t", "1"] + list(args),
                                      kind="memcached")
         mc.start()
         self.addCleanup(mc.stop)
@@ -306,7 +308,7 @@ class TestWatchCached(MemcachedCase):
         lost are counted (stats and the skipped=N lines the watcher reads
         once it reads again), and lines + skipped account for every
         request."""
-        port = self.cached("-t", "1", "-o",
+        port = self.cached("-o",
                            "worker_logbuf_size=1,watcher_logbuf_size=1")
         w = Watcher(port, b"fetchers")
         self.assertEqual(w.first, b"OK")
