@@ -37,6 +37,10 @@
  * progress for T seconds is closed, whether silent, half-way through a
  * line or a value, or not reading its replies.
  *
+ * Watchers ("watch", watch.h): the connection sends the log lines its
+ * rings hold, woken by nev when lines arrive, at most watcher_logbuf_size
+ * queued; its input is dropped, and neither timeout applies to it.
+ *
  * Write timeout (-o write_timeout=W, default 60): while replies wait on a
  * socket, `last_write` holds when the client last took any; after W
  * seconds without, the connection is closed.  Queued large values pin

@@ -17,6 +17,12 @@
  * are written as \xNN, so a key cannot put terminal escapes or a carriage
  * return into the log.
  *
+ * Binary connections log as memcached's proto_bin.c does at -vv: each
+ * request's header dumped four bytes a line and the command's own line
+ * (conn_log_bin_request, from the raw bytes), each response's header and
+ * an error's text (conn_log_bin_out, fed by the connection's proto_out,
+ * which follows where one response ends and the next begins).
+ *
  * Data structure: none; the wrapper codec is a constant table.  Logging
  * goes through log.c, one write(2) per line.
  */

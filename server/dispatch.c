@@ -24,6 +24,11 @@
  * a scratch item for its value like any set, and dispatch_value checks
  * the value through env->login and releases the item unlinked.
  *
+ * "watch" (watch.h): each key operation offers its line to the fetchers,
+ * mutations or deletions stream, after one relaxed load says a watcher
+ * wants it; "watch" itself is checked here and handed to the connection
+ * (DISPATCH_WATCH).
+ *
  * No locks of its own: the store locks itself, counters belong to the
  * calling thread.
  */
