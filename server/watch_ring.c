@@ -62,6 +62,11 @@ watch_ring_push(struct watch_ring *r, const char *line, size_t n)
 	char		skip[32];
 	size_t		ns = 0;
 
+	/* "skipped=" and 20 digits at most: no formatting while full */
+	if (n + (r->skipped > 0 ? 30 : 0) > room) {
+		r->skipped++;
+		return false;
+	}
 	if (r->skipped > 0)
 		ns = (size_t)snprintf(skip, sizeof skip, "skipped=%llu\n",
 		    (unsigned long long)r->skipped);
@@ -77,6 +82,23 @@ watch_ring_push(struct watch_ring *r, const char *line, size_t n)
 	ring_put(r, tail, line, n);
 	atomic_store_explicit(&r->tail, tail + n, memory_order_release);
 	return true;
+}
+
+/* Producer: bytes free now. */
+size_t
+watch_ring_room(struct watch_ring *r)
+{
+	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+
+	return r->cap - (size_t)(tail - head);
+}
+
+/* Producer: a line lost untried. */
+void
+watch_ring_skip(struct watch_ring *r)
+{
+	r->skipped++;
 }
 
 /* Consumer: the next contiguous readable piece. */

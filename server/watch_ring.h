@@ -41,6 +41,10 @@ void		watch_ring_free(struct watch_ring *r);
  * not fit. */
 bool		watch_ring_push(struct watch_ring *r, const char *line,
 		    size_t n);
+/* Producer: bytes free now (at least that many stay free for it). */
+size_t		watch_ring_room(struct watch_ring *r);
+/* Producer: counts a line lost without trying to push it. */
+void		watch_ring_skip(struct watch_ring *r);
 /* Consumer: the next contiguous readable bytes at *p, their count (0:
  * empty). */
 size_t		watch_ring_peek(struct watch_ring *r, const char **p);
