@@ -553,6 +553,7 @@ conn_step(struct conn *c)
 		break;
 	case DISPATCH_WATCH:
 		c->in.pos += c->req_len;
+		c->req_len = 0;
 		conn_start_watch(c);
 		break;
 	}

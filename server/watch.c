@@ -50,6 +50,7 @@ struct watcher {
 	void			(*notify)(void *);
 	void			*arg;
 	atomic_int		 notified;	/* notify called, not drained */
+	unsigned		 next_ring;	/* consumer: where to start */
 	unsigned		 nrings;
 	struct watch_ring	 rings[];	/* per worker, then others' */
 };
@@ -88,13 +89,6 @@ watch_init(unsigned nworkers, size_t ring_size)
 	reg.ring_size = ring_size;
 	reg.ready = true;
 	return true;
-}
-
-/* Frees the registry. */
-void
-watch_fini(void)
-{
-	reg.ready = false;
 }
 
 /* The calling thread is worker id. */
@@ -238,25 +232,31 @@ watch_remove(struct watcher *w)
 	watcher_free(w);
 }
 
-/* Consumer: moves what the rings hold to put; true once they are empty.  The notified flag is
- * cleared first, so a line pushed after this look notifies again; when
- * put is full it is set, so producers stop notifying until the output
- * drained (the connection then comes back here by itself). */
+/* Consumer: moves what the rings hold to put; true once they are
+ * empty.  The notified flag is cleared first, so a line pushed after this
+ * look notifies again; when put is full it is set, so producers stop
+ * notifying until the output drained (the connection then comes back
+ * here by itself).  Each drain starts at the next ring, so one busy
+ * worker cannot keep the others' lines waiting. */
 bool
 watch_drain(struct watcher *w, bool (*put)(void *, const char *, size_t),
     void *ctx)
 {
-	atomic_store(&w->notified, 0);
-	for (unsigned i = 0; i < w->nrings; i++) {
-		const char	*p;
-		size_t		 n;
+	unsigned first = w->next_ring;
 
-		while ((n = watch_ring_peek(&w->rings[i], &p)) > 0) {
+	w->next_ring = (first + 1) % w->nrings;
+	atomic_store(&w->notified, 0);
+	for (unsigned k = 0; k < w->nrings; k++) {
+		struct watch_ring	*r = &w->rings[(first + k) % w->nrings];
+		const char		*p;
+		size_t			 n;
+
+		while ((n = watch_ring_peek(r, &p)) > 0) {
 			if (!put(ctx, p, n)) {
 				atomic_store(&w->notified, 1);
 				return false;
 			}
-			watch_ring_consume(&w->rings[i], n);
+			watch_ring_consume(r, n);
 		}
 	}
 	return true;

@@ -77,8 +77,6 @@ watch_wants(unsigned s)
  * ring_size bytes (-o worker_logbuf_size); false when out of memory.
  * Until it ran, watch_add fails. */
 bool	watch_init(unsigned nworkers, size_t ring_size);
-/* Frees the registry (every watcher must be gone). */
-void	watch_fini(void);
 /* Tells watch that the calling thread is worker id: it gets rings of
  * its own.  Other threads share one ring per watcher under a lock. */
 void	watch_thread_slot(unsigned id);
