@@ -91,6 +91,9 @@ enum proto_cmd {
 	PROTO_CMD_CACHE_MEMLIMIT,
 	PROTO_CMD_SLABS,
 	PROTO_CMD_LRU,
+	/* watch [streams]: req->arg is the rest of the line, trimmed (the
+	 * server parses the stream names) */
+	PROTO_CMD_WATCH,
 	PROTO_CMD_COUNT
 };
 

@@ -721,6 +721,7 @@ static const struct cmd_row cmd_table[] = {
 	    args_memlimit),
 	ROW("slabs",	 PROTO_CMD_SLABS,     1, 5,	   false, args_slabs),
 	ROW("lru",	 PROTO_CMD_LRU,	      1, 6,	   false, args_lru),
+	ROW("watch",	 PROTO_CMD_WATCH,     0, ARGS_RAW, false, args_stats),
 };
 
 #undef ROW

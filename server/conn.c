@@ -43,6 +43,10 @@
  * progress for T seconds is closed, whether silent, half-way through a
  * line or a value, or not reading its replies.
  *
+ * Watchers ("watch", watch.h): the connection sends the log lines its
+ * rings hold, woken by nev when lines arrive, at most watcher_logbuf_size
+ * queued; its input is dropped, and neither timeout applies to it.
+ *
  * Write timeout (-o write_timeout=W, default 60): while replies wait on a
  * socket, `last_write` holds when the client last took any; after W
  * seconds without, the connection is closed.  Queued large values pin
@@ -71,6 +75,7 @@
 #include "conn_log.h"
 #include "log.h"
 #include "server.h"
+#include "watch.h"
 #include "worker.h"
 
 #define INBUF_MAX	(PROTO_GET_LINE_MAX + 4096)
@@ -90,6 +95,7 @@ static void	conn_event(evutil_socket_t fd, short what, void *arg);
 static void	conn_timer(evutil_socket_t fd, short what, void *arg);
 static void	conn_stall_timer(evutil_socket_t fd, short what, void *arg);
 static void	conn_resume(evutil_socket_t fd, short what, void *arg);
+static void	conn_watch_lines(evutil_socket_t fd, short what, void *arg);
 
 static const char *const state_names[] = {
 	[CONN_READ_CMD] = "conn_parse_cmd",
@@ -97,13 +103,14 @@ static const char *const state_names[] = {
 	[CONN_SWALLOW] = "conn_swallow",
 	[CONN_STEP] = "conn_mwrite",
 	[CONN_CLOSING] = "conn_closing",
+	[CONN_WATCH] = "conn_watch",
 };
 
 /* Name of the state for "stats conns". */
 const char *
 conn_state_name(int state)
 {
-	if (state < 0 || state > CONN_CLOSING)
+	if (state < 0 || state > CONN_WATCH)
 		return "unknown";
 	return state_names[state];
 }
@@ -183,6 +190,35 @@ out_value(struct proto_out *o, const char *data, size_t n, void *ref)
 		return;
 	}
 	outq_ref(&c->outq, data, n, it);
+}
+
+/* proto_out of a -vv binary connection: the same, and each response's
+ * header dumped as memcached does (conn_log.c), from where space() put
+ * it. */
+static char *
+out_space_logged(struct proto_out *o, size_t n)
+{
+	struct conn *c = conn_of_out(o);
+
+	return c->blog_space = out_space(o, n);
+}
+
+static void
+out_commit_logged(struct proto_out *o, size_t used)
+{
+	struct conn *c = conn_of_out(o);
+
+	if (c->blog_space != NULL && log_enabled(LOG_DEBUG))
+		conn_log_bin_out(c->fd, c->blog_space, used, &c->blog_left);
+	out_commit(o, used);
+}
+
+static void
+out_value_logged(struct proto_out *o, const char *data, size_t n,
+    void *ref)
+{
+	conn_log_bin_value(n, &conn_of_out(o)->blog_left);
+	out_value(o, data, n, ref);
 }
 
 /* proto_out: gives back the reference of a value the composer copied. */
@@ -280,6 +316,11 @@ conn_destroy(struct conn *c)
 	tls_conn_free(c->io.tls);
 	if (c->yev != NULL)
 		event_free(c->yev);
+	/* No producer can make nev active once the watcher is gone. */
+	if (c->watcher != NULL)
+		watch_remove(c->watcher);
+	if (c->nev != NULL)
+		event_free(c->nev);
 	outq_free(&c->outq);
 	inbuf_free(&c->in);
 	free(c->line);
@@ -317,7 +358,8 @@ conn_new(struct worker *w, int fd, const char *listen_addr,
 	    .refresh_certs = c->srv->tls != NULL ? srv_refresh_certs : NULL,
 	    .no_dump = c->srv->opts->no_dump,
 	    .crawler_on = &c->srv->crawler_on, .tune = srv_tune,
-	    .detail = srv_detail, .detail_on = &c->srv->detail_on };
+	    .detail = srv_detail, .detail_on = &c->srv->detail_on,
+	    .no_watch = !c->srv->opts->watch_enabled, .cfd = fd };
 	if (c->srv->opts->auth_file != NULL) {
 		/* -S: SASL (binary); -Y alone: memcached's text login */
 		if (c->srv->opts->sasl)
@@ -345,6 +387,7 @@ conn_new(struct worker *w, int fd, const char *listen_addr,
 		return NULL;
 	}
 	c->reading = true;
+	c->close_reason = WATCH_CLOSE_NORMAL;
 	conn_set_state(c, CONN_READ_CMD);
 	conn_touch(c);
 	conn_arm_timer(c, idle);
@@ -374,6 +417,9 @@ conn_close(struct conn *c)
 	struct worker *w = c->w;
 
 	log_msg(LOG_DEBUG, "<%d connection closed.", c->fd);
+	if (watch_wants(WATCH_CONNEVENTS))
+		watch_conn_event(false, (struct sockaddr *)&c->peer,
+		    c->peer_len, c->fd, c->close_reason);
 	pthread_mutex_lock(&w->lock);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -418,6 +464,61 @@ conn_keep_line(struct conn *c)
 }
 
 static void conn_finish_value(struct conn *c);
+/* watch: wakes the watcher's connection from a producer's thread. */
+static void
+watch_notify(void *arg)
+{
+	event_active(((struct conn *)arg)->nev, EV_READ, 0);
+}
+
+/* Makes the connection a watcher of what "watch" asked for and replies
+ * OK, or replies why not, as memcached does. */
+static void
+conn_start_watch(struct conn *c)
+{
+	static const char ok[] = "OK\r\n";
+	static const char many[] =
+	    "WATCHER_TOO_MANY log watcher limit reached\r\n";
+	static const char failed[] =
+	    "WATCHER_FAILED failed to add log watcher\r\n";
+	enum watch_add_error err = WATCH_ADD_FAILED;
+
+	if ((c->nev = event_new(c->w->base, -1, 0, conn_watch_lines,
+	    c)) == NULL || (c->watcher = watch_add(c->ds.watch_streams,
+	    watch_notify, c, &err)) == NULL) {
+		if (err == WATCH_ADD_TOO_MANY)
+			outq_copy(&c->outq, many, sizeof many - 1);
+		else
+			outq_copy(&c->outq, failed, sizeof failed - 1);
+		conn_set_state(c, CONN_READ_CMD);
+		conn_touch(c);
+		return;
+	}
+	outq_copy(&c->outq, ok, sizeof ok - 1);
+	conn_set_state(c, CONN_WATCH);
+	conn_touch(c);
+}
+
+/* True when a watcher's output holds all it may (-o
+ * watcher_logbuf_size, or the soft limit): its lines wait in the rings,
+ * which lose what does not fit. */
+static bool
+watch_backed_up(const struct conn *c)
+{
+	return outq_full(&c->outq) ||
+	    c->outq.pending >= c->srv->opts->watcher_logbuf_size;
+}
+
+/* watch_drain's sink: queues lines until the output is backed up. */
+static bool
+watch_put(void *ctx, const char *p, size_t n)
+{
+	struct conn *c = ctx;
+
+	if (watch_backed_up(c))
+		return false;
+	return outq_copy(&c->outq, p, n);
+}
 
 /* Runs one step of the current request and follows what dispatch says
  * comes next. */
@@ -463,6 +564,11 @@ conn_step(struct conn *c)
 		c->in.pos += c->req_len;
 		conn_set_state(c, CONN_CLOSING);
 		break;
+	case DISPATCH_WATCH:
+		c->in.pos += c->req_len;
+		c->req_len = 0;
+		conn_start_watch(c);
+		break;
 	}
 }
 
@@ -486,6 +592,11 @@ conn_pick_codec(struct conn *c, unsigned char first)
 		break;
 	}
 	c->sink.codec = c->verbose ? conn_log_codec(c->codec) : c->codec;
+	if (c->verbose && c->codec == &proto_bin) {
+		c->out.space = out_space_logged;
+		c->out.commit = out_commit_logged;
+		c->out.value = out_value_logged;
+	}
 }
 
 /* True (and the connection closing, "Too large." queued) for a binary
@@ -518,6 +629,9 @@ conn_log_request(struct conn *c, const char *line, size_t n)
 	}
 	if (c->codec == &proto_text && n > 0 && line[n - 1] == '\n')
 		conn_log_line(c->fd, line, n);
+	else if (c->codec == &proto_bin)
+		conn_log_bin_request(c->fd, line, n,
+		    c->env.sasl_plain == NULL ? -1 : c->authenticated);
 }
 
 /* Queues the error of a refused request, unless it is a classic text line
@@ -529,8 +643,13 @@ conn_send_error(struct conn *c)
 	bool quiet = c->req.noreply && c->codec == &proto_text &&
 	    !PROTO_CMD_IS_META(c->req.cmd);
 
-	if (c->req.error != NULL && c->verbose && log_enabled(LOG_DEBUG))
-		conn_log_error(c->fd, c->req.error, quiet);
+	if (c->req.error != NULL && c->verbose && log_enabled(LOG_DEBUG)) {
+		if (c->codec == &proto_bin)
+			conn_log_bin_out(c->fd, c->req.error, c->req.nerror != 0 ?
+			    c->req.nerror : strlen(c->req.error), &c->blog_left);
+		else
+			conn_log_error(c->fd, c->req.error, quiet);
+	}
 	if (c->req.error == NULL || quiet)
 		return;
 	outq_copy(&c->outq, c->req.error, c->req.nerror != 0 ?
@@ -659,6 +778,11 @@ conn_run(struct conn *c)
 			break;
 		case CONN_CLOSING:
 			return false;
+		case CONN_WATCH:
+			/* A watcher's input means nothing (memcached stops
+			 * reading it): dropped, read on only to see EOF. */
+			c->in.pos = c->in.len;
+			return watch_drain(c->watcher, watch_put, c);
 		}
 	}
 	return true;
@@ -753,6 +877,7 @@ conn_handshake(struct conn *c)
 	case TLS_HS_FAILED:
 		break;
 	}
+	c->close_reason = WATCH_CLOSE_ERROR;
 	conn_close(c);
 	return false;
 }
@@ -779,8 +904,10 @@ conn_drive(struct conn *c, bool readable)
 	for (;;) {
 		bool need_input = conn_run(c);
 
-		if (c->outq.failed || !conn_write(c))
+		if (c->outq.failed || !conn_write(c)) {
+			c->close_reason = WATCH_CLOSE_ERROR;
 			goto close;
+		}
 		if (c->state == CONN_CLOSING)
 			break;
 		if (!need_input && c->reqs_left == 0 &&
@@ -792,6 +919,13 @@ conn_drive(struct conn *c, bool readable)
 			STAT_INC(&c->w->stats, conn_yields);
 			yield = true;
 			break;
+		}
+		if (!need_input && c->state == CONN_WATCH) {
+			/* Lines wait: go on while the socket takes them,
+			 * else wev brings the watcher back. */
+			if (watch_backed_up(c))
+				break;
+			continue;
 		}
 		if (!need_input) {
 			/* Stopped at the soft limit: go on once it drained. */
@@ -822,8 +956,10 @@ conn_drive(struct conn *c, bool readable)
 			break;
 		}
 		n = inbuf_read(&c->in, c->io.readv, c->io.ctx, &drained);
-		if (n == -2)
+		if (n == -2) {
+			c->close_reason = WATCH_CLOSE_ERROR;
 			goto close;
+		}
 		if (n == -1)
 			break;
 		if (n == 0) {
@@ -866,6 +1002,15 @@ conn_resume(evutil_socket_t fd, short what, void *arg)
 	conn_drive(arg, false);
 }
 
+/* Lines wait for a watcher (nev, made active by a producer). */
+static void
+conn_watch_lines(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_drive(arg, false);
+}
+
 /* libevent callback for read and write readiness. */
 static void
 conn_event(evutil_socket_t fd, short what, void *arg)
@@ -889,12 +1034,20 @@ conn_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* A watcher is silent by nature, and its lines are dropped, not
+	 * queued without bound, when it does not read: no timeout applies
+	 * (memcached's idle timeout does not see watchers either). */
+	if (c->state == CONN_WATCH) {
+		conn_arm_timer(c, idle);
+		return;
+	}
 	if (!outq_empty(&c->outq))
 		conn_client_took(c);
 	since = now_sec() - c->last_cmd;
 	if (since >= idle) {
 		log_msg(LOG_INFO, "<%d idle for %u s, closing", c->fd, since);
 		STAT_INC(&c->w->stats, idle_kicks);
+		c->close_reason = WATCH_CLOSE_IDLE;
 		conn_close(c);
 		return;
 	}
@@ -916,6 +1069,8 @@ conn_stall_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	conn_client_took(c);
 	since = now_sec() - c->last_write;
+	if (c->state == CONN_WATCH)
+		since = 0;	/* see conn_timer */
 	if (since >= wt) {
 		log_msg(LOG_INFO, "<%d replies unread for %u s, closing",
 		    c->fd, since);

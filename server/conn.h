@@ -12,7 +12,8 @@
  * filled the output queue (a multi-key get: its line stays in the input
  * buffer until it is done, so `req`'s pointers stay valid); NREAD streams
  * a value into its reserved item; SWALLOW discards a refused value;
- * CLOSING sends what is queued, then closes.
+ * CLOSING sends what is queued, then closes; WATCH is a "watch"
+ * connection, which only sends the log lines its rings hold (watch.h).
  *
  * A connection belongs to one worker thread; only that thread touches it,
  * except `pub_state` and `last_cmd`, which "stats conns" reads atomically
@@ -24,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "dispatch.h"
 #include "inbuf.h"
@@ -41,7 +43,9 @@ enum conn_state {
 	CONN_NREAD,		/* reading a value into its item */
 	CONN_SWALLOW,		/* discarding a refused value */
 	CONN_STEP,		/* resuming a request once output drained */
-	CONN_CLOSING		/* flush what is queued, then close */
+	CONN_CLOSING,		/* flush what is queued, then close */
+	CONN_WATCH		/* a "watch" stream: sends log lines, its
+				 * input is read and dropped */
 };
 
 struct conn {
@@ -64,6 +68,10 @@ struct conn {
 	bool				 verbose;	/* -vv when it opened:
 							 * conn_log.c lines */
 	bool				 said_proto;	/* logged its protocol */
+	/* -vv, binary: where the last reply space went, and the bytes of
+	 * the response in progress still to come (conn_log_bin_out). */
+	char				*blog_space;
+	size_t				 blog_left;
 
 	struct inbuf			 in;
 
@@ -91,6 +99,14 @@ struct conn {
 	uint32_t			 last_write;	/* replies last moved */
 	int				 pub_state;	/* atomic: for stats */
 	char				 addr[80];
+	struct sockaddr_storage		 peer;		/* for watch lines */
+	socklen_t			 peer_len;
+	/* A watcher (CONN_WATCH, watch.h) and nev, which its producers
+	 * make active when lines wait; close_reason goes in the
+	 * conn_close line (enum watch_close_reason). */
+	struct watcher			*watcher;
+	struct event			*nev;
+	int				 close_reason;
 	const char			*listen_addr;
 	struct conn			*prev;
 	struct conn			*next;

@@ -17,6 +17,12 @@
  * are written as \xNN, so a key cannot put terminal escapes or a carriage
  * return into the log.
  *
+ * Binary connections log as memcached's proto_bin.c does at -vv: each
+ * request's header dumped four bytes a line and the command's own line
+ * (conn_log_bin_request, from the raw bytes), each response's header and
+ * an error's text (conn_log_bin_out, fed by the connection's proto_out,
+ * which follows where one response ends and the next begins).
+ *
  * Data structure: none; the wrapper codec is a constant table.  Logging
  * goes through log.c, one write(2) per line.
  */
@@ -217,4 +223,189 @@ void
 conn_log_error(int fd, const char *error, bool noreply)
 {
 	log_reply(fd, error, strlen(error), noreply);
+}
+
+/* ---- the binary protocol ------------------------------------------- */
+
+/* Big-endian fields of a binary header. */
+static unsigned
+be16(const unsigned char *p)
+{
+	return (unsigned)p[0] << 8 | p[1];
+}
+
+static unsigned long
+be32(const unsigned char *p)
+{
+	return (unsigned long)p[0] << 24 | (unsigned long)p[1] << 16 |
+	    (unsigned long)p[2] << 8 | p[3];
+}
+
+static unsigned long long
+be64(const unsigned char *p)
+{
+	return (unsigned long long)be32(p) << 32 | be32(p + 4);
+}
+
+/* memcached's dump of a 24-byte header: a title line, then four bytes a
+ * line ("<fd    0x80 0x01 0x00 0x03" in, ">fd   0x81 ..." out). */
+static void
+log_bin_header(int fd, char dir, const unsigned char *h, const char *title,
+    const char *pad)
+{
+	log_msg(LOG_DEBUG, "%c%d %s", dir, fd, title);
+	for (int i = 0; i < PROTO_BIN_HDR; i += 4)
+		log_msg(LOG_DEBUG, "%c%d%s 0x%02x 0x%02x 0x%02x 0x%02x", dir,
+		    fd, pad, h[i], h[i + 1], h[i + 2], h[i + 3]);
+}
+
+/* The binary opcodes whose requests memcached describes at -vv. */
+enum {
+	B_GET = 0x00, B_SET = 0x01, B_ADD = 0x02, B_REPLACE = 0x03,
+	B_DELETE = 0x04, B_INCR = 0x05, B_DECR = 0x06, B_VERSION = 0x0b,
+	B_GETQ = 0x09, B_GETK = 0x0c, B_GETKQ = 0x0d, B_APPEND = 0x0e,
+	B_PREPEND = 0x0f, B_STAT = 0x10, B_SETQ = 0x11, B_ADDQ = 0x12,
+	B_REPLACEQ = 0x13, B_DELETEQ = 0x14, B_INCRQ = 0x15, B_DECRQ = 0x16,
+	B_APPENDQ = 0x19, B_PREPENDQ = 0x1a, B_TOUCH = 0x1c, B_GAT = 0x1d,
+	B_GATQ = 0x1e, B_SASL_LIST = 0x20, B_SASL_AUTH = 0x21,
+	B_SASL_STEP = 0x22, B_GATK = 0x23, B_GATKQ = 0x24
+};
+
+/* The line memcached writes as it starts a binary command (after the
+ * checks that fail it first), if any. */
+static void
+log_bin_command(int fd, const unsigned char *h, const char *key,
+    size_t nkey, unsigned extlen, unsigned long bodylen)
+{
+	char		 k[LOG_LINE_MAX + 8];
+	const unsigned char *ext = h + PROTO_BIN_HDR;
+
+	switch (h[1]) {
+	case B_GET: case B_GETQ: case B_GETK: case B_GETKQ:
+		if (extlen == 0 && bodylen == nkey && nkey > 0)
+			log_text('<', fd, "GET ", key, nkey);
+		break;
+	case B_TOUCH: case B_GAT: case B_GATQ: case B_GATK: case B_GATKQ:
+		if (extlen == 4 && nkey != 0)
+			log_text('<', fd, "TOUCH ", key, nkey);
+		break;
+	case B_SET: case B_SETQ: case B_ADD: case B_ADDQ: case B_REPLACE:
+	case B_REPLACEQ:
+		if (extlen == 8 && nkey != 0 && bodylen >= nkey + 8)
+			log_msg(LOG_DEBUG, "<%d %s %s Value len is %lu", fd,
+			    h[1] == B_SET || h[1] == B_SETQ ? "SET" :
+			    h[1] == B_ADD || h[1] == B_ADDQ ? "ADD" : "REPLACE",
+			    escape(k, sizeof k, key, nkey),
+			    bodylen - nkey - extlen);
+		break;
+	case B_APPEND: case B_APPENDQ: case B_PREPEND: case B_PREPENDQ:
+		if (nkey > 0 && extlen == 0)
+			log_msg(LOG_DEBUG, "Value len is %lu", bodylen - nkey);
+		break;
+	case B_DELETE: case B_DELETEQ:
+		if (nkey > 0 && extlen == 0 && bodylen == nkey)
+			log_msg(LOG_DEBUG, "Deleting %s",
+			    escape(k, sizeof k, key, nkey));
+		break;
+	case B_INCR: case B_INCRQ: case B_DECR: case B_DECRQ:
+		/* "incr" for decr too, as memcached */
+		if (nkey > 0 && extlen == 20 && bodylen == nkey + extlen)
+			log_msg(LOG_DEBUG, "incr %s %lld, %llu, %d",
+			    escape(k, sizeof k, key, nkey),
+			    (long long)be64(ext), be64(ext + 8),
+			    (int)be32(ext + 16));
+		break;
+	case B_STAT:
+		if (extlen == 0)
+			log_text('<', fd, "STATS ", key, nkey);
+		break;
+	default:
+		break;
+	}
+}
+
+/* "<fd Read binary protocol data:" and the header, then the command's
+ * own line, as memcached 1.6.18 logs a binary request at -vv; raw is the
+ * header, extras and key.  auth: -1 without -S, else whether the
+ * connection has authenticated (memcached then logs the check). */
+void
+conn_log_bin_request(int fd, const char *raw, size_t n, int auth)
+{
+	const unsigned char	*h = (const unsigned char *)raw;
+	unsigned		 nkey, extlen;
+	unsigned long		 bodylen;
+	bool			 ok;
+
+	if (n < PROTO_BIN_HDR)
+		return;
+	log_bin_header(fd, '<', h, "Read binary protocol data:", "   ");
+	nkey = be16(h + 2);
+	extlen = h[4];
+	bodylen = be32(h + 8);
+	if (h[0] != 0x80 || nkey + extlen > bodylen)
+		return;
+	if (auth >= 0) {
+		ok = auth > 0 || h[1] == B_SASL_LIST || h[1] == B_SASL_AUTH ||
+		    h[1] == B_SASL_STEP || h[1] == B_VERSION;
+		log_msg(LOG_DEBUG, "authenticated() in cmd 0x%02x is %s", h[1],
+		    ok ? "true" : "false");
+		if (!ok)
+			return;
+	}
+	if (nkey > 250 || n < PROTO_BIN_HDR + extlen + nkey)
+		return;
+	log_bin_command(fd, h, raw + PROTO_BIN_HDR + extlen, nkey, extlen,
+	    bodylen);
+}
+
+/* ">fd Writing bin response:" and the header of each response that
+ * starts in [p, p + n) (*left: bytes of the current response still to
+ * come, 0 at a header), with memcached's ">fd Writing an error: TEXT"
+ * before an error's.  Statistics are not dumped (memcached writes them
+ * without that path). */
+void
+conn_log_bin_out(int fd, const char *p, size_t n, size_t *left)
+{
+	const unsigned char *h;
+
+	while (n > 0) {
+		size_t take;
+
+		if (*left == 0) {
+			unsigned status, nkey;
+			unsigned long bodylen;
+
+			if (n < PROTO_BIN_HDR)
+				return;
+			h = (const unsigned char *)p;
+			status = be16(h + 6);
+			nkey = be16(h + 2);
+			bodylen = be32(h + 8);
+			*left = PROTO_BIN_HDR + bodylen;
+			/* an error's text is its body; a GETK miss carries
+			 * the key instead, an AUTH_CONTINUE its challenge */
+			if (status != 0 && status != 0x21 && nkey == 0 &&
+			    h[4] == 0) {
+				size_t nt = n - PROTO_BIN_HDR < bodylen ?
+				    n - PROTO_BIN_HDR : bodylen;
+
+				log_text('>', fd, "Writing an error: ",
+				    p + PROTO_BIN_HDR, nt);
+			}
+			if (!(h[1] == B_STAT && status == 0))
+				log_bin_header(fd, '>', h,
+				    "Writing bin response:", "  ");
+		}
+		take = n < *left ? n : *left;
+		*left -= take;
+		p += take;
+		n -= take;
+	}
+}
+
+/* Counts n bytes of a binary response that went out as a value. */
+void
+conn_log_bin_value(size_t n, size_t *left)
+{
+	*left -= n < *left ? n : *left;
 }

@@ -19,4 +19,13 @@ void	conn_log_line(int fd, const char *line, size_t n);
 /* Logs ">fd ERROR" (or ">fd NOREPLY ...") for a refused line's error. */
 void	conn_log_error(int fd, const char *error, bool noreply);
 
+/* -vv, binary: a request's header dump and command line (raw: header,
+ * extras and key; auth -1 without -S, else whether authenticated). */
+void	conn_log_bin_request(int fd, const char *raw, size_t n, int auth);
+/* -vv, binary: the header dump (and error line) of each response
+ * starting in [p, p + n); *left tracks the response in progress. */
+void	conn_log_bin_out(int fd, const char *p, size_t n, size_t *left);
+/* -vv, binary: n bytes of the response in progress went out as a value. */
+void	conn_log_bin_value(size_t n, size_t *left);
+
 #endif

@@ -27,6 +27,11 @@
  * a scratch item for its value like any set, and dispatch_value checks
  * the value through env->login and releases the item unlinked.
  *
+ * "watch" (watch.h): each key operation offers its line to the fetchers,
+ * mutations or deletions stream, after one relaxed load says a watcher
+ * wants it; "watch" itself is checked here and handed to the connection
+ * (DISPATCH_WATCH).
+ *
  * No locks of its own: the store locks itself, counters belong to the
  * calling thread.
  */
@@ -42,6 +47,7 @@
 #include "log.h"
 #include "stats_detail.h"
 #include "version.h"
+#include "watch.h"
 
 /* One step of one request, as handlers see it. */
 struct op {
@@ -119,6 +125,154 @@ detail(const struct op *op, enum stats_detail_op d, const char *key,
 		env->detail(env->ctx, (int)d, key, nkey, hit);
 }
 
+/* ---- "watch" lines (watch.h); each checks first that one is wanted --- */
+
+/* fetchers: a lookup's key, found or not, and the size found. */
+static void
+watch_fetch(const struct op *op, const char *key, size_t nkey,
+    const item_t *it)
+{
+	if (watch_wants(WATCH_FETCHERS))
+		watch_item_get(key, nkey, it != NULL ? WATCH_GET_FOUND :
+		    WATCH_GET_NOT_FOUND, it != NULL ?
+		    (uint32_t)item_nbytes(it) : 0, op->env->cfd);
+}
+
+/* Looks key up without touching it (no access, no fetched bit, no
+ * recache token): *it is a reference to release, or NULL. */
+static void
+watch_peek(const struct op *op, const char *key, size_t nkey, item_t **it,
+    struct store_meta_info *info)
+{
+	struct store_mget_opts o = { .no_bump = true, .peek = true };
+
+	if (store_mget(op->env->store, key, nkey, &o, it, info) != STORE_OK)
+		*it = NULL;
+}
+
+/* fetchers: memcached logs the lookup every key command makes before it
+ * acts (stores, touch, delete, incr included).  The store's own lookup
+ * is not seen from here, so the key is looked up once more, untouched,
+ * only while fetchers are watched. */
+static void
+watch_lookup(const struct op *op, const char *key, size_t nkey)
+{
+	struct store_meta_info	 info;
+	item_t			*it;
+
+	if (!watch_wants(WATCH_FETCHERS))
+		return;
+	watch_peek(op, key, nkey, &it, &info);
+	watch_fetch(op, key, nkey, it);
+	if (it != NULL)
+		store_release(op->env->store, it);
+}
+
+/* The item_store status of a store status. */
+static enum watch_store_status
+watch_status(store_status_t st)
+{
+	switch (st) {
+	case STORE_STORED:
+		return WATCH_STORED;
+	case STORE_EXISTS:
+		return WATCH_EXISTS;
+	case STORE_NOT_FOUND:
+		return WATCH_NOT_FOUND;
+	case STORE_TOO_LARGE:
+		return WATCH_TOO_LARGE;
+	case STORE_NO_MEMORY:
+		return WATCH_NO_MEMORY;
+	default:
+		return WATCH_NOT_STORED;
+	}
+}
+
+/* The item_store cmd of a storage command (ms: of its mode). */
+static enum watch_store_cmd
+watch_cmd(const struct proto_req *req)
+{
+	switch (req->cmd == PROTO_CMD_MS ? (req->meta.mode == 'E' ?
+	    PROTO_CMD_ADD : req->meta.mode == 'R' ? PROTO_CMD_REPLACE :
+	    req->meta.mode == 'A' ? PROTO_CMD_APPEND :
+	    req->meta.mode == 'P' ? PROTO_CMD_PREPEND : PROTO_CMD_SET) :
+	    req->cmd) {
+	case PROTO_CMD_ADD:
+		return WATCH_CMD_ADD;
+	case PROTO_CMD_REPLACE:
+		return WATCH_CMD_REPLACE;
+	case PROTO_CMD_APPEND:
+		return WATCH_CMD_APPEND;
+	case PROTO_CMD_PREPEND:
+		return WATCH_CMD_PREPEND;
+	case PROTO_CMD_CAS:
+		return WATCH_CMD_CAS;
+	default:
+		return WATCH_CMD_SET;
+	}
+}
+
+/* What a mutation line tells of an item before it goes to the store
+ * (which consumes it; the request's key may be gone by then). */
+struct watch_mut {
+	char		key[STORE_KEY_MAX];
+	size_t		nkey;
+	uint32_t	size;
+	uint32_t	ttl;
+};
+
+/* Notes item it's key, size and TTL (exptime as sent) when mutations
+ * are watched; false when they are not. */
+static bool
+watch_mut_note(const struct op *op, const item_t *it, int64_t exptime,
+    struct watch_mut *m)
+{
+	int64_t ttl;
+
+	if (!watch_wants(WATCH_MUTATIONS))
+		return false;
+	m->nkey = item_nkey(it);
+	memcpy(m->key, item_key(it), m->nkey);
+	m->size = (uint32_t)item_nbytes(it);
+	/* memcached prints exptime - now as unsigned, 0 for none */
+	ttl = exptime == 0 ? 0 : store_ttl_of(op->env->store, exptime);
+	m->ttl = ttl < 0 && exptime == 0 ? 0 : (uint32_t)ttl;
+	return true;
+}
+
+/* mutations: a store's outcome; a joined value (append, prepend) is
+ * shown as memcached shows it, with its whole size and the TTL it kept. */
+static void
+watch_mut_done(const struct op *op, const struct watch_mut *m,
+    store_status_t st)
+{
+	enum watch_store_cmd	 cmd = watch_cmd(op->req);
+	uint32_t		 size = m->size, ttl = m->ttl;
+	struct store_meta_info	 info;
+	item_t			*it;
+
+	if (st == STORE_STORED && (cmd == WATCH_CMD_APPEND ||
+	    cmd == WATCH_CMD_PREPEND)) {
+		watch_peek(op, m->key, m->nkey, &it, &info);
+		if (it != NULL) {
+			size = (uint32_t)item_nbytes(it);
+			ttl = info.ttl < 0 ? 0 : (uint32_t)info.ttl;
+			store_release(op->env->store, it);
+		}
+	}
+	watch_item_store(m->key, m->nkey, watch_status(st), cmd, ttl, size,
+	    op->env->cfd);
+}
+
+/* mutations: a store refused before its value was read. */
+static void
+watch_mut_refused(const struct op *op, store_status_t st)
+{
+	if (watch_wants(WATCH_MUTATIONS))
+		watch_item_store(op->req->key, op->req->nkey, watch_status(st),
+		    watch_cmd(op->req), 0, 0, op->env->cfd);
+}
+
 /* get, gets, gat, gats: a hit per key found, then the end; resumable. */
 static enum dispatch_next
 op_retrieve(const struct op *op)
@@ -148,6 +302,7 @@ op_retrieve(const struct op *op)
 			st = store_get(op->env->store, key, nkey, &it);
 		}
 		detail(op, STATS_DETAIL_GET, key, nkey, st == STORE_OK);
+		watch_fetch(op, key, nkey, st == STORE_OK ? it : NULL);
 		if (st == STORE_OK) {
 			if (touch)
 				STAT_INC(ts, touch_hits);
@@ -206,9 +361,12 @@ op_store(const struct op *op)
 		STAT_INC(op->env->stats, store_too_large);
 	else
 		STAT_INC(op->env->stats, store_no_memory);
+	watch_mut_refused(op, st);
 	reply_status(op, st);
-	if (req->cmd == PROTO_CMD_SET)
+	if (req->cmd == PROTO_CMD_SET) {
+		watch_lookup(op, req->key, req->nkey);
 		store_delete(op->env->store, req->key, req->nkey);
+	}
 	op->state->swallow = value_wire_len(req);
 	return DISPATCH_SWALLOW;
 }
@@ -254,6 +412,8 @@ dispatch_value(const struct dispatch_env *env, const struct proto_req *req,
 	struct op		 op = { env, req, state, sink };
 	struct thread_stats	*ts = env->stats;
 	item_t			*it = state->it;
+	struct watch_mut	 wm;
+	bool			 watched;
 	store_status_t		 st;
 
 	state->it = NULL;
@@ -267,8 +427,12 @@ dispatch_value(const struct dispatch_env *env, const struct proto_req *req,
 	}
 	if (req->cmd == PROTO_CMD_MS)
 		return meta_set_value(&op, it);
+	watch_lookup(&op, item_key(it), item_nkey(it));
+	watched = watch_mut_note(&op, it, req->exptime, &wm);
 	st = store_commit(env->store, it, store_mode_of(req->cmd),
 	    client_cas(env, req->cas), NULL);
+	if (watched)
+		watch_mut_done(&op, &wm, st);
 	if (req->cmd == PROTO_CMD_CAS) {
 		if (st == STORE_STORED)
 			STAT_INC(ts, cas_hits);
@@ -290,8 +454,11 @@ op_delete(const struct op *op)
 	store_status_t st;
 
 	detail(op, STATS_DETAIL_DEL, op->req->key, op->req->nkey, false);
+	watch_lookup(op, op->req->key, op->req->nkey);
 	st = store_delete(op->env->store, op->req->key, op->req->nkey);
 
+	if (st == STORE_DELETED && watch_wants(WATCH_DELETIONS))
+		watch_deleted(op->req->key, op->req->nkey, false, 0);
 	if (st == STORE_DELETED)
 		STAT_INC(op->env->stats, delete_hits);
 	else
@@ -310,6 +477,7 @@ op_arith(const struct op *op)
 	uint64_t		 result;
 	store_status_t		 st;
 
+	watch_lookup(op, req->key, req->nkey);
 	st = store_incr(op->env->store, req->key, req->nkey, incr, req->delta,
 	    &result);
 	if (st == STORE_NOT_FOUND) {
@@ -336,6 +504,7 @@ op_touch(const struct op *op)
 	store_status_t st;
 
 	STAT_INC(op->env->stats, cmd_touch);
+	watch_lookup(op, op->req->key, op->req->nkey);
 	st = store_touch(op->env->store, op->req->key, op->req->nkey,
 	    op->req->exptime);
 	if (st == STORE_TOUCHED)
@@ -452,6 +621,26 @@ static enum dispatch_next
 op_lru_crawler(const struct op *op)
 {
 	return dump_lru_crawler(op->env, op->req, op->state, op->sink);
+}
+
+/* watch [streams]: checked here, -W first as memcached does; the
+ * connection becomes a watcher (DISPATCH_WATCH). */
+static enum dispatch_next
+op_watch(const struct op *op)
+{
+	static const char off[] = "CLIENT_ERROR watch commands not allowed\r\n";
+
+	if (op->env->no_watch) {
+		proto_out_copy(op->sink->out, off, sizeof off - 1);
+		return DISPATCH_DONE;
+	}
+	op->state->watch_streams = watch_parse_streams(op->req->arg,
+	    op->req->narg);
+	if (op->state->watch_streams == 0) {
+		reply(op, PROTO_R_ERROR);
+		return DISPATCH_DONE;
+	}
+	return DISPATCH_WATCH;
 }
 
 /* ---- run-time tuning ---------------------------------------------- */
@@ -603,6 +792,7 @@ op_mg(const struct op *op)
 		return DISPATCH_DONE;
 	}
 	st = store_mget(op->env->store, req->key, req->nkey, &o, &it, &info);
+	watch_fetch(op, req->key, req->nkey, st == STORE_OK ? it : NULL);
 	if (st != STORE_OK) {
 		STAT_INC(ts, cmd_get);
 		STAT_INC(ts, get_misses);
@@ -667,6 +857,7 @@ op_ms(const struct op *op)
 		STAT_INC(op->env->stats, store_too_large);
 	else
 		STAT_INC(op->env->stats, store_no_memory);
+	watch_mut_refused(op, st);
 	reply_status(op, st);
 	if (meta_set_mode(req->meta.mode) == STORE_SET)
 		store_delete(op->env->store, req->key, req->nkey);
@@ -690,6 +881,8 @@ meta_set_value(const struct op *op, item_t *it)
 	struct proto_hit	 h = { .ttl = -1 };
 	char			 key[STORE_KEY_MAX];
 	uint64_t		 cas = 0;
+	struct watch_mut	 wm;
+	bool			 watched;
 	store_status_t		 st;
 
 	/* The item goes to the store; what the reply tells of it is kept. */
@@ -699,8 +892,12 @@ meta_set_value(const struct op *op, item_t *it)
 	h.flags = item_flags(it);
 	h.nbytes = item_nbytes(it);
 	STAT_INC(ts, cmd_set);
+	watch_lookup(op, item_key(it), item_nkey(it));
+	watched = watch_mut_note(op, it, has(req, 'T') ? m->ttl : 0, &wm);
 	st = store_commit_meta(op->env->store, it, meta_set_mode(m->mode), &o,
 	    &cas);
+	if (watched)
+		watch_mut_done(op, &wm, st);
 	/* As memcached 1.6.18 counts: no cas_badval in append modes. */
 	if (o.has_cas) {
 		if (st == STORE_STORED)
@@ -740,9 +937,13 @@ op_md(const struct op *op)
 		reply(op, PROTO_R_BAD_FORMAT);
 		return DISPATCH_DONE;
 	}
+	watch_lookup(op, req->key, req->nkey);
 	st = store_mdelete(op->env->store, req->key, req->nkey, &o);
 	/* As memcached 1.6.18 counts: marking stale is no delete, a CAS
 	 * mismatch is a miss. */
+	if (st == STORE_DELETED && !o.invalidate &&
+	    watch_wants(WATCH_DELETIONS))
+		watch_deleted(req->key, req->nkey, true, 0);
 	if (st == STORE_DELETED && !o.invalidate)
 		STAT_INC(op->env->stats, delete_hits);
 	else if (st == STORE_NOT_FOUND || st == STORE_EXISTS)
@@ -776,6 +977,7 @@ op_ma(const struct op *op)
 		reply(op, PROTO_R_BAD_FORMAT);
 		return DISPATCH_DONE;
 	}
+	watch_lookup(op, req->key, req->nkey);
 	st = store_marith(op->env->store, req->key, req->nkey, &o, &result,
 	    &it, &info);
 	if (st == STORE_NOT_FOUND) {
@@ -977,6 +1179,7 @@ static const op_fn handlers[PROTO_CMD_COUNT] = {
 	[PROTO_CMD_CACHE_MEMLIMIT] = op_memlimit,
 	[PROTO_CMD_SLABS] = op_slabs,
 	[PROTO_CMD_LRU] = op_lru,
+	[PROTO_CMD_WATCH] = op_watch,
 };
 
 /* Starts or resumes a request. */

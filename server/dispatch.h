@@ -15,6 +15,9 @@
  *            2 bytes after them (none when req->bare_value: pass "\r\n"),
  *            then call dispatch_value
  *   SWALLOW  a refused storage command: discard state->swallow bytes
+ *   WATCH    "watch": the caller makes the connection a watcher of
+ *            state->watch_streams (watch.h) and replies OK, or the
+ *            error of watch_add
  *   CLOSE    close once what is queued has been sent (also: a request
  *            refused because the connection has not authenticated)
  *
@@ -81,6 +84,10 @@ struct dispatch_env {
 	void	(*detail)(void *ctx, int op, const char *key, size_t nkey,
 		    bool hit);
 	const int *detail_on;
+	/* "watch": -W refuses it; cfd is the connection's descriptor, which
+	 * the watch lines show (watch.h). */
+	bool	 no_watch;
+	int	 cfd;
 };
 
 enum dispatch_next {
@@ -88,7 +95,8 @@ enum dispatch_next {
 	DISPATCH_AGAIN,
 	DISPATCH_VALUE,
 	DISPATCH_SWALLOW,
-	DISPATCH_CLOSE
+	DISPATCH_CLOSE,
+	DISPATCH_WATCH
 };
 
 /* What a request carries from one step to the next. */
@@ -103,6 +111,7 @@ struct dispatch_state {
 					 * set may carve its item directly
 					 * (store_reserve_direct); the caller
 					 * then feeds it at once */
+	unsigned	 watch_streams;	/* WATCH: what "watch" asked for */
 };
 
 /* Starts (state zeroed) or resumes (after AGAIN) a request. */

@@ -42,6 +42,7 @@
 #include "tls.h"
 #include "stats_detail.h"
 #include "snapshot.h"
+#include "watch.h"
 #include "worker.h"
 
 /* Asks the main loop to stop; safe from any thread. */
@@ -440,6 +441,7 @@ run(struct server *srv, struct listeners *ls)
 	sc.item_size_max = srv->opts->item_size_max;
 	sc.no_evict = srv->opts->no_evict;
 	sc.clock = wall_clock;
+	sc.evicted = watch_evicted;
 	if ((srv->store = store_create(&sc)) == NULL) {
 		fprintf(stderr, "cached: cannot create the store\n");
 		return 1;
@@ -459,7 +461,9 @@ run(struct server *srv, struct listeners *ls)
 		fprintf(stderr, "cached: cannot install signal handlers\n");
 	else if (store_expiry_start(srv->store) != 0)
 		fprintf(stderr, "cached: cannot start the expiry thread\n");
-	else if (workers_init(srv, srv->opts->threads) != 0 ||
+	else if (!watch_init(srv->opts->threads,
+	    srv->opts->worker_logbuf_size) ||
+	    workers_init(srv, srv->opts->threads) != 0 ||
 	    workers_start(srv) != 0)
 		fprintf(stderr, "cached: cannot start worker threads\n");
 	else if (listeners_start(ls, srv) != 0)

@@ -46,7 +46,7 @@ static const char usage_text[] =
 "                          turn (default 20)\n"
 "  -C, --disable-cas       no CAS values: gets shows 0, cas answers EXISTS\n"
 "  -F, --disable-flush-all refuse flush_all\n"
-"  -W, --disable-watch     refuse watch (cached has no watch command yet)\n"
+"  -W, --disable-watch     refuse the watch command (log streams)\n"
 "  -D CHAR                 key prefix delimiter for per-prefix stats (default :),\n"
 "                          which it turns on (stats detail dump)\n"
 "  -L, --enable-largepages accepted with a warning: no large pages are used\n"
@@ -69,6 +69,9 @@ static const char usage_text[] =
 "        snapshot=PATH         the same as -e PATH\n"
 "        snapshot_interval=S   also write the snapshot every S seconds\n"
 "                              (default 0: only at a clean stop)\n"
+"        watcher_logbuf_size=KB  output a watch connection queues before it\n"
+"                              loses lines (default 256)\n"
+"        worker_logbuf_size=KB lines each worker holds for a watcher (64)\n"
 "        maxconns_fast         refuse connections over -c at once (the default;\n"
 "                              no_maxconns_fast is accepted with a warning)\n"
 "        hashpower=N           accepted (12-32), with a warning: the hash\n"
@@ -333,8 +336,6 @@ static const struct ext_row {
 	{ "hot_max_factor",	 EXT_WARN, V_NEED, LRU },
 	{ "warm_max_factor",	 EXT_WARN, V_NEED, LRU },
 	{ "temporary_ttl",	 EXT_WARN, V_NEED, LRU },
-	{ "watcher_logbuf_size", EXT_WARN, V_NEED, "cached has no watch" },
-	{ "worker_logbuf_size",	 EXT_WARN, V_NEED, "cached has no watch" },
 	{ "read_buf_mem_limit",	 EXT_WARN, V_NEED,
 	    "read buffers are per connection, bounded by the line limits" },
 	{ "resp_obj_mem_limit",	 EXT_WARN, V_NEED,
@@ -426,6 +427,16 @@ parse_one_extended(struct options *o, char *arg)
 		o->write_timeout = (unsigned)v;
 	} else if (strcmp(arg, "port_file") == 0) {
 		o->port_file = val;
+	} else if (strcmp(arg, "watcher_logbuf_size") == 0 ||
+	    strcmp(arg, "worker_logbuf_size") == 0) {
+		/* KB, as memcached; its bound on the value is 1 GB */
+		if (!parse_ulong(val, 1, 1024 * 1024, &v))
+			return usage_error("bad log buffer size '%s' (KB, "
+			    "1-1048576)", val);
+		if (arg[1] == 'a')
+			o->watcher_logbuf_size = (size_t)v * 1024;
+		else
+			o->worker_logbuf_size = (size_t)v * 1024;
 	} else if (strcmp(arg, "snapshot") == 0) {	/* issue 15 */
 		if (*val == '\0')
 			return usage_error("%s", "snapshot needs a path");
@@ -702,6 +713,8 @@ options_parse(struct options *o, int argc, char **argv)
 	o->cas_enabled = true;
 	o->flush_enabled = true;
 	o->watch_enabled = true;
+	o->watcher_logbuf_size = 256 * 1024;	/* memcached's defaults */
+	o->worker_logbuf_size = 64 * 1024;
 	o->prefix_delimiter = ':';
 	o->growth_factor = 1.25;
 	o->chunk_size = 48;

@@ -53,6 +53,11 @@ struct options {
 	bool		 flush_enabled;	/* -F clears, "flush_enabled" */
 	bool		 watch_enabled;	/* -W clears (no "stats settings"
 					 * line in memcached 1.6.18) */
+	/* -o watcher_logbuf_size / worker_logbuf_size, in bytes (memcached
+	 * takes KB): the most a watcher's connection queues, and each
+	 * (watcher, worker) ring of lines (watch.h) */
+	size_t		 watcher_logbuf_size;
+	size_t		 worker_logbuf_size;
 	char		 prefix_delimiter; /* -D, "stat_key_prefix" (':') */
 	bool		 detail_enabled; /* -D sets, "detail_enabled" */
 	double		 growth_factor;	/* -f, "growth_factor" (1.25), unused */

@@ -34,6 +34,7 @@
 #include "server.h"
 #include "snapshot.h"
 #include "stats.h"
+#include "watch.h"
 #include "tls.h"
 #include "stats_detail.h"
 #include "version.h"
@@ -292,6 +293,8 @@ stats_general(const struct stats_ctx *c)
 static void
 stats_general_store(const struct stats_ctx *c, const struct store_stats *ss)
 {
+	struct watch_stats ws;
+
 	/* No slab classes, so no pages move between them. */
 	emit_u64(c, "slab_reassign_rescues", 0);
 	emit_u64(c, "slab_reassign_chunk_rescues", 0);
@@ -306,12 +309,14 @@ stats_general_store(const struct stats_ctx *c, const struct store_stats *ss)
 	emit_u64(c, "lru_crawler_starts", ss->expiry_runs);
 	emit_u64(c, "lru_maintainer_juggles", 0);
 	emit_u64(c, "malloc_fails", 0);
-	/* No "watch" command: no log watchers. */
+	/* "watch" (watch.h): no shared per-worker buffer can drop an
+	 * event; a line is either taken by a watcher's ring or skipped. */
+	watch_get_stats(&ws);
 	emit_u64(c, "log_worker_dropped", 0);
-	emit_u64(c, "log_worker_written", 0);
-	emit_u64(c, "log_watcher_skipped", 0);
-	emit_u64(c, "log_watcher_sent", 0);
-	emit_u64(c, "log_watchers", 0);
+	emit_u64(c, "log_worker_written", ws.written);
+	emit_u64(c, "log_watcher_skipped", ws.skipped);
+	emit_u64(c, "log_watcher_sent", ws.sent);
+	emit_u64(c, "log_watchers", ws.watchers);
 	emit_u64(c, "unexpected_napi_ids", 0);
 	emit_u64(c, "round_robin_fallback", 0);
 	emit_u64(c, "bytes", ss->bytes);
@@ -412,8 +417,8 @@ stats_settings(const struct stats_ctx *c)
 	emit_bool(c, "temp_lru", t.temp_lru);
 	emit_u64(c, "temporary_ttl", (uint64_t)t.temporary_ttl);
 	emit_u64(c, "idle_timeout", o->idle_timeout);
-	emit_u64(c, "watcher_logbuf_size", 262144);	/* memcached's default */
-	emit_u64(c, "worker_logbuf_size", 65536);	/* memcached's default */
+	emit_u64(c, "watcher_logbuf_size", o->watcher_logbuf_size);
+	emit_u64(c, "worker_logbuf_size", o->worker_logbuf_size);
 	emit_u64(c, "read_buf_mem_limit", 0);	/* memcached's default */
 	emit_str(c, "track_sizes", "no");
 	emit_str(c, "inline_ascii_response", "no");

@@ -24,21 +24,27 @@
 #include "conn.h"
 #include "log.h"
 #include "server.h"
+#include "watch.h"
 #include "worker.h"
 
-/* Describes the peer of fd as "tcp:1.2.3.4:5" / "unix:" for stats conns. */
+/* Describes the peer of connection c as "tcp:1.2.3.4:5" / "unix:" for
+ * stats conns, and keeps its address for the watch lines. */
 static void
-peer_name(int fd, char *out, size_t cap)
+peer_name(struct conn *c)
 {
 	struct sockaddr_storage	ss;
 	socklen_t		len = sizeof ss;
 	char			host[INET6_ADDRSTRLEN] = "?";
+	char			*out = c->addr;
+	size_t			 cap = sizeof c->addr;
 	int			port = 0;
 
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0) {
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &len) != 0) {
 		snprintf(out, cap, "unknown");
 		return;
 	}
+	c->peer = ss;
+	c->peer_len = len;
 	if (ss.ss_family == AF_INET) {
 		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
 
@@ -72,7 +78,10 @@ worker_adopt(struct worker *w, struct new_conn *nc)
 		__atomic_fetch_sub(&w->srv->curr_conns, 1, __ATOMIC_RELAXED);
 		return;
 	}
-	peer_name(nc->fd, c->addr, sizeof c->addr);
+	peer_name(c);
+	if (watch_wants(WATCH_CONNEVENTS))
+		watch_conn_event(true, (struct sockaddr *)&c->peer,
+		    c->peer_len, c->fd, WATCH_CLOSE_NORMAL);
 	log_msg(LOG_DEBUG, "<%d new auto-negotiating client connection",
 	    nc->fd);
 	pthread_mutex_lock(&w->lock);
@@ -132,6 +141,7 @@ worker_main(void *arg)
 {
 	struct worker *w = arg;
 
+	watch_thread_slot(w->id);	/* its own rings to each watcher */
 	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
 	return NULL;
 }

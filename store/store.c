@@ -606,6 +606,8 @@ store_configure(store_t *st, const struct store_config *cfg)
 	st->no_evict = cfg->no_evict;
 	st->clock = cfg->clock ? cfg->clock : default_clock;
 	st->clock_ctx = cfg->clock_ctx;
+	st->evicted = cfg->evicted;
+	st->evicted_ctx = cfg->evicted_ctx;
 	pool_init(&st->pool, st->mem_limit, page > 0 ? (size_t)page : 4096);
 	st->pool.clock = st->clock;
 	st->pool.clock_ctx = st->clock_ctx;

@@ -59,6 +59,16 @@
 typedef struct store store_t;
 typedef struct item item_t;
 
+/* An evicted item, as store_config.evicted hears of it. */
+struct store_evicted {
+	const char	*key;
+	size_t		 nkey;
+	size_t		 nbytes;
+	bool		 fetched;	/* read since it was stored */
+	int64_t		 ttl;		/* seconds it had left, -1: no exptime */
+	uint32_t	 idle;		/* seconds since last accessed */
+};
+
 /* Returns the current unix time in seconds. */
 typedef uint32_t (*store_clock_fn)(void *ctx);
 
@@ -69,6 +79,10 @@ struct store_config {
 	bool		no_evict;	/* -M: fail stores instead of evicting */
 	store_clock_fn	clock;		/* NULL means time(NULL) */
 	void	       *clock_ctx;
+	/* Called for each item evicted, under its shard lock: must not call
+	 * the store.  NULL: nothing is told. */
+	void		(*evicted)(void *ctx, const struct store_evicted *e);
+	void	       *evicted_ctx;
 };
 
 /* Each status maps one to one onto a wire reply. */

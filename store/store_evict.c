@@ -79,6 +79,22 @@ item_move(store_t *st, struct shard *sh, item_t *it, uint64_t hv)
 	return true;
 }
 
+/* Tells store_config.evicted of an item about to be evicted. */
+static void
+tell_evicted(store_t *st, const item_t *it, uint32_t now)
+{
+	struct store_evicted e = {
+		.key = item_key(it), .nkey = item_nkey(it),
+		.nbytes = item_nbytes(it),
+		.fetched = item_has_bit(it, ITEM_FETCHED),
+		.ttl = it->exptime == 0 ? -1 :
+		    (int64_t)it->exptime - (int64_t)now,
+		.idle = item_idle(it, now),
+	};
+
+	st->evicted(st->evicted_ctx, &e);
+}
+
 /*
  * Empties one item of a segment being evacuated: reaps it if dead, moves
  * it if it was hit since it was stored (or always, when compacting), and
@@ -103,6 +119,8 @@ evac_item(store_t *st, struct seg *s, item_t *it, bool compact)
 		    !item_move(st, sh, it, hv)) {
 			atomic_store_explicit(&st->evicted_time,
 			    item_idle(it, now), memory_order_relaxed);
+			if (st->evicted != NULL)
+				tell_evicted(st, it, now);
 			item_unlink(st, sh, it, hv, UNLINK_EVICTED);
 		}
 	}

@@ -397,6 +397,9 @@ struct store {
 	bool			no_evict;
 	store_clock_fn		clock;
 	void		       *clock_ctx;
+	void			(*evicted)(void *ctx,
+				    const struct store_evicted *e);
+	void		       *evicted_ctx;
 	uint64_t		seed;
 	/* Read by every operation: kept off the lines the pool writes. */
 	_Atomic uint64_t	flush_word;	/* generation << 32 | due */

@@ -188,7 +188,8 @@ class CliTest(unittest.TestCase):
         quiet = [["-r"], ["-k"], ["-R", "5"], ["--max-reqs-per-event=5"],
                  ["-C"], ["-F"], ["-W"], ["-D", "#"], ["-o", "modern"],
                  ["-o", "maxconns_fast"], ["-o", "no_drop_privileges"],
-                 ["-o", "modern,idle_timeout=60"]]
+                 ["-o", "modern,idle_timeout=60"],
+                 ["-o", "worker_logbuf_size=64,watcher_logbuf_size=128"]]
         warned = [(["-L"], 1), (["-f", "1.5"], 1), (["-n", "64"], 1),
                   (["-N", "2"], 1), (["--slab-growth-factor=2"], 1),
                   (["-o", "hashpower=16"], 1),
@@ -199,7 +200,6 @@ class CliTest(unittest.TestCase):
                   (["-o", "hash_algorithm=murmur3"], 1),
                   (["-o", "ext_path=/tmp/x:1G"], 1),
                   (["-o", "track_sizes"], 1),
-                  (["-o", "worker_logbuf_size=64"], 1),
                   (["-o", "slab_chunk_max=16"], 1)]
         for args, nwarn in [(a, 0) for a in quiet] + warned:
             with self.subTest(args=args), tempfile.TemporaryFile() as err:

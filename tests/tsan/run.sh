@@ -8,7 +8,10 @@
 #     tests/unit/test_store_iter (a dump walking while a writer thread
 #     grows and shrinks the tables), tests/unit/test_store_snap (a
 #     snapshot written while a thread writes, loads spread over threads);
-#   - cached -t 4 -m 2 under server_load.py: 16 clients, timers firing;
+#   - tests/unit/test_watch_ring: watch's lock-free ring, one thread
+#     pushing a million lines while another drains it;
+#   - cached -t 4 -m 2 under server_load.py: 16 clients, timers firing,
+#     watchers of every stream coming and going (some never reading);
 #   - cached -Z under test_tls.py's TLS, reload and start-up classes:
 #     handshakes on every worker while refresh_certs and SIGHUP swap the
 #     certificates (skipped, and said so, without the openssl command).
@@ -37,7 +40,8 @@ fi
 progs="cached tests/tsan/store_hammer"
 grep -q '^tests/unit/test_store' "$out/Makefile" 2>/dev/null &&
     progs="$progs tests/unit/test_store tests/unit/test_store_meta \
-    tests/unit/test_store_iter tests/unit/test_store_snap"
+    tests/unit/test_store_iter tests/unit/test_store_snap \
+    tests/unit/test_watch_ring"
 # shellcheck disable=SC2086
 make -C "$out" -j"$(nproc)" $progs >"$out/build.log" 2>&1 || {
 	tail -n 30 "$out/build.log"
@@ -67,6 +71,9 @@ step store_hammer "$out/tests/tsan/store_hammer" 16 "$hammer_secs"
 # issue 15: a snapshot written while a thread writes; the parallel load.
 [ -x "$out/tests/unit/test_store_snap" ] &&
     step test_store_snap sh -c "'$out/tests/unit/test_store_snap' >'$out/test_store_snap.log' 2>&1"
+# watch's ring of log lines: a producer and a consumer thread.
+[ -x "$out/tests/unit/test_watch_ring" ] &&
+    step test_watch_ring sh -c "'$out/tests/unit/test_watch_ring' >'$out/test_watch_ring.log' 2>&1"
 step server_load env CACHED="$out/cached" PYTHONDONTWRITEBYTECODE=1 \
     python3 tests/tsan/server_load.py "$load_secs"
 if command -v openssl >/dev/null; then

@@ -5,7 +5,8 @@ batches of get/gets/gat, set/add/replace/append/prepend/cas, delete,
 incr/decr, touch and the odd flush_all, stats and stats conns, on a shared
 key set with short TTLs, while -m 2 keeps the store evicting, the expiry
 thread reclaims, and idle_timeout and write_timeout close the silent and
-the never-reading connections opened alongside.
+the never-reading connections opened alongside, and "watch"
+connections of every stream come and go (some never reading).
 
     CACHED=build-tsan/cached python3 tests/tsan/server_load.py [seconds]
 
@@ -188,6 +189,30 @@ def nuisances(port, deadline):
         s.close()
 
 
+def watchers(port, deadline):
+    """watch connections coming and going under the load: of each three,
+    two read what they get, one never reads (its lines are skipped)."""
+    r = random.Random(7)
+    while time.monotonic() < deadline:
+        socks = []
+        for streams in (b"", b"fetchers mutations",
+                        b"evictions connevents deletions mutations "
+                        b"fetchers"):
+            s = socket.create_connection(("127.0.0.1", port), 30)
+            s.sendall(b"watch " + streams + b"\r\n")
+            socks.append(s)
+        end = time.monotonic() + r.uniform(0.2, 1.0)
+        while time.monotonic() < end:
+            for s in socks[:2]:
+                s.settimeout(0.05)
+                try:
+                    s.recv(65536)
+                except socket.timeout:
+                    pass
+        for s in socks:
+            s.close()
+
+
 def main():
     secs = float(sys.argv[1]) if len(sys.argv) > 1 else 20
     with Server("-t", "4", "-m", "2", "-c", "200",
@@ -202,6 +227,8 @@ def main():
                                            result))
                     for i in range(4)]
         threads.append(threading.Thread(target=nuisances,
+                                        args=(srv.port, deadline)))
+        threads.append(threading.Thread(target=watchers,
                                         args=(srv.port, deadline)))
         for t in threads:
             t.start()

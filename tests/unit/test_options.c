@@ -56,6 +56,8 @@ test_defaults(void **state)
 	assert_true(o.cas_enabled);
 	assert_true(o.flush_enabled);
 	assert_true(o.watch_enabled);
+	assert_int_equal(o.watcher_logbuf_size, 256 * 1024);
+	assert_int_equal(o.worker_logbuf_size, 64 * 1024);
 	assert_int_equal(o.prefix_delimiter, ':');
 	assert_false(o.detail_enabled);
 	assert_true(o.growth_factor > 1.24 && o.growth_factor < 1.26);
@@ -120,6 +122,11 @@ test_extended_lists(void **state)
 	assert_int_equal(parse(&o, "-o", "port_file=/tmp/p", NULL),
 	    OPTIONS_RUN);
 	assert_string_equal(o.port_file, "/tmp/p");
+	/* watch's buffers, in KB as memcached takes them */
+	assert_int_equal(parse(&o, "-o", "watcher_logbuf_size=1024,"
+	    "worker_logbuf_size=8", NULL), OPTIONS_RUN);
+	assert_int_equal(o.watcher_logbuf_size, 1024 * 1024);
+	assert_int_equal(o.worker_logbuf_size, 8 * 1024);
 }
 
 /* Unknown flags, bad values, -Z without a certificate and a snapshot
@@ -137,7 +144,8 @@ test_usage_errors(void **state)
 		{ "-e", "" }, { "-o", "snapshot_interval=5" },	/* no path */
 		{ "-Z" }, { "--enable-ssl" },	/* without ssl_chain_cert */
 		{ "-o", "ssl_verify_mode=4" }, { "-o", "ssl_bogus=1" },
-		{ "-o", "idle_timeout" },
+		{ "-o", "idle_timeout" }, { "-o", "worker_logbuf_size=0" },
+		{ "-o", "watcher_logbuf_size=x" }, { "-o", "worker_logbuf_size" },
 	};
 	struct options o;
 
