@@ -216,8 +216,12 @@ class SlowClientTest(unittest.TestCase):
             self.assertLess(worst, (self.T + 2) * TIME_SCALE)
             self.assertEqual(served["bad"], 0)
             self.assertGreater(served["n"], 100)
-            if not INSTRUMENTED:
-                self.assertLess(served["max"], 1.0)
+            # Not starved: a round trip well under the trickling's length
+            # (a worker stuck on the tricklers would stall it throughout).
+            # The bound is loose because this client shares the GIL with
+            # the thread trickling on 1,000 sockets (1.04 s seen at load
+            # average 14).
+            self.assertLess(served["max"], self.T * TIME_SCALE)
             self.assertGreaterEqual(int(normal.stats()["idle_kicks"]), n)
 
     @staticmethod
@@ -510,7 +514,9 @@ class ShutdownTest(unittest.TestCase):
         print("SIGTERM with %d open connections: exit %d after %.3f s"
               % (n, status, took))
         self.assertEqual(status, 0)
-        self.assertLess(took, 1.0 if not INSTRUMENTED else 10 * TIME_SCALE)
+        # Exit does not wait on clients (stop() would SIGKILL at 10 s);
+        # loose enough for a loaded machine.
+        self.assertLess(took, (3 if not INSTRUMENTED else 10) * TIME_SCALE)
         for c in clients:
             c.close()
 
