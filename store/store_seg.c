@@ -139,7 +139,7 @@ pool_init(struct pool *p, size_t limit, size_t page_size)
  * aligned address, which costs a resident page per segment.
  */
 static void *
-seg_map(size_t size)
+seg_map(size_t size, bool prefault)
 {
 	char *m = mmap(NULL, 2 * size, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -152,6 +152,13 @@ seg_map(size_t size)
 		munmap(m, a - (uintptr_t)m);
 	if (a + size < (uintptr_t)m + 2 * size)
 		munmap((void *)(a + size), (uintptr_t)m + size - a);
+#ifdef MADV_POPULATE_WRITE
+	/* Before Linux 5.14 this fails, and the pages fault in as used. */
+	if (prefault)
+		madvise((void *)a, size, MADV_POPULATE_WRITE);
+#else
+	(void)prefault;
+#endif
 	return (void *)a;
 }
 
@@ -291,7 +298,8 @@ seg_get(struct pool *p, bool reserve)
 	if (s == NULL) {
 		if (!mem_try_charge(p, p->seg_size, reserve ? 0 : headroom(p)))
 			return NULL;
-		if ((m = seg_map(p->seg_size)) == NULL) {
+		if ((m = seg_map(p->seg_size, atomic_load_explicit(
+		    &p->prefault, memory_order_relaxed))) == NULL) {
 			mem_uncharge(p, p->seg_size);
 			return NULL;
 		}
@@ -315,6 +323,13 @@ arena_seal(struct pool *p, struct arena *a)
 	fifo_append(p, a->active);
 	lock_drop(&p->lock, LOCK_POOL);
 	a->active = NULL;
+}
+
+/* Maps new segments populated, or not. */
+void
+pool_prefault(struct pool *p, bool on)
+{
+	atomic_store_explicit(&p->prefault, on, memory_order_relaxed);
 }
 
 /* Lowers a segment's min_exp to exptime (0 is ignored). */
