@@ -46,7 +46,7 @@
  * takes the writer's hash seed, so the records arrive in the new store's
  * own table order, and sizes the tables for them up front; items are
  * carved straight from the file into segments and linked in runs of one
- * shard per lock hold (store_ready, stage_link).  When the items to load
+ * shard per lock hold (store_ready, stage_flush).  When the items to load
  * need more than ~85% of the store's limit (a smaller -m), their (access
  * time, offset) pairs are sorted and only the most recently accessed
  * ones that fit are loaded, oldest first in chunks the threads take in
@@ -764,9 +764,10 @@ struct reader {
 	size_t		 msglen;
 };
 
-/* An item carved and filled, waiting to be linked. */
+/* An item carved, waiting for its value and to be linked. */
 struct staged {
 	item_t		*it;
+	const char	*value;		/* in the file */
 	uint64_t	 hv;
 	uint64_t	 cas;
 };
@@ -1156,9 +1157,14 @@ rec_load_slow(struct worker *w, const struct rec *c)
 		w->r.skipped_room++;
 }
 
-/* Links the staged items, in runs of one shard per lock hold. */
+/*
+ * Fills the staged items' values, then links them in runs of one shard
+ * per lock hold.  Carving, copying and linking each in a loop of its own
+ * keeps a locked instruction (the arena's lock, the shard's) from
+ * waiting on every value's stores to reach the cache.
+ */
 static void
-stage_link(struct worker *w)
+stage_flush(struct worker *w)
 {
 	store_t		*st = w->rd->st;
 	struct shard	*sh = NULL, *next;
@@ -1167,6 +1173,11 @@ stage_link(struct worker *w)
 	uint32_t	 now = 0;
 	bool		 expired;
 
+	for (size_t i = 0; i < w->nstage; i++) {
+		s = &w->stage[i];
+		memcpy(item_value_mut(s->it), s->value, s->it->nbytes);
+		s->hv = key_hash(st, item_key(s->it), item_nkey(s->it));
+	}
 	for (size_t i = 0; i < w->nstage; i++) {
 		s = &w->stage[i];
 		next = &st->shards[shard_index(st, s->hv)];
@@ -1207,27 +1218,26 @@ stage_link(struct worker *w)
 	w->nstage = 0;
 }
 
-/* Carves a record's item, fills it and stages it for linking. */
+/* Carves a record's item (header and key) and stages it. */
 static void
 stage_rec(struct worker *w, const struct rec *c)
 {
-	store_t	*st = w->rd->st;
 	item_t	*it;
 
 	if (!rec_wanted(w->rd, c, w->now, &w->r))
 		return;
-	it = item_new(st, c->key, c->nkey, c->flags, c->exptime, c->nbytes);
+	it = item_new(w->rd->st, c->key, c->nkey, c->flags, c->exptime,
+	    c->nbytes);
 	if (it == NULL) {
 		/* No room without evicting: what is staged goes first, so
 		 * a later record of a key still wins. */
-		stage_link(w);
+		stage_flush(w);
 		rec_load_slow(w, c);
 		return;
 	}
-	memcpy(item_value_mut(it), c->value, c->nbytes);
 	assert(w->nstage < w->stage_cap);
-	w->stage[w->nstage++] = (struct staged){ it,
-	    key_hash(st, c->key, c->nkey), c->cas };
+	w->stage[w->nstage++] = (struct staged){ .it = it, .value = c->value,
+	    .cas = c->cas };
 }
 
 /* A loading thread: whole blocks, its range first. */
@@ -1248,7 +1258,7 @@ load_blocks_main(void *arg)
 			    &c);
 			stage_rec(w, &c);
 		}
-		stage_link(w);
+		stage_flush(w);
 	}
 	return NULL;
 }
@@ -1277,7 +1287,7 @@ load_ages_main(void *arg)
 			    rd->len - rd->ages[i].off, &c);
 			stage_rec(w, &c);
 		}
-		stage_link(w);
+		stage_flush(w);
 	}
 	return NULL;
 }
