@@ -695,6 +695,22 @@ rec_decode(const uint8_t *p, size_t avail, struct rec *r)
 	return len;
 }
 
+/* Decodes a record of a checked file (rec_decode found it sound); its
+ * length. */
+static size_t
+rec_read(const uint8_t *p, struct rec *r)
+{
+	r->exptime = get32(p);
+	r->atime = get32(p + 4);
+	r->flags = get32(p + 8);
+	r->nbytes = get32(p + 12);
+	r->cas = get64(p + 16);
+	r->nkey = p[24];
+	r->key = (const char *)p + SNAP_REC;
+	r->value = r->key + r->nkey;
+	return SNAP_REC + (size_t)r->nkey + r->nbytes;
+}
+
 /* An items block the walk found. */
 struct blk {
 	size_t		off;		/* of its header */
@@ -1254,8 +1270,7 @@ load_blocks_main(void *arg)
 		p = rd->buf + rd->blocks[i].off + SNAP_BHDR;
 		w->now = store_now(rd->st);
 		for (used = 0; used < rd->blocks[i].plen; used += l) {
-			l = rec_decode(p + used, rd->blocks[i].plen - used,
-			    &c);
+			l = rec_read(p + used, &c);
 			stage_rec(w, &c);
 		}
 		stage_flush(w);
@@ -1283,8 +1298,7 @@ load_ages_main(void *arg)
 		    rd->nages;
 		w->now = store_now(rd->st);
 		for (; i < end; i++) {
-			rec_decode(rd->buf + rd->ages[i].off,
-			    rd->len - rd->ages[i].off, &c);
+			rec_read(rd->buf + rd->ages[i].off, &c);
 			stage_rec(w, &c);
 		}
 		stage_flush(w);
@@ -1389,8 +1403,7 @@ ages_list(struct reader *rd, size_t cap)
 	for (size_t i = 0; i < rd->nblocks; i++) {
 		off = rd->blocks[i].off + SNAP_BHDR;
 		for (used = 0; used < rd->blocks[i].plen; used += l) {
-			l = rec_decode(rd->buf + off + used,
-			    rd->blocks[i].plen - used, &c);
+			l = rec_read(rd->buf + off + used, &c);
 			if (rd->nages == cap ||
 			    !rec_wanted(rd, &c, rd->now, rd->r))
 				continue;
