@@ -17,6 +17,10 @@
  * Memory accounting: `mem` counts every small segment held (free or not)
  * at seg_size and every loose item at what malloc charges for it, and is
  * raised by compare-and-swap only when that keeps it within the limit.
+ *
+ * Bulk loads (pool_prefault: a snapshot being loaded) map segments a
+ * transparent huge page's worth at a time with their pages in place,
+ * the rest of the chunk going to the free list.
  */
 #define _GNU_SOURCE
 #include "store_internal.h"
