@@ -6,7 +6,12 @@
  * limit keeping the most recently accessed items, a smaller item limit,
  * every truncation and every single-bit flip of a file refused with the
  * store left empty, an abandoned write keeping the old file, and a
- * snapshot taken while a writer thread changes the store.
+ * snapshot taken while a writer thread changes the store.  The loader's
+ * threads (forced to 1 and 4, whatever the machine): the three-lane
+ * CRC32C against the table on random data, the newest-first rule, a key
+ * twice across blocks, many blocks with corrupt ones deep in the file,
+ * the writer's hash seed taken only by an empty store, and version 1
+ * files still read.
  *
  * Time is a fake clock the test advances; files go to a mkdtemp
  * directory removed at the end.
