@@ -3,22 +3,29 @@
  * store/store_snap.c) are written and loaded, and what a snapshot
  * running in the background does to writers' latency.  Not a test.
  *
- *   snap_bench [-k] [-d DIR] [-t WRITERS] [-o OPS] SIZE_GB...
+ *   snap_bench [-kL] [-d DIR] [-r REPEATS] [-T LOAD_THREADS] [-t WRITERS]
+ *       [-o OPS] SIZE_GB...
  *
  * For each size: fills a store with items of 100..2000-byte values
  * (uniform, ~1 KB mean) until their keys and values hold SIZE_GB GiB,
- * writes the snapshot to DIR/snap_bench.snap (fsync included), frees
- * the store, and loads the file (now in the page cache) into a new one;
- * prints seconds and GB/s of key+value bytes for both.  Then, on the
- * last store loaded: WRITERS threads (default 2) each do OPS sets
- * (default 500,000) of random existing keys, once alone and once while
- * a thread writes snapshots back to back; prints the writers' p50, p99,
- * p99.9 and max set latency for both.
+ * then REPEATS times (default 1): writes the snapshot to
+ * DIR/snap_bench.snap (fsync included) and loads the file (now in the
+ * page cache) into a new store; prints seconds, CPU seconds (user +
+ * system, all threads) and GB/s of key+value bytes for each, and their
+ * medians.  Then, on the last store loaded, unless OPS is 0: WRITERS
+ * threads (default 2) each do OPS sets (default 500,000) of random
+ * existing keys, once alone and once while a thread writes snapshots
+ * back to back; prints the writers' p50, p99, p99.9 and max set latency
+ * for both.
  *
+ * -T sets the threads a load uses (default: one per CPU).
  * -k keeps the last file (DIR/snap_bench.snap) for loads by hand.
+ * -L only loads that kept file REPEATS times (for perf stat / record:
+ * the process does little else).
  * Links libstore only; the clock is the wall clock.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -203,37 +210,120 @@ latency(store_t *st, uint64_t nkeys, int with_snap)
 	free(all);
 }
 
+/* Median of n values (sorts them). */
+static double
+median(double *v, size_t n)
+{
+	qsort(v, n, sizeof *v, cmp_d);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Loads path into a new store of about gb GiB, timed; the store is
+ * returned for the latency runs or freed (st_out NULL). */
+static int
+load_once(double gb, double *wall, double *cpu, double *gbps,
+    store_t **st_out)
+{
+	struct snap_result r;
+	char msg[256];
+	store_t *ld;
+	double c0;
+
+	if ((ld = mk(gb * GiB)) == NULL)
+		return -1;
+	c0 = cpu_s();
+	if (store_snap_load(ld, path, &r, msg, sizeof msg) != SNAP_LOADED) {
+		fprintf(stderr, "load: %s\n", msg);
+		return -1;
+	}
+	*cpu = cpu_s() - c0;
+	*wall = (double)r.usec / 1e6;
+	*gbps = (double)r.value_bytes / 1e9 / *wall;
+	printf("  load:  %.2f s (cpu %.2f s), %.2f GB/s, %llu items, "
+	    "%.1f ns/item\n", *wall, *cpu, *gbps, (unsigned long long)r.items,
+	    *cpu * 1e9 / (double)(r.items ? r.items : 1));
+	if (st_out != NULL)
+		*st_out = ld;
+	else
+		store_destroy(ld);
+	return 0;
+}
+
+/* Writes st to path, timed. */
+static int
+write_once(store_t *st, double *wall, double *cpu, double *gbps)
+{
+	struct snap_result r;
+	char msg[256];
+	double c0 = cpu_s();
+
+	if (store_snap_write(st, path, NULL, NULL, &r, msg, sizeof msg) != 0) {
+		fprintf(stderr, "write: %s\n", msg);
+		return -1;
+	}
+	*cpu = cpu_s() - c0;
+	*wall = (double)r.usec / 1e6;
+	*gbps = (double)r.value_bytes / 1e9 / *wall;
+	printf("  write: %.2f s (cpu %.2f s), %.2f GB/s, file %.2f GiB, "
+	    "%llu items\n", *wall, *cpu, *gbps, (double)r.bytes / GiB,
+	    (unsigned long long)r.items);
+	return 0;
+}
+
+#define MAXREP	64
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: snap_bench [-kL] [-d DIR] [-r REPEATS] "
+	    "[-T LOAD_THREADS] [-t WRITERS] [-o OPS] SIZE_GB...\n");
+	exit(64);
+}
+
 int
 main(int argc, char **argv)
 {
-	store_t *st = NULL, *ld;
-	struct snap_result r;
-	char msg[256];
+	store_t *st = NULL, *ld = NULL;
 	uint64_t nkeys = 0;
-	int ch;
+	int ch, reps = 1, load_only = 0;
 
-	while ((ch = getopt(argc, argv, "d:t:o:k")) != -1)
+	while ((ch = getopt(argc, argv, "d:t:o:r:T:kL")) != -1)
 		switch (ch) {
+		case 'T': store_snap_load_threads((unsigned)atoi(optarg));
+			break;
 		case 'd': dir = optarg; break;
 		case 't': nwriters = (unsigned)atoi(optarg); break;
 		case 'o': ops = strtoul(optarg, NULL, 10); break;
+		case 'r': reps = atoi(optarg); break;
 		case 'k': keep = 1; break;
+		case 'L': load_only = 1; keep = 1; break;
 		default:
-			fprintf(stderr, "usage: snap_bench [-d DIR] [-t WRITERS] "
-			    "[-o OPS] SIZE_GB...\n");
-			return 64;
+			usage();
 		}
-	if (optind == argc || nwriters < 1 || nwriters > 64) {
-		fprintf(stderr, "usage: snap_bench [-d DIR] [-t WRITERS] "
-		    "[-o OPS] SIZE_GB...\n");
-		return 64;
-	}
+	if (optind == argc || nwriters < 1 || nwriters > 64 || reps < 1 ||
+	    reps > MAXREP)
+		usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);	/* lines as they come */
 	snprintf(path, sizeof path, "%s/snap_bench.snap", dir);
 	for (int a = optind; a < argc; a++) {
-		double gb = atof(argv[a]), t0, c0;
+		double gb = atof(argv[a]), t0;
+		double ww[MAXREP], wc[MAXREP], wg[MAXREP];
+		double lw[MAXREP], lc[MAXREP], lg[MAXREP];
 		uint64_t bytes;
+		bool last = a + 1 == argc;
 
+		if (load_only) {
+			/* The kept file, loaded again and again (perf). */
+			printf("%.0f GiB: loading %s\n", gb, path);
+			for (int i = 0; i < reps; i++)
+				if (load_once(gb, &lw[i], &lc[i], &lg[i],
+				    NULL) != 0)
+					return 1;
+			printf("  load medians of %d: %.2f s, cpu %.2f s, "
+			    "%.2f GB/s\n", reps, median(lw, reps),
+			    median(lc, reps), median(lg, reps));
+			continue;
+		}
 		if ((st = mk(gb * GiB)) == NULL)
 			return 1;
 		t0 = now_s();
@@ -241,36 +331,29 @@ main(int argc, char **argv)
 		printf("%.0f GiB: %llu items, %.2f GiB of keys+values, filled "
 		    "in %.1f s\n", gb, (unsigned long long)nkeys,
 		    (double)bytes / GiB, now_s() - t0);
-		c0 = cpu_s();
-		if (store_snap_write(st, path, NULL, NULL, &r, msg,
-		    sizeof msg) != 0) {
-			fprintf(stderr, "write: %s\n", msg);
-			return 1;
+		/* Writes and loads interleaved, so a neighbour's burst hits
+		 * both alike. */
+		for (int i = 0; i < reps; i++) {
+			if (write_once(st, &ww[i], &wc[i], &wg[i]) != 0)
+				return 1;
+			if (load_once(gb, &lw[i], &lc[i], &lg[i],
+			    last && i + 1 == reps ? &ld : NULL) != 0)
+				return 1;
 		}
-		printf("  write: %.2f s (cpu %.2f s), %.2f GB/s, file %.2f GiB, "
-		    "%llu items\n", (double)r.usec / 1e6, cpu_s() - c0,
-		    (double)r.value_bytes / 1e9 / ((double)r.usec / 1e6),
-		    (double)r.bytes / GiB, (unsigned long long)r.items);
 		store_destroy(st);
-		if ((ld = mk(gb * GiB)) == NULL)
-			return 1;
-		c0 = cpu_s();
-		if (store_snap_load(ld, path, &r, msg, sizeof msg) !=
-		    SNAP_LOADED) {
-			fprintf(stderr, "load: %s\n", msg);
-			return 1;
-		}
-		printf("  load:  %.2f s (cpu %.2f s), %.2f GB/s, %llu items\n",
-		    (double)r.usec / 1e6, cpu_s() - c0, (double)r.value_bytes /
-		    1e9 / ((double)r.usec / 1e6), (unsigned long long)r.items);
-		if (a + 1 < argc)
-			store_destroy(ld);
-		else
-			st = ld;
+		st = NULL;
+		if (reps > 1)
+			printf("  medians of %d: write %.2f s, cpu %.2f s, "
+			    "%.2f GB/s; load %.2f s, cpu %.2f s, %.2f GB/s\n",
+			    reps, median(ww, reps), median(wc, reps),
+			    median(wg, reps), median(lw, reps),
+			    median(lc, reps), median(lg, reps));
 	}
-	latency(st, nkeys, 0);
-	latency(st, nkeys, 1);
-	store_destroy(st);
+	if (ld != NULL && ops > 0) {
+		latency(ld, nkeys, 0);
+		latency(ld, nkeys, 1);
+	}
+	store_destroy(ld);
 	if (!keep)
 		unlink(path);
 	return 0;

@@ -242,6 +242,40 @@ ht_maybe_resize(struct shard *sh)
 	}
 }
 
+/* Starts a grow past load factor HT_MAX_LOAD, never a shrink: for a
+ * bulk load into a presized table, empty at first. */
+void
+ht_maybe_grow(struct shard *sh)
+{
+	const struct htable *t = &sh->ht[0];
+
+	if (t->used > ((size_t)1 << t->log2) * HT_MAX_LOAD &&
+	    t->log2 < HT_MAX_LOG2)
+		ht_resize(sh, t->log2 + 1);
+}
+
+/* Sizes an empty shard's table for `items` about to be added, as growing
+ * would have sized it, so a bulk load (a snapshot's) never rehashes. */
+void
+ht_presize(struct shard *sh, size_t items)
+{
+	unsigned log2 = sh->ht[0].log2;
+	item_t **b;
+
+	if (ht_rehashing(sh) || sh->ht[0].used != 0)
+		return;
+	while (((size_t)1 << log2) * HT_MAX_LOAD < items &&
+	    log2 < HT_MAX_LOG2)
+		log2++;
+	if (log2 == sh->ht[0].log2 ||
+	    (b = calloc((size_t)1 << log2, sizeof(*b))) == NULL)
+		return;
+	sh->hash_bytes -= pool_malloc_cost(sh->ht[0].b);
+	free(sh->ht[0].b);
+	sh->ht[0] = (struct htable){ .b = b, .log2 = log2 };
+	sh->hash_bytes += pool_malloc_cost(b);
+}
+
 /* Moves one ht[0] chain into ht[1]. */
 static void
 ht_move_bucket(const store_t *st, struct shard *sh, item_t **b)

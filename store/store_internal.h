@@ -232,6 +232,7 @@ struct pool {
 	size_t		 page_size;
 	store_clock_fn	 clock;		/* stamps seg->born */
 	void		*clock_ctx;
+	_Atomic bool	 prefault;	/* map new segments populated */
 	_Atomic uint64_t mem;		/* segments held + loose items */
 	uint32_t	 scan_gen;	/* pool_scan passes (lock) */
 	uint64_t	 room_gen;	/* evacuations ended + frees (lock) */
@@ -284,6 +285,11 @@ void	 pool_loose_sealed(struct pool *p, item_t *it);
 struct seg *pool_seg_of(const struct pool *p, const item_t *it);
 struct seg *pool_seg_at(const struct pool *p, const item_t *it,
 	    bool loose);
+/* With on, new segments are mapped with their pages already in place
+ * (one system call rather than a page fault per page): for bulk loads,
+ * which fill every segment they take at once.  Off by default: a set
+ * that takes a new segment would wait for all of its pages. */
+void	 pool_prefault(struct pool *p, bool on);
 /* Lowers a segment's min_exp to exptime (0 is ignored), and its place
  * in the expiry heap if sealed. */
 void	 pool_note_exptime(struct pool *p, struct seg *s, uint32_t exptime);
@@ -574,6 +580,8 @@ void	 ht_insert(struct shard *sh, item_t *it, uint64_t hv);
 void	 ht_remove(struct shard *sh, item_t *it, uint64_t hv);
 void	 ht_swap(struct shard *sh, item_t *o, item_t *n, uint64_t hv);
 void	 ht_maybe_resize(struct shard *sh);
+void	 ht_maybe_grow(struct shard *sh);
+void	 ht_presize(struct shard *sh, size_t items);
 size_t	 ht_rehash_step(const store_t *st, struct shard *sh, size_t moves,
 	    size_t visits);
 

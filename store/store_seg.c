@@ -40,6 +40,10 @@
  * at seg_size, every large block (in use or kept) at its mapped size, and
  * every other loose item at what malloc charges for it, and is raised by
  * compare-and-swap only when that keeps it within the limit.
+ *
+ * Bulk loads (pool_prefault: a snapshot being loaded) map segments a
+ * transparent huge page's worth at a time with their pages in place,
+ * the rest of the chunk going to the free list.
  */
 #define _GNU_SOURCE
 #include "store_internal.h"
@@ -54,6 +58,9 @@
 #define SEG_SIZE_MAX	(256 * 1024)
 #define SEGS_PER_LIMIT	32	/* a limit holds at least this many */
 #define FREE_RESERVE	1	/* free segments kept for evacuation */
+/* What pool_prefault maps at once: one transparent huge page on x86-64
+ * and most others. */
+#define PREFAULT_CHUNK	(2 * 1024 * 1024)
 
 /* The arena a thread carves from: threads are dealt out round-robin. */
 static _Atomic unsigned arena_next;
@@ -216,12 +223,15 @@ pool_init(struct pool *p, size_t limit, size_t page_size)
 }
 
 /*
- * Maps a segment aligned to its size.  Not posix_memalign: glibc serves
- * that from an mmapped chunk whose header sits in the page before the
- * aligned address, which costs a resident page per segment.
+ * Maps a segment (or a chunk of them) aligned to its size.  Not
+ * posix_memalign: glibc serves that from an mmapped chunk whose header
+ * sits in the page before the aligned address, which costs a resident
+ * page per segment.  prefault: a chunk of PREFAULT_CHUNK bytes asks for
+ * a transparent huge page (where the system's policy is "madvise"), and
+ * the pages are put in place at once.
  */
 static void *
-seg_map(size_t size)
+seg_map(size_t size, bool prefault)
 {
 	char *m = mmap(NULL, 2 * size, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -234,6 +244,17 @@ seg_map(size_t size)
 		munmap(m, a - (uintptr_t)m);
 	if (a + size < (uintptr_t)m + 2 * size)
 		munmap((void *)(a + size), (uintptr_t)m + size - a);
+#ifdef MADV_HUGEPAGE
+	if (prefault && size == PREFAULT_CHUNK)
+		madvise((void *)a, size, MADV_HUGEPAGE);
+#endif
+#ifdef MADV_POPULATE_WRITE
+	/* Before Linux 5.14 this fails, and the pages fault in as used. */
+	if (prefault)
+		madvise((void *)a, size, MADV_POPULATE_WRITE);
+#else
+	(void)prefault;
+#endif
 	return (void *)a;
 }
 
@@ -487,6 +508,8 @@ static struct seg *
 seg_get(struct pool *p, bool reserve)
 {
 	struct seg *s = NULL;
+	bool prefault;
+	size_t n;
 	void *m;
 
 	/* The last free segment is kept for evacuation, unless there is
@@ -502,17 +525,37 @@ seg_get(struct pool *p, bool reserve)
 	}
 	lock_drop(&p->lock, LOCK_POOL);
 	if (s == NULL) {
-		if (!mem_try_charge(p, p->seg_size, reserve ? 0 : headroom(p)))
+		prefault = atomic_load_explicit(&p->prefault,
+		    memory_order_relaxed);
+		/* A bulk load takes a huge page's worth of segments at once,
+		 * if the limit allows; all but one go to the free list. */
+		n = prefault && p->seg_size < PREFAULT_CHUNK ?
+		    PREFAULT_CHUNK / p->seg_size : 1;
+		if (n > 1 && !mem_try_charge(p, n * p->seg_size,
+		    reserve ? 0 : headroom(p)))
+			n = 1;
+		if (n == 1 && !mem_try_charge(p, p->seg_size,
+		    reserve ? 0 : headroom(p)))
 			return NULL;
-		if ((m = seg_map(p->seg_size)) == NULL) {
-			mem_uncharge(p, p->seg_size);
+		if ((m = seg_map(n * p->seg_size, prefault)) == NULL) {
+			mem_uncharge(p, n * p->seg_size);
 			return NULL;
 		}
 		s = m;
 		lock_take(&p->lock, LOCK_POOL);
-		p->nsegs++;
+		p->nsegs += n;
 		atomic_store_explicit(&p->nsegs_pub, p->nsegs,
 		    memory_order_relaxed);
+		for (size_t i = 1; i < n; i++) {
+			struct seg *f = (struct seg *)(void *)((char *)m +
+			    i * p->seg_size);
+
+			f->state = SEG_FREE;
+			f->loose = false;
+			f->next = p->free;
+			p->free = f;
+			p->nfree++;
+		}
 		lock_drop(&p->lock, LOCK_POOL);
 	}
 	seg_reset(s, p->seg_size);
@@ -529,6 +572,13 @@ arena_seal(struct pool *p, struct arena *a, unsigned b)
 	fifo_append(p, a->active[b]);
 	lock_drop(&p->lock, LOCK_POOL);
 	a->active[b] = NULL;
+}
+
+/* Maps new segments populated, or not. */
+void
+pool_prefault(struct pool *p, bool on)
+{
+	atomic_store_explicit(&p->prefault, on, memory_order_relaxed);
 }
 
 /* Returns the TTL bucket of an item expiring at exptime: 0 for none,

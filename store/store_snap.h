@@ -2,13 +2,13 @@
  * store_snap.h -- snapshots of the store for warm restarts (issue 15):
  * write every live item to a file, load such a file into a new store.
  *
- * The file (format version 1, documented in man/cached.1 and at the top
- * of store_snap.c) is a 64-byte header, then blocks of whole items, each
- * with its own CRC32C, then an end block with the totals.  A file is
- * taken only whole: a missing end block, a bad checksum, a foreign magic
- * or another version makes the loader refuse the file before it stores
- * one item, so a warm start is either everything the snapshot held or
- * a cold start, never part of a value.
+ * The file (format version 2, documented in man/cached.1 and at the top
+ * of store_snap.c; version 1 is read too) is a 64-byte header, then
+ * blocks of whole items, each with its own CRC32C, then an end block
+ * with the totals.  A file is taken only whole: a missing end block, a
+ * bad checksum, a foreign magic or a version not read makes the loader
+ * refuse the file before it stores one item, so a warm start is either
+ * everything the snapshot held or a cold start, never part of a value.
  *
  * Writing walks the store with store_iter_next_refs a bounded step at a
  * time, copies the items into a block buffer, drops the references and
@@ -27,7 +27,9 @@
 
 #include "store.h"
 
-#define SNAP_VERSION	1
+/* The version written, and the oldest one read. */
+#define SNAP_VERSION		2
+#define SNAP_VERSION_MIN	1
 
 /* What a write or a load did. */
 struct snap_result {
@@ -60,12 +62,13 @@ int	store_snap_write(store_t *st, const char *path, snap_abort_fn abort,
 	    void *abort_ctx, struct snap_result *res, char *msg, size_t msglen);
 
 /*
- * Loads the snapshot at path into st (a new, empty store): skips items
- * expired or flushed by now and those over the store's item_size_max;
- * when the items need more memory than st's limit, loads the most
- * recently accessed ones that fit.  Re-arms a flush_all still pending
- * at the snapshot's time, and raises every shard's CAS counter above
- * the file's highest CAS.
+ * Loads the snapshot at path into st (a new, empty store, which nothing
+ * else uses until the call returns): skips items expired or flushed by
+ * now and those over the store's item_size_max; when the items need
+ * more memory than st's limit, loads the most recently accessed ones
+ * that fit.  Re-arms a flush_all still pending at the snapshot's time,
+ * and raises every shard's CAS counter above the file's highest CAS.
+ * An empty st takes the hash seed of the store that wrote the file.
  */
 enum snap_load_status store_snap_load(store_t *st, const char *path,
 	    struct snap_result *res, char *msg, size_t msglen);
@@ -73,6 +76,10 @@ enum snap_load_status store_snap_load(store_t *st, const char *path,
 /* The same from a buffer holding a whole file (fuzzing, tests). */
 enum snap_load_status store_snap_load_mem(store_t *st, const uint8_t *buf,
 	    size_t len, struct snap_result *res, char *msg, size_t msglen);
+
+/* Threads a load uses at most: 0 (the default) for one per CPU; at
+ * most 8.  Tests set it to run the threaded paths on any machine. */
+void	store_snap_load_threads(unsigned n);
 
 /* CRC32C (Castagnoli) of buf, continuing from crc (0 to start). */
 uint32_t store_crc32c(uint32_t crc, const void *buf, size_t len);

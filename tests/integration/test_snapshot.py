@@ -20,8 +20,8 @@
     line naming the file, a cold start, a server that serves, and on a
     clean stop a good snapshot in place of the bad file (where it can be
     written);
-  - a hand-made file (the format of man/cached.1, written here in Python)
-    with expired items: they are skipped;
+  - a hand-made file (the format of man/cached.1, written here in Python,
+    version 1, which is still read) with expired items: they are skipped;
   - a smaller -m and -I on restart: what fits is loaded, values over the
     new -I are not, and what is loaded is byte for byte right;
   - SIGUSR1 and the shutdown command save too.
@@ -433,10 +433,10 @@ class SnapTest(unittest.TestCase):
             bad = bytearray(good)
             bad[pos] ^= 1 << rng.randrange(8)
             cases.append(("bit flipped at %d" % pos, writer(bytes(bad))))
-        v2 = bytearray(good)
-        struct.pack_into("<I", v2, 8, 2)
-        struct.pack_into("<I", v2, 60, crc32c(bytes(v2[:60])))
-        cases.append(("version 2", writer(bytes(v2))))
+        v3 = bytearray(good)
+        struct.pack_into("<I", v3, 8, 3)
+        struct.pack_into("<I", v3, 60, crc32c(bytes(v3[:60])))
+        cases.append(("version 3", writer(bytes(v3))))
         cases.append(("foreign", writer(b"VALUE not a snapshot\r\n" * 10)))
         cases.append(("empty", writer(b"")))
         for name, make in cases:

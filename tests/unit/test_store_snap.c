@@ -6,7 +6,12 @@
  * limit keeping the most recently accessed items, a smaller item limit,
  * every truncation and every single-bit flip of a file refused with the
  * store left empty, an abandoned write keeping the old file, and a
- * snapshot taken while a writer thread changes the store.
+ * snapshot taken while a writer thread changes the store.  The loader's
+ * threads (forced to 1 and 4, whatever the machine): the three-lane
+ * CRC32C against the table on random data, the newest-first rule, a key
+ * twice across blocks, many blocks with corrupt ones deep in the file,
+ * the writer's hash seed taken only by an empty store, and version 1
+ * files still read.
  *
  * Time is a fake clock the test advances; files go to a mkdtemp
  * directory removed at the end.
@@ -27,6 +32,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "store_internal.h"	/* store_key_shard */
 #include "store_snap.h"
 
 #define T0	1700000000u
@@ -203,6 +209,50 @@ test_crc32c(void **state)
 	    200), store_crc32c(0, buf, 300));
 }
 
+/* A small fast PRNG (xorshift64*). */
+static uint64_t
+rnd(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * UINT64_C(2685821657736338717);
+}
+
+/* The instruction's three-lane path (buffers of 48 KB and more) against
+ * the table on random data: lengths about the lane boundaries, every
+ * alignment, and continuations split anywhere. */
+static void
+test_crc32c_lanes(void **state)
+{
+	size_t n = 400 * KB, lens[] = { 48 * KB - 1, 48 * KB, 48 * KB + 1,
+	    48 * KB + 7, 96 * KB, 96 * KB + 13, 150 * KB + 3, 400 * KB - 8 };
+	uint8_t *buf = malloc(n);
+	uint64_t seed = 12345;
+
+	(void)state;
+	assert_non_null(buf);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (uint8_t)rnd(&seed);
+	for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++)
+		for (size_t off = 0; off < 8; off++)
+			assert_int_equal(store_crc32c(0, buf + off, lens[l]),
+			    store_crc32c_sw(0, buf + off, lens[l]));
+	for (int k = 0; k < 50; k++) {
+		size_t len = (size_t)(rnd(&seed) % (n - 8));
+		size_t off = (size_t)(rnd(&seed) % 8);
+		size_t cut = len ? (size_t)(rnd(&seed) % len) : 0;
+		uint32_t want = store_crc32c_sw(0, buf + off, len);
+
+		assert_int_equal(store_crc32c(0, buf + off, len), want);
+		assert_int_equal(store_crc32c(store_crc32c(0, buf + off, cut),
+		    buf + off + cut, len - cut), want);
+		assert_int_equal(store_crc32c_sw(store_crc32c(0, buf + off,
+		    cut), buf + off + cut, len - cut), want);
+	}
+	free(buf);
+}
+
 /* Every field comes back; new CAS values are above every loaded one. */
 static void
 test_roundtrip(void **state)
@@ -304,9 +354,9 @@ test_expired_flushed(void **state)
 }
 
 /* A smaller limit keeps the most recently accessed items; a smaller
- * item limit skips the values over it. */
+ * item limit skips the values over it.  Loaded by `threads` threads. */
 static void
-test_smaller_limits(void **state)
+smaller_limits(unsigned threads)
 {
 	struct fake_clock fc = { T0 };
 	store_t *a = mk_store(&fc, 256 * MB, MB), *b;
@@ -314,7 +364,7 @@ test_smaller_limits(void **state)
 	char key[32];
 	int n = 8000, lo_in = n, hi_out = -1;
 
-	(void)state;
+	store_snap_load_threads(threads);
 	/* 8000 items of 4 KB (32 MB), one second apart per 100. */
 	for (int i = 0; i < n; i++) {
 		if (i % 100 == 0)
@@ -342,8 +392,26 @@ test_smaller_limits(void **state)
 	 * (batches of 100) decide, within a second ties go by file order. */
 	assert_true(lo_in / 100 >= hi_out / 100);
 	assert_true(has(b, "k7999"));
+	assert_int_equal(count(b), r.items);
 	store_destroy(a);
 	store_destroy(b);
+	store_snap_load_threads(0);
+}
+
+static void
+test_smaller_limits(void **state)
+{
+	(void)state;
+	smaller_limits(1);
+}
+
+/* The same with the newest items spread over threads, which take the
+ * age-sorted list in chunks: which items load does not change. */
+static void
+test_smaller_limits_threads(void **state)
+{
+	(void)state;
+	smaller_limits(4);
 }
 
 /* Builds a small snapshot file and returns its bytes. */
@@ -401,15 +469,17 @@ test_corrupt(void **state)
 		copy[i] ^= (uint8_t)(1u << bit);
 		assert_int_equal(try_load(&fc, copy, len), SNAP_BAD);
 	}
-	/* Another version, with its header checksum right. */
-	memcpy(copy, buf, len);
-	copy[8] = 2;
-	{
-		uint32_t c = store_crc32c(0, copy, 60);
+	/* Versions before and after the ones read, with the header's
+	 * checksum right. */
+	for (int v = 0; v <= SNAP_VERSION + 1; v += SNAP_VERSION + 1) {
+		uint32_t c;
 
+		memcpy(copy, buf, len);
+		copy[8] = (uint8_t)v;
+		c = store_crc32c(0, copy, 60);
 		memcpy(copy + 60, &c, 4);
+		assert_int_equal(try_load(&fc, copy, len), SNAP_BAD);
 	}
-	assert_int_equal(try_load(&fc, copy, len), SNAP_BAD);
 	/* Trailing garbage after the end block. */
 	{
 		uint8_t *more = malloc(len + 1);
@@ -540,11 +610,254 @@ test_snapshot_while_writing(void **state)
 	store_destroy(b);
 }
 
+/* Puts a little-endian integer of n bytes. */
+static void
+le(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* A record of a hand-made file. */
+struct hrec {
+	const char	*key;
+	const char	*value;
+	uint64_t	 cas;
+};
+
+/* Builds a version-2 snapshot file of n records, per_block to an items
+ * block, as man/cached.1 describes it; *len gets its length. */
+static uint8_t *
+handmade(const struct hrec *recs, size_t n, size_t per_block, size_t *len)
+{
+	size_t cap = 64 + 48, off = 64, vbytes = 0, blocks = 0, start;
+	uint64_t maxcas = 0;
+	uint8_t *b;
+
+	for (size_t i = 0; i < n; i++)
+		cap += 16 + 25 + strlen(recs[i].key) + strlen(recs[i].value);
+	b = calloc(1, cap);
+	assert_non_null(b);
+	memcpy(b, "CACHEDSN", 8);
+	le(b + 8, 2, 4);
+	le(b + 12, 64, 4);
+	le(b + 16, T0, 8);
+	le(b + 28, 0x1234567, 8);
+	le(b + 60, store_crc32c(0, b, 60), 4);
+	for (size_t i = 0; i < n; i += per_block) {
+		size_t m = n - i < per_block ? n - i : per_block;
+
+		start = off;
+		off += 16;
+		for (size_t j = i; j < i + m; j++) {
+			size_t nk = strlen(recs[j].key);
+			size_t nv = strlen(recs[j].value);
+
+			le(b + off + 12, nv, 4);
+			le(b + off + 16, recs[j].cas, 8);
+			b[off + 24] = (uint8_t)nk;
+			memcpy(b + off + 25, recs[j].key, nk);
+			memcpy(b + off + 25 + nk, recs[j].value, nv);
+			off += 25 + nk + nv;
+			vbytes += nk + nv;
+			if (recs[j].cas > maxcas)
+				maxcas = recs[j].cas;
+		}
+		le(b + start, 1, 4);
+		le(b + start + 4, off - start - 16, 4);
+		le(b + start + 8, m, 4);
+		le(b + start + 12, store_crc32c(store_crc32c(0, b + start, 12),
+		    b + start + 16, off - start - 16), 4);
+		blocks++;
+	}
+	le(b + off, 2, 4);
+	le(b + off + 4, 32, 4);
+	le(b + off + 16, n, 8);
+	le(b + off + 24, blocks, 8);
+	le(b + off + 32, vbytes, 8);
+	le(b + off + 40, maxcas, 8);
+	le(b + off + 12, store_crc32c(store_crc32c(0, b + off, 12),
+	    b + off + 16, 32), 4);
+	*len = off + 48;
+	return b;
+}
+
+/* A key twice in a file, in two blocks loaded at once or in one block:
+ * one of its values is linked, whole, and a delete leaves none; in one
+ * block, or on one thread, the later record wins. */
+static void
+test_duplicate_keys(void **state)
+{
+	struct fake_clock fc = { T0 };
+	struct hrec recs[] = {
+		{ "a", "1", 3 }, { "dup", "first", 5 }, { "b", "22", 4 },
+		{ "c", "333", 6 }, { "dup", "second", 9 }, { "d", "4", 7 },
+	};
+	size_t len;
+	uint8_t *buf;
+	struct snap_result r;
+	item_t *it;
+	store_t *b;
+
+	(void)state;
+	for (unsigned threads = 1; threads <= 4; threads += 3)
+		for (size_t per = 3; per <= 6; per += 3) {
+			buf = handmade(recs, 6, per, &len);
+			store_snap_load_threads(threads);
+			b = mk_store(&fc, 64 * MB, MB);
+			assert_int_equal(store_snap_load_mem(b, buf, len, &r,
+			    NULL, 0), SNAP_LOADED);
+			assert_int_equal(count(b), 5);
+			assert_int_equal(store_get(b, "dup", 3, &it), STORE_OK);
+			if (threads == 1 || per == 6) {
+				assert_int_equal(item_cas(it), 9);
+				assert_memory_equal(item_value(it), "second", 6);
+			} else if (item_cas(it) == 5) {
+				assert_memory_equal(item_value(it), "first", 5);
+			} else {
+				assert_int_equal(item_cas(it), 9);
+				assert_memory_equal(item_value(it), "second", 6);
+			}
+			store_release(b, it);
+			assert_int_equal(store_delete(b, "dup", 3),
+			    STORE_DELETED);
+			assert_false(has(b, "dup"));
+			assert_int_equal(count(b), 4);
+			assert_true(put(b, "new", 1, 0, 0) > 9);
+			store_destroy(b);
+			free(buf);
+		}
+	store_snap_load_threads(0);
+}
+
+/* Offsets of a file's blocks' headers, the end block's last; returns how
+ * many. */
+static size_t
+block_offsets(const uint8_t *b, size_t len, size_t *offs, size_t max)
+{
+	size_t off = 64, n = 0;
+
+	while (off + 16 <= len && n < max) {
+		offs[n++] = off;
+		if (b[off] == 2)
+			break;
+		off += 16 + ((size_t)b[off + 4] | (size_t)b[off + 5] << 8 |
+		    (size_t)b[off + 6] << 16 | (size_t)b[off + 7] << 24);
+	}
+	return n;
+}
+
+/* A file of many blocks, loaded by 1 and by 4 threads: every item comes
+ * back; an empty store takes the writer's hash seed (its keys fall in
+ * the same shards), one holding items keeps its own and them.  Corrupt
+ * blocks deep in the file are refused whatever thread checks them, the
+ * message names the first, and the store stays empty. */
+static void
+test_threads(void **state)
+{
+	struct fake_clock fc = { T0 };
+	store_t *a = mk_store(&fc, 256 * MB, MB), *b;
+	struct snap_result r;
+	size_t len, offs[64], nb, same = 0;
+	uint8_t *buf, *copy;
+	char key[32], msg[256], want[64];
+	int n = 6000;
+
+	(void)state;
+	for (int i = 0; i < n; i++) {
+		snprintf(key, sizeof key, "t%d", i);
+		put(a, key, (size_t)(i * 41) % 3000, (uint32_t)i, 0);
+	}
+	put(a, "big", 900 * KB, 1, 0);
+	save(a);
+	buf = slurp(&len);
+	nb = block_offsets(buf, len, offs, 64);
+	assert_true(nb >= 6);
+	for (unsigned threads = 1; threads <= 4; threads += 3) {
+		store_snap_load_threads(threads);
+		b = mk_store(&fc, 256 * MB, MB);
+		assert_int_equal(store_snap_load(b, path, &r, NULL, 0),
+		    SNAP_LOADED);
+		assert_int_equal(r.items, n + 1);
+		assert_int_equal(count(b), n + 1);
+		check(b, "big", 900 * KB, 1, 0);
+		for (int i = 0; i < n; i++) {
+			snprintf(key, sizeof key, "t%d", i);
+			check(b, key, (size_t)(i * 41) % 3000, (uint32_t)i, 0);
+			same += store_key_shard(a, key, strlen(key)) ==
+			    store_key_shard(b, key, strlen(key));
+		}
+		store_destroy(b);
+	}
+	assert_int_equal(same, 2 * (size_t)n);
+	/* A store with an item keeps its seed, the item and the file's. */
+	b = mk_store(&fc, 256 * MB, MB);
+	put(b, "mine", 10, 0, 0);
+	assert_int_equal(store_snap_load(b, path, &r, NULL, 0), SNAP_LOADED);
+	check(b, "mine", 10, 0, 0);
+	for (int i = 0; i < n; i += 7) {
+		snprintf(key, sizeof key, "t%d", i);
+		check(b, key, (size_t)(i * 41) % 3000, (uint32_t)i, 0);
+	}
+	store_destroy(b);
+	/* Bit flips in two blocks: the first is named. */
+	copy = malloc(len);
+	assert_non_null(copy);
+	memcpy(copy, buf, len);
+	copy[offs[nb - 2] + 100] ^= 4;
+	copy[offs[2] + 100] ^= 1;
+	for (unsigned threads = 1; threads <= 4; threads += 3) {
+		store_snap_load_threads(threads);
+		b = mk_store(&fc, 256 * MB, MB);
+		assert_int_equal(store_snap_load_mem(b, copy, len, NULL, msg,
+		    sizeof msg), SNAP_BAD);
+		snprintf(want, sizeof want, "bad checksum in the block at byte "
+		    "%zu", offs[2]);
+		assert_string_equal(msg, want);
+		assert_int_equal(count(b), 0);
+		/* Cut in the middle: no end block. */
+		assert_int_equal(store_snap_load_mem(b, buf, offs[nb / 2] + 5,
+		    NULL, msg, sizeof msg), SNAP_BAD);
+		assert_int_equal(count(b), 0);
+		store_destroy(b);
+	}
+	store_snap_load_threads(0);
+	free(copy);
+	free(buf);
+	store_destroy(a);
+}
+
+/* A version 1 file (no hash seed) still loads. */
+static void
+test_version1(void **state)
+{
+	struct fake_clock fc = { T0 };
+	size_t len;
+	uint8_t *buf = small_file(&fc, &len);
+	store_t *b = mk_store(&fc, 64 * MB, MB);
+	char key[32];
+
+	(void)state;
+	le(buf + 8, 1, 4);
+	memset(buf + 28, 0, 8);
+	le(buf + 60, store_crc32c(0, buf, 60), 4);
+	assert_int_equal(store_snap_load_mem(b, buf, len, NULL, NULL, 0),
+	    SNAP_LOADED);
+	assert_int_equal(count(b), 40);
+	for (int i = 0; i < 40; i++) {
+		snprintf(key, sizeof key, "key%d", i);
+		check(b, key, (size_t)i * 3, (uint32_t)i, 0);
+	}
+	store_destroy(b);
+	free(buf);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c),
+		cmocka_unit_test(test_crc32c_lanes),
 		cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expired_flushed, setup,
 		    teardown),
@@ -556,6 +869,12 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_while_writing,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_smaller_limits_threads,
+		    setup, teardown),
+		cmocka_unit_test(test_duplicate_keys),
+		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version1, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
