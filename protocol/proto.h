@@ -159,6 +159,20 @@ struct proto_meta {
 #define PROTO_BIN_HDR		24
 #define PROTO_BIN_RESP_MAX	(PROTO_BIN_HDR + 64)
 
+/* The binary protocol's opcodes (memcached-protocol-binary.txt). */
+enum proto_bin_op {
+	BIN_GET = 0x00, BIN_SET = 0x01, BIN_ADD = 0x02, BIN_REPLACE = 0x03,
+	BIN_DELETE = 0x04, BIN_INCR = 0x05, BIN_DECR = 0x06, BIN_QUIT = 0x07,
+	BIN_FLUSH = 0x08, BIN_GETQ = 0x09, BIN_NOOP = 0x0a, BIN_VERSION = 0x0b,
+	BIN_GETK = 0x0c, BIN_GETKQ = 0x0d, BIN_APPEND = 0x0e, BIN_PREPEND = 0x0f,
+	BIN_STAT = 0x10, BIN_SETQ = 0x11, BIN_ADDQ = 0x12, BIN_REPLACEQ = 0x13,
+	BIN_DELETEQ = 0x14, BIN_INCRQ = 0x15, BIN_DECRQ = 0x16, BIN_QUITQ = 0x17,
+	BIN_FLUSHQ = 0x18, BIN_APPENDQ = 0x19, BIN_PREPENDQ = 0x1a,
+	BIN_VERBOSITY = 0x1b, BIN_TOUCH = 0x1c, BIN_GAT = 0x1d, BIN_GATQ = 0x1e,
+	BIN_SASL_LIST = 0x20, BIN_SASL_AUTH = 0x21, BIN_SASL_STEP = 0x22,
+	BIN_GATK = 0x23, BIN_GATKQ = 0x24
+};
+
 /*
  * A binary request's header fields its replies echo (proto_bin.c).  The
  * neutral command says what dispatch runs; the opcode says how the reply

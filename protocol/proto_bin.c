@@ -73,19 +73,6 @@ enum bin_status {
 	ST_ENOMEM = 0x82
 };
 
-enum bin_op {
-	OP_GET = 0x00, OP_SET = 0x01, OP_ADD = 0x02, OP_REPLACE = 0x03,
-	OP_DELETE = 0x04, OP_INCR = 0x05, OP_DECR = 0x06, OP_QUIT = 0x07,
-	OP_FLUSH = 0x08, OP_GETQ = 0x09, OP_NOOP = 0x0a, OP_VERSION = 0x0b,
-	OP_GETK = 0x0c, OP_GETKQ = 0x0d, OP_APPEND = 0x0e, OP_PREPEND = 0x0f,
-	OP_STAT = 0x10, OP_SETQ = 0x11, OP_ADDQ = 0x12, OP_REPLACEQ = 0x13,
-	OP_DELETEQ = 0x14, OP_INCRQ = 0x15, OP_DECRQ = 0x16, OP_QUITQ = 0x17,
-	OP_FLUSHQ = 0x18, OP_APPENDQ = 0x19, OP_PREPENDQ = 0x1a,
-	OP_VERBOSITY = 0x1b, OP_TOUCH = 0x1c, OP_GAT = 0x1d, OP_GATQ = 0x1e,
-	OP_SASL_LIST = 0x20, OP_SASL_AUTH = 0x21, OP_SASL_STEP = 0x22,
-	OP_GATK = 0x23, OP_GATKQ = 0x24
-};
-
 /* How a request's extras, key and body must look for its opcode. */
 enum shape {
 	SH_UNKNOWN = 0,	/* not an opcode we serve */
@@ -110,42 +97,42 @@ struct opdef {
 };
 
 static const struct opdef ops[256] = {
-	[OP_GET] =	{ SH_GET, PROTO_CMD_GET, false, 0 },
-	[OP_GETQ] =	{ SH_GET, PROTO_CMD_GET, true, 0 },
-	[OP_GETK] =	{ SH_GET, PROTO_CMD_GET, false, 0 },
-	[OP_GETKQ] =	{ SH_GET, PROTO_CMD_GET, true, 0 },
-	[OP_SET] =	{ SH_STORE, PROTO_CMD_MS, false, 'S' },
-	[OP_SETQ] =	{ SH_STORE, PROTO_CMD_MS, true, 'S' },
-	[OP_ADD] =	{ SH_STORE, PROTO_CMD_MS, false, 'E' },
-	[OP_ADDQ] =	{ SH_STORE, PROTO_CMD_MS, true, 'E' },
-	[OP_REPLACE] =	{ SH_STORE, PROTO_CMD_MS, false, 'R' },
-	[OP_REPLACEQ] =	{ SH_STORE, PROTO_CMD_MS, true, 'R' },
-	[OP_APPEND] =	{ SH_CONCAT, PROTO_CMD_MS, false, 'A' },
-	[OP_APPENDQ] =	{ SH_CONCAT, PROTO_CMD_MS, true, 'A' },
-	[OP_PREPEND] =	{ SH_CONCAT, PROTO_CMD_MS, false, 'P' },
-	[OP_PREPENDQ] =	{ SH_CONCAT, PROTO_CMD_MS, true, 'P' },
-	[OP_DELETE] =	{ SH_DELETE, PROTO_CMD_MD, false, 0 },
-	[OP_DELETEQ] =	{ SH_DELETE, PROTO_CMD_MD, true, 0 },
-	[OP_INCR] =	{ SH_ARITH, PROTO_CMD_MA, false, 'I' },
-	[OP_INCRQ] =	{ SH_ARITH, PROTO_CMD_MA, true, 'I' },
-	[OP_DECR] =	{ SH_ARITH, PROTO_CMD_MA, false, 'D' },
-	[OP_DECRQ] =	{ SH_ARITH, PROTO_CMD_MA, true, 'D' },
-	[OP_QUIT] =	{ SH_EMPTY, PROTO_CMD_QUIT, false, 0 },
-	[OP_QUITQ] =	{ SH_EMPTY, PROTO_CMD_QUIT, true, 0 },
-	[OP_FLUSH] =	{ SH_FLUSH, PROTO_CMD_FLUSH_ALL, false, 0 },
-	[OP_FLUSHQ] =	{ SH_FLUSH, PROTO_CMD_FLUSH_ALL, true, 0 },
-	[OP_NOOP] =	{ SH_EMPTY, PROTO_CMD_MN, false, 0 },
-	[OP_VERSION] =	{ SH_EMPTY, PROTO_CMD_VERSION, false, 0 },
-	[OP_STAT] =	{ SH_STAT, PROTO_CMD_STATS, false, 0 },
-	[OP_VERBOSITY] = { SH_VERBOSITY, PROTO_CMD_VERBOSITY, false, 0 },
-	[OP_TOUCH] =	{ SH_TOUCH, PROTO_CMD_GAT, false, 0 },
-	[OP_GAT] =	{ SH_TOUCH, PROTO_CMD_GAT, false, 0 },
-	[OP_GATQ] =	{ SH_TOUCH, PROTO_CMD_GAT, true, 0 },
-	[OP_GATK] =	{ SH_TOUCH, PROTO_CMD_GAT, false, 0 },
-	[OP_GATKQ] =	{ SH_TOUCH, PROTO_CMD_GAT, true, 0 },
-	[OP_SASL_LIST] = { SH_EMPTY, PROTO_CMD_SASL_LIST, false, 0 },
-	[OP_SASL_AUTH] = { SH_SASL, PROTO_CMD_SASL_AUTH, false, 0 },
-	[OP_SASL_STEP] = { SH_SASL, PROTO_CMD_SASL_STEP, false, 0 },
+	[BIN_GET] =	{ SH_GET, PROTO_CMD_GET, false, 0 },
+	[BIN_GETQ] =	{ SH_GET, PROTO_CMD_GET, true, 0 },
+	[BIN_GETK] =	{ SH_GET, PROTO_CMD_GET, false, 0 },
+	[BIN_GETKQ] =	{ SH_GET, PROTO_CMD_GET, true, 0 },
+	[BIN_SET] =	{ SH_STORE, PROTO_CMD_MS, false, 'S' },
+	[BIN_SETQ] =	{ SH_STORE, PROTO_CMD_MS, true, 'S' },
+	[BIN_ADD] =	{ SH_STORE, PROTO_CMD_MS, false, 'E' },
+	[BIN_ADDQ] =	{ SH_STORE, PROTO_CMD_MS, true, 'E' },
+	[BIN_REPLACE] =	{ SH_STORE, PROTO_CMD_MS, false, 'R' },
+	[BIN_REPLACEQ] =	{ SH_STORE, PROTO_CMD_MS, true, 'R' },
+	[BIN_APPEND] =	{ SH_CONCAT, PROTO_CMD_MS, false, 'A' },
+	[BIN_APPENDQ] =	{ SH_CONCAT, PROTO_CMD_MS, true, 'A' },
+	[BIN_PREPEND] =	{ SH_CONCAT, PROTO_CMD_MS, false, 'P' },
+	[BIN_PREPENDQ] =	{ SH_CONCAT, PROTO_CMD_MS, true, 'P' },
+	[BIN_DELETE] =	{ SH_DELETE, PROTO_CMD_MD, false, 0 },
+	[BIN_DELETEQ] =	{ SH_DELETE, PROTO_CMD_MD, true, 0 },
+	[BIN_INCR] =	{ SH_ARITH, PROTO_CMD_MA, false, 'I' },
+	[BIN_INCRQ] =	{ SH_ARITH, PROTO_CMD_MA, true, 'I' },
+	[BIN_DECR] =	{ SH_ARITH, PROTO_CMD_MA, false, 'D' },
+	[BIN_DECRQ] =	{ SH_ARITH, PROTO_CMD_MA, true, 'D' },
+	[BIN_QUIT] =	{ SH_EMPTY, PROTO_CMD_QUIT, false, 0 },
+	[BIN_QUITQ] =	{ SH_EMPTY, PROTO_CMD_QUIT, true, 0 },
+	[BIN_FLUSH] =	{ SH_FLUSH, PROTO_CMD_FLUSH_ALL, false, 0 },
+	[BIN_FLUSHQ] =	{ SH_FLUSH, PROTO_CMD_FLUSH_ALL, true, 0 },
+	[BIN_NOOP] =	{ SH_EMPTY, PROTO_CMD_MN, false, 0 },
+	[BIN_VERSION] =	{ SH_EMPTY, PROTO_CMD_VERSION, false, 0 },
+	[BIN_STAT] =	{ SH_STAT, PROTO_CMD_STATS, false, 0 },
+	[BIN_VERBOSITY] = { SH_VERBOSITY, PROTO_CMD_VERBOSITY, false, 0 },
+	[BIN_TOUCH] =	{ SH_TOUCH, PROTO_CMD_GAT, false, 0 },
+	[BIN_GAT] =	{ SH_TOUCH, PROTO_CMD_GAT, false, 0 },
+	[BIN_GATQ] =	{ SH_TOUCH, PROTO_CMD_GAT, true, 0 },
+	[BIN_GATK] =	{ SH_TOUCH, PROTO_CMD_GAT, false, 0 },
+	[BIN_GATKQ] =	{ SH_TOUCH, PROTO_CMD_GAT, true, 0 },
+	[BIN_SASL_LIST] = { SH_EMPTY, PROTO_CMD_SASL_LIST, false, 0 },
+	[BIN_SASL_AUTH] = { SH_SASL, PROTO_CMD_SASL_AUTH, false, 0 },
+	[BIN_SASL_STEP] = { SH_SASL, PROTO_CMD_SASL_STEP, false, 0 },
 };
 
 /* ---- byte order ------------------------------------------------------ */
@@ -489,8 +476,8 @@ put_error(struct proto_out *o, const struct proto_req *req, uint16_t status)
 static bool
 echoes_key(uint8_t opcode)
 {
-	return opcode == OP_GETK || opcode == OP_GETKQ || opcode == OP_GATK ||
-	    opcode == OP_GATKQ;
+	return opcode == BIN_GETK || opcode == BIN_GETKQ || opcode == BIN_GATK ||
+	    opcode == BIN_GATKQ;
 }
 
 /* The binary status for a neutral result, by the request's opcode. */
@@ -512,9 +499,9 @@ status_of(const struct proto_req *req, enum proto_reply r)
 		return ST_OK;
 	case PROTO_R_NOT_STORED:
 		/* as memcached words a refused add, replace, append */
-		if (op == OP_ADD || op == OP_ADDQ)
+		if (op == BIN_ADD || op == BIN_ADDQ)
 			return ST_EEXISTS;
-		if (op == OP_REPLACE || op == OP_REPLACEQ)
+		if (op == BIN_REPLACE || op == BIN_REPLACEQ)
 			return ST_ENOENT;
 		return ST_NOT_STORED;
 	case PROTO_R_EXISTS:
@@ -535,7 +522,7 @@ status_of(const struct proto_req *req, enum proto_reply r)
 		return ST_AUTH_ERROR;
 	case PROTO_R_ERROR:
 		/* an unknown stats group is "Not found" */
-		return op == OP_STAT ? ST_ENOENT : ST_UNKNOWN;
+		return op == BIN_STAT ? ST_ENOENT : ST_UNKNOWN;
 	case PROTO_R_TOO_MANY_CONNS:
 	case PROTO_R_SHUTDOWN_OFF:
 	case PROTO_R_COUNT:
@@ -585,7 +572,7 @@ get_hit(struct proto_out *o, const struct proto_req *req,
 {
 	bool	 with_key = echoes_key(req->bin.opcode);
 	size_t	 nkey = with_key ? h->nkey : 0;
-	size_t	 nval = req->bin.opcode == OP_TOUCH ? 0 : h->nbytes;
+	size_t	 nval = req->bin.opcode == BIN_TOUCH ? 0 : h->nbytes;
 	size_t	 head = PROTO_BIN_HDR + 4 + nkey;
 	char	*p;
 

@@ -259,18 +259,6 @@ log_bin_header(int fd, char dir, const unsigned char *h, const char *title,
 		    fd, pad, h[i], h[i + 1], h[i + 2], h[i + 3]);
 }
 
-/* The binary opcodes whose requests memcached describes at -vv. */
-enum {
-	B_GET = 0x00, B_SET = 0x01, B_ADD = 0x02, B_REPLACE = 0x03,
-	B_DELETE = 0x04, B_INCR = 0x05, B_DECR = 0x06, B_VERSION = 0x0b,
-	B_GETQ = 0x09, B_GETK = 0x0c, B_GETKQ = 0x0d, B_APPEND = 0x0e,
-	B_PREPEND = 0x0f, B_STAT = 0x10, B_SETQ = 0x11, B_ADDQ = 0x12,
-	B_REPLACEQ = 0x13, B_DELETEQ = 0x14, B_INCRQ = 0x15, B_DECRQ = 0x16,
-	B_APPENDQ = 0x19, B_PREPENDQ = 0x1a, B_TOUCH = 0x1c, B_GAT = 0x1d,
-	B_GATQ = 0x1e, B_SASL_LIST = 0x20, B_SASL_AUTH = 0x21,
-	B_SASL_STEP = 0x22, B_GATK = 0x23, B_GATKQ = 0x24
-};
-
 /* The line memcached writes as it starts a binary command (after the
  * checks that fail it first), if any. */
 static void
@@ -281,33 +269,36 @@ log_bin_command(int fd, const unsigned char *h, const char *key,
 	const unsigned char *ext = h + PROTO_BIN_HDR;
 
 	switch (h[1]) {
-	case B_GET: case B_GETQ: case B_GETK: case B_GETKQ:
+	case BIN_GET: case BIN_GETQ: case BIN_GETK: case BIN_GETKQ:
 		if (extlen == 0 && bodylen == nkey && nkey > 0)
 			log_text('<', fd, "GET ", key, nkey);
 		break;
-	case B_TOUCH: case B_GAT: case B_GATQ: case B_GATK: case B_GATKQ:
+	case BIN_TOUCH: case BIN_GAT: case BIN_GATQ: case BIN_GATK:
+	case BIN_GATKQ:
 		if (extlen == 4 && nkey != 0)
 			log_text('<', fd, "TOUCH ", key, nkey);
 		break;
-	case B_SET: case B_SETQ: case B_ADD: case B_ADDQ: case B_REPLACE:
-	case B_REPLACEQ:
+	case BIN_SET: case BIN_SETQ: case BIN_ADD: case BIN_ADDQ:
+	case BIN_REPLACE: case BIN_REPLACEQ:
 		if (extlen == 8 && nkey != 0 && bodylen >= nkey + 8)
 			log_msg(LOG_DEBUG, "<%d %s %s Value len is %lu", fd,
-			    h[1] == B_SET || h[1] == B_SETQ ? "SET" :
-			    h[1] == B_ADD || h[1] == B_ADDQ ? "ADD" : "REPLACE",
+			    h[1] == BIN_SET || h[1] == BIN_SETQ ? "SET" :
+			    h[1] == BIN_ADD || h[1] == BIN_ADDQ ? "ADD" :
+			    "REPLACE",
 			    escape(k, sizeof k, key, nkey),
 			    bodylen - nkey - extlen);
 		break;
-	case B_APPEND: case B_APPENDQ: case B_PREPEND: case B_PREPENDQ:
+	case BIN_APPEND: case BIN_APPENDQ: case BIN_PREPEND:
+	case BIN_PREPENDQ:
 		if (nkey > 0 && extlen == 0)
 			log_msg(LOG_DEBUG, "Value len is %lu", bodylen - nkey);
 		break;
-	case B_DELETE: case B_DELETEQ:
+	case BIN_DELETE: case BIN_DELETEQ:
 		if (nkey > 0 && extlen == 0 && bodylen == nkey)
 			log_msg(LOG_DEBUG, "Deleting %s",
 			    escape(k, sizeof k, key, nkey));
 		break;
-	case B_INCR: case B_INCRQ: case B_DECR: case B_DECRQ:
+	case BIN_INCR: case BIN_INCRQ: case BIN_DECR: case BIN_DECRQ:
 		/* "incr" for decr too, as memcached */
 		if (nkey > 0 && extlen == 20 && bodylen == nkey + extlen)
 			log_msg(LOG_DEBUG, "incr %s %lld, %llu, %d",
@@ -315,7 +306,7 @@ log_bin_command(int fd, const unsigned char *h, const char *key,
 			    (long long)be64(ext), be64(ext + 8),
 			    (int)be32(ext + 16));
 		break;
-	case B_STAT:
+	case BIN_STAT:
 		if (extlen == 0)
 			log_text('<', fd, "STATS ", key, nkey);
 		break;
@@ -345,8 +336,9 @@ conn_log_bin_request(int fd, const char *raw, size_t n, int auth)
 	if (h[0] != 0x80 || nkey + extlen > bodylen)
 		return;
 	if (auth >= 0) {
-		ok = auth > 0 || h[1] == B_SASL_LIST || h[1] == B_SASL_AUTH ||
-		    h[1] == B_SASL_STEP || h[1] == B_VERSION;
+		ok = auth > 0 || h[1] == BIN_SASL_LIST ||
+		    h[1] == BIN_SASL_AUTH || h[1] == BIN_SASL_STEP ||
+		    h[1] == BIN_VERSION;
 		log_msg(LOG_DEBUG, "authenticated() in cmd 0x%02x is %s", h[1],
 		    ok ? "true" : "false");
 		if (!ok)
@@ -392,7 +384,7 @@ conn_log_bin_out(int fd, const char *p, size_t n, size_t *left)
 				log_text('>', fd, "Writing an error: ",
 				    p + PROTO_BIN_HDR, nt);
 			}
-			if (!(h[1] == B_STAT && status == 0))
+			if (!(h[1] == BIN_STAT && status == 0))
 				log_bin_header(fd, '>', h,
 				    "Writing bin response:", "  ");
 		}
