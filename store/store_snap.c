@@ -668,33 +668,6 @@ struct rec {
 	const char	*value;
 };
 
-/* Decodes the record at p, of at most avail bytes; its length, or 0 if
- * it is malformed. */
-static size_t
-rec_decode(const uint8_t *p, size_t avail, struct rec *r)
-{
-	size_t len;
-
-	if (avail < SNAP_REC)
-		return 0;
-	r->exptime = get32(p);
-	r->atime = get32(p + 4);
-	r->flags = get32(p + 8);
-	r->nbytes = get32(p + 12);
-	r->cas = get64(p + 16);
-	r->nkey = p[24];
-	len = SNAP_REC + (size_t)r->nkey + r->nbytes;
-	if (r->nkey == 0 || r->nkey > STORE_KEY_MAX || r->cas == 0 ||
-	    r->cas > STORE_CAS_MAX || len > avail)
-		return 0;
-	r->key = (const char *)p + SNAP_REC;
-	r->value = r->key + r->nkey;
-	for (unsigned i = 0; i < r->nkey; i++)
-		if ((unsigned char)r->key[i] <= ' ' || r->key[i] == 0x7f)
-			return 0;
-	return len;
-}
-
 /* Decodes a record of a checked file (rec_decode found it sound); its
  * length. */
 static size_t
@@ -709,6 +682,25 @@ rec_read(const uint8_t *p, struct rec *r)
 	r->key = (const char *)p + SNAP_REC;
 	r->value = r->key + r->nkey;
 	return SNAP_REC + (size_t)r->nkey + r->nbytes;
+}
+
+/* Decodes the record at p, of at most avail bytes; its length, or 0 if
+ * it is malformed. */
+static size_t
+rec_decode(const uint8_t *p, size_t avail, struct rec *r)
+{
+	size_t len;
+
+	if (avail < SNAP_REC)
+		return 0;
+	len = rec_read(p, r);
+	if (r->nkey == 0 || r->nkey > STORE_KEY_MAX || r->cas == 0 ||
+	    r->cas > STORE_CAS_MAX || len > avail)
+		return 0;
+	for (unsigned i = 0; i < r->nkey; i++)
+		if ((unsigned char)r->key[i] <= ' ' || r->key[i] == 0x7f)
+			return 0;
+	return len;
 }
 
 /* An items block the walk found. */
