@@ -49,7 +49,7 @@
 
 #define MAX_THREADS	16
 #define MAX_LIST	8
-#define KEY_LEN		16
+#define KEY_LEN		32	/* "key:" and any uint64_t */
 #define BATCH		256	/* ops between looks at the stop flag */
 
 struct cell {
