@@ -853,7 +853,8 @@ cmd_meta(struct fuzz *f, const struct proto_req *req)
 	return next != DISPATCH_CLOSE;
 }
 
-/* version, shutdown (refused: no hook), quit: what dispatch says next. */
+/* version, shutdown (refused: no hook), quit, watch: what dispatch says
+ * next. */
 static bool
 cmd_other(struct fuzz *f, const struct proto_req *req)
 {
@@ -868,6 +869,16 @@ cmd_other(struct fuzz *f, const struct proto_req *req)
 		FUZZ_CHECK(next == DISPATCH_DONE && f->rec.nstatus == 1 &&
 		    f->rec.status == PROTO_R_SHUTDOWN_OFF);
 		return true;
+	case PROTO_CMD_WATCH:
+		/* Unknown streams: ERROR.  Else the connection becomes a
+		 * watcher, which reads no more requests. */
+		if (next == DISPATCH_DONE) {
+			FUZZ_CHECK(f->rec.nstatus == 1 &&
+			    f->rec.status == PROTO_R_ERROR);
+			return true;
+		}
+		FUZZ_CHECK(next == DISPATCH_WATCH && f->rec.nstatus == 0);
+		return false;
 	default:
 		FUZZ_CHECK(next == DISPATCH_DONE);
 		return true;
