@@ -79,6 +79,7 @@ static char		(*keys)[KEY_LEN];
 static uint64_t		 nkeys = 100000;
 static size_t		 vmin = 32, vmax = 1000;
 static bool		 loose;
+static bool		 visit;		/* -V: gets by store_get_with */
 static _Atomic bool	 go, stop;
 static _Atomic unsigned	 ready;
 static uint64_t		 run_seed = 1;
@@ -110,12 +111,22 @@ do_set(uint64_t i, const char *src, size_t n)
 	return store_commit(st, it, STORE_SET, 0, NULL) == STORE_STORED;
 }
 
+/* Copies a visited item's value out (store_get_with's visitor). */
+static void
+copy_out(void *dst, item_t *it)
+{
+	memcpy(dst, item_value(it), item_nbytes(it));
+}
+
 /* Reads key i and copies its value out; false on a miss. */
 static bool
 do_get(uint64_t i, char *dst)
 {
 	item_t *it;
 
+	if (visit)
+		return store_get_with(st, keys[i], strlen(keys[i]), copy_out,
+		    dst) == STORE_OK;
 	if (store_get(st, keys[i], strlen(keys[i]), &it) != STORE_OK)
 		return false;
 	memcpy(dst, item_value(it), item_nbytes(it));
@@ -323,10 +334,13 @@ main(int argc, char **argv)
 	double o1 = 0, c1 = 0, om, cm;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "Lt:d:R:K:m:r:z:v:n:")) != -1) {
+	while ((opt = getopt(argc, argv, "LVt:d:R:K:m:r:z:v:n:")) != -1) {
 		switch (opt) {
 		case 'L':
 			loose = true;
+			break;
+		case 'V':
+			visit = true;
 			break;
 		case 't':
 			nthreads = parse_list(optarg, threads);

@@ -176,14 +176,15 @@ out_commit(struct proto_out *o, size_t used)
 
 /* proto_out: queues a value, copied when small or when it lives in a
  * segment (a reference would keep the whole segment from reuse while the
- * client dawdles), else by reference to the item. */
+ * client dawdles), else by reference to the item; copied when there is no
+ * reference (a value borrowed under a store lock). */
 static void
 out_value(struct proto_out *o, const char *data, size_t n, void *ref)
 {
 	struct conn	*c = conn_of_out(o);
 	item_t		*it = ref;
 
-	if ((n <= COPY_VALUE_MAX && !outq_full(&c->outq)) ||
+	if (it == NULL || (n <= COPY_VALUE_MAX && !outq_full(&c->outq)) ||
 	    item_in_segment(it)) {
 		outq_copy(&c->outq, data, n);
 		store_release(c->srv->store, it);

@@ -273,6 +273,30 @@ watch_mut_refused(const struct op *op, store_status_t st)
 		    watch_cmd(op->req), 0, 0, op->env->cfd);
 }
 
+/* A get's hit, shown by store_get_with under the item's shard lock: the
+ * reply is composed there, so a value in a segment is copied out without
+ * a reference; a loose one (large) is queued by a reference taken here. */
+static void
+visit_get(void *ctx, item_t *it)
+{
+	const struct op *op = ctx;
+	struct proto_hit h = {
+		.key = item_key(it),
+		.nkey = item_nkey(it),
+		.flags = item_flags(it),
+		.cas = op->env->no_cas ? 0 : item_cas(it),
+		.value = item_value(it),
+		.nbytes = item_nbytes(it),
+	};
+
+	watch_fetch(op, h.key, h.nkey, it);
+	if (!item_in_segment(it)) {
+		store_ref(it);
+		h.ref = it;
+	}
+	op->sink->codec->hit(op->sink->out, op->req, &h);
+}
+
 /* get, gets, gat, gats: a hit per key found, then the end; resumable. */
 static enum dispatch_next
 op_retrieve(const struct op *op)
@@ -299,16 +323,21 @@ op_retrieve(const struct op *op)
 			    &it);
 		} else {
 			STAT_INC(ts, cmd_get);
-			st = store_get(op->env->store, key, nkey, &it);
+			st = store_get_with(op->env->store, key, nkey,
+			    visit_get, (void *)op);
 		}
 		detail(op, STATS_DETAIL_GET, key, nkey, st == STORE_OK);
-		watch_fetch(op, key, nkey, st == STORE_OK ? it : NULL);
+		if (touch)
+			watch_fetch(op, key, nkey, st == STORE_OK ? it : NULL);
+		else if (st != STORE_OK)
+			watch_fetch(op, key, nkey, NULL);
 		if (st == STORE_OK) {
-			if (touch)
+			if (touch) {
 				STAT_INC(ts, touch_hits);
-			else
+				reply_hit(op, it);
+			} else {
 				STAT_INC(ts, get_hits);
-			reply_hit(op, it);
+			}
 		} else {
 			if (touch)
 				STAT_INC(ts, touch_misses);

@@ -575,7 +575,7 @@ shard_init(struct shard *sh)
 		return false;
 	sh->ht[0].log2 = HT_MIN_LOG2;
 	sh->hash_bytes = pool_malloc_cost(sh->ht[0].b);
-	pthread_mutex_init(&sh->lock, NULL);
+	lock_init(&sh->lock);
 	return true;
 }
 

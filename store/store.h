@@ -200,6 +200,19 @@ void	 store_release(store_t *st, item_t *it);
 /* Looks up a live item and counts a hit on it; STORE_OK or NOT_FOUND. */
 store_status_t store_get(store_t *st, const char *key, size_t nkey,
 	    item_t **out);
+/*
+ * Like store_get without a reference: calls fn(ctx, it) with the item's
+ * shard locked, so fn must copy what it needs (or take a reference with
+ * store_ref) and must not call into the store.  A hit shares no written
+ * line with other readers of the same item (store_get's reference count
+ * is two atomic writes to the item's header).
+ */
+typedef void (*store_visit_fn)(void *ctx, item_t *it);
+store_status_t store_get_with(store_t *st, const char *key, size_t nkey,
+	    store_visit_fn fn, void *ctx);
+/* Takes another reference to an item the caller has in hand (a visitor,
+ * or a holder of a reference). */
+void	 store_ref(item_t *it);
 /* Like store_get, and also sets a new exptime. */
 store_status_t store_gat(store_t *st, const char *key, size_t nkey,
 	    int64_t exptime, item_t **out);

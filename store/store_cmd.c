@@ -445,6 +445,38 @@ store_get(store_t *st, const char *key, size_t nkey, item_t **out)
 	    STORE_NOT_FOUND;
 }
 
+/* Looks up a live item, counts a hit and shows it to fn under the shard
+ * lock, without a reference. */
+store_status_t
+store_get_with(store_t *st, const char *key, size_t nkey, store_visit_fn fn,
+    void *ctx)
+{
+	uint64_t hv = key_hash(st, key, nkey);
+	uint32_t now = store_now(st);
+	struct shard *sh;
+	item_t *it;
+
+	if (nkey > STORE_KEY_MAX)
+		return STORE_NOT_FOUND;
+	sh = shard_enter(st, hv, now);
+	it = lookup_live(st, sh, hv, key, nkey, now);
+	if (it != NULL) {
+		item_hit(it);
+		item_set_atime(it, now);
+		item_mark(it, ITEM_FETCHED);
+		fn(ctx, it);
+	}
+	shard_unlock(sh);
+	return it != NULL ? STORE_OK : STORE_NOT_FOUND;
+}
+
+/* Takes another reference to an item in hand. */
+void
+store_ref(item_t *it)
+{
+	item_ref(it);
+}
+
 /* Like store_get, and also sets a new exptime. */
 store_status_t
 store_gat(store_t *st, const char *key, size_t nkey, int64_t exptime,

@@ -216,10 +216,10 @@ pool_init(struct pool *p, size_t limit, size_t page_size)
 	p->page_size = page_size;
 	p->nttl = (unsigned)(limit / seg / (TTL_OPEN_SHARE * NARENAS));
 	p->nttl = p->nttl < 1 ? 1 : p->nttl > NTTL ? NTTL : p->nttl;
-	pthread_mutex_init(&p->lock, NULL);
+	lock_init(&p->lock);
 	pthread_cond_init(&p->room_cond, NULL);
 	for (i = 0; i < NARENAS; i++)
-		pthread_mutex_init(&p->arena[i].lock, NULL);
+		lock_init(&p->arena[i].lock);
 }
 
 /*

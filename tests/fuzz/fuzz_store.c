@@ -85,13 +85,23 @@ struct pin {
 };
 
 /* What dispatch reported for one request through the capture codec. */
+/* A hit as the codec saw it: a reference held until checked, or (a get,
+ * composed under the store lock without a reference) a copy. */
+struct hit {
+	item_t		*it;		/* NULL: copied */
+	char		*key, *val;
+	size_t		 nkey, nval;
+	uint32_t	 flags;
+	uint64_t	 cas;
+};
+
 struct rec {
 	unsigned	 nstatus;
 	enum proto_reply status;	/* the last one */
 	unsigned	 nnumber;
 	uint64_t	 number;
 	unsigned	 nend;
-	item_t		**hit;		/* references held until checked */
+	struct hit	*hit;		/* hits, until checked */
 	size_t		 nhit;
 	size_t		 caphit;
 	unsigned	 step_hits;	/* hits in this dispatch step */
@@ -301,6 +311,31 @@ cap_status(struct proto_out *o, const struct proto_req *req,
 	rc->status = r;
 }
 
+/* Adds a hit to the record; counts it for out_full. */
+static struct hit *
+hit_add(struct rec *rc)
+{
+	if (rc->nhit == rc->caphit) {
+		rc->caphit = rc->caphit ? rc->caphit * 2 : 16;
+		rc->hit = realloc(rc->hit, rc->caphit * sizeof *rc->hit);
+		FUZZ_CHECK(rc->hit != NULL);
+	}
+	rc->step_hits++;
+	return &rc->hit[rc->nhit++];
+}
+
+/* Pins a held hit; frees a copied one. */
+static void
+hit_done(struct fuzz *f, struct hit *h)
+{
+	if (h->it != NULL) {
+		pin(f, h->it);
+		return;
+	}
+	free(h->key);
+	free(h->val);
+}
+
 /* codec: holds a hit's reference until the request is checked. */
 static void
 cap_hit(struct proto_out *o, const struct proto_req *req,
@@ -308,8 +343,25 @@ cap_hit(struct proto_out *o, const struct proto_req *req,
 {
 	struct rec	*rc = &fuzz_of(o)->rec;
 	item_t		*it = h->ref;
+	struct hit	*hr;
 
-	/* An ms reply tells of the item it stored without holding it. */
+	/* An ms reply tells of the item it stored without holding it; a
+	 * get's hit is composed under the store lock and copied. */
+	if (it == NULL && (req->cmd == PROTO_CMD_GET ||
+	    req->cmd == PROTO_CMD_GETS)) {
+		hr = hit_add(rc);
+		hr->it = NULL;
+		hr->nkey = h->nkey;
+		hr->nval = h->nbytes;
+		hr->key = malloc(h->nkey + 1);
+		hr->val = malloc(h->nbytes + 1);
+		FUZZ_CHECK(hr->key != NULL && hr->val != NULL);
+		memcpy(hr->key, h->key, h->nkey);
+		memcpy(hr->val, h->value, h->nbytes);
+		hr->flags = h->flags;
+		hr->cas = h->cas;
+		return;
+	}
 	if (it == NULL) {
 		FUZZ_CHECK(req->cmd == PROTO_CMD_MS && !h->with_value);
 		return;
@@ -326,13 +378,14 @@ cap_hit(struct proto_out *o, const struct proto_req *req,
 	} else
 		FUZZ_CHECK(h->nbytes == item_nbytes(it));
 	FUZZ_CHECK(h->flags == item_flags(it) && h->cas == item_cas(it));
-	if (rc->nhit == rc->caphit) {
-		rc->caphit = rc->caphit ? rc->caphit * 2 : 16;
-		rc->hit = realloc(rc->hit, rc->caphit * sizeof *rc->hit);
-		FUZZ_CHECK(rc->hit != NULL);
-	}
-	rc->hit[rc->nhit++] = it;
-	rc->step_hits++;
+	hr = hit_add(rc);
+	hr->it = it;
+	hr->key = (char *)item_key(it);
+	hr->nkey = item_nkey(it);
+	hr->val = (char *)item_value(it);
+	hr->nval = item_nbytes(it);
+	hr->flags = item_flags(it);
+	hr->cas = item_cas(it);
 }
 
 /* codec: records the value of incr/decr. */
@@ -476,29 +529,28 @@ one_status(struct fuzz *f)
 
 /* Checks a hit against the model and keeps it pinned. */
 static void
-check_hit(struct fuzz *f, struct entry *e, item_t *it)
+check_hit(struct fuzz *f, struct entry *e, struct hit *h)
 {
 	FUZZ_CHECK(visible(e));
-	FUZZ_CHECK(item_nkey(it) == e->nkey &&
-	    memcmp(item_key(it), e->key, e->nkey) == 0);
-	FUZZ_CHECK(item_nbytes(it) == e->nval);
-	FUZZ_CHECK(memcmp(item_value(it), e->val, e->nval) == 0);
-	FUZZ_CHECK(item_flags(it) == e->flags);
+	FUZZ_CHECK(h->nkey == e->nkey && memcmp(h->key, e->key, e->nkey) == 0);
+	FUZZ_CHECK(h->nval == e->nval);
+	FUZZ_CHECK(memcmp(h->val, e->val, e->nval) == 0);
+	FUZZ_CHECK(h->flags == e->flags);
 	if (e->cas != 0)
-		FUZZ_CHECK(item_cas(it) == e->cas);
+		FUZZ_CHECK(h->cas == e->cas);
 	else {
 		/* Every store gives the item a CAS of its own. */
-		FUZZ_CHECK(item_cas(it) != 0 && item_cas(it) != e->old_cas);
-		e->cas = item_cas(it);
+		FUZZ_CHECK(h->cas != 0 && h->cas != e->old_cas);
+		e->cas = h->cas;
 	}
-	pin(f, it);
+	hit_done(f, h);
 }
 
-/* True when item it is the hit for key. */
+/* True when hit h is the hit for key. */
 static bool
-hit_is(item_t *it, const char *key, size_t nkey)
+hit_is(const struct hit *h, const char *key, size_t nkey)
 {
-	return item_nkey(it) == nkey && memcmp(item_key(it), key, nkey) == 0;
+	return h->nkey == nkey && memcmp(h->key, key, nkey) == 0;
 }
 
 /* get, gets, gat, gats: a hit per key found, in key order, then END. */
@@ -519,16 +571,17 @@ cmd_retrieve(struct fuzz *f, const struct proto_req *req)
 		struct entry *e = model_get(f, key, nkey);
 
 		if (e->unknown) {
-			if (k < f->rec.nhit && hit_is(f->rec.hit[k], key, nkey))
-				pin(f, f->rec.hit[k++]);
+			if (k < f->rec.nhit && hit_is(&f->rec.hit[k], key,
+			    nkey))
+				hit_done(f, &f->rec.hit[k++]);
 			continue;
 		}
-		if (k == f->rec.nhit || !hit_is(f->rec.hit[k], key, nkey)) {
+		if (k == f->rec.nhit || !hit_is(&f->rec.hit[k], key, nkey)) {
 			FUZZ_CHECK(!visible(e) || !no_evictions(f));
 			model_drop(e);
 			continue;
 		}
-		check_hit(f, e, f->rec.hit[k++]);
+		check_hit(f, e, &f->rec.hit[k++]);
 		if (touch) {
 			e->exptime = exp;
 			if (expired(exp))
@@ -856,7 +909,7 @@ cmd_meta(struct fuzz *f, const struct proto_req *req)
 		    !proto_data_end_ok(val + req->nbytes));
 	}
 	for (size_t i = 0; i < f->rec.nhit; i++)
-		pin(f, f->rec.hit[i]);
+		hit_done(f, &f->rec.hit[i]);
 	f->rec.nhit = 0;
 	return next != DISPATCH_CLOSE;
 }
