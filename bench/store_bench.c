@@ -4,17 +4,19 @@
  * no sockets or protocol in the way.  Not a test.
  *
  *   store_bench [-t 1,2] [-d SECS] [-R REPEATS] [-K KEYS] [-m MB]
- *		 [-r 9:1,1:1] [-z 0,0.99] [-v 32-1000] [-n OPS] [-L]
+ *		 [-r 9:1,1:1] [-z 0,0.99] [-v 32-1000] [-n OPS] [-L] [-G]
  *
  * The store is preloaded with KEYS keys (default 100,000), values of a
  * size drawn uniformly from -v; then, for each mix (-r get:set) and key
  * distribution (-z: 0 is uniform, else the Zipf skew), each thread count
  * (-t) runs for SECS seconds (default 2), REPEATS times (default 3),
- * interleaved: 1, 2, 1, 2...  A get is store_get, a copy of the value out
- * (as a reply makes) and store_release; a set is store_reserve_direct, a
- * copy of the value in (as the read buffer's) and store_commit, or with
- * -L the older store_reserve path (a loose item copied at commit), for a
- * before/after within one build.  -n runs OPS operations per thread
+ * interleaved: 1, 2, 1, 2...  A get is store_get_with and a copy of the
+ * value out under the shard lock (as the server's get composes its
+ * reply), or with -G the older store_get, copy and store_release (a
+ * reference taken and dropped); a set is store_reserve_direct, a copy of
+ * the value in (as the read buffer's) and store_commit, or with -L the
+ * older store_reserve path (a loose item copied at commit): -G and -L give
+ * a before/after within one build.  -n runs OPS operations per thread
  * instead of SECS seconds: a fixed load for instruction counts
  * (valgrind --tool=callgrind --toggle-collect=worker_main).
  *
@@ -79,7 +81,7 @@ static char		(*keys)[KEY_LEN];
 static uint64_t		 nkeys = 100000;
 static size_t		 vmin = 32, vmax = 1000;
 static bool		 loose;
-static bool		 visit;		/* -V: gets by store_get_with */
+static bool		 by_ref;	/* -G: gets by store_get, release */
 static _Atomic bool	 go, stop;
 static _Atomic unsigned	 ready;
 static uint64_t		 run_seed = 1;
@@ -124,7 +126,7 @@ do_get(uint64_t i, char *dst)
 {
 	item_t *it;
 
-	if (visit)
+	if (!by_ref)
 		return store_get_with(st, keys[i], strlen(keys[i]), copy_out,
 		    dst) == STORE_OK;
 	if (store_get(st, keys[i], strlen(keys[i]), &it) != STORE_OK)
@@ -311,7 +313,7 @@ preload(void)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: store_bench [-L] [-t 1,2] [-d secs] "
+	fprintf(stderr, "usage: store_bench [-L] [-G] [-t 1,2] [-d secs] "
 	    "[-R repeats] [-K keys] [-m MB] [-r 9:1,1:1] [-z 0,0.99] "
 	    "[-v 32-1000] [-n ops]\n");
 	exit(2);
@@ -334,13 +336,13 @@ main(int argc, char **argv)
 	double o1 = 0, c1 = 0, om, cm;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "LVt:d:R:K:m:r:z:v:n:")) != -1) {
+	while ((opt = getopt(argc, argv, "LGt:d:R:K:m:r:z:v:n:")) != -1) {
 		switch (opt) {
 		case 'L':
 			loose = true;
 			break;
-		case 'V':
-			visit = true;
+		case 'G':
+			by_ref = true;
 			break;
 		case 't':
 			nthreads = parse_list(optarg, threads);
@@ -388,8 +390,9 @@ main(int argc, char **argv)
 	}
 	preload();
 	printf("store_bench: %" PRIu64 " keys, values %zu-%zu B, -m %.0f, "
-	    "%s sets, %.1f s x %u repeats, %ld CPUs online\n\n", nkeys, vmin,
-	    vmax, mb, loose ? "loose (-L)" : "direct", secs, repeats,
+	    "%s sets, %s gets, %.1f s x %u repeats, %ld CPUs online\n\n",
+	    nkeys, vmin, vmax, mb, loose ? "loose (-L)" : "direct",
+	    by_ref ? "by reference (-G)" : "visited", secs, repeats,
 	    sysconf(_SC_NPROCESSORS_ONLN));
 	printf("| mix | keys | threads | ops/s | CPU s / M ops | CPU busy "
 	    "| shard lock waits / k ops | arena+pool lock waits / k ops "
