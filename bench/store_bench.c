@@ -127,7 +127,8 @@ do_get(uint64_t i, char *dst)
 	item_t *it;
 
 	if (!by_ref)
-		return store_get_with(st, keys[i], strlen(keys[i]), copy_out,
+		return store_get_with(st, keys[i], strlen(keys[i]),
+		    store_key_hash(st, keys[i], strlen(keys[i])), copy_out,
 		    dst) == STORE_OK;
 	if (store_get(st, keys[i], strlen(keys[i]), &it) != STORE_OK)
 		return false;

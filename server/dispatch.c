@@ -297,6 +297,50 @@ visit_get(void *ctx, item_t *it)
 	op->sink->codec->hit(op->sink->out, op->req, &h);
 }
 
+/*
+ * The keys of a multi-key get, read a few ahead of the one looked up:
+ * each key's bucket is asked for when it joins the window and its first
+ * item when it is next, so the lookups (a fifth of a 10-key get's CPU
+ * went to waiting for them) find both in the CPU's cache.
+ */
+#define AHEAD	3
+
+struct ahead {
+	struct ahead_key {
+		const char	*key;
+		size_t		 nkey;
+		uint64_t	 hv;
+		size_t		 cursor;	/* after this key */
+	}		 k[AHEAD];
+	unsigned	 head, n;
+	size_t		 cursor;		/* after the last read */
+};
+
+/* Fills the window; false when no key is left.  *k is the next key. */
+static bool
+ahead_next(const struct op *op, struct ahead *a, struct ahead_key *k)
+{
+	struct ahead_key *t;
+
+	while (a->n < AHEAD) {
+		t = &a->k[(a->head + a->n) % AHEAD];
+		if (!proto_next_key(op->req, &a->cursor, &t->key, &t->nkey))
+			break;
+		t->cursor = a->cursor;
+		t->hv = store_key_hash(op->env->store, t->key, t->nkey);
+		if (a->n > 0)		/* not for the first: no time */
+			store_prefetch(op->env->store, t->hv, false);
+		a->n++;
+	}
+	if (a->n == 0)
+		return false;
+	*k = a->k[a->head];
+	a->head = (a->head + 1) % AHEAD;
+	if (--a->n > 0)
+		store_prefetch(op->env->store, a->k[a->head].hv, true);
+	return true;
+}
+
 /* get, gets, gat, gats: a hit per key found, then the end; resumable. */
 static enum dispatch_next
 op_retrieve(const struct op *op)
@@ -306,16 +350,21 @@ op_retrieve(const struct op *op)
 	struct proto_out	*out = op->sink->out;
 	bool			 touch = req->cmd == PROTO_CMD_GAT ||
 				     req->cmd == PROTO_CMD_GATS;
+	struct ahead		 a = { .cursor = op->state->cursor };
+	struct ahead_key	 k;
 	size_t			 nkey;
 	const char		*key;
 	item_t			*it;
 	store_status_t		 st;
 
 	while (!out->full(out)) {
-		if (!proto_next_key(req, &op->state->cursor, &key, &nkey)) {
+		if (!ahead_next(op, &a, &k)) {
 			op->sink->codec->end(out, req);
 			return DISPATCH_DONE;
 		}
+		op->state->cursor = k.cursor;
+		key = k.key;
+		nkey = k.nkey;
 		/* As memcached counts them: a gat key is a touch, not a get. */
 		if (touch) {
 			STAT_INC(ts, cmd_touch);
@@ -323,7 +372,7 @@ op_retrieve(const struct op *op)
 			    &it);
 		} else {
 			STAT_INC(ts, cmd_get);
-			st = store_get_with(op->env->store, key, nkey,
+			st = store_get_with(op->env->store, key, nkey, k.hv,
 			    visit_get, (void *)op);
 		}
 		detail(op, STATS_DETAIL_GET, key, nkey, st == STORE_OK);

@@ -574,6 +574,7 @@ shard_init(struct shard *sh)
 	if (sh->ht[0].b == NULL)
 		return false;
 	sh->ht[0].log2 = HT_MIN_LOG2;
+	ht_hint_set(sh);
 	sh->hash_bytes = pool_malloc_cost(sh->ht[0].b);
 	lock_init(&sh->lock);
 	return true;

@@ -201,7 +201,8 @@ void	 store_release(store_t *st, item_t *it);
 store_status_t store_get(store_t *st, const char *key, size_t nkey,
 	    item_t **out);
 /*
- * Like store_get without a reference: calls fn(ctx, it) with the item's
+ * Like store_get without a reference, for a key whose hash hv the caller
+ * has from store_key_hash: calls fn(ctx, it) with the item's
  * shard locked, so fn must copy what it needs (or take a reference with
  * store_ref) and must not call into the store.  A hit shares no written
  * line with other readers of the same item (store_get's reference count
@@ -209,7 +210,17 @@ store_status_t store_get(store_t *st, const char *key, size_t nkey,
  */
 typedef void (*store_visit_fn)(void *ctx, item_t *it);
 store_status_t store_get_with(store_t *st, const char *key, size_t nkey,
-	    store_visit_fn fn, void *ctx);
+	    uint64_t hv, store_visit_fn fn, void *ctx);
+/* The key's hash, as store_get_with and store_prefetch take it. */
+uint64_t store_key_hash(const store_t *st, const char *key, size_t nkey);
+/*
+ * A hint that a lookup of the key of hash hv is coming: starts loading
+ * its bucket (without a lock), or with item the first item of its chain
+ * (a moment of the shard lock, to read the bucket).  A multi-key get asks
+ * for the bucket two keys ahead and the item one key ahead, so the
+ * lookups find both in the cache.
+ */
+void	 store_prefetch(store_t *st, uint64_t hv, bool item);
 /* Takes another reference to an item the caller has in hand (a visitor,
  * or a holder of a reference). */
 void	 store_ref(item_t *it);

@@ -448,10 +448,9 @@ store_get(store_t *st, const char *key, size_t nkey, item_t **out)
 /* Looks up a live item, counts a hit and shows it to fn under the shard
  * lock, without a reference. */
 store_status_t
-store_get_with(store_t *st, const char *key, size_t nkey, store_visit_fn fn,
-    void *ctx)
+store_get_with(store_t *st, const char *key, size_t nkey, uint64_t hv,
+    store_visit_fn fn, void *ctx)
 {
-	uint64_t hv = key_hash(st, key, nkey);
 	uint32_t now = store_now(st);
 	struct shard *sh;
 	item_t *it;
@@ -468,6 +467,29 @@ store_get_with(store_t *st, const char *key, size_t nkey, store_visit_fn fn,
 	}
 	shard_unlock(sh);
 	return it != NULL ? STORE_OK : STORE_NOT_FOUND;
+}
+
+/* Returns the hash store_get_with and store_prefetch take. */
+uint64_t
+store_key_hash(const store_t *st, const char *key, size_t nkey)
+{
+	return key_hash(st, key, nkey);
+}
+
+/* Starts loading a hash's bucket (no lock) or, with item, the first item
+ * of its chain (a moment of the shard lock). */
+void
+store_prefetch(store_t *st, uint64_t hv, bool item)
+{
+	struct shard *sh = &st->shards[shard_index(st, hv)];
+
+	if (!item) {
+		ht_prefetch_bucket(sh, hv);
+		return;
+	}
+	shard_lock(sh);
+	ht_prefetch(sh, hv);
+	shard_unlock(sh);
 }
 
 /* Takes another reference to an item in hand. */

@@ -151,6 +151,43 @@ key_eq(const item_t *it, const char *key, size_t nkey)
 	return item_nkey(it) == nkey && memcmp(item_key(it), key, nkey) == 0;
 }
 
+/* Publishes ht[0] for ht_prefetch_bucket (shard lock held). */
+void
+ht_hint_set(struct shard *sh)
+{
+	atomic_store_explicit(&sh->ht_hint, (uint64_t)sh->ht[0].log2 << 48 |
+	    (uint64_t)(uintptr_t)sh->ht[0].b, memory_order_relaxed);
+}
+
+/* Asks the CPU for a hash's bucket in ht[0], without the shard lock: the
+ * hint may name a table just freed, which a prefetch may touch (it never
+ * faults) and nothing else does. */
+void
+ht_prefetch_bucket(const struct shard *sh, uint64_t hv)
+{
+	uint64_t h = atomic_load_explicit(&sh->ht_hint, memory_order_relaxed);
+	item_t **b = (item_t **)(uintptr_t)(h & ITEM_LINK_MASK);
+
+	if (b != NULL)
+		__builtin_prefetch(&b[hv & (((size_t)1 << (h >> 48)) - 1)]);
+}
+
+/* Asks the CPU for the first item of a hash's chain in each table (its
+ * header and key), shard lock held: a lookup that follows finds them in
+ * the cache. */
+void
+ht_prefetch(const struct shard *sh, uint64_t hv)
+{
+	int i;
+
+	for (i = 0; i < 2 && sh->ht[i].b != NULL; i++) {
+		const item_t *it = *ht_bucket(&sh->ht[i], hv);
+
+		if (it != NULL)
+			__builtin_prefetch(it);
+	}
+}
+
 /* Finds a key in a shard's tables, live or not. */
 item_t *
 ht_find(const struct shard *sh, uint64_t hv, const char *key, size_t nkey)
@@ -273,6 +310,7 @@ ht_presize(struct shard *sh, size_t items)
 	sh->hash_bytes -= pool_malloc_cost(sh->ht[0].b);
 	free(sh->ht[0].b);
 	sh->ht[0] = (struct htable){ .b = b, .log2 = log2 };
+	ht_hint_set(sh);
 	sh->hash_bytes += pool_malloc_cost(b);
 }
 
@@ -298,6 +336,7 @@ ht_finish_rehash(struct shard *sh)
 	free(sh->ht[0].b);
 	sh->ht[0] = sh->ht[1];
 	sh->ht[1] = (struct htable){ 0 };
+	ht_hint_set(sh);
 	sh->rehash_idx = 0;
 }
 

@@ -403,6 +403,9 @@ struct shard_stats {
 struct shard {
 	pthread_mutex_t		lock;
 	struct htable		ht[2];		/* ht[1] set while rehashing */
+	/* ht[0] for prefetches that take no lock: log2 << 48 | bucket
+	 * array (ht_hint_set); may be stale, so only ever prefetched. */
+	_Atomic uint64_t	ht_hint;
 	size_t			rehash_idx;	/* next ht[0] bucket to move */
 	size_t			live_bytes;	/* ITEM_SIZE of linked items */
 	uint64_t		cas_last;	/* last CAS handed out */
@@ -601,6 +604,9 @@ uint64_t key_hash(const store_t *st, const char *key, size_t nkey);
 uint64_t item_hash(const store_t *st, const item_t *it);
 item_t	*ht_find(const struct shard *sh, uint64_t hv, const char *key,
 	    size_t nkey);
+void	 ht_prefetch(const struct shard *sh, uint64_t hv);
+void	 ht_prefetch_bucket(const struct shard *sh, uint64_t hv);
+void	 ht_hint_set(struct shard *sh);
 void	 ht_insert(struct shard *sh, item_t *it, uint64_t hv);
 void	 ht_remove(struct shard *sh, item_t *it, uint64_t hv);
 void	 ht_swap(struct shard *sh, item_t *o, item_t *n, uint64_t hv);

@@ -528,6 +528,81 @@ test_touch_and_gat(void **state)
 /* ---- storage commands ---------------------------------------------- */
 
 /* set, add and replace against present and absent keys. */
+/* store_get_with's visitor: records what it saw, and the item's refcount
+ * while the store shows it (only the table's: none is taken for it). */
+struct visit_rec {
+	unsigned	 calls;
+	char		 val[64];
+	size_t		 n;
+	uint32_t	 refs;
+	bool		 fetched;
+};
+
+static void
+visit_rec(void *ctx, item_t *it)
+{
+	struct visit_rec *v = ctx;
+
+	v->calls++;
+	v->n = item_nbytes(it);
+	assert_true(v->n < sizeof v->val);
+	memcpy(v->val, item_value(it), v->n);
+	v->refs = ref_word(it) & ITEM_REF_MASK;
+	v->fetched = (ref_word(it) & ITEM_FETCHED) != 0;
+}
+
+/* A get by visit sees what store_get sees, takes no reference, marks the
+ * item fetched, and skips expired items; prefetch hints, given while
+ * tables grow and are swapped (their hint then names a freed array), and
+ * for keys never stored, change nothing. */
+static void
+test_get_with_and_prefetch(void **state)
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, 64 * 1024 * KB, 1, false);
+	struct visit_rec v = { 0 };
+	char key[32], val[32];
+	uint64_t hv;
+	int i, j;
+
+	(void)state;
+	for (i = 0; i < 20000; i++) {
+		snprintf(key, sizeof key, "k%d", i);
+		snprintf(val, sizeof val, "v%d", i);
+		assert_int_equal(put(st, key, val, 0), STORE_STORED);
+		for (j = i; j > i - 4 && j >= 0; j--) {
+			snprintf(key, sizeof key, "k%d", j * 7 % (i + 1));
+			hv = store_key_hash(st, key, strlen(key));
+			store_prefetch(st, hv, false);
+			store_prefetch(st, hv, true);
+		}
+		store_prefetch(st, store_key_hash(st, "never", 5), true);
+	}
+	for (i = 0; i < 20000; i += 97) {
+		snprintf(key, sizeof key, "k%d", i);
+		snprintf(val, sizeof val, "v%d", i);
+		memset(&v, 0, sizeof v);
+		assert_int_equal(store_get_with(st, key, strlen(key),
+		    store_key_hash(st, key, strlen(key)), visit_rec, &v),
+		    STORE_OK);
+		assert_int_equal(v.calls, 1);
+		assert_int_equal(v.n, strlen(val));
+		assert_memory_equal(v.val, val, v.n);
+		assert_int_equal(v.refs, 1);	/* the table's own */
+		assert_true(v.fetched);
+	}
+	memset(&v, 0, sizeof v);
+	assert_int_equal(store_get_with(st, "never", 5,
+	    store_key_hash(st, "never", 5), visit_rec, &v), STORE_NOT_FOUND);
+	assert_int_equal(v.calls, 0);
+	assert_int_equal(put(st, "short", "x", 5), STORE_STORED);
+	fc.now += 5;
+	assert_int_equal(store_get_with(st, "short", 5,
+	    store_key_hash(st, "short", 5), visit_rec, &v), STORE_NOT_FOUND);
+	assert_int_equal(v.calls, 0);
+	store_destroy(st);
+}
+
 static void
 test_set_add_replace(void **state)
 {
@@ -2981,6 +3056,7 @@ main(void)
 		cmocka_unit_test(test_set_expired_replaces_old),
 		cmocka_unit_test(test_expired_never_returned),
 		cmocka_unit_test(test_touch_and_gat),
+		cmocka_unit_test(test_get_with_and_prefetch),
 		cmocka_unit_test(test_set_add_replace),
 		cmocka_unit_test(test_append_prepend),
 		cmocka_unit_test(test_cas),
