@@ -96,20 +96,27 @@ reply_status(const struct op *op, store_status_t st)
 	reply(op, status_reply[st]);
 }
 
-/* Reports a hit; the sink takes over the item's reference. */
-static void
-reply_hit(const struct op *op, item_t *it)
+/* The neutral view of an item found, without a reference. */
+static struct proto_hit
+hit_of(const struct op *op, const item_t *it)
 {
-	struct proto_hit h = {
+	return (struct proto_hit){
 		.key = item_key(it),
 		.nkey = item_nkey(it),
 		.flags = item_flags(it),
 		.cas = op->env->no_cas ? 0 : item_cas(it),
 		.value = item_value(it),
 		.nbytes = item_nbytes(it),
-		.ref = it,
 	};
+}
 
+/* Reports a hit; the sink takes over the item's reference. */
+static void
+reply_hit(const struct op *op, item_t *it)
+{
+	struct proto_hit h = hit_of(op, it);
+
+	h.ref = it;
 	op->sink->codec->hit(op->sink->out, op->req, &h);
 }
 
@@ -280,14 +287,7 @@ static void
 visit_get(void *ctx, item_t *it)
 {
 	const struct op *op = ctx;
-	struct proto_hit h = {
-		.key = item_key(it),
-		.nkey = item_nkey(it),
-		.flags = item_flags(it),
-		.cas = op->env->no_cas ? 0 : item_cas(it),
-		.value = item_value(it),
-		.nbytes = item_nbytes(it),
-	};
+	struct proto_hit h = hit_of(op, it);
 
 	watch_fetch(op, h.key, h.nkey, it);
 	if (!item_in_segment(it)) {

@@ -404,20 +404,27 @@ store_commit_meta(store_t *st, item_t *it, store_mode_t mode,
 
 /* ---- retrieval and per-key commands -------------------------------- */
 
-/* Finds a live item, counts a hit on it, and optionally sets a new
- * exptime and hands out a reference; false if absent. */
+/* What item_access does with a live item found. */
+struct access {
+	bool		 retime;	/* sets exptime */
+	uint32_t	 exptime;	/* absolute */
+	item_t		**out;		/* hands out a reference */
+	store_visit_fn	 fn;		/* or shows it under the lock */
+	void		*ctx;
+};
+
+/* Finds a live item, counts a hit on it, and does what a says; false if
+ * absent. */
 static bool
-item_access(store_t *st, const char *key, size_t nkey, bool retime,
-    int64_t exptime, item_t **out)
+item_access(store_t *st, const char *key, size_t nkey, uint64_t hv,
+    const struct access *a)
 {
-	uint32_t exp = retime ? store_exptime(st, exptime) : 0;
-	uint64_t hv = key_hash(st, key, nkey);
 	uint32_t now = store_now(st);
 	struct shard *sh;
 	item_t *it;
 
-	if (out != NULL)
-		*out = NULL;
+	if (a->out != NULL)
+		*a->out = NULL;
 	if (nkey > STORE_KEY_MAX)
 		return false;
 	sh = shard_enter(st, hv, now);
@@ -425,13 +432,16 @@ item_access(store_t *st, const char *key, size_t nkey, bool retime,
 	if (it != NULL) {
 		item_hit(it);
 		item_set_atime(it, now);
-		if (out != NULL) {
-			item_ref(it);
+		if (a->out != NULL || a->fn != NULL)
 			item_mark(it, ITEM_FETCHED);
-			*out = it;
+		if (a->out != NULL) {
+			item_ref(it);
+			*a->out = it;
 		}
-		if (retime)
-			item_retime(st, sh, it, hv, exp, now);
+		if (a->retime)
+			item_retime(st, sh, it, hv, a->exptime, now);
+		if (a->fn != NULL)
+			a->fn(a->ctx, it);
 	}
 	shard_unlock(sh);
 	return it != NULL;
@@ -441,8 +451,10 @@ item_access(store_t *st, const char *key, size_t nkey, bool retime,
 store_status_t
 store_get(store_t *st, const char *key, size_t nkey, item_t **out)
 {
-	return item_access(st, key, nkey, false, 0, out) ? STORE_OK :
-	    STORE_NOT_FOUND;
+	struct access a = { .out = out };
+
+	return item_access(st, key, nkey, key_hash(st, key, nkey), &a) ?
+	    STORE_OK : STORE_NOT_FOUND;
 }
 
 /* Looks up a live item, counts a hit and shows it to fn under the shard
@@ -451,22 +463,33 @@ store_status_t
 store_get_with(store_t *st, const char *key, size_t nkey, uint64_t hv,
     store_visit_fn fn, void *ctx)
 {
-	uint32_t now = store_now(st);
-	struct shard *sh;
-	item_t *it;
+	struct access a = { .fn = fn, .ctx = ctx };
 
-	if (nkey > STORE_KEY_MAX)
-		return STORE_NOT_FOUND;
-	sh = shard_enter(st, hv, now);
-	it = lookup_live(st, sh, hv, key, nkey, now);
-	if (it != NULL) {
-		item_hit(it);
-		item_set_atime(it, now);
-		item_mark(it, ITEM_FETCHED);
-		fn(ctx, it);
-	}
-	shard_unlock(sh);
-	return it != NULL ? STORE_OK : STORE_NOT_FOUND;
+	return item_access(st, key, nkey, hv, &a) ? STORE_OK :
+	    STORE_NOT_FOUND;
+}
+
+/* Like store_get, and also sets a new exptime. */
+store_status_t
+store_gat(store_t *st, const char *key, size_t nkey, int64_t exptime,
+    item_t **out)
+{
+	struct access a = { .retime = true,
+	    .exptime = store_exptime(st, exptime), .out = out };
+
+	return item_access(st, key, nkey, key_hash(st, key, nkey), &a) ?
+	    STORE_OK : STORE_NOT_FOUND;
+}
+
+/* Sets a new exptime; STORE_TOUCHED or STORE_NOT_FOUND. */
+store_status_t
+store_touch(store_t *st, const char *key, size_t nkey, int64_t exptime)
+{
+	struct access a = { .retime = true,
+	    .exptime = store_exptime(st, exptime) };
+
+	return item_access(st, key, nkey, key_hash(st, key, nkey), &a) ?
+	    STORE_TOUCHED : STORE_NOT_FOUND;
 }
 
 /* Returns the hash store_get_with and store_prefetch take. */
@@ -497,23 +520,6 @@ void
 store_ref(item_t *it)
 {
 	item_ref(it);
-}
-
-/* Like store_get, and also sets a new exptime. */
-store_status_t
-store_gat(store_t *st, const char *key, size_t nkey, int64_t exptime,
-    item_t **out)
-{
-	return item_access(st, key, nkey, true, exptime, out) ? STORE_OK :
-	    STORE_NOT_FOUND;
-}
-
-/* Sets a new exptime; STORE_TOUCHED or STORE_NOT_FOUND. */
-store_status_t
-store_touch(store_t *st, const char *key, size_t nkey, int64_t exptime)
-{
-	return item_access(st, key, nkey, true, exptime, NULL) ?
-	    STORE_TOUCHED : STORE_NOT_FOUND;
 }
 
 /* Unlinks a key; STORE_DELETED or STORE_NOT_FOUND. */
