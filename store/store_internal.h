@@ -83,8 +83,8 @@ extern _Atomic uint64_t store_lock_waits[LOCK_RANKS];
  * link, a carve), so a thread that finds the lock held spins briefly
  * before it sleeps (glibc's adaptive mutex): a futex wait and wake cost
  * more than the section.  store_bench's 2-thread runs find the lock held
- * on 1-2.5 % of their operations; the gain measured was within the
- * machine's noise, and no cell lost.
+ * on 1-2.5 % of their operations; what spinning gained there was
+ * within the machine's noise.
  */
 static inline void
 lock_init(pthread_mutex_t *m)
