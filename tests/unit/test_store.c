@@ -32,27 +32,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fake_clock.h"
 #include "store.h"
 #include "store_internal.h"
 
-#define T0	1700000000u	/* the fake clock's start */
 #define DAY	86400u
 #define KB	1024u
 /* 32 segments of the smallest size, 4 KiB: the eviction tests' limit. */
 #define SMALL_LIMIT	(128 * KB)
 /* The eviction tests' value: ITEM_SIZE(7, 100) is 144, 28 a segment. */
 #define VLEN	100
-
-struct fake_clock {
-	uint32_t	now;
-};
-
-/* Reads the fake clock. */
-static uint32_t
-fake_now(void *ctx)
-{
-	return ((struct fake_clock *)ctx)->now;
-}
 
 /* Creates a store on a fake clock starting at T0. */
 static store_t *

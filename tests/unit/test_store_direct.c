@@ -21,22 +21,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fake_clock.h"
 #include "store.h"
 #include "store_internal.h"
 
-#define T0	1700000000u
 #define KB	1024u
-
-struct fake_clock {
-	uint32_t	now;
-};
-
-/* Reads the fake clock. */
-static uint32_t
-fake_now(void *ctx)
-{
-	return ((struct fake_clock *)ctx)->now;
-}
 
 /* Creates a store on a fake clock starting at T0. */
 static store_t *

@@ -25,23 +25,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fake_clock.h"
 #include "store.h"
 #include "store_internal.h"
 
-#define T0	1700000000u
 #define KB	1024u
 #define MB	(1024u * 1024u)
-
-struct fake_clock {
-	_Atomic uint32_t now;
-};
-
-/* Reads the fake clock. */
-static uint32_t
-fake_now(void *ctx)
-{
-	return atomic_load(&((struct fake_clock *)ctx)->now);
-}
 
 /* Creates a store on a fake clock starting at T0. */
 static store_t *

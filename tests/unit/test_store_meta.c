@@ -21,22 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fake_clock.h"
 #include "store.h"
 #include "store_internal.h"
 
-#define T0	1700000000u	/* the fake clock's start */
 #define NTHREADS 32
-
-struct fake_clock {
-	_Atomic uint32_t now;
-};
-
-/* Reads the fake clock. */
-static uint32_t
-fake_now(void *ctx)
-{
-	return atomic_load(&((struct fake_clock *)ctx)->now);
-}
 
 /* Advances the fake clock. */
 static void

@@ -31,27 +31,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fake_clock.h"
 #include "store.h"
 #include "store_internal.h"	/* store_key_shard */
 #include "store_snap.h"
 
-#define T0	1700000000u
 #define KB	1024u
 #define MB	(1024u * 1024u)
 
-struct fake_clock {
-	_Atomic uint32_t now;
-};
-
 static char dir[64];
 static char path[128];
-
-/* Reads the fake clock. */
-static uint32_t
-fake_now(void *ctx)
-{
-	return atomic_load(&((struct fake_clock *)ctx)->now);
-}
 
 /* Creates a store on a fake clock with a limit and largest value. */
 static store_t *
