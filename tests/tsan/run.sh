@@ -59,6 +59,8 @@ step() {
 	else
 		echo "tsan $name: FAILED (exit $?)"
 		status=1
+		# the end of its log, if it wrote one, says why
+		[ -f "$out/$name.log" ] && tail -n 25 "$out/$name.log"
 	fi
 }
 step store_hammer "$out/tests/tsan/store_hammer" 16 "$hammer_secs"
@@ -80,7 +82,7 @@ if command -v openssl >/dev/null; then
 	step tls sh -c "cd tests/integration && CACHED='$out/cached' \
 	    PYTHONDONTWRITEBYTECODE=1 python3 -m unittest test_tls.CachedTLSTest \
 	    test_tls.CachedReloadTest test_tls.CachedAgreedTest \
-	    test_tls.CachedHostileTest >'$out/test_tls.log' 2>&1"
+	    test_tls.CachedHostileTest >'$out/tls.log' 2>&1"
 else
 	echo "tsan tls: SKIPPED (no openssl command)"
 fi
