@@ -570,12 +570,8 @@ static bool
 shard_init(struct shard *sh)
 {
 	memset(sh, 0, sizeof(*sh));
-	sh->ht[0].b = calloc((size_t)1 << HT_MIN_LOG2, sizeof(item_t *));
-	if (sh->ht[0].b == NULL)
+	if (!ht_init(sh))
 		return false;
-	sh->ht[0].log2 = HT_MIN_LOG2;
-	ht_hint_set(sh);
-	sh->hash_bytes = pool_malloc_cost(sh->ht[0].b);
 	lock_init(&sh->lock);
 	return true;
 }
@@ -584,8 +580,7 @@ shard_init(struct shard *sh)
 static void
 shard_free(struct shard *sh)
 {
-	free(sh->ht[0].b);
-	free(sh->ht[1].b);
+	ht_arrays_free(sh);
 	pthread_mutex_destroy(&sh->lock);
 }
 

@@ -22,6 +22,7 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -202,6 +203,144 @@ ht_find(const struct shard *sh, uint64_t hv, const char *key, size_t nkey)
 	return NULL;
 }
 
+/*
+ * A get without the shard lock: the reader's side of a sequence lock.
+ * The shard's count is even and unchanged from before the first read to
+ * after the last one, or the answer is PEEK_LOCK; the count is read again
+ * before each pointer read is followed, so a pointer followed was in the
+ * table when read, and points into memory that stays mapped: a segment
+ * (no loose item is linked in the shard, or the answer is PEEK_LOCK) or a
+ * bucket array (see ht_array_retire).  Reads stay within the segment the
+ * item lies in (segments are aligned to their size), whatever a torn read
+ * gave.  A hit is copied whole into buf and checked against what the
+ * locked path would do: it answers instead when it would write (an
+ * access bit not set, the access second moved, an item dead to reap, a
+ * flush to apply, a rehash step or resize to make).
+ *
+ * Every read here races with writers under the lock, by design:
+ * ThreadSanitizer cannot see a sequence lock and is kept out (the loads
+ * are volatile, and no libc call is made that it would intercept); the
+ * hammers check what this returns under ASan instead.
+ */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PEEK_NO_TSAN	__attribute__((no_sanitize("thread")))
+#endif
+#endif
+#if !defined(PEEK_NO_TSAN) && defined(__SANITIZE_THREAD__)
+#define PEEK_NO_TSAN	__attribute__((no_sanitize_thread))
+#endif
+#ifdef PEEK_NO_TSAN
+#define PEEK_TSAN	1
+#else
+#define PEEK_NO_TSAN
+#endif
+
+#define PEEK_HOPS	8	/* longer chains take the lock */
+
+/* The copy and the key's compare: libc's, but for ThreadSanitizer, which
+ * intercepts them and would see their reads. */
+#ifdef PEEK_TSAN
+PEEK_NO_TSAN static void
+peek_copy(uint64_t *buf, uintptr_t p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n / 8; i++)
+		buf[i] = ((const volatile uint64_t *)p)[i];
+}
+
+PEEK_NO_TSAN static bool
+peek_key_eq(uintptr_t p, const char *key, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && ((const volatile char *)p)[i] == key[i]; i++)
+		;
+	return i == n;
+}
+#define PEEK_COPY(buf, p, n)	peek_copy(buf, p, n)
+#define PEEK_KEY_EQ(p, key, n)	peek_key_eq(p, key, n)
+#else
+#define PEEK_COPY(buf, p, n)	memcpy(buf, (const void *)(p), n)
+#define PEEK_KEY_EQ(p, key, n)	(memcmp((const void *)(p), key, n) == 0)
+#endif
+
+/* True if the count is still s after every read before. */
+static inline bool
+seq_same(const struct shard *sh, uint32_t s)
+{
+	atomic_thread_fence(memory_order_acquire);
+	return atomic_load_explicit(&sh->seq, memory_order_relaxed) == s;
+}
+
+PEEK_NO_TSAN enum peek
+ht_peek(const store_t *st, const struct shard *sh, uint64_t hv,
+    const char *key, size_t nkey, uint32_t now, uint64_t *buf, size_t cap)
+{
+	const volatile struct shard *vs = sh;
+	const volatile uint64_t *w;
+	uint32_t s, nk = 0, log2;
+	uintptr_t p, end = 0;
+	uint64_t fw, wm, casnk;
+	size_t used, size, n;
+	item_t *copy;
+	unsigned hops;
+	uint32_t ref;
+
+	s = atomic_load_explicit(&sh->seq, memory_order_acquire);
+	if (s & 1)
+		return PEEK_LOCK;
+	fw = atomic_load_explicit(&st->flush_word, memory_order_acquire);
+	if (vs->ht[1].b != NULL || vs->loose_linked != 0 ||
+	    fw != vs->flush_seen || (fw != 0 && !vs->flush_applied &&
+	    (uint32_t)fw <= now))
+		return PEEK_LOCK;
+	log2 = vs->ht[0].log2;
+	used = vs->ht[0].used;
+	size = (size_t)1 << log2;
+	if ((used > size * HT_MAX_LOAD && log2 < HT_MAX_LOG2) ||
+	    (log2 > HT_MIN_LOG2 && used < size / 8))
+		return PEEK_LOCK;		/* shard_enter would resize */
+	wm = vs->flush_wm;
+	p = (uintptr_t)vs->ht[0].b;
+	if (!seq_same(sh, s))
+		return PEEK_LOCK;
+	p = (uintptr_t)((item_t *const volatile *)p)[hv & (size - 1)];
+	for (hops = 0;; hops++) {
+		if (!seq_same(sh, s))
+			return PEEK_LOCK;
+		if (p == 0)
+			return PEEK_MISS;
+		if (hops == PEEK_HOPS)
+			return PEEK_LOCK;
+		end = (p | (st->pool.seg_size - 1)) + 1;
+		w = (const volatile uint64_t *)p;
+		casnk = w[1];
+		nk = (uint32_t)(casnk & 0xff);
+		if (p + sizeof(struct item) + nk > end)
+			return PEEK_LOCK;
+		if (nk == nkey && PEEK_KEY_EQ(p + sizeof(struct item), key,
+		    nk))
+			break;
+		p = (uintptr_t)(w[0] & ITEM_LINK_MASK);
+	}
+	n = ITEM_SIZE(nk, ((const volatile struct item *)p)->nbytes);
+	if (n > cap || p + n > end)
+		return PEEK_LOCK;
+	PEEK_COPY(buf, p, n);
+	if (!seq_same(sh, s))
+		return PEEK_LOCK;
+	copy = (item_t *)(void *)buf;
+	ref = atomic_load_explicit(&copy->ref, memory_order_relaxed);
+	if ((ref & (ITEM_ACCESSED | ITEM_FETCHED)) !=
+	    (ITEM_ACCESSED | ITEM_FETCHED) || (ref & ITEM_LOOSE) != 0 ||
+	    (copy->h_link >> ITEM_LINK_BITS) != (now & 0xffffu) ||
+	    item_cas(copy) <= wm || time_passed(copy->exptime, now))
+		return PEEK_LOCK;
+	return PEEK_HIT;
+}
+
 /* Pushes an item onto a table's bucket. */
 static void
 ht_push(struct htable *t, item_t *it, uint64_t hv)
@@ -217,6 +356,7 @@ ht_push(struct htable *t, item_t *it, uint64_t hv)
 void
 ht_insert(struct shard *sh, item_t *it, uint64_t hv)
 {
+	sh->loose_linked += item_is_loose(it);
 	ht_push(&sh->ht[ht_rehashing(sh) ? 1 : 0], it, hv);
 }
 
@@ -239,23 +379,141 @@ ht_remove(struct shard *sh, item_t *it, uint64_t hv)
 				item_set_next(prev, item_next(it));
 			item_set_next(it, NULL);
 			sh->ht[i].used--;
+			sh->loose_linked -= item_is_loose(it);
 			return;
 		}
 	}
 	assert(false && "item not in its shard's table");
 }
 
+/*
+ * Bucket arrays.  A get that reads without the shard lock (ht_peek) may
+ * still be reading an array a rehash has just retired, so no array is
+ * freed while the store lives: a retired one goes on its shard's spares,
+ * with the link written into its first buckets (a reader that reads them
+ * finds the shard's count moved before it follows one), and is reused
+ * for the next array of its size.  Arrays of HT_MAP_MIN bytes and more
+ * are mapped, and give their pages back when retired; smaller ones are
+ * malloc'ed.  A shard holds at most two arrays at once, so its spares
+ * stay within twice its largest.
+ */
+#define HT_MAP_MIN	((size_t)64 * 1024)
+
+struct ht_spare {
+	struct ht_spare	*next;
+	unsigned	 log2;
+};
+
+/* Bytes of an array of 2^log2 buckets. */
+static size_t
+ht_array_bytes(unsigned log2)
+{
+	return sizeof(item_t *) << log2;
+}
+
+/* What an array is charged in hash_bytes. */
+static size_t
+ht_array_cost(item_t **b, unsigned log2)
+{
+	return ht_array_bytes(log2) >= HT_MAP_MIN ? ht_array_bytes(log2) :
+	    pool_malloc_cost(b);
+}
+
+/* An empty array of 2^log2 buckets, a spare if the shard has one; NULL
+ * when there is no memory. */
+static item_t **
+ht_array_new(struct shard *sh, unsigned log2)
+{
+	size_t n = ht_array_bytes(log2);
+	struct ht_spare **pp, *sp;
+	void *m;
+
+	for (pp = &sh->spares; (sp = *pp) != NULL; pp = &sp->next) {
+		if (sp->log2 != log2)
+			continue;
+		*pp = sp->next;
+		/* A mapped one's pages came back zeroed but for the link's. */
+		memset(sp, 0, n >= HT_MAP_MIN ? sizeof(*sp) : n);
+		return (item_t **)(void *)sp;
+	}
+	if (n < HT_MAP_MIN)
+		return calloc((size_t)1 << log2, sizeof(item_t *));
+	m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	    -1, 0);
+	return m == MAP_FAILED ? NULL : m;
+}
+
+/* Retires an array no table uses any more (see above). */
+static void
+ht_array_retire(struct shard *sh, item_t **b, unsigned log2)
+{
+	struct ht_spare *sp = (struct ht_spare *)(void *)b;
+
+	if (ht_array_bytes(log2) >= HT_MAP_MIN)
+		madvise(b, ht_array_bytes(log2), MADV_DONTNEED);
+	sp->log2 = log2;
+	sp->next = sh->spares;
+	sh->spares = sp;
+}
+
+/* Frees a shard's arrays, its spares among them, when the store goes. */
+void
+ht_arrays_free(struct shard *sh)
+{
+	struct ht_spare *sp;
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (sh->ht[i].b != NULL)
+			ht_array_retire(sh, sh->ht[i].b, sh->ht[i].log2);
+	while ((sp = sh->spares) != NULL) {
+		sh->spares = sp->next;
+		if (ht_array_bytes(sp->log2) >= HT_MAP_MIN)
+			munmap(sp, ht_array_bytes(sp->log2));
+		else
+			free(sp);
+	}
+}
+
+/* Makes an array ht[i] of a shard, with its cost counted. */
+static void
+ht_array_set(struct shard *sh, int i, item_t **b, unsigned log2)
+{
+	sh->ht[i] = (struct htable){ .b = b, .log2 = log2 };
+	sh->hash_bytes += ht_array_cost(b, log2);
+}
+
+/* Retires ht[0]'s array and uncounts it. */
+static void
+ht_array_drop0(struct shard *sh)
+{
+	sh->hash_bytes -= ht_array_cost(sh->ht[0].b, sh->ht[0].log2);
+	ht_array_retire(sh, sh->ht[0].b, sh->ht[0].log2);
+}
+
+/* Sets up a shard's first array; false when there is no memory. */
+bool
+ht_init(struct shard *sh)
+{
+	item_t **b = ht_array_new(sh, HT_MIN_LOG2);
+
+	if (b == NULL)
+		return false;
+	ht_array_set(sh, 0, b, HT_MIN_LOG2);
+	ht_hint_set(sh);
+	return true;
+}
+
 /* Allocates a bucket array as ht[1] and starts moving items into it. */
 static void
 ht_resize(struct shard *sh, unsigned log2)
 {
-	item_t **b = calloc((size_t)1 << log2, sizeof(*b));
+	item_t **b = ht_array_new(sh, log2);
 
 	if (b == NULL)
 		return;		/* longer chains until a later try works */
-	sh->ht[1] = (struct htable){ .b = b, .log2 = log2 };
+	ht_array_set(sh, 1, b, log2);
 	sh->rehash_idx = 0;
-	sh->hash_bytes += pool_malloc_cost(b);
 }
 
 /* Starts a grow past load factor HT_MAX_LOAD, or a shrink below 1/8.
@@ -304,14 +562,11 @@ ht_presize(struct shard *sh, size_t items)
 	while (((size_t)1 << log2) * HT_MAX_LOAD < items &&
 	    log2 < HT_MAX_LOG2)
 		log2++;
-	if (log2 == sh->ht[0].log2 ||
-	    (b = calloc((size_t)1 << log2, sizeof(*b))) == NULL)
+	if (log2 == sh->ht[0].log2 || (b = ht_array_new(sh, log2)) == NULL)
 		return;
-	sh->hash_bytes -= pool_malloc_cost(sh->ht[0].b);
-	free(sh->ht[0].b);
-	sh->ht[0] = (struct htable){ .b = b, .log2 = log2 };
+	ht_array_drop0(sh);
+	ht_array_set(sh, 0, b, log2);
 	ht_hint_set(sh);
-	sh->hash_bytes += pool_malloc_cost(b);
 }
 
 /* Moves one ht[0] chain into ht[1]. */
@@ -332,8 +587,7 @@ ht_move_bucket(const store_t *st, struct shard *sh, item_t **b)
 static void
 ht_finish_rehash(struct shard *sh)
 {
-	sh->hash_bytes -= pool_malloc_cost(sh->ht[0].b);
-	free(sh->ht[0].b);
+	ht_array_drop0(sh);
 	sh->ht[0] = sh->ht[1];
 	sh->ht[1] = (struct htable){ 0 };
 	ht_hint_set(sh);
@@ -382,6 +636,8 @@ ht_swap(struct shard *sh, item_t *o, item_t *n, uint64_t hv)
 			else
 				item_set_next(prev, n);
 			item_set_next(o, NULL);
+			sh->loose_linked += item_is_loose(n);
+			sh->loose_linked -= item_is_loose(o);
 			return;
 		}
 	}

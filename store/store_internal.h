@@ -244,6 +244,13 @@ struct pool {
 	struct seg	*tail;
 	struct seg	*free;		/* free small segments */
 	_Atomic size_t	 nfree;
+	/* Small segments given back (MADV_DONTNEED, uncharged) but kept
+	 * mapped for the store's life, so a get that reads without the
+	 * shard lock never touches an unmapped page; reused first (lock). */
+	struct seg	**released;
+	size_t		 nreleased;
+	size_t		 nreleasing;	/* popped, being given back */
+	size_t		 released_cap;
 	size_t		 nsegs;		/* small segments held */
 	_Atomic size_t	 nsegs_pub;	/* the same, read without the lock */
 	_Atomic size_t	 nwalking;	/* segments being emptied */
@@ -403,6 +410,11 @@ struct shard_stats {
  * items linked in its table. */
 struct shard {
 	pthread_mutex_t		lock;
+	/* Odd while the lock is held: bumped by shard_lock and
+	 * shard_unlock, so a get that reads without the lock (ht_peek)
+	 * sees whether anything changed meanwhile. */
+	_Atomic uint32_t	seq;
+	uint32_t		loose_linked;	/* linked loose items */
 	struct htable		ht[2];		/* ht[1] set while rehashing */
 	/* ht[0] for prefetches that take no lock: log2 << 48 | bucket
 	 * array (ht_hint_set); may be stale, so only ever prefetched. */
@@ -415,6 +427,7 @@ struct shard {
 	uint64_t		flushed_linked;	/* linked, cas <= flush_wm */
 	bool			flush_applied;
 	size_t			hash_bytes;
+	struct ht_spare	       *spares;		/* retired bucket arrays */
 	struct shard_stats	stats;
 } __attribute__((aligned(64)));
 
@@ -469,17 +482,24 @@ enum liveness {
 	ITEM_FLUSHED,
 };
 
-/* Takes a shard lock. */
+/* Takes a shard lock and makes its count odd; the release fence orders
+ * the count before every write made under the lock. */
 static inline void
 shard_lock(struct shard *sh)
 {
 	lock_take(&sh->lock, LOCK_SHARD);
+	atomic_store_explicit(&sh->seq, atomic_load_explicit(&sh->seq,
+	    memory_order_relaxed) + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
 }
 
-/* Drops a shard lock. */
+/* Makes a shard's count even again, after every write made under the
+ * lock, and drops the lock. */
 static inline void
 shard_unlock(struct shard *sh)
 {
+	atomic_store_explicit(&sh->seq, atomic_load_explicit(&sh->seq,
+	    memory_order_relaxed) + 1, memory_order_release);
 	lock_drop(&sh->lock, LOCK_SHARD);
 }
 
@@ -592,6 +612,13 @@ item_mark(item_t *it, uint32_t bit)
 		item_set_bit(it, bit);
 }
 
+/* 1 if an item is loose (its own allocation), else 0. */
+static inline unsigned
+item_is_loose(const item_t *it)
+{
+	return item_has_bit(it, ITEM_LOOSE) ? 1 : 0;
+}
+
 /* Records a hit: the item earns a second chance at eviction. */
 static inline void
 item_hit(item_t *it)
@@ -608,6 +635,20 @@ item_t	*ht_find(const struct shard *sh, uint64_t hv, const char *key,
 void	 ht_prefetch(const struct shard *sh, uint64_t hv);
 void	 ht_prefetch_bucket(const struct shard *sh, uint64_t hv);
 void	 ht_hint_set(struct shard *sh);
+bool	 ht_init(struct shard *sh);
+void	 ht_arrays_free(struct shard *sh);
+
+/* ht_peek's answers. */
+enum peek {
+	PEEK_HIT,	/* the item, copied whole into the buffer */
+	PEEK_MISS,	/* the key is not in the table */
+	PEEK_LOCK,	/* ask again under the shard lock */
+};
+/* Largest item ht_peek copies: larger ones take the lock. */
+#define PEEK_MAX	1280
+enum peek ht_peek(const store_t *st, const struct shard *sh, uint64_t hv,
+	    const char *key, size_t nkey, uint32_t now, uint64_t *buf,
+	    size_t cap);
 void	 ht_insert(struct shard *sh, item_t *it, uint64_t hv);
 void	 ht_remove(struct shard *sh, item_t *it, uint64_t hv);
 void	 ht_swap(struct shard *sh, item_t *o, item_t *n, uint64_t hv);
@@ -682,6 +723,9 @@ void	 pool_counts(struct pool *p, uint64_t *nsegs, uint64_t *nfree);
 
 /* Copies the work counters. */
 void	store_debug_get(store_t *st, struct store_debug *out);
+/* The calling thread's visited gets answered without the shard lock
+ * (ht_peek). */
+uint64_t store_debug_peek_hits(void);
 /* Returns the shard index a key maps to. */
 unsigned store_key_shard(store_t *st, const char *key, size_t nkey);
 /* Returns the pool, for white-box tests. */

@@ -330,6 +330,9 @@ pool_fini(struct pool *p)
 	free_list(p, p->free);
 	for (i = 0; i < NLCLASS; i++)
 		free_list(p, p->lfree[i]);
+	while (p->nreleased > 0)
+		munmap(p->released[--p->nreleased], p->seg_size);
+	free(p->released);
 	free(p->heap);
 	pthread_cond_destroy(&p->room_cond);
 	pthread_mutex_destroy(&p->lock);
@@ -522,6 +525,15 @@ seg_get(struct pool *p, bool reserve)
 		s = p->free;
 		p->free = s->next;
 		p->nfree--;
+	}
+	if (s == NULL && p->nreleased > 0 && mem_try_charge(p, p->seg_size,
+	    reserve ? 0 : headroom(p))) {
+		/* Mapped already, its pages given back: they come back
+		 * zeroed as they are touched. */
+		s = p->released[--p->nreleased];
+		p->nsegs++;
+		atomic_store_explicit(&p->nsegs_pub, p->nsegs,
+		    memory_order_relaxed);
 	}
 	lock_drop(&p->lock, LOCK_POOL);
 	if (s == NULL) {
@@ -1028,7 +1040,26 @@ pool_trim_loose(struct pool *p)
 	return s != NULL;
 }
 
-/* Gives one kept large block or free small segment back to the system. */
+/* Makes sure the released list has a slot for one more segment beyond
+ * those being given back; pool lock held.  False if it cannot grow. */
+static bool
+released_room(struct pool *p)
+{
+	struct seg **r;
+	size_t cap;
+
+	if (p->nreleased + p->nreleasing < p->released_cap)
+		return true;
+	cap = p->released_cap ? 2 * p->released_cap : 16;
+	if ((r = realloc(p->released, cap * sizeof(*r))) == NULL)
+		return false;
+	p->released = r;
+	p->released_cap = cap;
+	return true;
+}
+
+/* Gives one kept large block or free small segment back to the system: a
+ * small segment's pages only, as it stays mapped. */
 bool
 pool_trim(struct pool *p)
 {
@@ -1037,17 +1068,27 @@ pool_trim(struct pool *p)
 	if (pool_trim_loose(p))
 		return true;
 	lock_take(&p->lock, LOCK_POOL);
-	if ((s = p->free) != NULL) {
+	if ((s = p->free) != NULL && released_room(p)) {
 		p->free = s->next;
 		p->nfree--;
 		p->nsegs--;
+		p->nreleasing++;
 		atomic_store_explicit(&p->nsegs_pub, p->nsegs,
 		    memory_order_relaxed);
+	} else {
+		s = NULL;
 	}
 	lock_drop(&p->lock, LOCK_POOL);
-	if (s != NULL)
-		seg_release_mem(p, s);
-	return s != NULL;
+	if (s == NULL)
+		return false;
+	/* Its pages go back; the mapping stays (see released). */
+	madvise(s, p->seg_size, MADV_DONTNEED);
+	lock_take(&p->lock, LOCK_POOL);
+	p->nreleasing--;
+	p->released[p->nreleased++] = s;
+	lock_drop(&p->lock, LOCK_POOL);
+	mem_uncharge(p, p->seg_size);
+	return true;
 }
 
 /* True if a loose item of this size can fit within the limit at all. */

@@ -7,6 +7,9 @@
  * -fsanitize=thread by tests/tsan/run.sh (zero reports wanted); `make
  * check` runs it briefly under the normal and the sanitizer builds.
  *
+ * Gets are by reference (store_get, store_gat) and by visit
+ * (store_get_with, which reads without the shard lock when it can).
+ *
  * Checks while running: a value read is always well-formed for its key
  * (every value is "<key>:<n>:" repeated, so a torn or foreign value shows),
  * references held across other threads' writes stay intact, and the
@@ -38,6 +41,7 @@
 #include <time.h>
 
 #include "store.h"
+#include "store_internal.h"
 
 #define KEYS		200
 #define NOMEM_PCT	10	/* see the opening comment */
@@ -53,6 +57,7 @@ struct worker {
 	uint64_t	 bad;
 	uint64_t	 sets;		/* reserve + commit attempts */
 	uint64_t	 nomem;		/* ... failed for want of memory */
+	uint64_t	 peeks;		/* gets answered without the lock */
 	item_t		*held[HELD];
 	unsigned	 held_key[HELD];
 };
@@ -169,6 +174,35 @@ get_and_hold(struct worker *w, unsigned k, bool gat)
 	w->held_key[slot] = k;
 }
 
+/* store_get_with's visitor: the item shown (a copy, when the get was
+ * answered without the shard lock) is well-formed for its key. */
+struct seen {
+	unsigned	 k;
+	uint64_t	 bad;
+};
+
+static void
+seen(void *ctx, item_t *it)
+{
+	struct seen *v = ctx;
+
+	v->bad += !item_ok(it, v->k);
+}
+
+/* Gets key k by visit, twice: the second is likelier to be answered
+ * without the lock. */
+static void
+get_visited(struct worker *w, unsigned k)
+{
+	struct seen v = { k, 0 };
+	size_t nk = strlen(keys[k]);
+	uint64_t hv = store_key_hash(w->st, keys[k], nk);
+
+	(void)store_get_with(w->st, keys[k], nk, hv, seen, &v);
+	(void)store_get_with(w->st, keys[k], nk, hv, seen, &v);
+	w->bad += v.bad;
+}
+
 /* One random operation. */
 static void
 one_op(struct worker *w)
@@ -181,8 +215,10 @@ one_op(struct worker *w)
 	uint64_t		v;
 
 	atomic_fetch_add(&clock_ops, 1);
-	if (op < 30)
+	if (op < 18)
 		get_and_hold(w, k, false);
+	else if (op < 30)
+		get_visited(w, k);
 	else if (op < 36)
 		get_and_hold(w, k, true);
 	else if (op < 60)
@@ -223,6 +259,7 @@ worker_main(void *arg)
 		w->bad += !item_ok(w->held[i], w->held_key[i]);
 		store_release(w->st, w->held[i]);
 	}
+	w->peeks = store_debug_peek_hits();
 	return NULL;
 }
 
@@ -259,6 +296,7 @@ main(int argc, char **argv)
 	pthread_t		*t;
 	struct store_stats	 s;
 	uint64_t		 ops = 0, bad = 0, linked, sets = 0, nomem = 0;
+	uint64_t		 peeks = 0;
 	store_t			*st;
 
 	for (unsigned k = 0; k < KEYS; k++)
@@ -284,6 +322,7 @@ main(int argc, char **argv)
 		bad += w[i].bad;
 		sets += w[i].sets;
 		nomem += w[i].nomem;
+		peeks += w[i].peeks;
 	}
 	store_expiry_stop(st);
 	store_get_stats(st, &s);
@@ -294,7 +333,8 @@ main(int argc, char **argv)
 	    nthreads, secs, ops, s.evictions, s.reclaimed, s.curr_items, linked,
 	    s.bytes, bad);
 	printf("store_hammer: %" PRIu64 " of %" PRIu64 " sets failed for "
-	    "want of memory\n", nomem, sets);
+	    "want of memory; %" PRIu64 " gets answered without the lock\n",
+	    nomem, sets, peeks);
 	/* Every reference is back: a flush and an expiry pass free it all. */
 	store_flush(st, 0);
 	for (int i = 0; i < 100 && s.bytes > 0; i++) {

@@ -592,6 +592,87 @@ test_get_with_and_prefetch(void **state)
 	store_destroy(st);
 }
 
+/* Gets key by visit into v; the status. */
+static store_status_t
+get_visit(store_t *st, const char *key, struct visit_rec *v)
+{
+	memset(v, 0, sizeof(*v));
+	return store_get_with(st, key, strlen(key), store_key_hash(st, key,
+	    strlen(key)), visit_rec, v);
+}
+
+/* Gets key by visit: found with value val, and whether the get was
+ * answered without the shard lock. */
+static bool
+get_visit_lockfree(store_t *st, const char *key, const char *val)
+{
+	uint64_t before = store_debug_peek_hits();
+	struct visit_rec v;
+
+	assert_int_equal(get_visit(st, key, &v), STORE_OK);
+	assert_int_equal(v.calls, 1);
+	assert_int_equal(v.n, strlen(val));
+	assert_memory_equal(v.val, val, v.n);
+	assert_true(v.fetched);
+	return store_debug_peek_hits() == before + 1;
+}
+
+/* A visited get is answered without the shard lock (ht_peek) when the
+ * locked path would write nothing; else (first hit after a store, a new
+ * access second, an expired or flushed item, a loose item linked in the
+ * shard) the lock answers, and does what it must. */
+static void
+test_get_lockfree(void **state)
+{
+	static char big[70001];
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, 64 * 1024 * KB, 0, false);
+	struct visit_rec v;
+	char lk[16];
+	int i;
+
+	(void)state;
+	assert_int_equal(put(st, "a", "va", 0), STORE_STORED);
+	assert_false(get_visit_lockfree(st, "a", "va"));	/* marks it */
+	assert_true(get_visit_lockfree(st, "a", "va"));
+	assert_true(get_visit_lockfree(st, "a", "va"));
+	assert_int_equal(get_visit(st, "zz", &v), STORE_NOT_FOUND);
+	assert_int_equal(v.calls, 0);
+	/* a new second: the lock records it, once */
+	fc.now++;
+	assert_false(get_visit_lockfree(st, "a", "va"));
+	assert_true(get_visit_lockfree(st, "a", "va"));
+	/* a new value is a new item, not yet marked */
+	assert_int_equal(put(st, "a", "vb", 0), STORE_STORED);
+	assert_false(get_visit_lockfree(st, "a", "vb"));
+	assert_true(get_visit_lockfree(st, "a", "vb"));
+	/* an expired item is reaped under the lock */
+	assert_int_equal(put(st, "t", "x", 5), STORE_STORED);
+	assert_false(get_visit_lockfree(st, "t", "x"));
+	assert_true(get_visit_lockfree(st, "t", "x"));
+	assert_int_equal(stats(st).curr_items, 2);
+	fc.now += 5;
+	assert_int_equal(get_visit(st, "t", &v), STORE_NOT_FOUND);
+	assert_int_equal(v.calls, 0);
+	assert_int_equal(stats(st).curr_items, 1);
+	/* a loose item linked in the key's shard: the lock */
+	assert_false(get_visit_lockfree(st, "a", "vb"));	/* new second */
+	memset(big, 'b', sizeof(big) - 1);
+	for (i = 0; snprintf(lk, sizeof lk, "L%d", i), store_key_shard(st, lk,
+	    strlen(lk)) != store_key_shard(st, "a", 1); i++)
+		;
+	assert_int_equal(put(st, lk, big, 0), STORE_STORED);
+	assert_false(get_visit_lockfree(st, "a", "vb"));
+	assert_false(get_visit_lockfree(st, "a", "vb"));
+	assert_int_equal(store_delete(st, lk, strlen(lk)), STORE_DELETED);
+	assert_true(get_visit_lockfree(st, "a", "vb"));
+	/* flushed: not found, by either path */
+	store_flush(st, 0);
+	assert_int_equal(get_visit(st, "a", &v), STORE_NOT_FOUND);
+	assert_int_equal(v.calls, 0);
+	store_destroy(st);
+}
+
 static void
 test_set_add_replace(void **state)
 {
@@ -2662,6 +2743,7 @@ struct hammer {
 	int		 bad;		/* broken invariants seen */
 	int		 sets;		/* plain sets tried */
 	int		 nomem;		/* of them, failed NO_MEMORY */
+	uint64_t	 peeks;		/* gets answered without the lock */
 };
 
 /* Operations so far; the hammer's clock runs one second per 256, so TTLs
@@ -2749,6 +2831,34 @@ hammer_hold(struct hammer *h, item_t **held, const char **held_key,
 	held_key[slot] = key;
 }
 
+/* store_get_with's visitor in the hammer: the item shown (a copy when
+ * read without the lock) is well-formed for the key. */
+struct hammer_seen {
+	const char	*key;
+	int		 bad;
+};
+
+static void
+hammer_seen(void *ctx, item_t *it)
+{
+	struct hammer_seen *v = ctx;
+
+	v->bad += !item_ok(it, v->key);
+}
+
+/* Gets a key by visit, twice (the second is more likely to be answered
+ * without the lock), checking what is shown. */
+static void
+hammer_visit(struct hammer *h, const char *key)
+{
+	struct hammer_seen v = { key, 0 };
+	uint64_t hv = store_key_hash(h->st, key, strlen(key));
+
+	(void)store_get_with(h->st, key, strlen(key), hv, hammer_seen, &v);
+	(void)store_get_with(h->st, key, strlen(key), hv, hammer_seen, &v);
+	h->bad += v.bad;
+}
+
 /* Returns a TTL: mostly none, sometimes a few seconds. */
 static int64_t
 hammer_ttl(struct hammer *h)
@@ -2792,8 +2902,10 @@ hammer_op(struct hammer *h, item_t **held, const char **held_key,
 		h->sets++;
 		h->nomem += put(st, key, val, hammer_ttl(h)) ==
 		    STORE_NO_MEMORY;
-	} else if (op < 52) {
+	} else if (op < 40) {
 		hammer_hold(h, held, held_key, key);
+	} else if (op < 52) {
+		hammer_visit(h, key);
 	} else if (op < 61) {
 		store_delete(st, key, nk);
 	} else if (op < 70) {
@@ -2838,6 +2950,7 @@ hammer_main(void *arg)
 			store_release(h->st, held[i]);
 		}
 	}
+	h->peeks = store_debug_peek_hits();
 	return NULL;
 }
 
@@ -2853,6 +2966,7 @@ test_hammer(void **state)
 	pthread_t t[HAMMER_THREADS];
 	struct store_stats s;
 	size_t sum = 0, found = 0;
+	uint64_t peeks = 0;
 	int sets = 0, nomem = 0;
 	store_t *st;
 	item_t *it;
@@ -2871,13 +2985,15 @@ test_hammer(void **state)
 		pthread_join(t[i], NULL);
 		assert_int_equal(h[i].bad, 0);
 		sets += h[i].sets;
+		peeks += h[i].peeks;
 		nomem += h[i].nomem;
 	}
 	store_expiry_stop(st);
 	s = stats(st);
 	print_message("hammer: %" PRIu64 " evictions, %" PRIu64 " reclaimed, "
-	    "%" PRIu64 " items, %" PRIu64 " bytes; %d of %d sets NO_MEMORY\n",
-	    s.evictions, s.reclaimed, s.curr_items, s.bytes, nomem, sets);
+	    "%" PRIu64 " items, %" PRIu64 " bytes; %d of %d sets NO_MEMORY; "
+	    "%" PRIu64 " gets without the lock\n", s.evictions, s.reclaimed,
+	    s.curr_items, s.bytes, nomem, sets, peeks);
 	assert_true(s.mem_bytes <= HAMMER_LIMIT);
 	assert_true(s.bytes <= s.mem_bytes);
 	assert_true(s.evictions > 0);
@@ -3050,6 +3166,7 @@ main(void)
 		cmocka_unit_test(test_expired_never_returned),
 		cmocka_unit_test(test_touch_and_gat),
 		cmocka_unit_test(test_get_with_and_prefetch),
+		cmocka_unit_test(test_get_lockfree),
 		cmocka_unit_test(test_set_add_replace),
 		cmocka_unit_test(test_append_prepend),
 		cmocka_unit_test(test_cas),
