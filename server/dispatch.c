@@ -280,9 +280,10 @@ watch_mut_refused(const struct op *op, store_status_t st)
 		    watch_cmd(op->req), 0, 0, op->env->cfd);
 }
 
-/* A get's hit, shown by store_get_with under the item's shard lock: the
- * reply is composed there, so a value in a segment is copied out without
- * a reference; a loose one (large) is queued by a reference taken here. */
+/* A get's hit, shown by store_get_with under the item's shard lock or as
+ * a private copy: the reply is composed there, so a value in a segment is
+ * copied out without a reference; a loose one (large, never a copy) is
+ * queued by a reference taken here. */
 static void
 visit_get(void *ctx, item_t *it)
 {

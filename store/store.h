@@ -202,11 +202,14 @@ store_status_t store_get(store_t *st, const char *key, size_t nkey,
 	    item_t **out);
 /*
  * Like store_get without a reference, for a key whose hash hv the caller
- * has from store_key_hash: calls fn(ctx, it) with the item's
- * shard locked, so fn must copy what it needs (or take a reference with
- * store_ref) and must not call into the store.  A hit shares no written
- * line with other readers of the same item (store_get's reference count
- * is two atomic writes to the item's header).
+ * has from store_key_hash: calls fn(ctx, it) with the item's shard
+ * locked, or, when the get could be answered without the lock (most hits
+ * on items read before in the same second), with a private copy of the
+ * item.  fn must copy what it needs and must not call into the store; it
+ * may take a reference with store_ref only on an item not in a segment
+ * (item_in_segment false: a large value), which is never a copy.  A hit
+ * answered without the lock writes nothing other threads read, not even
+ * the lock's line.
  */
 typedef void (*store_visit_fn)(void *ctx, item_t *it);
 store_status_t store_get_with(store_t *st, const char *key, size_t nkey,

@@ -13,8 +13,11 @@
  * (item_next/item_set_next: the pointer shares the word with the access
  * time, so every walk goes through them).
  *
- * Locking: every function here but the hash itself runs under the lock
- * of the shard whose table it touches; it takes no lock of its own.
+ * Locking: every function here but the hash and ht_peek runs under the
+ * lock of the shard whose table it touches; it takes no lock of its own.
+ * ht_peek reads a table without the lock, checked by the shard's
+ * sequence count (shard_lock); for it no bucket array is freed while the
+ * store lives (ht_array_retire).
  */
 #define _GNU_SOURCE
 #include "store_internal.h"

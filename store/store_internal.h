@@ -407,7 +407,8 @@ struct shard_stats {
 };
 
 /* One shard: its lock guards every field and the mutable fields of the
- * items linked in its table. */
+ * items linked in its table; ht_peek reads them without it, under the
+ * sequence count. */
 struct shard {
 	pthread_mutex_t		lock;
 	/* Odd while the lock is held: bumped by shard_lock and

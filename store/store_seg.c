@@ -23,9 +23,14 @@
  * sealed segment's live bytes fall under COMPACT_LIVE_PCT (or it is
  * sealed so), and only then does a pass walk the FIFO for them.
  *
- * Locking: the pool lock guards the FIFO, the free list, the segment
- * states, the heap and room_gen; an arena's lock guards its active
- * segments.  The order is store.h's (arena before pool).
+ * Small segments stay mapped for the store's life: one given back to
+ * the system (pool_trim) loses its pages (MADV_DONTNEED) and waits on the
+ * released list to be reused, since a get reading without the shard lock
+ * (ht_peek) may still read an item that was in it.
+ *
+ * Locking: the pool lock guards the FIFO, the free and released lists,
+ * the segment states, the heap and room_gen; an arena's lock guards its
+ * active segments.  The order is store.h's (arena before pool).
  *
  * Large loose items (STORE_LARGE_ALLOC up) are blocks of their own
  * mmapped in size classes (16 to a power of two, whole pages, populated
