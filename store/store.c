@@ -293,7 +293,7 @@ flush_sync(const store_t *st, struct shard *sh, uint32_t now)
 		sh->flush_seen = w;
 		sh->flush_applied = false;
 	}
-	if (w != 0 && !sh->flush_applied && (uint32_t)w <= now) {
+	if (flush_due(w, sh->flush_applied, now)) {
 		/* Every linked item has a CAS <= cas_last: all are dead. */
 		sh->flushed_linked += sh->stats.curr_items;
 		sh->stats.curr_items = 0;

@@ -206,6 +206,20 @@ ht_find(const struct shard *sh, uint64_t hv, const char *key, size_t nkey)
 	return NULL;
 }
 
+/* True if a table of 2^log2 buckets holding `used` items is due a grow
+ * (past load factor HT_MAX_LOAD) or a shrink (below 1/8). */
+static inline bool
+ht_grow_due(unsigned log2, size_t used)
+{
+	return used > ((size_t)1 << log2) * HT_MAX_LOAD && log2 < HT_MAX_LOG2;
+}
+
+static inline bool
+ht_shrink_due(unsigned log2, size_t used)
+{
+	return log2 > HT_MIN_LOG2 && used < ((size_t)1 << log2) / 8;
+}
+
 /*
  * A get without the shard lock: the reader's side of a sequence lock.
  * The shard's count is even and unchanged from before the first read to
@@ -221,20 +235,20 @@ ht_find(const struct shard *sh, uint64_t hv, const char *key, size_t nkey)
  * flush to apply, a rehash step or resize to make).
  *
  * Every read here races with writers under the lock, by design:
- * ThreadSanitizer cannot see a sequence lock and is kept out (the loads
- * are volatile, and no libc call is made that it would intercept); the
- * hammers check what this returns under ASan instead.
+ * ThreadSanitizer cannot see a sequence lock, so the reader is kept out of
+ * its instrumentation (and, in its builds, copies and compares with
+ * volatile loops, as libc's would be intercepted); the hammers check
+ * what this returns under ASan instead.
  */
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define PEEK_NO_TSAN	__attribute__((no_sanitize("thread")))
-#endif
-#endif
-#if !defined(PEEK_NO_TSAN) && defined(__SANITIZE_THREAD__)
-#define PEEK_NO_TSAN	__attribute__((no_sanitize_thread))
-#endif
-#ifdef PEEK_NO_TSAN
+#if defined(__SANITIZE_THREAD__)
 #define PEEK_TSAN	1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PEEK_TSAN	1
+#endif
+#endif
+#ifdef PEEK_TSAN
+#define PEEK_NO_TSAN	__attribute__((no_sanitize("thread")))
 #else
 #define PEEK_NO_TSAN
 #endif
@@ -286,7 +300,7 @@ ht_peek(const store_t *st, const struct shard *sh, uint64_t hv,
 	uint32_t s, nk = 0, log2;
 	uintptr_t p, end = 0;
 	uint64_t fw, wm, casnk;
-	size_t used, size, n;
+	size_t used, n;
 	item_t *copy;
 	unsigned hops;
 	uint32_t ref;
@@ -296,20 +310,18 @@ ht_peek(const store_t *st, const struct shard *sh, uint64_t hv,
 		return PEEK_LOCK;
 	fw = atomic_load_explicit(&st->flush_word, memory_order_acquire);
 	if (vs->ht[1].b != NULL || vs->loose_linked != 0 ||
-	    fw != vs->flush_seen || (fw != 0 && !vs->flush_applied &&
-	    (uint32_t)fw <= now))
-		return PEEK_LOCK;
+	    fw != vs->flush_seen || flush_due(fw, vs->flush_applied, now))
+		return PEEK_LOCK;		/* or flush_sync would write */
 	log2 = vs->ht[0].log2;
 	used = vs->ht[0].used;
-	size = (size_t)1 << log2;
-	if ((used > size * HT_MAX_LOAD && log2 < HT_MAX_LOG2) ||
-	    (log2 > HT_MIN_LOG2 && used < size / 8))
+	if (ht_grow_due(log2, used) || ht_shrink_due(log2, used))
 		return PEEK_LOCK;		/* shard_enter would resize */
 	wm = vs->flush_wm;
 	p = (uintptr_t)vs->ht[0].b;
 	if (!seq_same(sh, s))
 		return PEEK_LOCK;
-	p = (uintptr_t)((item_t *const volatile *)p)[hv & (size - 1)];
+	p = (uintptr_t)((item_t *const volatile *)p)[hv &
+	    (((size_t)1 << log2) - 1)];
 	for (hops = 0;; hops++) {
 		if (!seq_same(sh, s))
 			return PEEK_LOCK;
@@ -527,12 +539,11 @@ void
 ht_maybe_resize(struct shard *sh)
 {
 	const struct htable *t = &sh->ht[0];
-	size_t size = (size_t)1 << t->log2;
 	unsigned log2;
 
-	if (t->used > size * HT_MAX_LOAD && t->log2 < HT_MAX_LOG2) {
+	if (ht_grow_due(t->log2, t->used)) {
 		ht_resize(sh, t->log2 + 1);
-	} else if (t->log2 > HT_MIN_LOG2 && t->used < size / 8) {
+	} else if (ht_shrink_due(t->log2, t->used)) {
 		/* Down to load 1/2, so a shrink is not undone right away. */
 		for (log2 = HT_MIN_LOG2; ((size_t)1 << log2) < t->used * 2;)
 			log2++;
@@ -547,8 +558,7 @@ ht_maybe_grow(struct shard *sh)
 {
 	const struct htable *t = &sh->ht[0];
 
-	if (t->used > ((size_t)1 << t->log2) * HT_MAX_LOAD &&
-	    t->log2 < HT_MAX_LOG2)
+	if (ht_grow_due(t->log2, t->used))
 		ht_resize(sh, t->log2 + 1);
 }
 

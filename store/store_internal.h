@@ -504,6 +504,13 @@ shard_unlock(struct shard *sh)
 	lock_drop(&sh->lock, LOCK_SHARD);
 }
 
+/* True if flush word w (flush_sync) is due at now and not applied yet. */
+static inline bool
+flush_due(uint64_t w, bool applied, uint32_t now)
+{
+	return w != 0 && !applied && (uint32_t)w <= now;
+}
+
 /* Reads the injected clock. */
 static inline uint32_t
 store_now(const store_t *st)
