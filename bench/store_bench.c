@@ -6,11 +6,13 @@
  *   store_bench [-t 1,2] [-d SECS] [-R REPEATS] [-K KEYS] [-m MB]
  *		 [-r 9:1,1:1] [-z 0,0.99] [-v 32-1000] [-n OPS] [-L] [-G]
  *
- * The store is preloaded with KEYS keys (default 100,000), values of a
- * size drawn uniformly from -v; then, for each mix (-r get:set) and key
- * distribution (-z: 0 is uniform, else the Zipf skew), each thread count
- * (-t) runs for SECS seconds (default 2), REPEATS times (default 3),
- * interleaved: 1, 2, 1, 2...  A get is store_get_with and a copy of the
+ For each mix (-r get:set) and key distribution (-z: 0 is uniform, else
+ * the Zipf skew), REPEATS times (default 3): a new store (so a new hash
+ * seed: where the hot keys fall, in which shards and chains, moves the
+ * 2-thread/1-thread ratio by up to 0.2 from one seed to the next) is
+ * preloaded with KEYS keys (default 100,000), values of a size drawn
+ * uniformly from -v, then each thread count (-t) runs on it for SECS
+ * seconds (default 2), interleaved: 1, 2, 1, 2...  A get is store_get_with and a copy of the
  * value out under the shard lock (as the server's get composes its
  * reply), or with -G the older store_get, copy and store_release (a
  * reference taken and dropped); a set is store_reserve_direct, a copy of
@@ -23,7 +25,8 @@
  * Reported per cell, medians of the repeats: ops/s (wall clock), CPU
  * seconds per million ops (the threads' own CPU time), how much CPU the
  * threads got (CPU s / wall s: on a shared machine a second thread may
- * not get a core), lock waits per thousand ops (store lock acquisitions
+ * not get a core), the share of gets answered without the shard lock
+ * (ht_peek; the others found an item to mark), lock waits per thousand ops (store lock acquisitions
  * that found the lock held, store_debug), and for 2 threads and more:
  * the wall-clock ratio to 1 thread, and the CPU ratio, N x (1-thread CPU
  * per op / N-thread CPU per op): the speed-up N free cores would give,
@@ -65,6 +68,7 @@ struct result {
 	double		busy;		/* CPU s / wall s */
 	double		shard_waits;	/* per thousand ops */
 	double		pool_waits;	/* arena and pool locks */
+	double		lockfree;	/* share of gets without the lock */
 };
 
 struct worker {
@@ -72,6 +76,8 @@ struct worker {
 	unsigned	 id;
 	const struct cell *cell;
 	uint64_t	 ops;
+	uint64_t	 gets;
+	uint64_t	 peeks;		/* gets answered without the lock */
 	double		 cpu;
 	char		*buf;
 };
@@ -153,7 +159,7 @@ worker_main(void *arg)
 	const struct cell *c = w->cell;
 	struct zipf z;
 	struct rng r;
-	uint64_t k, ops = 0;
+	uint64_t k, ops = 0, gets = 0, peek0;
 	double cpu0;
 	unsigned i;
 
@@ -163,21 +169,25 @@ worker_main(void *arg)
 	atomic_fetch_add(&ready, 1);
 	while (!atomic_load_explicit(&go, memory_order_acquire))
 		;
+	peek0 = store_debug_peek_hits();
 	cpu0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
 	while (!atomic_load_explicit(&stop, memory_order_relaxed) &&
 	    (nops == 0 || ops < nops)) {
 		for (i = 0; i < BATCH; i++) {
 			k = c->skew > 0 ? bench_zipf_sample(&z, &r) - 1 :
 			    bench_rng_below(&r, nkeys);
-			if (bench_rng_below(&r, c->get + c->set) < c->get)
+			if (bench_rng_below(&r, c->get + c->set) < c->get) {
 				(void)do_get(k, w->buf);
-			else
+				gets++;
+			} else
 				(void)do_set(k, w->buf, vsize(&r));
 		}
 		ops += BATCH;
 	}
 	w->cpu = clock_s(CLOCK_THREAD_CPUTIME_ID) - cpu0;
 	w->ops = ops;
+	w->gets = gets;
+	w->peeks = store_debug_peek_hits() - peek0;
 	return NULL;
 }
 
@@ -199,7 +209,7 @@ run_cell(const struct cell *c, unsigned n, double secs)
 {
 	struct worker w[MAX_THREADS];
 	struct result res;
-	uint64_t ops = 0, sw0, pw0, sw1, pw1;
+	uint64_t ops = 0, gets = 0, peeks = 0, sw0, pw0, sw1, pw1;
 	double t0, wall, cpu = 0;
 	unsigned i;
 
@@ -225,6 +235,8 @@ run_cell(const struct cell *c, unsigned n, double secs)
 	for (i = 0; i < n; i++) {
 		pthread_join(w[i].thr, NULL);
 		ops += w[i].ops;
+		gets += w[i].gets;
+		peeks += w[i].peeks;
 		cpu += w[i].cpu;
 		free(w[i].buf);
 	}
@@ -232,6 +244,7 @@ run_cell(const struct cell *c, unsigned n, double secs)
 	res.ops_s = (double)ops / wall;
 	res.cpu_per_mop = cpu / ((double)ops / 1e6);
 	res.busy = cpu / wall;
+	res.lockfree = gets > 0 ? (double)peeks / (double)gets : 0;
 	lock_waits(&sw1, &pw1);
 	res.shard_waits = (double)(sw1 - sw0) / ((double)ops / 1e3);
 	res.pool_waits = (double)(pw1 - pw0) / ((double)ops / 1e3);
@@ -290,19 +303,23 @@ parse_mixes(const char *s, unsigned mix[][2])
 	return n;
 }
 
-/* Fills the store with every key. */
+/* A new store (and with it a new hash seed) filled with every key. */
 static void
-preload(void)
+preload(const struct store_config *cfg)
 {
 	char *buf = malloc(vmax);
 	struct rng r;
 	uint64_t i;
 
+	if (st != NULL)
+		store_destroy(st);
+	if ((st = store_create(cfg)) == NULL) {
+		fprintf(stderr, "store_bench: store_create failed\n");
+		exit(1);
+	}
 	memset(buf, 'p', vmax);
 	bench_rng_seed(&r, 42);
-	keys = calloc(nkeys, KEY_LEN);
 	for (i = 0; i < nkeys; i++) {
-		snprintf(keys[i], KEY_LEN, "key:%" PRIu64, i);
 		if (!do_set(i, buf, vsize(&r))) {
 			fprintf(stderr, "store_bench: preload failed\n");
 			exit(1);
@@ -329,11 +346,13 @@ main(int argc, char **argv)
 	double secs = 2, mb = 1024;
 	double ops[MAX_LIST][16], cpu[MAX_LIST][16], busy[MAX_LIST][16];
 	double swaits[MAX_LIST][16], pwaits[MAX_LIST][16];
+	double lfree[MAX_LIST][16];
 	char label[32];
 	struct store_config cfg = { 0 };
 	struct result r;
 	struct cell c;
 	unsigned m, z, t, rep;
+	uint64_t k;
 	double o1 = 0, c1 = 0, om, cm;
 	int opt;
 
@@ -385,25 +404,24 @@ main(int argc, char **argv)
 			usage();
 	cfg.mem_limit = (size_t)(mb * 1024 * 1024);
 	cfg.item_size_max = vmax > 1024 * 1024 ? vmax : 1024 * 1024;
-	if ((st = store_create(&cfg)) == NULL) {
-		fprintf(stderr, "store_bench: store_create failed\n");
-		return 1;
-	}
-	preload();
+	keys = calloc(nkeys, KEY_LEN);
+	for (k = 0; k < nkeys; k++)
+		snprintf(keys[k], KEY_LEN, "key:%" PRIu64, k);
 	printf("store_bench: %" PRIu64 " keys, values %zu-%zu B, -m %.0f, "
 	    "%s sets, %s gets, %.1f s x %u repeats, %ld CPUs online\n\n",
 	    nkeys, vmin, vmax, mb, loose ? "loose (-L)" : "direct",
 	    by_ref ? "by reference (-G)" : "visited", secs, repeats,
 	    sysconf(_SC_NPROCESSORS_ONLN));
 	printf("| mix | keys | threads | ops/s | CPU s / M ops | CPU busy "
-	    "| shard lock waits / k ops | arena+pool lock waits / k ops "
-	    "| wall ratio | CPU ratio |\n");
-	printf("|---|---|---|---|---|---|---|---|---|---|\n");
+	    "| gets without the lock | shard lock waits / k ops "
+	    "| arena+pool lock waits / k ops | wall ratio | CPU ratio |\n");
+	printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
 	for (m = 0; m < nmixes; m++) {
 		for (z = 0; z < nskews; z++) {
 			c = (struct cell){ mixes[m][0], mixes[m][1],
 			    skews[z] };
-			for (rep = 0; rep < repeats; rep++)
+			for (rep = 0; rep < repeats; rep++) {
+				preload(&cfg);
 				for (t = 0; t < nthreads; t++) {
 					r = run_cell(&c, (unsigned)threads[t],
 					    secs);
@@ -412,7 +430,9 @@ main(int argc, char **argv)
 					busy[t][rep] = r.busy;
 					swaits[t][rep] = r.shard_waits;
 					pwaits[t][rep] = r.pool_waits;
+					lfree[t][rep] = r.lockfree;
 				}
+			}
 			for (t = 0; t < nthreads; t++) {
 				om = median(ops[t], repeats);
 				cm = median(cpu[t], repeats);
@@ -427,9 +447,10 @@ main(int argc, char **argv)
 					snprintf(label, sizeof(label),
 					    "uniform");
 				printf("| %u:%u | %s | %.0f | %.0f | %.3f | "
-				    "%.2f | %.3f | %.3f |", c.get, c.set, label,
-				    threads[t], om, cm,
+				    "%.2f | %.1f%% | %.3f | %.3f |", c.get, c.set,
+				    label, threads[t], om, cm,
 				    median(busy[t], repeats),
+				    100 * median(lfree[t], repeats),
 				    median(swaits[t], repeats),
 				    median(pwaits[t], repeats));
 				if (t == 0)
