@@ -441,9 +441,16 @@ item_access(store_t *st, const char *key, size_t nkey, uint64_t hv,
 	if (a->fn != NULL && !a->retime && a->out == NULL) {
 		/* A visited get first tries without the lock (ht_peek). */
 		uint64_t buf[PEEK_MAX / 8];
+		struct peek_at at;
 
-		switch (ht_peek(st, &st->shards[shard_index(st, hv)], hv, key,
-		    nkey, now, buf, sizeof(buf))) {
+		sh = &st->shards[shard_index(st, hv)];
+		switch (ht_peek(st, sh, hv, key, nkey, now, buf, sizeof(buf),
+		    &at)) {
+		case PEEK_MARK:
+			if (!peek_mark(st, sh, &at, (item_t *)(void *)buf,
+			    now))
+				break;
+			/* FALLTHROUGH */
 		case PEEK_HIT:
 			peek_hits++;
 			a->fn(a->ctx, (item_t *)(void *)buf);

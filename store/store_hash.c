@@ -13,11 +13,13 @@
  * (item_next/item_set_next: the pointer shares the word with the access
  * time, so every walk goes through them).
  *
- * Locking: every function here but the hash and ht_peek runs under the
- * lock of the shard whose table it touches; it takes no lock of its own.
- * ht_peek reads a table without the lock, checked by the shard's
- * sequence count (shard_lock); for it no bucket array is freed while the
- * store lives (ht_array_retire).
+ * Locking: every function here but the hash, ht_peek and peek_mark runs
+ * under the lock of the shard whose table it touches; it takes no lock of
+ * its own.  ht_peek reads a table without the lock, checked by the
+ * shard's sequence count (shard_lock); for it no bucket array is freed
+ * while the store lives (ht_array_retire).  peek_mark writes the marks of
+ * a get into the item ht_peek found, with atomic operations, its segment
+ * pinned.
  */
 #define _GNU_SOURCE
 #include "store_internal.h"
@@ -230,9 +232,10 @@ ht_shrink_due(unsigned log2, size_t used)
  * bucket array (see ht_array_retire).  Reads stay within the segment the
  * item lies in (segments are aligned to their size), whatever a torn read
  * gave.  A hit is copied whole into buf and checked against what the
- * locked path would do: it answers instead when it would write (an
- * access bit not set, the access second moved, an item dead to reap, a
- * flush to apply, a rehash step or resize to make).
+ * locked path would do: it answers instead when it would write (an item
+ * dead to reap, a flush to apply, a rehash step or resize to make); an
+ * access bit not set or the access second moved is PEEK_MARK, with where
+ * the item is in *at, for peek_mark to write them.
  *
  * Every read here races with writers under the lock, by design:
  * ThreadSanitizer cannot see a sequence lock, so the reader is kept out of
@@ -254,6 +257,8 @@ ht_shrink_due(unsigned log2, size_t used)
 #endif
 
 #define PEEK_HOPS	8	/* longer chains take the lock */
+/* What a get sets on a hit: item_hit's bit, and a visited get's. */
+#define PEEK_MARKS	(ITEM_ACCESSED | ITEM_FETCHED)
 
 /* The copy and the key's compare: libc's, but for ThreadSanitizer, which
  * intercepts them and would see their reads. */
@@ -293,7 +298,8 @@ seq_same(const struct shard *sh, uint32_t s)
 
 PEEK_NO_TSAN enum peek
 ht_peek(const store_t *st, const struct shard *sh, uint64_t hv,
-    const char *key, size_t nkey, uint32_t now, uint64_t *buf, size_t cap)
+    const char *key, size_t nkey, uint32_t now, uint64_t *buf, size_t cap,
+    struct peek_at *at)
 {
 	const volatile struct shard *vs = sh;
 	const volatile uint64_t *w;
@@ -348,12 +354,54 @@ ht_peek(const store_t *st, const struct shard *sh, uint64_t hv,
 		return PEEK_LOCK;
 	copy = (item_t *)(void *)buf;
 	ref = atomic_load_explicit(&copy->ref, memory_order_relaxed);
-	if ((ref & (ITEM_ACCESSED | ITEM_FETCHED)) !=
-	    (ITEM_ACCESSED | ITEM_FETCHED) || (ref & ITEM_LOOSE) != 0 ||
-	    (copy->h_link >> ITEM_LINK_BITS) != (now & 0xffffu) ||
-	    item_cas(copy) <= wm || time_passed(copy->exptime, now))
+	if ((ref & ITEM_LOOSE) != 0 || item_cas(copy) <= wm ||
+	    time_passed(copy->exptime, now))
 		return PEEK_LOCK;
-	return PEEK_HIT;
+	if ((ref & PEEK_MARKS) == PEEK_MARKS && item_atime_is(copy, now))
+		return PEEK_HIT;
+	if (st->no_evict)
+		return PEEK_LOCK;	/* see peek_mark */
+	at->it = (item_t *)p;
+	at->seq = s;
+	return PEEK_MARK;
+}
+
+/*
+ * Marks an item ht_peek found (PEEK_MARK) as a get under the lock does:
+ * its access and fetched bits, its access second.  Without the lock the
+ * item's memory must stay the item's while written, so its segment is
+ * pinned, then the count read again, both sequentially consistent: either
+ * the count has not moved, the item was linked when pinned, and the
+ * segment cannot be freed (pool_unpin) before this unpins it; or it
+ * moved, nothing is written, and the caller asks under the lock.  A
+ * linked item's key, value and CAS never change, but for item_overwrite
+ * (under no_evict only, where ht_peek asks for the lock instead), so the
+ * marks land on the very item copied; if it was unlinked meanwhile, on a
+ * dead one, as a get under the lock just before would have.  The bits
+ * are set with an atomic or, the time with a compare-and-swap that keeps
+ * the link (item_touch_atime).  The copy gets the same marks.
+ */
+bool
+peek_mark(store_t *st, const struct shard *sh, const struct peek_at *at,
+    item_t *copy, uint32_t now)
+{
+	struct seg *g = pool_seg_at(&st->pool, at->it, false);
+	uint32_t ref;
+	bool ok;
+
+	atomic_fetch_add_explicit(&g->pins, 1, memory_order_seq_cst);
+	ok = atomic_load_explicit(&sh->seq, memory_order_seq_cst) == at->seq;
+	if (ok) {
+		ref = atomic_load_explicit(&at->it->ref, memory_order_relaxed);
+		if ((ref & PEEK_MARKS) != PEEK_MARKS)
+			item_set_bit(at->it, PEEK_MARKS);
+		item_touch_atime(at->it, now);
+		/* The visitor sees the item as marked, as under the lock. */
+		item_set_bit(copy, PEEK_MARKS);
+		item_set_atime(copy, now);
+	}
+	pool_unpin(&st->pool, g);
+	return ok;
 }
 
 /* Pushes an item onto a table's bucket. */
@@ -643,7 +691,8 @@ ht_swap(struct shard *sh, item_t *o, item_t *n, uint64_t hv)
 			if (cur != o)
 				continue;
 			/* The copy takes the access time too. */
-			n->h_link = o->h_link;
+			atomic_store_explicit(&n->h_link, item_link_word(o),
+			    memory_order_relaxed);
 			if (prev == NULL)
 				*b = n;
 			else

@@ -151,15 +151,16 @@ lock_drop(pthread_mutex_t *m, enum lock_rank r)
  * h_link packs the hash chain's next pointer (low 48 bits: user-space
  * addresses on x86-64 Linux use 47) under the last access time, in
  * seconds modulo 65536 (top 16 bits): an idle time is exact up to 18.2
- * hours, then wraps.  Only item_next/item_set_next/item_atime/
- * item_set_atime below touch it, under the shard lock.
+ * hours, then wraps.  Only the functions below touch it: under the shard
+ * lock, but for item_touch_atime (a get that read without the lock), so
+ * every access is atomic (relaxed: plain loads and stores).
  */
 #define ITEM_LINK_BITS	48
 #define ITEM_LINK_MASK	((UINT64_C(1) << ITEM_LINK_BITS) - 1)
 _Static_assert(sizeof(uintptr_t) == 8, "h_link needs 64-bit pointers");
 
 struct item {
-	uint64_t	  h_link;	/* next in chain | access time << 48 */
+	_Atomic uint64_t  h_link;	/* next in chain | access time << 48 */
 	_Atomic uint64_t  casnk;	/* cas << 8 | nkey */
 	uint32_t	  exptime;	/* absolute unix time, 0 = never */
 	uint32_t	  flags;	/* the client's opaque flags */
@@ -410,25 +411,30 @@ struct shard_stats {
  * items linked in its table; ht_peek reads them without it, under the
  * sequence count. */
 struct shard {
-	pthread_mutex_t		lock;
-	/* Odd while the lock is held: bumped by shard_lock and
-	 * shard_unlock, so a get that reads without the lock (ht_peek)
-	 * sees whether anything changed meanwhile. */
+	/* What ht_peek reads, on lines of their own: the lock's holders
+	 * write the mutex and the counters below on every operation, and a
+	 * set then makes a reader on another CPU miss only the line of the
+	 * count.  The count is odd while the lock is held: bumped by
+	 * shard_lock and shard_unlock, so a get that reads without the
+	 * lock sees whether anything changed meanwhile. */
 	_Atomic uint32_t	seq;
 	uint32_t		loose_linked;	/* linked loose items */
 	struct htable		ht[2];		/* ht[1] set while rehashing */
+	uint64_t		flush_seen;	/* flush word last looked at */
+	/* Written at a flush or a resize only. */
+	uint64_t		flush_wm;	/* cas <= this: flushed */
+	bool			flush_applied;
 	/* ht[0] for prefetches that take no lock: log2 << 48 | bucket
 	 * array (ht_hint_set); may be stale, so only ever prefetched. */
 	_Atomic uint64_t	ht_hint;
+	size_t			hash_bytes;
+	struct ht_spare	       *spares;		/* retired bucket arrays */
+	/* Written by every operation under the lock. */
+	pthread_mutex_t		lock __attribute__((aligned(64)));
 	size_t			rehash_idx;	/* next ht[0] bucket to move */
 	size_t			live_bytes;	/* ITEM_SIZE of linked items */
 	uint64_t		cas_last;	/* last CAS handed out */
-	uint64_t		flush_seen;	/* flush word last looked at */
-	uint64_t		flush_wm;	/* cas <= this: flushed */
 	uint64_t		flushed_linked;	/* linked, cas <= flush_wm */
-	bool			flush_applied;
-	size_t			hash_bytes;
-	struct ht_spare	       *spares;		/* retired bucket arrays */
 	struct shard_stats	stats;
 } __attribute__((aligned(64)));
 
@@ -547,40 +553,77 @@ item_size(const item_t *it)
 }
 
 /* Returns the next item in the hash chain. */
+static inline uint64_t
+item_link_word(const item_t *it)
+{
+	return atomic_load_explicit(&it->h_link, memory_order_relaxed);
+}
+
 static inline item_t *
 item_next(const item_t *it)
 {
-	return (item_t *)(uintptr_t)(it->h_link & ITEM_LINK_MASK);
+	return (item_t *)(uintptr_t)(item_link_word(it) & ITEM_LINK_MASK);
 }
 
-/* Sets the next item in the hash chain; keeps the access time. */
+/* Sets the next item in the hash chain; keeps the access time (unless
+ * item_touch_atime sets it meanwhile: that access time is lost). */
 static inline void
 item_set_next(item_t *it, const item_t *next)
 {
 	uint64_t p = (uint64_t)(uintptr_t)next;
 
 	assert((p & ~ITEM_LINK_MASK) == 0 && "pointer wider than 48 bits");
-	it->h_link = (it->h_link & ~ITEM_LINK_MASK) | p;
+	atomic_store_explicit(&it->h_link,
+	    (item_link_word(it) & ~ITEM_LINK_MASK) | p, memory_order_relaxed);
 }
 
-/* Records an access at unix time now (kept modulo 65536). */
+/* The link word with the access time set to now (modulo 65536). */
+static inline uint64_t
+link_at(uint64_t w, uint32_t now)
+{
+	return (w & ITEM_LINK_MASK) | ((uint64_t)(now & 0xffffu) <<
+	    ITEM_LINK_BITS);
+}
+
+/* True if the access time is now's second already. */
+static inline bool
+item_atime_is(const item_t *it, uint32_t now)
+{
+	return item_link_word(it) >> ITEM_LINK_BITS == (now & 0xffffu);
+}
+
+/* Records an access at unix time now; shard lock held. */
 static inline void
 item_set_atime(item_t *it, uint32_t now)
 {
-	uint64_t v = (it->h_link & ITEM_LINK_MASK) |
-	    ((uint64_t)(now & 0xffffu) << ITEM_LINK_BITS);
+	uint64_t w = item_link_word(it);
 
 	/* Most hits land in the second of the last one: a read, not a
 	 * write, keeps a hot item's line shared between CPUs. */
-	if (it->h_link != v)
-		it->h_link = v;
+	if (w != link_at(w, now))
+		atomic_store_explicit(&it->h_link, link_at(w, now),
+		    memory_order_relaxed);
+}
+
+/* Records an access without the shard lock: the link is never changed,
+ * as the exchange fails if a holder of the lock changed it first. */
+static inline void
+item_touch_atime(item_t *it, uint32_t now)
+{
+	uint64_t w = item_link_word(it);
+
+	while (w != link_at(w, now) &&
+	    !atomic_compare_exchange_weak_explicit(&it->h_link, &w,
+	    link_at(w, now), memory_order_relaxed, memory_order_relaxed))
+		;
 }
 
 /* Returns the seconds since the last access, modulo 65536. */
 static inline uint32_t
 item_idle(const item_t *it, uint32_t now)
 {
-	return (uint16_t)(now - (uint32_t)(it->h_link >> ITEM_LINK_BITS));
+	return (uint16_t)(now - (uint32_t)(item_link_word(it) >>
+	    ITEM_LINK_BITS));
 }
 
 /* Takes a reference; the caller holds the item's shard lock. */
@@ -649,14 +692,22 @@ void	 ht_arrays_free(struct shard *sh);
 /* ht_peek's answers. */
 enum peek {
 	PEEK_HIT,	/* the item, copied whole into the buffer */
+	PEEK_MARK,	/* the same, but the item is to be marked (peek_mark) */
 	PEEK_MISS,	/* the key is not in the table */
 	PEEK_LOCK,	/* ask again under the shard lock */
+};
+/* Where a PEEK_MARK item lies, and the shard's count it was read at. */
+struct peek_at {
+	item_t		*it;
+	uint32_t	 seq;
 };
 /* Largest item ht_peek copies: larger ones take the lock. */
 #define PEEK_MAX	1280
 enum peek ht_peek(const store_t *st, const struct shard *sh, uint64_t hv,
 	    const char *key, size_t nkey, uint32_t now, uint64_t *buf,
-	    size_t cap);
+	    size_t cap, struct peek_at *at);
+bool	 peek_mark(store_t *st, const struct shard *sh,
+	    const struct peek_at *at, item_t *copy, uint32_t now);
 void	 ht_insert(struct shard *sh, item_t *it, uint64_t hv);
 void	 ht_remove(struct shard *sh, item_t *it, uint64_t hv);
 void	 ht_swap(struct shard *sh, item_t *o, item_t *n, uint64_t hv);

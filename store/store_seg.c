@@ -24,9 +24,10 @@
  * sealed so), and only then does a pass walk the FIFO for them.
  *
  * Small segments stay mapped for the store's life: one given back to
- * the system (pool_trim) loses its pages (MADV_DONTNEED) and waits on the
- * released list to be reused, since a get reading without the shard lock
- * (ht_peek) may still read an item that was in it.
+ * the system (pool_trim) loses its pages (MADV_DONTNEED) but the first
+ * and waits on the released list to be reused, since a get reading
+ * without the shard lock (ht_peek) may still read an item that was in it,
+ * and pin it (peek_mark).
  *
  * Locking: the pool lock guards the FIFO, the free and released lists,
  * the segment states, the heap and room_gen; an arena's lock guards its
@@ -495,7 +496,11 @@ fifo_remove(struct pool *p, struct seg *s)
 
 /* ---- small segments ------------------------------------------------ */
 
-/* Readies a segment's header for carving. */
+/* Readies a segment's header for carving.  Not its pins: a free
+ * segment's count is 0 but for a get marking an item it read without the
+ * lock (peek_mark), which may pin the segment the item was in after all
+ * that freed it, and unpins it after; the count is only ever added to and
+ * taken from, so that the two cancel out whatever happens between. */
 static void
 seg_reset(struct seg *s, size_t seg_size)
 {
@@ -504,7 +509,6 @@ seg_reset(struct seg *s, size_t seg_size)
 	s->cap = (uint32_t)(seg_size - SEG_HDR);
 	s->used = 0;
 	atomic_store_explicit(&s->min_exp, 0, memory_order_relaxed);
-	atomic_store_explicit(&s->pins, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->live, 0, memory_order_relaxed);
 	s->state = SEG_ACTIVE;
 	s->loose = false;
@@ -675,7 +679,7 @@ item_init(void *m, const char *key, size_t nkey, uint32_t flags,
 {
 	item_t *it = m;
 
-	it->h_link = 0;
+	atomic_init(&it->h_link, 0);
 	atomic_init(&it->casnk, nkey);
 	it->exptime = exptime;
 	it->flags = flags;
@@ -977,12 +981,17 @@ pool_pin(struct seg *s)
 	atomic_fetch_add_explicit(&s->pins, 1, memory_order_relaxed);
 }
 
-/* A segment's last pin went: an emptied one is free now.  Pool lock
- * held; returns a loose one for the caller to release after unlocking. */
+/* A segment's last pin went: an emptied one is free now, if no pin came
+ * since.  A get marking an item (peek_mark) pins a sealed segment too,
+ * and its last unpin may race with a taker's pin (take_locked): the
+ * count, read under the lock, says whether the taker's came first.  Pool
+ * lock held; returns a loose one for the caller to release after
+ * unlocking. */
 static struct seg *
 seg_unpinned_locked(struct pool *p, struct seg *s)
 {
-	if (s->state != SEG_EVAC)
+	if (s->state != SEG_EVAC ||
+	    atomic_load_explicit(&s->pins, memory_order_acquire) != 0)
 		return NULL;
 	if (s->loose)
 		return s;
@@ -1064,7 +1073,8 @@ released_room(struct pool *p)
 }
 
 /* Gives one kept large block or free small segment back to the system: a
- * small segment's pages only, as it stays mapped. */
+ * small segment's pages only, as it stays mapped, and not the page of its
+ * header, whose pins a late peek_mark may still count (see seg_reset). */
 bool
 pool_trim(struct pool *p)
 {
@@ -1087,7 +1097,9 @@ pool_trim(struct pool *p)
 	if (s == NULL)
 		return false;
 	/* Its pages go back; the mapping stays (see released). */
-	madvise(s, p->seg_size, MADV_DONTNEED);
+	if (p->seg_size > p->page_size)
+		madvise((char *)s + p->page_size, p->seg_size - p->page_size,
+		    MADV_DONTNEED);
 	lock_take(&p->lock, LOCK_POOL);
 	p->nreleasing--;
 	p->released[p->nreleased++] = s;

@@ -617,10 +617,27 @@ get_visit_lockfree(store_t *st, const char *key, const char *val)
 	return store_debug_peek_hits() == before + 1;
 }
 
-/* A visited get is answered without the shard lock (ht_peek) when the
- * locked path would write nothing; else (first hit after a store, a new
- * access second, an expired or flushed item, a loose item linked in the
- * shard) the lock answers, and does what it must. */
+/* Whether key's item was fetched, and its idle seconds, read without
+ * touching it (mg u). */
+static bool
+fetched_idle(store_t *st, const char *key, uint32_t *idle)
+{
+	struct store_mget_opts o = { .no_bump = true };
+	struct store_meta_info in;
+	item_t *it;
+
+	assert_int_equal(store_mget(st, key, strlen(key), &o, &it, &in),
+	    STORE_OK);
+	store_release(st, it);
+	*idle = in.idle;
+	return in.fetched;
+}
+
+/* A visited get is answered without the shard lock (ht_peek) but when
+ * the locked path would do more than mark the item (peek_mark: its
+ * fetched and access bits, its access second): an expired or flushed item
+ * to reap, a loose item linked in the shard, a store under no_evict
+ * (item_overwrite). */
 static void
 test_get_lockfree(void **state)
 {
@@ -628,27 +645,35 @@ test_get_lockfree(void **state)
 	struct fake_clock fc;
 	store_t *st = mk_store(&fc, 64 * 1024 * KB, 0, false);
 	struct visit_rec v;
+	uint32_t idle;
 	char lk[16];
 	int i;
 
 	(void)state;
 	assert_int_equal(put(st, "a", "va", 0), STORE_STORED);
-	assert_false(get_visit_lockfree(st, "a", "va"));	/* marks it */
-	assert_true(get_visit_lockfree(st, "a", "va"));
+	fc.now += 2;
+	assert_false(fetched_idle(st, "a", &idle));
+	assert_int_equal(idle, 2);
+	assert_true(get_visit_lockfree(st, "a", "va"));	/* marks it */
+	assert_true(fetched_idle(st, "a", &idle));
+	assert_int_equal(idle, 0);
 	assert_true(get_visit_lockfree(st, "a", "va"));
 	assert_int_equal(get_visit(st, "zz", &v), STORE_NOT_FOUND);
 	assert_int_equal(v.calls, 0);
-	/* a new second: the lock records it, once */
-	fc.now++;
-	assert_false(get_visit_lockfree(st, "a", "va"));
+	/* a new second is recorded as well */
+	fc.now += 3;
+	assert_true(fetched_idle(st, "a", &idle));
+	assert_int_equal(idle, 3);
 	assert_true(get_visit_lockfree(st, "a", "va"));
+	assert_true(fetched_idle(st, "a", &idle));
+	assert_int_equal(idle, 0);
 	/* a new value is a new item, not yet marked */
 	assert_int_equal(put(st, "a", "vb", 0), STORE_STORED);
-	assert_false(get_visit_lockfree(st, "a", "vb"));
+	assert_false(fetched_idle(st, "a", &idle));
 	assert_true(get_visit_lockfree(st, "a", "vb"));
+	assert_true(fetched_idle(st, "a", &idle));
 	/* an expired item is reaped under the lock */
 	assert_int_equal(put(st, "t", "x", 5), STORE_STORED);
-	assert_false(get_visit_lockfree(st, "t", "x"));
 	assert_true(get_visit_lockfree(st, "t", "x"));
 	assert_int_equal(stats(st).curr_items, 2);
 	fc.now += 5;
@@ -656,7 +681,7 @@ test_get_lockfree(void **state)
 	assert_int_equal(v.calls, 0);
 	assert_int_equal(stats(st).curr_items, 1);
 	/* a loose item linked in the key's shard: the lock */
-	assert_false(get_visit_lockfree(st, "a", "vb"));	/* new second */
+	assert_true(get_visit_lockfree(st, "a", "vb"));	/* new second */
 	memset(big, 'b', sizeof(big) - 1);
 	for (i = 0; snprintf(lk, sizeof lk, "L%d", i), store_key_shard(st, lk,
 	    strlen(lk)) != store_key_shard(st, "a", 1); i++)
@@ -670,6 +695,18 @@ test_get_lockfree(void **state)
 	store_flush(st, 0);
 	assert_int_equal(get_visit(st, "a", &v), STORE_NOT_FOUND);
 	assert_int_equal(v.calls, 0);
+	store_destroy(st);
+
+	/* no_evict: a full cache may write a new value over an item in
+	 * place, so the lock marks it */
+	st = mk_store(&fc, 64 * 1024 * KB, 0, true);
+	assert_int_equal(put(st, "a", "va", 0), STORE_STORED);
+	assert_false(get_visit_lockfree(st, "a", "va"));
+	assert_true(fetched_idle(st, "a", &idle));
+	assert_true(get_visit_lockfree(st, "a", "va"));
+	fc.now++;
+	assert_false(get_visit_lockfree(st, "a", "va"));
+	assert_true(get_visit_lockfree(st, "a", "va"));
 	store_destroy(st);
 }
 
@@ -3130,6 +3167,60 @@ test_set_limit(void **state)
 	store_destroy(st);
 }
 
+/* A get that read an item without the lock pins the item's segment to
+ * mark it (peek_mark), and may do so after all that freed the segment:
+ * the pin must count, and its unpin cancel it, whatever happened to the
+ * segment between.  Here a pin lands on a free segment that is then given
+ * back to the system (pool_trim: its header's page is kept), and on a
+ * released one that is then reused (seg_reset leaves the count alone). */
+static void
+test_late_pin(void **state)
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, 64 * SMALL_LIMIT, 0, false);
+	struct pool *p = store_debug_pool(st);
+	char key[32], val[VLEN + 1];
+	struct seg *g;
+	int i;
+
+	(void)state;
+	assert_true(p->seg_size > p->page_size);
+	memset(val, 'v', VLEN);
+	val[VLEN] = '\0';
+	/* a bulk load maps segments a huge page at a time: the rest wait on
+	 * the free list */
+	pool_prefault(p, true);
+	assert_int_equal(put(st, "k:0", val, 0), STORE_STORED);
+	pool_prefault(p, false);
+	assert_non_null(g = p->free);
+	/* a free segment pinned late, then given back */
+	pool_pin(g);
+	assert_true(pool_trim(p));
+	assert_ptr_equal(p->released[p->nreleased - 1], g);
+	assert_int_equal(atomic_load(&g->pins), 1);
+	pool_unpin(p, g);
+	assert_int_equal(atomic_load(&g->pins), 0);
+	/* a released segment pinned late, then reused */
+	pool_pin(g);
+	for (i = 1; g->state != SEG_ACTIVE; i++) {
+		assert_true(i < 64 * (int)SMALL_LIMIT / VLEN);
+		snprintf(key, sizeof key, "k:%d", i);
+		assert_int_equal(put(st, key, val, 0), STORE_STORED);
+	}
+	assert_int_equal(atomic_load(&g->pins), 1);
+	pool_unpin(p, g);
+	assert_int_equal(atomic_load(&g->pins), 0);
+	/* the store goes on: g is filled, emptied and reused */
+	for (int n = i + 4 * (int)(64 * SMALL_LIMIT / VLEN); i < n; i++) {
+		snprintf(key, sizeof key, "k:%d", i);
+		assert_int_equal(put(st, key, val, 0), STORE_STORED);
+	}
+	assert_true(stats(st).evictions > 0);
+	snprintf(key, sizeof key, "k:%d", i - 1);
+	check_value(st, key, val);
+	store_destroy(st);
+}
+
 /* Under no_evict, shrinking keeps the items and refuses new stores. */
 static void
 test_set_limit_no_evict(void **state)
@@ -3167,6 +3258,7 @@ main(void)
 		cmocka_unit_test(test_touch_and_gat),
 		cmocka_unit_test(test_get_with_and_prefetch),
 		cmocka_unit_test(test_get_lockfree),
+		cmocka_unit_test(test_late_pin),
 		cmocka_unit_test(test_set_add_replace),
 		cmocka_unit_test(test_append_prepend),
 		cmocka_unit_test(test_cas),
