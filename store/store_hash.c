@@ -18,13 +18,15 @@
  * its own.  ht_peek reads a table without the lock, checked by the
  * shard's sequence count (shard_lock); for it no bucket array is freed
  * while the store lives (ht_array_retire).  peek_mark writes the marks of
- * a get into the item ht_peek found, with atomic operations, its segment
- * pinned.
+ * a get into the item ht_peek found, with atomic operations, while its
+ * thread's marking slot names the item's segment (peek_marks_wait).
  */
 #define _GNU_SOURCE
 #include "store_internal.h"
 
 #include <assert.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -367,30 +369,103 @@ ht_peek(const store_t *st, const struct shard *sh, uint64_t hv,
 }
 
 /*
+ * Marking slots: one per thread that marks (peek_mark), each on a line of
+ * its own, naming the segment whose item the thread is writing, 0 when
+ * none.  A thread takes a free slot at its first mark and gives it back
+ * when it exits (a thread-specific key's destructor); with all taken, its
+ * marks take the lock.  Process-wide: segment addresses do not collide.
+ */
+#define MARK_SLOTS	256
+
+struct mark_slot {
+	_Atomic uintptr_t	seg;
+	_Atomic bool		taken;
+} __attribute__((aligned(64)));
+
+static struct mark_slot	 mark_slots[MARK_SLOTS];
+static _Atomic unsigned	 mark_slots_hwm;	/* slots ever taken */
+static pthread_once_t	 mark_once = PTHREAD_ONCE_INIT;
+static pthread_key_t	 mark_key;
+static _Thread_local struct mark_slot *mark_mine;
+static _Thread_local bool mark_none;		/* none was free */
+static _Atomic uint64_t	 mark_waits;		/* frees that waited */
+
+static void
+mark_slot_give_back(void *slot)
+{
+	atomic_store_explicit(&((struct mark_slot *)slot)->taken, false,
+	    memory_order_release);
+}
+
+static void
+mark_init(void)
+{
+	if (pthread_key_create(&mark_key, mark_slot_give_back) != 0)
+		mark_none = true;
+}
+
+/* The calling thread's slot, NULL if it has none. */
+static struct mark_slot *
+mark_slot(void)
+{
+	unsigned i, hwm;
+	bool f;
+
+	if (mark_mine != NULL || mark_none)
+		return mark_mine;
+	pthread_once(&mark_once, mark_init);
+	for (i = 0; i < MARK_SLOTS && !mark_none; i++) {
+		f = false;
+		if (!atomic_compare_exchange_strong(&mark_slots[i].taken, &f,
+		    true))
+			continue;
+		if (pthread_setspecific(mark_key, &mark_slots[i]) != 0) {
+			mark_slot_give_back(&mark_slots[i]);
+			break;
+		}
+		hwm = atomic_load(&mark_slots_hwm);
+		while (hwm < i + 1 && !atomic_compare_exchange_weak(
+		    &mark_slots_hwm, &hwm, i + 1))
+			;
+		return mark_mine = &mark_slots[i];
+	}
+	mark_none = true;
+	return NULL;
+}
+
+/*
  * Marks an item ht_peek found (PEEK_MARK) as a get under the lock does:
  * its access and fetched bits, its access second.  Without the lock the
- * item's memory must stay the item's while written, so its segment is
- * pinned, then the count read again, both sequentially consistent: either
- * the count has not moved, the item was linked when pinned, and the
- * segment cannot be freed (pool_unpin) before this unpins it; or it
- * moved, nothing is written, and the caller asks under the lock.  A
- * linked item's key, value and CAS never change, but for item_overwrite
- * (under no_evict only, where ht_peek asks for the lock instead), so the
- * marks land on the very item copied; if it was unlinked meanwhile, on a
- * dead one, as a get under the lock just before would have.  The bits
- * are set with an atomic or, the time with a compare-and-swap that keeps
- * the link (item_touch_atime).  The copy gets the same marks.
+ * item's memory must stay the item's while written: the thread's slot
+ * names the item's segment, then the shard's count is read again, with a
+ * sequentially consistent fence between (and one in peek_marks_wait,
+ * before the segment is freed): either the count has not moved, the item
+ * was linked when the slot was set, and the segment is not freed before
+ * the slot is cleared; or it moved, nothing is written, and the caller
+ * asks under the lock.  A linked item's key, value and CAS never change,
+ * but for item_overwrite (under no_evict only, where ht_peek asks for the
+ * lock instead), so the marks land on the very item copied; if it was
+ * unlinked meanwhile, on a dead one, as a get under the lock just before
+ * would have.  The bits are set with an atomic or, the time with a
+ * compare-and-swap that keeps the link (item_touch_atime).  The copy gets
+ * the same marks.  Nothing shared is written but the item: a segment pin
+ * instead cost a cache miss on most marks (the segment's header).
  */
 bool
 peek_mark(store_t *st, const struct shard *sh, const struct peek_at *at,
     item_t *copy, uint32_t now)
 {
-	struct seg *g = pool_seg_at(&st->pool, at->it, false);
+	struct mark_slot *m = mark_slot();
 	uint32_t ref;
 	bool ok;
 
-	atomic_fetch_add_explicit(&g->pins, 1, memory_order_seq_cst);
-	ok = atomic_load_explicit(&sh->seq, memory_order_seq_cst) == at->seq;
+	if (m == NULL)
+		return false;
+	atomic_store_explicit(&m->seg,
+	    (uintptr_t)pool_seg_at(&st->pool, at->it, false),
+	    memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	ok = atomic_load_explicit(&sh->seq, memory_order_relaxed) == at->seq;
 	if (ok) {
 		ref = atomic_load_explicit(&at->it->ref, memory_order_relaxed);
 		if ((ref & PEEK_MARKS) != PEEK_MARKS)
@@ -400,8 +475,49 @@ peek_mark(store_t *st, const struct shard *sh, const struct peek_at *at,
 		item_set_bit(copy, PEEK_MARKS);
 		item_set_atime(copy, now);
 	}
-	pool_unpin(&st->pool, g);
+	atomic_store_explicit(&m->seg, 0, memory_order_release);
 	return ok;
+}
+
+/* Waits until no thread is marking an item of segment s (peek_mark):
+ * called before s is freed, every item in it unlinked already. */
+void
+peek_marks_wait(const struct seg *s)
+{
+	unsigned i, n;
+
+	atomic_thread_fence(memory_order_seq_cst);
+	n = atomic_load_explicit(&mark_slots_hwm, memory_order_relaxed);
+	for (i = 0; i < n; i++) {
+		if (atomic_load_explicit(&mark_slots[i].seg,
+		    memory_order_acquire) != (uintptr_t)s)
+			continue;
+		atomic_fetch_add_explicit(&mark_waits, 1,
+		    memory_order_relaxed);
+		while (atomic_load_explicit(&mark_slots[i].seg,
+		    memory_order_acquire) == (uintptr_t)s)
+			sched_yield();
+	}
+}
+
+/* Sets the calling thread's marking slot to seg (NULL clears it), as
+ * peek_mark does around its writes; false if the thread has no slot. */
+bool
+store_debug_marking(const void *seg)
+{
+	struct mark_slot *m = mark_slot();
+
+	if (m == NULL)
+		return false;
+	atomic_store(&m->seg, (uintptr_t)seg);
+	return true;
+}
+
+/* Segment frees that found a thread marking one of its items. */
+uint64_t
+store_debug_mark_waits(void)
+{
+	return atomic_load(&mark_waits);
 }
 
 /* Pushes an item onto a table's bucket. */

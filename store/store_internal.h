@@ -708,6 +708,7 @@ enum peek ht_peek(const store_t *st, const struct shard *sh, uint64_t hv,
 	    size_t cap, struct peek_at *at);
 bool	 peek_mark(store_t *st, const struct shard *sh,
 	    const struct peek_at *at, item_t *copy, uint32_t now);
+void	 peek_marks_wait(const struct seg *s);
 void	 ht_insert(struct shard *sh, item_t *it, uint64_t hv);
 void	 ht_remove(struct shard *sh, item_t *it, uint64_t hv);
 void	 ht_swap(struct shard *sh, item_t *o, item_t *n, uint64_t hv);
@@ -785,6 +786,11 @@ void	store_debug_get(store_t *st, struct store_debug *out);
 /* The calling thread's visited gets answered without the shard lock
  * (ht_peek). */
 uint64_t store_debug_peek_hits(void);
+/* Sets the calling thread's marking slot to seg, NULL to clear it, as
+ * peek_mark does; false if the thread got no slot.  With the frees that
+ * waited for a slot (peek_marks_wait): for tests. */
+bool	 store_debug_marking(const void *seg);
+uint64_t store_debug_mark_waits(void);
 /* Returns the shard index a key maps to. */
 unsigned store_key_shard(store_t *st, const char *key, size_t nkey);
 /* Returns the pool, for white-box tests. */

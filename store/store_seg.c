@@ -24,10 +24,9 @@
  * sealed so), and only then does a pass walk the FIFO for them.
  *
  * Small segments stay mapped for the store's life: one given back to
- * the system (pool_trim) loses its pages (MADV_DONTNEED) but the first
- * and waits on the released list to be reused, since a get reading
- * without the shard lock (ht_peek) may still read an item that was in it,
- * and pin it (peek_mark).
+ * the system (pool_trim) loses its pages (MADV_DONTNEED) and waits on the
+ * released list to be reused, since a get reading without the shard lock
+ * (ht_peek) may still read an item that was in it.
  *
  * Locking: the pool lock guards the FIFO, the free and released lists,
  * the segment states, the heap and room_gen; an arena's lock guards its
@@ -496,11 +495,7 @@ fifo_remove(struct pool *p, struct seg *s)
 
 /* ---- small segments ------------------------------------------------ */
 
-/* Readies a segment's header for carving.  Not its pins: a free
- * segment's count is 0 but for a get marking an item it read without the
- * lock (peek_mark), which may pin the segment the item was in after all
- * that freed it, and unpins it after; the count is only ever added to and
- * taken from, so that the two cancel out whatever happens between. */
+/* Readies a segment's header for carving. */
 static void
 seg_reset(struct seg *s, size_t seg_size)
 {
@@ -509,6 +504,7 @@ seg_reset(struct seg *s, size_t seg_size)
 	s->cap = (uint32_t)(seg_size - SEG_HDR);
 	s->used = 0;
 	atomic_store_explicit(&s->min_exp, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->pins, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->live, 0, memory_order_relaxed);
 	s->state = SEG_ACTIVE;
 	s->loose = false;
@@ -981,20 +977,17 @@ pool_pin(struct seg *s)
 	atomic_fetch_add_explicit(&s->pins, 1, memory_order_relaxed);
 }
 
-/* A segment's last pin went: an emptied one is free now, if no pin came
- * since.  A get marking an item (peek_mark) pins a sealed segment too,
- * and its last unpin may race with a taker's pin (take_locked): the
- * count, read under the lock, says whether the taker's came first.  Pool
- * lock held; returns a loose one for the caller to release after
- * unlocking. */
+/* A segment's last pin went: an emptied one is free now, once no get is
+ * still marking an item of it (peek_marks_wait).  Pool lock held; returns
+ * a loose one for the caller to release after unlocking. */
 static struct seg *
 seg_unpinned_locked(struct pool *p, struct seg *s)
 {
-	if (s->state != SEG_EVAC ||
-	    atomic_load_explicit(&s->pins, memory_order_acquire) != 0)
+	if (s->state != SEG_EVAC)
 		return NULL;
 	if (s->loose)
 		return s;
+	peek_marks_wait(s);
 	s->state = SEG_FREE;
 	s->next = p->free;
 	p->free = s;
@@ -1073,8 +1066,7 @@ released_room(struct pool *p)
 }
 
 /* Gives one kept large block or free small segment back to the system: a
- * small segment's pages only, as it stays mapped, and not the page of its
- * header, whose pins a late peek_mark may still count (see seg_reset). */
+ * small segment's pages only, as it stays mapped. */
 bool
 pool_trim(struct pool *p)
 {
@@ -1097,9 +1089,7 @@ pool_trim(struct pool *p)
 	if (s == NULL)
 		return false;
 	/* Its pages go back; the mapping stays (see released). */
-	if (p->seg_size > p->page_size)
-		madvise((char *)s + p->page_size, p->seg_size - p->page_size,
-		    MADV_DONTNEED);
+	madvise(s, p->seg_size, MADV_DONTNEED);
 	lock_take(&p->lock, LOCK_POOL);
 	p->nreleasing--;
 	p->released[p->nreleased++] = s;

@@ -23,6 +23,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdatomic.h>
@@ -3167,57 +3168,58 @@ test_set_limit(void **state)
 	store_destroy(st);
 }
 
-/* A get that read an item without the lock pins the item's segment to
- * mark it (peek_mark), and may do so after all that freed the segment:
- * the pin must count, and its unpin cancel it, whatever happened to the
- * segment between.  Here a pin lands on a free segment that is then given
- * back to the system (pool_trim: its header's page is kept), and on a
- * released one that is then reused (seg_reset leaves the count alone). */
+/* A get that read an item without the lock names the item's segment in
+ * its thread's marking slot while it writes the item's marks (peek_mark):
+ * a free of that segment waits until the slot is cleared.  Here this
+ * thread holds the slot while another shrinks the limit, which evicts
+ * the oldest segment and frees it. */
+struct shrink_arg {
+	store_t		*st;
+	_Atomic bool	 done;
+};
+
+static void *
+shrink_main(void *arg)
+{
+	struct shrink_arg *a = arg;
+
+	assert_true(store_set_limit(a->st, 8 * SMALL_LIMIT));
+	atomic_store(&a->done, true);
+	return NULL;
+}
+
 static void
-test_late_pin(void **state)
+test_mark_wait(void **state)
 {
 	struct fake_clock fc;
 	store_t *st = mk_store(&fc, 64 * SMALL_LIMIT, 0, false);
 	struct pool *p = store_debug_pool(st);
+	struct shrink_arg a = { .st = st };
 	char key[32], val[VLEN + 1];
+	uint64_t waits;
+	pthread_t thr;
 	struct seg *g;
 	int i;
 
 	(void)state;
-	assert_true(p->seg_size > p->page_size);
 	memset(val, 'v', VLEN);
 	val[VLEN] = '\0';
-	/* a bulk load maps segments a huge page at a time: the rest wait on
-	 * the free list */
-	pool_prefault(p, true);
-	assert_int_equal(put(st, "k:0", val, 0), STORE_STORED);
-	pool_prefault(p, false);
-	assert_non_null(g = p->free);
-	/* a free segment pinned late, then given back */
-	pool_pin(g);
-	assert_true(pool_trim(p));
-	assert_ptr_equal(p->released[p->nreleased - 1], g);
-	assert_int_equal(atomic_load(&g->pins), 1);
-	pool_unpin(p, g);
-	assert_int_equal(atomic_load(&g->pins), 0);
-	/* a released segment pinned late, then reused */
-	pool_pin(g);
-	for (i = 1; g->state != SEG_ACTIVE; i++) {
-		assert_true(i < 64 * (int)SMALL_LIMIT / VLEN);
+	for (i = 0; stats(st).evictions == 0; i++) {
 		snprintf(key, sizeof key, "k:%d", i);
 		assert_int_equal(put(st, key, val, 0), STORE_STORED);
 	}
-	assert_int_equal(atomic_load(&g->pins), 1);
-	pool_unpin(p, g);
-	assert_int_equal(atomic_load(&g->pins), 0);
-	/* the store goes on: g is filled, emptied and reused */
-	for (int n = i + 4 * (int)(64 * SMALL_LIMIT / VLEN); i < n; i++) {
-		snprintf(key, sizeof key, "k:%d", i);
-		assert_int_equal(put(st, key, val, 0), STORE_STORED);
-	}
-	assert_true(stats(st).evictions > 0);
-	snprintf(key, sizeof key, "k:%d", i - 1);
-	check_value(st, key, val);
+	g = p->head;			/* the oldest: evicted first */
+	assert_true(store_debug_marking(g));
+	waits = store_debug_mark_waits();
+	assert_int_equal(pthread_create(&thr, NULL, shrink_main, &a), 0);
+	while (store_debug_mark_waits() == waits && !atomic_load(&a.done))
+		sched_yield();
+	assert_false(atomic_load(&a.done));	/* the free waits */
+	assert_true(store_debug_marking(NULL));
+	assert_int_equal(pthread_join(thr, NULL), 0);
+	assert_true(atomic_load(&a.done));
+	assert_int_equal(g->state, SEG_FREE);	/* or given back: zeroed */
+	assert_true(stats(st).mem_bytes <= 8 * SMALL_LIMIT);
 	store_destroy(st);
 }
 
@@ -3258,7 +3260,7 @@ main(void)
 		cmocka_unit_test(test_touch_and_gat),
 		cmocka_unit_test(test_get_with_and_prefetch),
 		cmocka_unit_test(test_get_lockfree),
-		cmocka_unit_test(test_late_pin),
+		cmocka_unit_test(test_mark_wait),
 		cmocka_unit_test(test_set_add_replace),
 		cmocka_unit_test(test_append_prepend),
 		cmocka_unit_test(test_cas),
