@@ -203,13 +203,16 @@ store_status_t store_get(store_t *st, const char *key, size_t nkey,
 /*
  * Like store_get without a reference, for a key whose hash hv the caller
  * has from store_key_hash: calls fn(ctx, it) with the item's shard
- * locked, or, when the get could be answered without the lock (most hits
- * on items read before in the same second), with a private copy of the
- * item.  fn must copy what it needs and must not call into the store; it
- * may take a reference with store_ref only on an item not in a segment
- * (item_in_segment false: a large value), which is never a copy.  A hit
- * answered without the lock writes nothing other threads read, not even
- * the lock's line.
+ * locked, or, when the get could be answered without the lock (hits on
+ * items of 1,280 bytes or less, outside a flush or a resize, with no
+ * large value linked in the shard, and not under no_evict if the item is
+ * yet to be marked fetched or accessed this second), with a private copy
+ * of the item, marked as the lock would have.  fn must copy what it needs
+ * and must not call into the store; it may take a reference with
+ * store_ref only on an item not in a segment (item_in_segment false: a
+ * large value), which is never a copy.  A hit answered without the lock
+ * writes nothing other threads read but the item's marks, when they
+ * change: not the lock's line.
  */
 typedef void (*store_visit_fn)(void *ctx, item_t *it);
 store_status_t store_get_with(store_t *st, const char *key, size_t nkey,
