@@ -552,13 +552,14 @@ item_size(const item_t *it)
 	return ITEM_SIZE(item_nkey(it), it->nbytes);
 }
 
-/* Returns the next item in the hash chain. */
+/* Returns the word of the chain link and the access time. */
 static inline uint64_t
 item_link_word(const item_t *it)
 {
 	return atomic_load_explicit(&it->h_link, memory_order_relaxed);
 }
 
+/* Returns the next item in the hash chain. */
 static inline item_t *
 item_next(const item_t *it)
 {
