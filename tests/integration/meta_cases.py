@@ -60,6 +60,11 @@ META += [
     HIT + b"mg k s v f k Oop q\r\nmg k s v f k Oop q\r\nmn\r\n",
     HIT + b"mg k v\r\nmg k h l\r\nmg k h l u\r\nmg k h\r\n",
     HIT + b"mg k u h\r\nmg k h\r\n",
+    # a classic get marks the item fetched and accessed (in cached, most
+    # often without the shard lock: peek_mark); a new value starts unmarked
+    HIT + b"mg k h l\r\nget k\r\nmg k h l\r\n",
+    HIT + b"get k\r\nget k\r\nmg k h\r\nset k 0 0 2\r\nhi\r\nmg k h\r\n"
+    b"gets k\r\nmg k h l\r\n",
     HIT + b"mg k\r\n",
     HIT + b"mg k \r\n",
     HIT + b"mg k  v\r\n",
