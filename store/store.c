@@ -178,7 +178,7 @@ count_unlink(struct shard *sh, const item_t *it, enum unlink_why why)
 	case UNLINK_EVICTED:
 		sh->stats.evictions++;
 		sh->stats.evicted_unfetched += !fetched;
-		sh->stats.evicted_nonzero += it->exptime != 0;
+		sh->stats.evicted_nonzero += item_exptime(it) != 0;
 		break;
 	case UNLINK_FLUSHED:	/* neither expired nor evicted */
 	case UNLINK_DELETE:
@@ -216,7 +216,7 @@ item_liveness(const struct shard *sh, const item_t *it, uint32_t now)
 {
 	if (item_cas(it) <= sh->flush_wm)
 		return ITEM_FLUSHED;
-	if (time_passed(it->exptime, now))
+	if (time_passed(item_exptime(it), now))
 		return ITEM_EXPIRED;
 	return ITEM_LIVE;
 }
@@ -230,17 +230,24 @@ item_reap(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
 	    why == ITEM_FLUSHED ? UNLINK_FLUSHED : UNLINK_EXPIRED);
 }
 
-/* Gives a linked item a new exptime; a time already past unlinks it. */
-void
+/* Gives a linked item a new exptime; a time already past unlinks it.
+ * Returns the item linked now: a copy, if it had no exptime field
+ * (item_retime_copy); NULL if that found no room and not `force`. */
+item_t *
 item_retime(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
-    uint32_t exptime, uint32_t now)
+    uint32_t exptime, uint32_t now, bool force)
 {
-	it->exptime = exptime;
-	if (time_passed(exptime, now))
+	if (time_passed(exptime, now)) {
+		if (item_exptime_fits(it, exptime))
+			item_set_exptime(it, exptime);
 		item_unlink(st, sh, it, hv, UNLINK_DELETE);
-	else
-		pool_note_exptime(&st->pool, pool_seg_of(&st->pool, it),
-		    exptime);
+		return it;
+	}
+	if (!item_exptime_fits(it, exptime))
+		return item_retime_copy(st, sh, it, hv, exptime, now, force);
+	item_set_exptime(it, exptime);
+	pool_note_exptime(&st->pool, pool_seg_of(&st->pool, it), exptime);
+	return it;
 }
 
 /* Replaces old (may be NULL) by it, or only drops old if it is born
@@ -270,7 +277,7 @@ item_replace_cas(store_t *st, struct shard *sh, item_t *old, item_t *it,
 		item_set_cas(sh, it);
 	if (cas_out != NULL)
 		*cas_out = item_cas(it);
-	if (time_passed(it->exptime, now)) {
+	if (time_passed(item_exptime(it), now)) {
 		/* STORED but never visible: no point in linking it. */
 		store_release(st, it);
 		return;
@@ -607,6 +614,8 @@ store_configure(store_t *st, const struct store_config *cfg)
 	pool_init(&st->pool, st->mem_limit, page > 0 ? (size_t)page : 4096);
 	st->pool.clock = st->clock;
 	st->pool.clock_ctx = st->clock_ctx;
+	/* item_overwrite and item_retime change both fields in place. */
+	st->pool.full_hdr = st->no_evict;
 	return true;
 }
 
@@ -679,7 +688,7 @@ store_destroy(store_t *st)
 const char *
 item_key(const item_t *it)
 {
-	return it->data;
+	return item_key_at(it);
 }
 
 /* Returns the key length. */
@@ -694,14 +703,14 @@ item_nkey(const item_t *it)
 const char *
 item_value(const item_t *it)
 {
-	return it->data + item_nkey(it);
+	return item_key_at(it) + item_nkey(it);
 }
 
 /* Returns the value for the reserving caller to fill. */
 char *
 item_value_mut(item_t *it)
 {
-	return it->data + item_nkey(it);
+	return item_key_at(it) + item_nkey(it);
 }
 
 /* Returns the value length. */
@@ -722,7 +731,12 @@ item_in_segment(const item_t *it)
 uint32_t
 item_flags(const item_t *it)
 {
-	return it->flags;
+	uint32_t r = item_ref_word(it), f = 0;
+
+	if ((r & ITEM_HAS_FLAGS) != 0)
+		memcpy(&f, it->data + ((r & ITEM_HAS_EXP) != 0 ? 4 : 0),
+		    sizeof(f));
+	return f;
 }
 
 /* Returns the CAS unique. */

@@ -37,7 +37,7 @@
 bool
 item_carved(const store_t *st, size_t nkey, size_t nbytes)
 {
-	return ITEM_SIZE(nkey, nbytes) <= st->pool.small_max;
+	return ITEM_SIZE_UP(nkey, nbytes) <= st->pool.small_max;
 }
 
 /* Allocates an unlinked item to be linked right away, without evicting:
@@ -69,7 +69,7 @@ store_reserve(store_t *st, const char *key, size_t nkey, uint32_t flags,
 	while ((*out = pool_loose(&st->pool, key, nkey, flags, exp,
 	    nbytes)) == NULL)
 		if (!retry_with_room(st, &tries, true,
-		    ITEM_SIZE(nkey, nbytes)))
+		    ITEM_SIZE_UP(nkey, nbytes)))
 			return STORE_NO_MEMORY;
 	return STORE_OK;
 }
@@ -98,7 +98,7 @@ store_reserve_direct(store_t *st, const char *key, size_t nkey,
 	while ((*out = pool_carve(&st->pool, key, nkey, flags, exp, nbytes,
 	    false)) == NULL)
 		if (!retry_with_room(st, &tries, false,
-		    ITEM_SIZE(nkey, nbytes)))
+		    ITEM_SIZE_UP(nkey, nbytes)))
 			return st->no_evict ? store_reserve(st, key, nkey,
 			    flags, exptime, nbytes, out) : STORE_NO_MEMORY;
 	return STORE_OK;
@@ -124,10 +124,10 @@ commit_place(store_t *st, item_t *it)
 		/* An expiry scan of the segment since the carve may have
 		 * dropped the note of its exptime: it skips unlinked items. */
 		pool_note_exptime(&st->pool, pool_seg_of(&st->pool, it),
-		    it->exptime);
+		    item_exptime(it));
 		return it;
 	}
-	return item_copy(st, it, false);
+	return item_copy(st, it, item_exptime(it), false);
 }
 
 /* Decides a set/add/replace/cas against the current live item. */
@@ -161,8 +161,8 @@ concat_build(store_t *st, const item_t *old, const item_t *add,
 
 	if (n > st->item_size_max)
 		return STORE_TOO_LARGE;
-	*out = item_new(st, item_key(old), item_nkey(old), old->flags,
-	    old->exptime, n);
+	*out = item_new(st, item_key(old), item_nkey(old), item_flags(old),
+	    item_exptime(old), n);
 	if (*out == NULL)
 		return STORE_NO_MEMORY;
 	v = item_value_mut(*out);
@@ -204,6 +204,30 @@ concat_decide(store_t *st, const struct shard *sh, const item_t *old,
 	return concat_build(st, old, add, prepend, nit);
 }
 
+/* Gives an append's data the exptime its item takes if it is stored
+ * on a miss (N): in place, or in a copy if it has no exptime field (the
+ * original released).  Else STORE_NO_MEMORY, *add released. */
+static store_status_t
+concat_vivify_exptime(store_t *st, item_t **add, uint32_t exptime)
+{
+	unsigned tries = 0;
+	item_t *c;
+
+	if (item_exptime_fits(*add, exptime)) {
+		item_set_exptime(*add, exptime);
+		return STORE_OK;
+	}
+	while ((c = item_copy(st, *add, exptime, false)) == NULL)
+		if (!retry_with_room(st, &tries, false,
+		    ITEM_SIZE_UP(item_nkey(*add), (*add)->nbytes))) {
+			store_release(st, *add);
+			return STORE_NO_MEMORY;
+		}
+	store_release(st, *add);
+	*add = c;
+	return STORE_OK;
+}
+
 /* append/prepend: the combined item is built and linked in one hold of
  * the key's shard lock; without room, the lock goes, room is made, and
  * the command starts over.  Meta options (o, may be NULL): C compares,
@@ -222,8 +246,9 @@ commit_concat(store_t *st, item_t *add, bool prepend,
 	size_t need;
 	bool loose;
 
-	if (o != NULL && o->vivify)
-		add->exptime = store_exptime(st, o->vivify_ttl);
+	if (o != NULL && o->vivify && (rc = concat_vivify_exptime(st, &add,
+	    store_exptime(st, o->vivify_ttl))) != STORE_OK)
+		return rc;
 	do {
 		now = store_now(st);
 		sh = shard_enter(st, hv, now);
@@ -234,7 +259,7 @@ commit_concat(store_t *st, item_t *add, bool prepend,
 		rc = concat_decide(st, sh, old, add, prepend, o, &nit);
 		need = (old != NULL ? old->nbytes : 0) + (size_t)add->nbytes;
 		loose = !item_carved(st, item_nkey(add), need);
-		need = ITEM_SIZE(item_nkey(add), need);
+		need = ITEM_SIZE_UP(item_nkey(add), need);
 		if (rc == STORE_OK) {
 			item_replace_cas(st, sh, old, nit, hv, now, new_cas,
 			    cas_out);
@@ -262,14 +287,18 @@ static bool
 item_overwrite(store_t *st, struct shard *sh, item_t *old,
     const item_t *it, uint32_t now, uint64_t new_cas, uint64_t *cas_out)
 {
+	uint32_t exp = item_exptime(it), flags = item_flags(it);
+
+	/* Carved with both optional fields (pool.full_hdr). */
+	assert(st->pool.full_hdr);
 	if (old == NULL || item_has_bit(old, ITEM_LOOSE) ||
-	    old->nbytes != it->nbytes || time_passed(it->exptime, now) ||
+	    old->nbytes != it->nbytes || time_passed(exp, now) ||
 	    (atomic_load_explicit(&old->ref, memory_order_acquire) &
 	    ITEM_REF_MASK) != 1)
 		return false;
 	memcpy(item_value_mut(old), item_value(it), it->nbytes);
-	old->flags = it->flags;
-	old->exptime = it->exptime;
+	item_set_exptime(old, exp);
+	memcpy(old->data + sizeof(exp), &flags, sizeof(flags));
 	item_clear_bit(old, ITEM_FETCHED | ITEM_STALE | ITEM_WIN);
 	if (item_has_bit(it, ITEM_STALE))	/* ms I, older CAS */
 		item_set_bit(old, ITEM_STALE);
@@ -278,8 +307,7 @@ item_overwrite(store_t *st, struct shard *sh, item_t *old,
 		item_set_cas_to(sh, old, new_cas);
 	else
 		item_set_cas(sh, old);
-	pool_note_exptime(&st->pool, pool_seg_of(&st->pool, old),
-	    it->exptime);
+	pool_note_exptime(&st->pool, pool_seg_of(&st->pool, old), exp);
 	sh->stats.total_items++;
 	if (cas_out != NULL)
 		*cas_out = item_cas(old);
@@ -371,7 +399,7 @@ commit_do(store_t *st, item_t *it, store_mode_t mode, uint64_t cas,
 		}
 		shard_unlock(sh);
 	} while (rc == STORE_NO_MEMORY && retry_with_room(st, &tries, false,
-	    ITEM_SIZE(item_nkey(it), it->nbytes)));
+	    ITEM_SIZE_UP(item_nkey(it), it->nbytes)));
 	if (rc == STORE_NO_MEMORY && mode == STORE_SET)
 		commit_refused(st, it, hv);
 	store_release(st, it);
@@ -431,8 +459,10 @@ item_access(store_t *st, const char *key, size_t nkey, uint64_t hv,
     const struct access *a)
 {
 	uint32_t now = store_now(st);
+	unsigned tries = 0;
+	bool force = false;
 	struct shard *sh;
-	item_t *it;
+	item_t *it, *lk = NULL;
 
 	if (a->out != NULL)
 		*a->out = NULL;
@@ -461,21 +491,36 @@ item_access(store_t *st, const char *key, size_t nkey, uint64_t hv,
 			break;
 		}
 	}
-	sh = shard_enter(st, hv, now);
-	it = lookup_live(st, sh, hv, key, nkey, now);
-	if (it != NULL) {
-		item_hit(it);
+	for (;;) {
+		sh = shard_enter(st, hv, now);
+		if ((it = lookup_live(st, sh, hv, key, nkey, now)) == NULL)
+			break;
 		item_set_atime(it, now);
-		if (a->out != NULL || a->fn != NULL)
-			item_mark(it, ITEM_FETCHED);
-		if (a->out != NULL) {
+		if (a->out != NULL) {	/* first: a retime may unlink it */
 			item_ref(it);
 			*a->out = it;
 		}
-		if (a->retime)
-			item_retime(st, sh, it, hv, a->exptime, now);
+		if (a->retime && (lk = item_retime(st, sh, it, hv, a->exptime,
+		    now, force)) == NULL) {
+			/* No room for a copy with an exptime field. */
+			if (a->out != NULL) {
+				*a->out = NULL;
+				store_release(st, it);
+			}
+			shard_unlock(sh);
+			/* Room made, or force set: the next try evicts
+			 * the item if there is still none. */
+			(void)retry_or_force(st, &tries, 0, &force);
+			now = store_now(st);
+			continue;
+		}
+		lk = a->retime ? lk : it;
+		item_hit(lk);
+		if (a->out != NULL || a->fn != NULL)
+			item_mark(lk, ITEM_FETCHED);
 		if (a->fn != NULL)
-			a->fn(a->ctx, it);
+			a->fn(a->ctx, lk);
+		break;
 	}
 	shard_unlock(sh);
 	return it != NULL;
@@ -632,8 +677,8 @@ apply_delta(uint64_t v, bool incr, uint64_t delta)
 /* Builds the item holding the decimal result of incr/decr on old, under
  * the lock; STORE_NO_MEMORY when there is no room without evicting. */
 store_status_t
-incr_build(store_t *st, const item_t *old, bool incr, uint64_t delta,
-    uint64_t *result, item_t **out)
+incr_build(store_t *st, const item_t *old, uint32_t exptime, bool incr,
+    uint64_t delta, uint64_t *result, item_t **out)
 {
 	char buf[24];
 	uint64_t v;
@@ -648,8 +693,8 @@ incr_build(store_t *st, const item_t *old, bool incr, uint64_t delta,
 	 * memcached's in-place update leaves it ("100" decr 95 is "5  "):
 	 * clients that read the value back see the same bytes. */
 	n = (size_t)len < old->nbytes ? old->nbytes : (size_t)len;
-	*out = item_new(st, item_key(old), item_nkey(old), old->flags,
-	    old->exptime, n);
+	*out = item_new(st, item_key(old), item_nkey(old), item_flags(old),
+	    exptime, n);
 	if (*out == NULL)
 		return STORE_NO_MEMORY;
 	memcpy(item_value_mut(*out), buf, (size_t)len);
@@ -677,12 +722,13 @@ store_incr(store_t *st, const char *key, size_t nkey, bool incr,
 		sh = shard_enter(st, hv, now);
 		old = lookup_live(st, sh, hv, key, nkey, now);
 		rc = old == NULL ? STORE_NOT_FOUND :
-		    incr_build(st, old, incr, delta, &v, &nit);
+		    incr_build(st, old, item_exptime(old), incr, delta, &v,
+		    &nit);
 		if (rc == STORE_OK)
 			item_replace(st, sh, old, nit, hv, now, NULL);
 		shard_unlock(sh);
 	} while (rc == STORE_NO_MEMORY &&
-	    retry_with_room(st, &tries, false, ITEM_SIZE(nkey, 20)));
+	    retry_with_room(st, &tries, false, ITEM_SIZE_UP(nkey, 20)));
 	if (rc == STORE_OK && result != NULL)
 		*result = v;
 	return rc;

@@ -42,13 +42,14 @@
 /* ---- evacuation ---------------------------------------------------- */
 
 /* Copies an item (a filled reservation, or one being moved) into the
- * calling thread's arena, under the shard lock; `reserve`: the last free
- * segment may be taken.  NULL when there is no room without evicting. */
+ * calling thread's arena with the given exptime, under the shard lock;
+ * `reserve`: the last free segment may be taken.  NULL when there is no
+ * room without evicting. */
 item_t *
-item_copy(store_t *st, const item_t *src, bool reserve)
+item_copy(store_t *st, const item_t *src, uint32_t exptime, bool reserve)
 {
 	item_t *it = pool_carve(&st->pool, item_key(src), item_nkey(src),
-	    src->flags, src->exptime, src->nbytes, reserve);
+	    item_flags(src), exptime, src->nbytes, reserve);
 
 	if (it != NULL)
 		memcpy(item_value_mut(it), item_value(src), src->nbytes);
@@ -56,25 +57,39 @@ item_copy(store_t *st, const item_t *src, bool reserve)
 }
 
 /* Copies a linked item into the calling thread's arena (the last free
- * segment allowed) and links the copy in its place; false if no room. */
-static bool
-item_move(store_t *st, struct shard *sh, item_t *it, uint64_t hv)
+ * segment allowed) with the given exptime and links the copy in its
+ * place, its CAS, access time and the flag bits in `keep` with it; NULL
+ * if no room. */
+static item_t *
+item_relink(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
+    uint32_t exptime, uint32_t keep)
 {
-	item_t *n = item_copy(st, it, true);
+	item_t *n = item_copy(st, it, exptime, true);
 
 	if (n == NULL)
-		return false;
+		return NULL;
 	atomic_store_explicit(&n->casnk, atomic_load_explicit(&it->casnk,
 	    memory_order_relaxed), memory_order_relaxed);
-	/* The second chance is used up: ACCESSED stays behind; the meta
-	 * state (fetched, stale, win) moves with the item. */
-	item_set_bit(n, ITEM_LINKED | (atomic_load_explicit(&it->ref,
-	    memory_order_relaxed) & (ITEM_FETCHED | ITEM_STALE | ITEM_WIN)));
+	item_set_bit(n, ITEM_LINKED | (item_ref_word(it) & keep));
 	ht_swap(sh, it, n, hv);
+	sh->live_bytes += item_size(n) - item_size(it);
 	seg_live_add(st, n, true);
 	seg_live_add(st, it, false);
 	item_clear_bit(it, ITEM_LINKED);
 	store_release(st, it);
+	return n;
+}
+
+/* Copies a linked item into the calling thread's arena and links the
+ * copy in its place; false if no room.  The second chance is used up:
+ * ACCESSED stays behind; the meta state (fetched, stale, win) moves with
+ * the item. */
+static bool
+item_move(store_t *st, struct shard *sh, item_t *it, uint64_t hv)
+{
+	if (item_relink(st, sh, it, hv, item_exptime(it),
+	    ITEM_FETCHED | ITEM_STALE | ITEM_WIN) == NULL)
+		return false;
 	atomic_fetch_add_explicit(&st->moved, 1, memory_order_relaxed);
 	return true;
 }
@@ -83,16 +98,51 @@ item_move(store_t *st, struct shard *sh, item_t *it, uint64_t hv)
 static void
 tell_evicted(store_t *st, const item_t *it, uint32_t now)
 {
+	uint32_t exp = item_exptime(it);
 	struct store_evicted e = {
 		.key = item_key(it), .nkey = item_nkey(it),
 		.nbytes = item_nbytes(it),
 		.fetched = item_has_bit(it, ITEM_FETCHED),
-		.ttl = it->exptime == 0 ? -1 :
-		    (int64_t)it->exptime - (int64_t)now,
+		.ttl = exp == 0 ? -1 : (int64_t)exp - (int64_t)now,
 		.idle = item_idle(it, now),
 	};
 
 	st->evicted(st->evicted_ctx, &e);
+}
+
+/* Evicts a linked item: records and tells it, and unlinks it. */
+static void
+item_evict(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
+    uint32_t now)
+{
+	atomic_store_explicit(&st->evicted_time, item_idle(it, now),
+	    memory_order_relaxed);
+	if (st->evicted != NULL)
+		tell_evicted(st, it, now);
+	item_unlink(st, sh, it, hv, UNLINK_EVICTED);
+}
+
+/*
+ * Gives a linked item without an exptime field a copy with one, set to
+ * exptime (not passed), linked in its place with its CAS, access time and
+ * every flag bit: an exptime set on such an item (touch, gat, mg T, md I
+ * T).  NULL if there is no room for the copy (the last free segment
+ * allowed): the caller drops the lock, makes room and tries again
+ * (retry_or_force); with `force`, when no room could be made, the item is
+ * evicted instead, as making room would have evicted something.  Returns
+ * the item now linked, or the evicted one.
+ */
+item_t *
+item_retime_copy(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
+    uint32_t exptime, uint32_t now, bool force)
+{
+	item_t *n = item_relink(st, sh, it, hv, exptime,
+	    ITEM_ACCESSED | ITEM_FETCHED | ITEM_STALE | ITEM_WIN);
+
+	if (n != NULL || !force)
+		return n;
+	item_evict(st, sh, it, hv, now);
+	return it;
 }
 
 /*
@@ -116,13 +166,8 @@ evac_item(store_t *st, struct seg *s, item_t *it, bool compact)
 			item_reap(st, sh, it, hv, l);
 		else if (s->loose || !(compact ||
 		    item_has_bit(it, ITEM_ACCESSED)) ||
-		    !item_move(st, sh, it, hv)) {
-			atomic_store_explicit(&st->evicted_time,
-			    item_idle(it, now), memory_order_relaxed);
-			if (st->evicted != NULL)
-				tell_evicted(st, it, now);
-			item_unlink(st, sh, it, hv, UNLINK_EVICTED);
-		}
+		    !item_move(st, sh, it, hv))
+			item_evict(st, sh, it, hv, now);
 	}
 	/* Pin before the bit: a holder letting go right after unpins. */
 	pool_pin(s);
@@ -208,4 +253,18 @@ retry_with_room(store_t *st, unsigned *tries, bool loose, size_t need)
 	unsigned max = st->no_evict ? NOEVICT_ROOM_TRIES : MAKE_ROOM_TRIES;
 
 	return (*tries)++ < max && make_room(st, loose, need);
+}
+
+/* After a try that found no room (no lock held): makes room and says
+ * whether to try again; when none can be made, sets *force for one last
+ * try (item_retime evicts then rather than fail). */
+bool
+retry_or_force(store_t *st, unsigned *tries, size_t need, bool *force)
+{
+	if (retry_with_room(st, tries, false, need))
+		return true;
+	if (*force)
+		return false;
+	*force = true;
+	return true;
 }

@@ -54,7 +54,7 @@ scan_seg(struct seg *s, uint32_t used, void *arg)
 {
 	struct scan_ctx *c = arg;
 	store_t *st = c->st;
-	uint32_t min = 0;
+	uint32_t min = 0, exp;
 	size_t live = 0, n = 0;
 	struct shard *sh;
 	enum liveness l;
@@ -74,9 +74,9 @@ scan_seg(struct seg *s, uint32_t used, void *arg)
 				c->freed++;
 			} else {
 				live += item_size(it);
-				if (it->exptime != 0 &&
-				    (min == 0 || it->exptime < min))
-					min = it->exptime;
+				exp = item_exptime(it);
+				if (exp != 0 && (min == 0 || exp < min))
+					min = exp;
 			}
 		}
 		shard_unlock(sh);

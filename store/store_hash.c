@@ -308,7 +308,7 @@ ht_peek(const store_t *st, const struct shard *sh, uint64_t hv,
 	uint32_t s, nk = 0, log2;
 	uintptr_t p, end = 0;
 	uint64_t fw, wm, casnk;
-	size_t used, n;
+	size_t used, n, ext = 0;
 	item_t *copy;
 	unsigned hops;
 	uint32_t ref;
@@ -341,14 +341,15 @@ ht_peek(const store_t *st, const struct shard *sh, uint64_t hv,
 		w = (const volatile uint64_t *)p;
 		casnk = w[1];
 		nk = (uint32_t)(casnk & 0xff);
-		if (p + sizeof(struct item) + nk > end)
+		ext = item_ext_of((uint32_t)(w[2] >> 32));	/* ref */
+		if (p + sizeof(struct item) + ext + nk > end)
 			return PEEK_LOCK;
-		if (nk == nkey && PEEK_KEY_EQ(p + sizeof(struct item), key,
-		    nk))
+		if (nk == nkey && PEEK_KEY_EQ(p + sizeof(struct item) + ext,
+		    key, nk))
 			break;
 		p = (uintptr_t)(w[0] & ITEM_LINK_MASK);
 	}
-	n = ITEM_SIZE(nk, ((const volatile struct item *)p)->nbytes);
+	n = ITEM_SIZE_X(nk, (uint32_t)w[2], ext);	/* nbytes */
 	if (n > cap || p + n > end)
 		return PEEK_LOCK;
 	PEEK_COPY(buf, p, n);
@@ -357,7 +358,7 @@ ht_peek(const store_t *st, const struct shard *sh, uint64_t hv,
 	copy = (item_t *)(void *)buf;
 	ref = atomic_load_explicit(&copy->ref, memory_order_relaxed);
 	if ((ref & ITEM_LOOSE) != 0 || item_cas(copy) <= wm ||
-	    time_passed(copy->exptime, now))
+	    item_size(copy) != n || time_passed(item_exptime(copy), now))
 		return PEEK_LOCK;
 	if ((ref & PEEK_MARKS) == PEEK_MARKS && item_atime_is(copy, now))
 		return PEEK_HIT;

@@ -5,8 +5,12 @@
  * (store.c, store_hash.c, store_cmd.c, store_evict.c, store_expiry.c).
  * The server never includes this; unit tests may, for white-box checks.
  *
- * Item: a 32-byte header, then the key, then the value (no "\r\n"),
- * rounded up to 8 bytes.  The only link is the hash chain; eviction and
+ * Item: a 24-byte header, the exptime and the client's flags where they
+ * are not 0 (4 bytes each: most items have neither), then the key, then
+ * the value (no "\r\n"), rounded up to 8 bytes.  Under no_evict, and in
+ * loose items, both fields are always there, so either can change in
+ * place; else an exptime set on an item without the field moves it to a
+ * copy with one (item_retime).  The only link is the hash chain; eviction and
  * expiry work on the memory the items sit in, not on per-item lists.
  *
  * Segments (log-structured memory, after Segcache, Yang et al., NSDI '21):
@@ -46,6 +50,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "store.h"
 
@@ -130,10 +135,13 @@ lock_drop(pthread_mutex_t *m, enum lock_rank r)
 	pthread_mutex_unlock(m);
 }
 
-/* The atomic `ref` word: low 25 bits count references, seven flag bits.
+/* The atomic `ref` word: low 23 bits count references, nine flag bits.
  * STALE and WIN are the meta commands' state (store.h), guarded by the
- * shard lock like the others. */
-#define ITEM_REF_MASK	0x01ffffffu
+ * shard lock like the others.  HAS_EXP and HAS_FLAGS say which optional
+ * fields follow the header; set when the item is made, never changed. */
+#define ITEM_REF_MASK	0x007fffffu
+#define ITEM_HAS_EXP	0x00800000u	/* an exptime field follows */
+#define ITEM_HAS_FLAGS	0x01000000u	/* a flags field follows */
 #define ITEM_STALE	0x02000000u	/* invalidated (md I, ms I): X */
 #define ITEM_WIN	0x04000000u	/* a recache token was handed out */
 #define ITEM_LOOSE	0x08000000u	/* own allocation, not in a segment */
@@ -162,18 +170,35 @@ _Static_assert(sizeof(uintptr_t) == 8, "h_link needs 64-bit pointers");
 struct item {
 	_Atomic uint64_t  h_link;	/* next in chain | access time << 48 */
 	_Atomic uint64_t  casnk;	/* cas << 8 | nkey */
-	uint32_t	  exptime;	/* absolute unix time, 0 = never */
-	uint32_t	  flags;	/* the client's opaque flags */
 	uint32_t	  nbytes;	/* value length */
 	_Atomic uint32_t  ref;		/* refcount | flag bits */
-	char		  data[];	/* key, value */
+	/* Then, each only where its ITEM_HAS_ bit is set: the exptime
+	 * (absolute unix time) and the client's flags, 4 bytes each; then
+	 * the key and the value. */
+	char		  data[];
 };
 
-_Static_assert(sizeof(struct item) == 32, "item header must stay 32 bytes");
+_Static_assert(sizeof(struct item) == 24, "item header must stay 24 bytes");
+/* ht_peek reads nbytes (low half) and ref (high half) as one word. */
+_Static_assert(offsetof(struct item, nbytes) == 16 &&
+    offsetof(struct item, ref) == 20 &&
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "item word 2 layout");
 
-/* Bytes an item of this key and value length takes in a segment. */
-#define ITEM_SIZE(nkey, nbytes) \
-	((sizeof(struct item) + (nkey) + (nbytes) + 7) & ~(size_t)7)
+/* Bytes of the optional fields an item of this exptime and flags has. */
+#define ITEM_EXT(flags, exptime) \
+	(((exptime) != 0 ? 4u : 0u) + ((flags) != 0 ? 4u : 0u))
+
+/* Bytes an item of this key and value length, and ext bytes of optional
+ * fields, takes in a segment. */
+#define ITEM_SIZE_X(nkey, nbytes, ext) \
+	((sizeof(struct item) + (ext) + (nkey) + (nbytes) + 7) & ~(size_t)7)
+/* The same with neither exptime nor flags. */
+#define ITEM_SIZE(nkey, nbytes)	ITEM_SIZE_X(nkey, nbytes, 0)
+/* The most an item of this key and value length takes, with both
+ * optional fields: what a retry makes room for. */
+#define ITEM_SIZE_UP(nkey, nbytes)	ITEM_SIZE_X(nkey, nbytes, 8)
+/* A loose item's header: both optional fields are always there. */
+#define LOOSE_HDR	(sizeof(struct item) + 8)
 
 enum seg_state {
 	SEG_FREE,	/* on the free list */
@@ -260,6 +285,8 @@ struct pool {
 	_Atomic size_t	 limit;		/* store_set_limit may move it */
 	size_t		 page_size;
 	store_clock_fn	 clock;		/* stamps seg->born */
+	bool		 full_hdr;	/* carve both optional fields always
+					 * (no_evict: set before use) */
 	void		*clock_ctx;
 	_Atomic bool	 prefault;	/* map new segments populated */
 	_Atomic uint64_t mem;		/* segments held + loose items */
@@ -545,11 +572,63 @@ ht_rehashing(const struct shard *sh)
 	return sh->ht[1].b != NULL;
 }
 
+/* Returns the ref word: the refcount and the flag bits. */
+static inline uint32_t
+item_ref_word(const item_t *it)
+{
+	return atomic_load_explicit(&it->ref, memory_order_relaxed);
+}
+
+/* Bytes of optional fields after the header of an item whose ref word
+ * is r. */
+static inline size_t
+item_ext_of(uint32_t r)
+{
+	return ((r & ITEM_HAS_EXP) != 0 ? 4u : 0u) +
+	    ((r & ITEM_HAS_FLAGS) != 0 ? 4u : 0u);
+}
+
+/* Returns the key: after the header and the optional fields. */
+static inline char *
+item_key_at(const item_t *it)
+{
+	return (char *)it->data + item_ext_of(item_ref_word(it));
+}
+
+/* Returns the exptime, 0 (never) for an item without the field. */
+static inline uint32_t
+item_exptime(const item_t *it)
+{
+	uint32_t e = 0;
+
+	if ((item_ref_word(it) & ITEM_HAS_EXP) != 0)
+		memcpy(&e, it->data, sizeof(e));
+	return e;
+}
+
+/* True if the item can take exptime e in place. */
+static inline bool
+item_exptime_fits(const item_t *it, uint32_t e)
+{
+	return e == 0 || (item_ref_word(it) & ITEM_HAS_EXP) != 0;
+}
+
+/* Sets the exptime of an item that has the field, or to 0 (shard lock
+ * held, or the item unshared). */
+static inline void
+item_set_exptime(item_t *it, uint32_t e)
+{
+	assert(item_exptime_fits(it, e));
+	if ((item_ref_word(it) & ITEM_HAS_EXP) != 0)
+		memcpy((char *)it->data, &e, sizeof(e));
+}
+
 /* Returns the bytes an item takes in a segment. */
 static inline size_t
 item_size(const item_t *it)
 {
-	return ITEM_SIZE(item_nkey(it), it->nbytes);
+	return ITEM_SIZE_X(item_nkey(it), it->nbytes,
+	    item_ext_of(item_ref_word(it)));
 }
 
 /* Returns the word of the chain link and the access time. */
@@ -729,8 +808,8 @@ enum liveness item_liveness(const struct shard *sh, const item_t *it,
 	    uint32_t now);
 void	 item_reap(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
 	    enum liveness why);
-void	 item_retime(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
-	    uint32_t exptime, uint32_t now);
+item_t	*item_retime(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
+	    uint32_t exptime, uint32_t now, bool force);
 void	 item_replace(store_t *st, struct shard *sh, item_t *old, item_t *it,
 	    uint64_t hv, uint32_t now, uint64_t *cas_out);
 void	 item_replace_cas(store_t *st, struct shard *sh, item_t *old,
@@ -754,14 +833,19 @@ item_t	*lookup_live(store_t *st, struct shard *sh, uint64_t hv,
 item_t	*item_new(store_t *st, const char *key, size_t nkey, uint32_t flags,
 	    uint32_t exptime, size_t nbytes);
 bool	 item_carved(const store_t *st, size_t nkey, size_t nbytes);
-store_status_t incr_build(store_t *st, const item_t *old, bool incr,
-	    uint64_t delta, uint64_t *result, item_t **out);
+store_status_t incr_build(store_t *st, const item_t *old, uint32_t exptime,
+	    bool incr, uint64_t delta, uint64_t *result, item_t **out);
 
 /* store_evict.c: making room (no lock held but item_copy's shard lock). */
-item_t	*item_copy(store_t *st, const item_t *src, bool reserve);
+item_t	*item_copy(store_t *st, const item_t *src, uint32_t exptime,
+	    bool reserve);
+item_t	*item_retime_copy(store_t *st, struct shard *sh, item_t *it,
+	    uint64_t hv, uint32_t exptime, uint32_t now, bool force);
 void	 seg_evacuate(store_t *st, struct seg *s, bool compact);
 bool	 retry_with_room(store_t *st, unsigned *tries, bool loose,
 	    size_t need);
+bool	 retry_or_force(store_t *st, unsigned *tries, size_t need,
+	    bool *force);
 
 /* Work counters for tests: proportionality and lock hold bounds. */
 struct store_debug {

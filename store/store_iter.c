@@ -117,10 +117,10 @@ entry_fill(const struct step *s, const item_t *it,
 {
 	e->nkey = item_nkey(it);
 	memcpy(e->key, item_key(it), e->nkey);
-	e->exptime = it->exptime;
+	e->exptime = item_exptime(it);
 	e->atime = s->now - item_idle(it, s->now);
 	e->cas = item_cas(it);
-	e->flags = it->flags;
+	e->flags = item_flags(it);
 	e->nbytes = it->nbytes;
 	e->size = item_cost(s->st, it);
 	e->fetched = item_has_bit(it, ITEM_FETCHED);

@@ -25,8 +25,10 @@ static void
 meta_info_fill(const store_t *st, const item_t *it, uint32_t now,
     struct store_meta_info *info)
 {
+	uint32_t exp = item_exptime(it);
+
 	memset(info, 0, sizeof(*info));
-	info->ttl = it->exptime == 0 ? -1 : (int64_t)it->exptime - now;
+	info->ttl = exp == 0 ? -1 : (int64_t)exp - now;
 	info->idle = item_idle(it, now);
 	info->fetched = item_has_bit(it, ITEM_FETCHED);
 	info->stale = item_has_bit(it, ITEM_STALE);
@@ -42,42 +44,58 @@ new_cas_valid(bool has, uint64_t cas)
 
 /* ---- mg ------------------------------------------------------------ */
 
-/* Decides the recache token for a live item: the first caller to find it
- * stale, or near its end under recache, wins; later ones see won_before. */
-static void
-mget_win(item_t *it, const struct store_mget_opts *o, uint32_t now,
+/* Decides the recache token for a live item, as it is before any touch:
+ * the first caller to find it stale, or near its end under recache, wins
+ * (true: the caller sets ITEM_WIN on the item linked then); later ones
+ * see won_before. */
+static bool
+mget_win(const item_t *it, const struct store_mget_opts *o, uint32_t now,
     struct store_meta_info *info)
 {
+	uint32_t exp = item_exptime(it);
+
 	if (item_has_bit(it, ITEM_WIN)) {
 		info->won_before = true;
-		return;
+		return false;
 	}
-	if (item_has_bit(it, ITEM_STALE) || (o->recache && it->exptime != 0 &&
-	    (int64_t)it->exptime - now < o->recache_ttl)) {
+	if (item_has_bit(it, ITEM_STALE) || (o->recache && exp != 0 &&
+	    (int64_t)exp - now < o->recache_ttl)) {
 		info->won = true;
-		item_set_bit(it, ITEM_WIN);
+		return true;
 	}
+	return false;
 }
 
-/* mg on a live item: info, the token, the hit, the touch. */
-static void
+/* mg on a live item: info and the token as it was, the caller's
+ * reference, the touch, the hit.  False, with nothing changed, if the touch found no room for
+ * a copy (item_retime). */
+static bool
 mget_hit(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
-    const struct store_mget_opts *o, uint32_t exp, uint32_t now,
+    const struct store_mget_opts *o, uint32_t exp, uint32_t now, bool force,
     struct store_meta_info *info)
 {
+	item_t *lk = it;
+	bool win;
+
 	meta_info_fill(st, it, now, info);
-	if (!o->peek)
-		mget_win(it, o, now, info);
-	if (!o->no_bump) {
-		item_hit(it);
-		item_mark(it, ITEM_FETCHED);
-		item_set_atime(it, now);
-	}
-	item_ref(it);
+	win = !o->peek && mget_win(it, o, now, info);
+	item_ref(it);	/* first: a touch into the past unlinks it */
 	if (o->touch) {
 		item_set_atime(it, now);
-		item_retime(st, sh, it, hv, exp, now);
+		if ((lk = item_retime(st, sh, it, hv, exp, now, force)) ==
+		    NULL) {
+			store_release(st, it);
+			return false;
+		}
 	}
+	if (win)
+		item_set_bit(lk, ITEM_WIN);
+	if (!o->no_bump) {
+		item_hit(lk);
+		item_mark(lk, ITEM_FETCHED);
+		item_set_atime(lk, now);
+	}
+	return true;
 }
 
 /* mg N on a miss: links an empty item that the caller wins; NULL with
@@ -116,6 +134,7 @@ store_mget(store_t *st, const char *key, size_t nkey,
 	uint32_t viv = o->vivify ? store_exptime(st, o->vivify_ttl) : 0;
 	uint64_t hv = key_hash(st, key, nkey);
 	unsigned tries = 0;
+	bool force = false;
 	store_status_t rc;
 	struct shard *sh;
 	uint32_t now;
@@ -134,7 +153,11 @@ store_mget(store_t *st, const char *key, size_t nkey,
 		it = lookup_live(st, sh, hv, key, nkey, now);
 		rc = STORE_OK;
 		if (it != NULL) {
-			mget_hit(st, sh, it, hv, o, exp, now, info);
+			if (!mget_hit(st, sh, it, hv, o, exp, now, force,
+			    info)) {
+				rc = STORE_NO_MEMORY;
+				it = NULL;
+			}
 		} else if (!o->vivify) {
 			rc = STORE_NOT_FOUND;
 		} else if ((it = mget_vivify(st, sh, key, nkey, hv, o, viv,
@@ -144,8 +167,8 @@ store_mget(store_t *st, const char *key, size_t nkey,
 			info->won = true;
 		}
 		shard_unlock(sh);
-	} while (rc == STORE_NO_MEMORY && retry_with_room(st, &tries, false,
-	    ITEM_SIZE(nkey, 0)));
+	} while (rc == STORE_NO_MEMORY && retry_or_force(st, &tries,
+	    ITEM_SIZE_UP(nkey, 0), &force));
 	*out = it;
 	return rc;
 }
@@ -157,8 +180,8 @@ static store_status_t
 mdelete_value(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
     uint64_t new_cas, uint32_t now)
 {
-	item_t *nit = item_new(st, item_key(it), item_nkey(it), it->flags,
-	    it->exptime, 0);
+	item_t *nit = item_new(st, item_key(it), item_nkey(it),
+	    item_flags(it), item_exptime(it), 0);
 
 	if (nit == NULL)
 		return STORE_NO_MEMORY;
@@ -167,19 +190,28 @@ mdelete_value(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
 }
 
 /* md I: marks the item stale with a new CAS (and exptime), keeps it; the
- * win bit goes so the next mg wins the recache. */
-static void
+ * win bit goes so the next mg wins the recache.  STORE_NO_MEMORY, with
+ * nothing changed, if the exptime found no room for a copy
+ * (item_retime); a time already past unlinks it last. */
+static store_status_t
 mdelete_stale(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
-    const struct store_mdelete_opts *o, uint32_t exp, uint32_t now)
+    const struct store_mdelete_opts *o, uint32_t exp, uint32_t now,
+    bool force)
 {
+	bool gone = o->touch && time_passed(exp, now);
+
+	if (o->touch && !gone &&
+	    (it = item_retime(st, sh, it, hv, exp, now, force)) == NULL)
+		return STORE_NO_MEMORY;
 	item_set_bit(it, ITEM_STALE);
 	item_clear_bit(it, ITEM_WIN);
 	if (o->has_new_cas)
 		item_set_cas_to(sh, it, o->new_cas);
 	else
 		item_set_cas(sh, it);
-	if (o->touch)
-		item_retime(st, sh, it, hv, exp, now);
+	if (gone)
+		item_retime(st, sh, it, hv, exp, now, force);
+	return STORE_DELETED;
 }
 
 /* md: deletes, invalidates (I) or empties (x) a key. */
@@ -191,6 +223,7 @@ store_mdelete(store_t *st, const char *key, size_t nkey,
 	uint64_t hv = key_hash(st, key, nkey);
 	uint64_t new_cas = o->has_new_cas ? o->new_cas : 0;
 	unsigned tries = 0;
+	bool force = false;
 	store_status_t rc;
 	struct shard *sh;
 	uint32_t now;
@@ -214,14 +247,15 @@ store_mdelete(store_t *st, const char *key, size_t nkey,
 		    !new_cas_ok(sh, new_cas))
 			rc = STORE_NOT_STORED;
 		else if (o->invalidate)
-			mdelete_stale(st, sh, it, hv, o, exp, now);
+			rc = mdelete_stale(st, sh, it, hv, o, exp, now,
+			    force);
 		else if (o->remove_value)
 			rc = mdelete_value(st, sh, it, hv, new_cas, now);
 		else
 			item_unlink(st, sh, it, hv, UNLINK_DELETE);
 		shard_unlock(sh);
-	} while (rc == STORE_NO_MEMORY && retry_with_room(st, &tries, false,
-	    ITEM_SIZE(nkey, 0)));
+	} while (rc == STORE_NO_MEMORY && retry_or_force(st, &tries,
+	    ITEM_SIZE_UP(nkey, 0), &force));
 	return rc;
 }
 
@@ -247,7 +281,7 @@ marith_vivify(store_t *st, const char *key, size_t nkey,
 static store_status_t
 marith_build(store_t *st, const struct shard *sh, const item_t *old,
     const char *key, size_t nkey, const struct store_marith_opts *o,
-    uint32_t viv, uint64_t *result, item_t **nit)
+    uint32_t exp, uint32_t viv, uint64_t *result, item_t **nit)
 {
 	if (old == NULL && !o->vivify)
 		return STORE_NOT_FOUND;
@@ -256,9 +290,10 @@ marith_build(store_t *st, const struct shard *sh, const item_t *old,
 	if (o->has_new_cas && !new_cas_ok(sh, o->new_cas))
 		return STORE_NOT_STORED;
 	if (old != NULL)
-		return incr_build(st, old, o->incr, o->delta, result, nit);
+		return incr_build(st, old, o->touch ? exp : item_exptime(old),
+		    o->incr, o->delta, result, nit);
 	*result = o->initial;
-	return marith_vivify(st, key, nkey, o, viv, nit);
+	return marith_vivify(st, key, nkey, o, o->touch ? exp : viv, nit);
 }
 
 /* ma: incr/decr with the meta options, in one lock hold per try. */
@@ -287,18 +322,14 @@ store_marith(store_t *st, const char *key, size_t nkey,
 		sh = shard_enter(st, hv, now);
 		shard_admit_cas(st, sh, o->has_new_cas, o->new_cas);
 		old = lookup_live(st, sh, hv, key, nkey, now);
-		rc = marith_build(st, sh, old, key, nkey, o, viv, &v, &nit);
+		rc = marith_build(st, sh, old, key, nkey, o, exp, viv, &v,
+		    &nit);
 		if (rc == STORE_OK) {
 			if (old != NULL)
 				meta_info_fill(st, old, now, info);
 			info->won = old == NULL;
-			if (o->touch) {
-				nit->exptime = exp;
-				pool_note_exptime(&st->pool,
-				    pool_seg_of(&st->pool, nit), exp);
-			}
-			info->ttl = nit->exptime == 0 ? -1 :
-			    (int64_t)nit->exptime - now;
+			info->ttl = item_exptime(nit) == 0 ? -1 :
+			    (int64_t)item_exptime(nit) - now;
 			info->total = item_cost(st, nit);
 			item_ref(nit);	/* the caller's */
 			item_replace_cas(st, sh, old, nit, hv, now,
@@ -306,7 +337,7 @@ store_marith(store_t *st, const char *key, size_t nkey,
 		}
 		shard_unlock(sh);
 	} while (rc == STORE_NO_MEMORY &&
-	    retry_with_room(st, &tries, false, ITEM_SIZE(nkey, 20)));
+	    retry_with_room(st, &tries, false, ITEM_SIZE_UP(nkey, 20)));
 	if (rc == STORE_OK) {
 		*result = v;
 		*out = nit;

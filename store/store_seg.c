@@ -668,20 +668,37 @@ pool_note_dead(struct pool *p, const struct seg *s, uint32_t old, uint32_t n)
 		    memory_order_relaxed);
 }
 
-/* Writes a new item's header and key. */
+/* The optional-field bits of a new item: the fields that are not 0, or
+ * both with `full`. */
+static uint32_t
+item_ext_bits(uint32_t flags, uint32_t exptime, bool full)
+{
+	return (full || exptime != 0 ? ITEM_HAS_EXP : 0) |
+	    (full || flags != 0 ? ITEM_HAS_FLAGS : 0);
+}
+
+/* Writes a new item's header, optional fields (`bits`: ITEM_HAS_ ones and
+ * any other flag bits) and key. */
 static item_t *
 item_init(void *m, const char *key, size_t nkey, uint32_t flags,
     uint32_t exptime, size_t nbytes, uint32_t bits)
 {
 	item_t *it = m;
+	char *p = it->data;
 
 	atomic_init(&it->h_link, 0);
 	atomic_init(&it->casnk, nkey);
-	it->exptime = exptime;
-	it->flags = flags;
 	it->nbytes = (uint32_t)nbytes;
 	atomic_init(&it->ref, 1 | bits);
-	memcpy(it->data, key, nkey);
+	if ((bits & ITEM_HAS_EXP) != 0) {
+		memcpy(p, &exptime, sizeof(exptime));
+		p += sizeof(exptime);
+	}
+	if ((bits & ITEM_HAS_FLAGS) != 0) {
+		memcpy(p, &flags, sizeof(flags));
+		p += sizeof(flags);
+	}
+	memcpy(p, key, nkey);
 	return it;
 }
 
@@ -690,7 +707,8 @@ item_t *
 pool_carve(struct pool *p, const char *key, size_t nkey, uint32_t flags,
     uint32_t exptime, size_t nbytes, bool reserve)
 {
-	size_t size = ITEM_SIZE(nkey, nbytes);
+	uint32_t bits = item_ext_bits(flags, exptime, p->full_hdr);
+	size_t size = ITEM_SIZE_X(nkey, nbytes, item_ext_of(bits));
 	struct arena *a = my_arena(p);
 	unsigned b = ttl_bucket(p, exptime);
 	struct seg *s, *fresh;
@@ -709,7 +727,7 @@ pool_carve(struct pool *p, const char *key, size_t nkey, uint32_t flags,
 		a->active[b] = s = fresh;
 	}
 	it = item_init(s->mem + s->used, key, nkey, flags, exptime, nbytes,
-	    0);
+	    bits);
 	s->used += (uint32_t)size;
 	/* Not in the heap while active: the pass looks at it directly. */
 	seg_lower_min(s, exptime);
@@ -724,7 +742,7 @@ item_t *
 pool_loose(struct pool *p, const char *key, size_t nkey, uint32_t flags,
     uint32_t exptime, size_t nbytes)
 {
-	size_t n = SEG_HDR + sizeof(item_t) + nkey + nbytes;
+	size_t n = SEG_HDR + LOOSE_HDR + nkey + nbytes;
 	size_t est = loose_cost_bound(p, n), cost;
 	struct seg *s = NULL;
 	unsigned c;
@@ -784,7 +802,7 @@ pool_loose(struct pool *p, const char *key, size_t nkey, uint32_t flags,
 	s->born = p->clock != NULL ? p->clock(p->clock_ctx) : 0;
 	atomic_init(&s->pins, 1);	/* the item's existence */
 	return item_init(s->mem, key, nkey, flags, exptime, nbytes,
-	    ITEM_LOOSE);
+	    ITEM_LOOSE | ITEM_HAS_EXP | ITEM_HAS_FLAGS);
 }
 
 /* Returns the segment an item lives in, told whether it is loose: for a
@@ -811,7 +829,8 @@ pool_loose_sealed(struct pool *p, item_t *it)
 {
 	struct seg *s = pool_seg_of(p, it);
 
-	atomic_store_explicit(&s->min_exp, it->exptime, memory_order_relaxed);
+	atomic_store_explicit(&s->min_exp, item_exptime(it),
+	    memory_order_relaxed);
 	lock_take(&p->lock, LOCK_POOL);
 	assert(s->state == SEG_LOOSE);
 	fifo_append(p, s);
@@ -1102,7 +1121,7 @@ pool_trim(struct pool *p)
 bool
 pool_loose_fits(const struct pool *p, size_t nkey, size_t nbytes)
 {
-	return loose_cost_bound(p, SEG_HDR + sizeof(item_t) + nkey +
+	return loose_cost_bound(p, SEG_HDR + LOOSE_HDR + nkey +
 	    nbytes) <= p->limit;
 }
 

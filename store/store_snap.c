@@ -897,7 +897,8 @@ rec_wanted(const struct reader *rd, const struct rec *c, uint32_t now,
 static uint64_t
 rec_cost(const struct reader *rd, const struct rec *c)
 {
-	size_t sz = ITEM_SIZE(c->nkey, c->nbytes);
+	size_t sz = ITEM_SIZE_X(c->nkey, c->nbytes,
+	    ITEM_EXT(c->flags, c->exptime));
 
 	if (sz <= rd->small_max)
 		return sz;
@@ -1211,7 +1212,7 @@ stage_flush(struct worker *w)
 			w->r.skipped_room++;
 			continue;
 		}
-		expired = time_passed(s->it->exptime, now);
+		expired = time_passed(item_exptime(s->it), now);
 		if (expired)
 			w->r.skipped_expired++;
 		else {

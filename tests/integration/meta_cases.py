@@ -65,6 +65,18 @@ META += [
     HIT + b"mg k h l\r\nget k\r\nmg k h l\r\n",
     HIT + b"get k\r\nget k\r\nmg k h\r\nset k 0 0 2\r\nhi\r\nmg k h\r\n"
     b"gets k\r\nmg k h l\r\n",
+    # an exptime given to an item stored without one (no TTL, flags 0 or
+    # not): cached moves it to a copy that has the field, keeping value,
+    # flags, CAS, marks and the recache token
+    b"set k 0 0 1\r\na\r\nmg k T100 t v f\r\nmg k t v f s h l\r\n",
+    b"set k 5 0 1\r\na\r\ntouch k 100\r\nmg k t f v\r\ngat 0 k\r\n"
+    b"mg k t f v\r\ngat 60 k\r\nmg k t f v\r\n",
+    b"set k 0 0 2\r\nab\r\ngets k\r\ngat 50 k\r\ngets k\r\n"
+    b"md k I T30\r\nmg k t v\r\nmg k t v\r\n",
+    b"ms k 1 F3\r\n5\r\nma k T60 t v\r\nmg k t f v\r\n"
+    b"ma k N90 t v\r\n",
+    b"ms k 1 T0\r\na\r\nmd k I\r\nmg k T40 t v\r\nmg k t v\r\n",
+    HIT + b"mg k T-1 v\r\nmg k v\r\n",
     HIT + b"mg k\r\n",
     HIT + b"mg k \r\n",
     HIT + b"mg k  v\r\n",
@@ -426,6 +438,10 @@ NEWER_CASES = {
         b"VA 1 c<cas>\r\n5\r\n"),
     b"ms k 2 MA N30\r\nhi\r\nmg k v t\r\n": (
         b"NS\r\nEN\r\n", b"HD\r\nVA 2 t30\r\nhi\r\n"),
+    b"ms k 1 MA N30\r\nx\r\nmg k t v\r\nms k 1 MA N30\r\ny\r\n"
+    b"mg k t v\r\n": (
+        b"NS\r\nEN\r\nNS\r\nEN\r\n",
+        b"HD\r\nVA 1 t30\r\nx\r\nHD\r\nVA 2 t30\r\nxy\r\n"),
     b"ms k 2 MP N0\r\nhi\r\nms k 2 MP N0\r\nho\r\nmg k v t\r\n": (
         b"NS\r\nNS\r\nEN\r\n",
         b"HD\r\nHD\r\nVA 4 t-1\r\nhohi\r\n"),

@@ -291,7 +291,7 @@ test_lines(void **state)
 	store_release(t->st, it);
 	expect(t, "lru_crawler metadump 1\r\n",
 	    "key=a%2F%25 exp=-1 la=1700000000 cas=1 fetch=yes cls=1 "
-	    "size=40\nEND\r\n");
+	    "size=32\nEND\r\n");
 	expect(t, "stats cachedump 1 0\r\n", "ITEM a/% [2 b; 0 s]\r\nEND\r\n");
 	expect(t, "lru_crawler metadump 2,3\r\n", "END\r\n");
 }

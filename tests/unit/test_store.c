@@ -41,7 +41,7 @@
 #define KB	1024u
 /* 32 segments of the smallest size, 4 KiB: the eviction tests' limit. */
 #define SMALL_LIMIT	(128 * KB)
-/* The eviction tests' value: ITEM_SIZE(7, 100) is 144, 28 a segment. */
+/* The eviction tests' value: ITEM_SIZE(7, 100) is 136, 29 a segment. */
 #define VLEN	100
 
 /* Creates a store on a fake clock starting at T0. */
@@ -190,7 +190,7 @@ seg_find(const struct seg *s, const char *key, item_t **found)
 	item_t *it;
 
 	for (p = s->mem; p < s->mem + s->used;
-	    p += ITEM_SIZE(item_nkey(it), item_nbytes(it))) {
+	    p += item_size(it)) {
 		it = (item_t *)(uintptr_t)p;
 		if (!(ref_word(it) & ITEM_LINKED) || item_nkey(it) != nkey ||
 		    memcmp(item_key(it), key, nkey) != 0)
@@ -252,12 +252,16 @@ set7(store_t *st, char c, int i, char v, int64_t exptime)
 	    STORE_STORED);
 }
 
-/* Returns how many items of this key and value length a segment holds. */
+/* Returns how many items of this key and value length, with neither
+ * exptime nor flags, a segment holds (under no_evict every item has both
+ * fields). */
 static size_t
 per_seg(store_t *st, size_t nkey, size_t nbytes)
 {
-	return (store_debug_pool(st)->seg_size - SEG_HDR) /
-	    ITEM_SIZE(nkey, nbytes);
+	struct pool *p = store_debug_pool(st);
+
+	return (p->seg_size - SEG_HDR) /
+	    ITEM_SIZE_X(nkey, nbytes, p->full_hdr ? 8 : 0);
 }
 
 /* Returns the most items of this size the limit can hold: every one of
@@ -283,9 +287,11 @@ check_mem(store_t *st)
 
 /* ---- layout and accounting ------------------------------------------ */
 
-/* The header is 32 bytes with key and value right behind it (no "\r\n"),
+/* The header is 24 bytes with key and value right behind it (no "\r\n"),
  * bytes is the sum of ITEM_SIZE over linked items, and mem_bytes counts
- * whole segments plus what a loose item's own allocation costs. */
+ * whole segments plus what a loose item's own allocation costs.  An
+ * exptime and flags that are not 0 take 4 bytes each between header and
+ * key; a loose item always has both. */
 static void
 test_item_layout(void **state)
 {
@@ -298,10 +304,15 @@ test_item_layout(void **state)
 	int i;
 
 	(void)state;
-	assert_int_equal(sizeof(struct item), 32);
-	assert_int_equal(ITEM_SIZE(10, 100), 144);
-	assert_int_equal(ITEM_SIZE(1, 0), 40);
-	assert_int_equal(ITEM_SIZE(0, 0), 32);
+	assert_int_equal(sizeof(struct item), 24);
+	assert_int_equal(ITEM_SIZE(10, 100), 136);
+	assert_int_equal(ITEM_SIZE(11, 100), 136);
+	assert_int_equal(ITEM_SIZE(1, 0), 32);
+	assert_int_equal(ITEM_SIZE(0, 0), 24);
+	assert_int_equal(ITEM_SIZE_X(10, 100, ITEM_EXT(0, 5)), 144);
+	assert_int_equal(ITEM_SIZE_X(10, 100, ITEM_EXT(7, 5)), 144);
+	assert_int_equal(ITEM_SIZE_X(4, 100, ITEM_EXT(7, 0)), 136);
+	assert_int_equal(ITEM_SIZE_UP(4, 100), 136);
 	/* 1 MB: the biggest power of two that fits 32 times. */
 	assert_int_equal(p->seg_size, 32 * KB);
 	assert_true(p->small_max <= (p->seg_size - SEG_HDR) / 4);
@@ -310,11 +321,14 @@ test_item_layout(void **state)
 	assert_int_equal(put(st, "0123456789", val, 0), STORE_STORED);
 	it = peek(st, "0123456789");
 	assert_non_null(it);
-	assert_ptr_equal(item_key(it), (const char *)it + 32);
+	assert_ptr_equal(item_key(it), (const char *)it + 24);
 	assert_ptr_equal(item_value(it), item_key(it) + 10);
 	assert_int_equal((uintptr_t)it % 8, 0);
-	assert_false(ref_word(it) & ITEM_LOOSE);
-	assert_int_equal(stats(st).bytes, 144);
+	assert_false(ref_word(it) & (ITEM_LOOSE | ITEM_HAS_EXP |
+	    ITEM_HAS_FLAGS));
+	assert_int_equal(item_flags(it), 0);
+	assert_int_equal(item_exptime(it), 0);
+	assert_int_equal(stats(st).bytes, 136);
 	assert_int_equal(stats(st).curr_items, 1);
 	assert_true(stats(st).hash_bytes > 0);
 	/* One segment; the reservation the value was read into is gone. */
@@ -328,14 +342,14 @@ test_item_layout(void **state)
 		assert_int_equal(put(st, key, val, 0), STORE_STORED);
 		val[i] = 'v';
 		sum += ITEM_SIZE(strlen(key), (size_t)i);
-		assert_int_equal(stats(st).bytes, 144 + sum);
+		assert_int_equal(stats(st).bytes, 136 + sum);
 		assert_int_equal(stats(st).mem_bytes % p->seg_size, 0);
 		check_mem(st);
 	}
 	assert_true(stats(st).mem_bytes >= 2 * p->seg_size);
 	/* The largest carved item, then one byte more: loose. */
-	nb = p->small_max - sizeof(struct item) - 3;
-	assert_int_equal(ITEM_SIZE(3, nb), p->small_max);
+	nb = p->small_max - sizeof(struct item) - 8 - 3;
+	assert_int_equal(ITEM_SIZE_UP(3, nb), p->small_max);
 	big = malloc(nb + 2);
 	assert_non_null(big);
 	memset(big, 'b', nb + 1);
@@ -351,15 +365,17 @@ test_item_layout(void **state)
 	it = peek(st, "big");
 	assert_non_null(it);
 	assert_true(ref_word(it) & ITEM_LOOSE);
+	assert_true(ref_word(it) & ITEM_HAS_EXP);
+	assert_true(ref_word(it) & ITEM_HAS_FLAGS);
 	assert_ptr_equal(item_value(it), (const char *)it + 32 + 3);
-	assert_int_equal(stats(st).bytes, 144 + sum + ITEM_SIZE(3, nb + 1));
+	assert_int_equal(stats(st).bytes, 136 + sum + ITEM_SIZE_UP(3, nb + 1));
 	/* Its own allocation: a segment header, the item, malloc's due. */
 	assert_true(stats(st).mem_bytes >= mem + SEG_HDR + 32 + 3 + nb + 1);
 	assert_true(stats(st).mem_bytes <= mem + SEG_HDR + 32 + 3 + nb + 64);
 	check_value(st, "big", big);
 	assert_int_equal(store_delete(st, "big", 3), STORE_DELETED);
 	assert_int_equal(stats(st).mem_bytes, mem);
-	assert_int_equal(stats(st).bytes, 144 + sum);
+	assert_int_equal(stats(st).bytes, 136 + sum);
 	/* Deleted small items stay in their segments until evacuated. */
 	assert_int_equal(store_delete(st, "top", 3), STORE_DELETED);
 	assert_int_equal(store_delete(st, "0123456789", 10), STORE_DELETED);
@@ -372,6 +388,208 @@ test_item_layout(void **state)
 	assert_int_equal(stats(st).curr_items, 0);
 	assert_int_equal(stats(st).mem_bytes, mem);
 	free(big);
+	store_destroy(st);
+}
+
+/* Checks a linked key's optional-field bits, exptime, flags and value;
+ * returns the item. */
+static item_t *
+check_fields(store_t *st, const char *key, uint32_t bits, uint32_t exptime,
+    uint32_t flags, const char *val)
+{
+	item_t *it = peek(st, key);
+
+	assert_non_null(it);
+	assert_int_equal(ref_word(it) & (ITEM_HAS_EXP | ITEM_HAS_FLAGS),
+	    bits);
+	assert_int_equal(item_exptime(it), exptime);
+	assert_int_equal(item_flags(it), flags);
+	assert_ptr_equal(item_key(it), (const char *)it + 24 +
+	    ((bits & ITEM_HAS_EXP) ? 4 : 0) + ((bits & ITEM_HAS_FLAGS) ? 4 : 0));
+	assert_memory_equal(item_key(it), key, strlen(key));
+	assert_int_equal(item_nbytes(it), strlen(val));
+	assert_memory_equal(item_value(it), val, strlen(val));
+	return it;
+}
+
+/*
+ * An item has an exptime field and a flags field only where they are not
+ * 0.  An exptime set later on an item without the field (touch, gat)
+ * moves it to a copy that has one, with its CAS, access time and bits; on
+ * one with the field, or to 0, it changes in place.  The byte count
+ * follows the sizes.
+ */
+static void
+test_item_optional_fields(void **state)
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, 1024 * KB, 0, false);
+	uint64_t cas, cas2, bytes;
+	item_t *it, *n, *got;
+	const char *v;
+
+	(void)state;
+	assert_int_equal(put_mode(st, "plain", "abc", 0, 0, STORE_SET, 0,
+	    NULL), STORE_STORED);
+	assert_int_equal(put_mode(st, "fl", "abc", 7, 0, STORE_SET, 0, NULL),
+	    STORE_STORED);
+	assert_int_equal(put_mode(st, "ex", "abc", 0, 100, STORE_SET, 0,
+	    NULL), STORE_STORED);
+	assert_int_equal(put_mode(st, "both", "abc", 9, 100, STORE_SET, 0,
+	    NULL), STORE_STORED);
+	check_fields(st, "plain", 0, 0, 0, "abc");
+	check_fields(st, "fl", ITEM_HAS_FLAGS, 0, 7, "abc");
+	check_fields(st, "ex", ITEM_HAS_EXP, T0 + 100, 0, "abc");
+	check_fields(st, "both", ITEM_HAS_EXP | ITEM_HAS_FLAGS, T0 + 100, 9,
+	    "abc");
+	/* The direct reservation (the server's path) is carved the same. */
+	assert_int_equal(store_reserve_direct(st, "dx", 2, 0, 100, 1, &it),
+	    STORE_OK);
+	memcpy(item_value_mut(it), "d", 1);
+	assert_int_equal(store_commit(st, it, STORE_SET, 0, NULL),
+	    STORE_STORED);
+	check_fields(st, "dx", ITEM_HAS_EXP, T0 + 100, 0, "d");
+	bytes = ITEM_SIZE(5, 3) + ITEM_SIZE_X(2, 3, 4) +
+	    ITEM_SIZE_X(2, 3, 4) + ITEM_SIZE_X(4, 3, 8) +
+	    ITEM_SIZE_X(2, 1, 4);
+	assert_int_equal(stats(st).bytes, bytes);
+
+	/* A touch of an item without the field: a copy, the same CAS, its
+	 * hit bits kept. */
+	assert_int_equal(store_get(st, "plain", 5, &got), STORE_OK);
+	cas = item_cas(got);
+	store_release(st, got);
+	it = peek(st, "plain");
+	atomic_store(&fc.now, T0 + 5);
+	assert_int_equal(store_touch(st, "plain", 5, 50), STORE_TOUCHED);
+	n = check_fields(st, "plain", ITEM_HAS_EXP, T0 + 55, 0, "abc");
+	assert_ptr_not_equal(n, it);
+	assert_int_equal(item_cas(n), cas);
+	assert_true(ref_word(n) & ITEM_FETCHED);
+	assert_true(ref_word(n) & ITEM_ACCESSED);
+	assert_false(ref_word(it) & ITEM_LINKED);
+	assert_int_equal(item_idle(n, T0 + 5), 0);
+	bytes += ITEM_SIZE_X(5, 3, 4) - ITEM_SIZE(5, 3);
+	assert_int_equal(stats(st).bytes, bytes);
+	assert_int_equal(stats(st).curr_items, 5);
+	assert_int_equal(stats(st).evictions, 0);
+	/* With the field: in place, to 0 too, the field kept. */
+	assert_int_equal(store_touch(st, "plain", 5, 0), STORE_TOUCHED);
+	assert_ptr_equal(check_fields(st, "plain", ITEM_HAS_EXP, 0, 0, "abc"),
+	    n);
+	it = peek(st, "ex");
+	assert_int_equal(store_touch(st, "ex", 2, 10), STORE_TOUCHED);
+	assert_ptr_equal(check_fields(st, "ex", ITEM_HAS_EXP, T0 + 15, 0,
+	    "abc"), it);
+	/* To 0 on an item without the field: nothing to write. */
+	it = peek(st, "fl");
+	assert_int_equal(store_touch(st, "fl", 2, 0), STORE_TOUCHED);
+	assert_ptr_equal(check_fields(st, "fl", ITEM_HAS_FLAGS, 0, 7, "abc"),
+	    it);
+	/* gat hands out the item it found; the copy is what stays. */
+	assert_int_equal(store_gat(st, "fl", 2, 30, &got), STORE_OK);
+	assert_ptr_equal(got, it);
+	v = item_value(got);
+	assert_memory_equal(v, "abc", 3);
+	assert_int_equal(item_flags(got), 7);
+	store_release(st, got);
+	n = check_fields(st, "fl", ITEM_HAS_EXP | ITEM_HAS_FLAGS, T0 + 35, 7,
+	    "abc");
+	assert_ptr_not_equal(n, it);
+	cas2 = item_cas(n);
+	/* A touch into the past removes it. */
+	assert_int_equal(store_touch(st, "fl", 2, -1), STORE_TOUCHED);
+	assert_null(peek(st, "fl"));
+	assert_int_not_equal(cas2, 0);
+	/* An exptime in the field expires the item as always. */
+	atomic_store(&fc.now, T0 + 15);
+	check_missing(st, "ex");
+	assert_int_equal(store_touch(st, "ex", 2, 10), STORE_NOT_FOUND);
+	check_value(st, "plain", "abc");
+	store_destroy(st);
+}
+
+/* Under no_evict every item has both fields, so a touch or an overwrite
+ * in place never needs a copy. */
+static void
+test_item_fields_no_evict(void **state)
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, 1024 * KB, 0, true);
+	item_t *it;
+
+	(void)state;
+	assert_int_equal(put(st, "k", "abc", 0), STORE_STORED);
+	it = check_fields(st, "k", ITEM_HAS_EXP | ITEM_HAS_FLAGS, 0, 0,
+	    "abc");
+	assert_int_equal(stats(st).bytes, ITEM_SIZE_UP(1, 3));
+	assert_int_equal(store_touch(st, "k", 1, 100), STORE_TOUCHED);
+	assert_ptr_equal(check_fields(st, "k", ITEM_HAS_EXP | ITEM_HAS_FLAGS,
+	    T0 + 100, 0, "abc"), it);
+	store_destroy(st);
+}
+
+/*
+ * Touches of items without an exptime field in a full cache: each copy
+ * takes room, made as a set makes it (the oldest segment evicted, each
+ * eviction told to the evicted hook).  Every touched key keeps its value
+ * and gets its new exptime, and the memory stays within the limit.
+ */
+static int retime_evicted;
+
+static void
+count_evicted(void *ctx, const struct store_evicted *e)
+{
+	(void)ctx;
+	assert_int_equal(e->ttl, -1);	/* none touched */
+	retime_evicted++;
+}
+
+static void
+test_retime_no_room(void **state)
+{
+	enum { N = 2000 };
+	struct fake_clock fc;
+	struct store_config cfg = {
+		.mem_limit = SMALL_LIMIT, .item_size_max = 1024 * KB,
+		.clock = fake_now, .clock_ctx = &fc,
+		.evicted = count_evicted,
+	};
+	struct store_stats s0, s;
+	char key[16];
+	store_t *st;
+	int i, gone;
+	item_t *it;
+
+	(void)state;
+	fc.now = T0;
+	st = store_create(&cfg);
+	assert_non_null(st);
+	for (i = 0; i < N; i++)
+		set7(st, 'k', i, 'v', 0);
+	s0 = stats(st);
+	assert_true(s0.evictions > 0);
+	retime_evicted = 0;
+	/* Touch the newest keys, which are all still there. */
+	for (i = N - 1; i >= N - 200; i--) {
+		key7(key, 'k', i);
+		assert_int_equal(store_touch(st, key, 7, 1000), STORE_TOUCHED);
+		check_mem(st);
+	}
+	for (i = N - 1; i >= N - 200; i--) {
+		it = peek(st, key7(key, 'k', i));
+		assert_non_null(it);
+		assert_int_equal(item_exptime(it), T0 + 1000);
+		assert_int_equal(item_nbytes(it), VLEN);
+		assert_memory_equal(item_value(it), "vvvv", 4);
+	}
+	s = stats(st);
+	gone = (int)(s.evictions - s0.evictions);
+	print_message("200 touches in a full cache evicted %d other items\n",
+	    gone);
+	assert_true(gone > 0);
+	assert_int_equal(retime_evicted, gone);
+	assert_int_equal(s.curr_items, s0.curr_items - (uint64_t)gone);
 	store_destroy(st);
 }
 
@@ -1023,7 +1241,7 @@ test_fifo_order(void **state)
 	memset(val, 'v', VLEN);
 	val[VLEN] = '\0';
 	assert_int_equal(p->seg_size, 4 * KB);
-	assert_int_equal(ps, 28);
+	assert_int_equal(ps, 29);
 	for (i = 0; i < N; i++) {
 		set7(st, 'k', i, 'v', 0);
 		check_mem(st);
@@ -1293,7 +1511,7 @@ test_loose_items(void **state)
 	item_t *it;
 
 	(void)state;
-	assert_true(ITEM_SIZE(7, LV) > p->small_max);
+	assert_true(ITEM_SIZE_UP(7, LV) > p->small_max);
 	memset(val, 'L', LV);
 	val[LV] = '\0';
 	assert_int_equal(put(st, key7(key, 'l', 0), val, 0), STORE_STORED);
@@ -1307,7 +1525,7 @@ test_loose_items(void **state)
 		check_mem(st);
 		s = stats(st);
 		assert_int_equal(s.evictions + s.curr_items, (uint64_t)n + 3);
-		assert_int_equal(s.bytes, s.curr_items * ITEM_SIZE(7, LV));
+		assert_int_equal(s.bytes, s.curr_items * ITEM_SIZE_UP(7, LV));
 		if (u_gone < 0 && !present(st, key7(key, 'l', 1))) {
 			u_gone = n;
 			turnover = (int)s.curr_items;
@@ -1318,11 +1536,11 @@ test_loose_items(void **state)
 	s = stats(st);
 	print_message("loose: %" PRIu64 " items of %zu bytes held in %"
 	    PRIu64 " bytes; read l0 outlived l1 by %d sets\n", s.curr_items,
-	    ITEM_SIZE(7, LV), s.mem_bytes, r_gone - u_gone);
+	    ITEM_SIZE_UP(7, LV), s.mem_bytes, r_gone - u_gone);
 	/* Each costs a segment header, the item and malloc's due, and one
 	 * segment's room stays free for evacuation to move items to. */
 	assert_true(s.curr_items >= (SMALL_LIMIT - p->seg_size) / (SEG_HDR +
-	    sizeof(struct item) + 7 + LV + 32));
+	    LOOSE_HDR + 7 + LV + 32));
 	assert_int_equal(p->nsegs, 0);
 	assert_true(u_gone >= 0 && r_gone > u_gone);
 	assert_true(r_gone >= u_gone + turnover - 2);
@@ -1374,7 +1592,7 @@ test_mixed_sizes_keep_limit(void **state)
 		snprintf(key, sizeof(key), "key:%d", i);
 		if (store_get(st, key, strlen(key), &it) != STORE_OK)
 			continue;
-		sum += ITEM_SIZE(item_nkey(it), item_nbytes(it));
+		sum += item_size(it);
 		loose += (ref_word(it) & ITEM_LOOSE) != 0;
 		found++;
 		store_release(st, it);
@@ -3042,7 +3260,7 @@ test_hammer(void **state)
 		    &it) != STORE_OK)
 			continue;
 		assert_true(item_ok(it, hammer_keys[i]));
-		sum += ITEM_SIZE(item_nkey(it), item_nbytes(it));
+		sum += item_size(it);
 		found++;
 		store_release(st, it);
 	}
@@ -3098,7 +3316,7 @@ test_hammer_resize(void **state)
 		    &it) != STORE_OK)
 			continue;
 		assert_true(item_ok(it, hammer_keys[i]));
-		sum += ITEM_SIZE(item_nkey(it), item_nbytes(it));
+		sum += item_size(it);
 		found++;
 		store_release(st, it);
 	}
@@ -3253,6 +3471,9 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_item_layout),
+		cmocka_unit_test(test_item_optional_fields),
+		cmocka_unit_test(test_item_fields_no_evict),
+		cmocka_unit_test(test_retime_no_room),
 		cmocka_unit_test(test_exptime_conversion),
 		cmocka_unit_test(test_ttl_rules),
 		cmocka_unit_test(test_set_expired_replaces_old),

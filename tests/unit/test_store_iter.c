@@ -211,7 +211,9 @@ test_entry_fields(void **state)
 				assert_int_equal(e[i].cas, cas);
 				assert_true(e[i].fetched);
 				assert_int_equal(e[i].atime, T0);
-				assert_int_equal(e[i].size, ITEM_SIZE(1, 3));
+				/* With its exptime and flags. */
+				assert_int_equal(e[i].size,
+				    ITEM_SIZE_X(1, 3, 8));
 			} else {
 				assert_int_equal(e[i].nkey, 1);
 				assert_int_equal(e[i].key[0], 'b');
