@@ -100,13 +100,16 @@ reply_status(const struct op *op, store_status_t st)
 static struct proto_hit
 hit_of(const struct op *op, const item_t *it)
 {
+	struct item_view v;
+
+	item_view(it, &v);
 	return (struct proto_hit){
-		.key = item_key(it),
-		.nkey = item_nkey(it),
-		.flags = item_flags(it),
-		.cas = op->env->no_cas ? 0 : item_cas(it),
-		.value = item_value(it),
-		.nbytes = item_nbytes(it),
+		.key = v.key,
+		.nkey = v.nkey,
+		.flags = v.flags,
+		.cas = op->env->no_cas ? 0 : v.cas,
+		.value = v.value,
+		.nbytes = v.nbytes,
 	};
 }
 

@@ -739,6 +739,25 @@ item_flags(const item_t *it)
 	return f;
 }
 
+/* Fills v with the key, value, lengths, flags and CAS: one read of each
+ * header word. */
+void
+item_view(const item_t *it, struct item_view *v)
+{
+	uint32_t r = item_ref_word(it);
+	uint64_t cn = atomic_load_explicit(&it->casnk, memory_order_relaxed);
+
+	v->nkey = (size_t)(cn & ((1u << ITEM_CAS_SHIFT) - 1));
+	v->cas = cn >> ITEM_CAS_SHIFT;
+	v->key = it->data + item_ext_of(r);
+	v->value = v->key + v->nkey;
+	v->nbytes = it->nbytes;
+	v->flags = 0;
+	if ((r & ITEM_HAS_FLAGS) != 0)
+		memcpy(&v->flags, it->data + ((r & ITEM_HAS_EXP) != 0 ? 4 : 0),
+		    sizeof(v->flags));
+}
+
 /* Returns the CAS unique. */
 uint64_t
 item_cas(const item_t *it)

@@ -468,4 +468,16 @@ size_t		 item_nbytes(const item_t *it);
 uint32_t	 item_flags(const item_t *it);
 uint64_t	 item_cas(const item_t *it);
 
+/* What the accessors above return, read at once (each accessor reads
+ * the item's header words again). */
+struct item_view {
+	const char	*key;
+	const char	*value;
+	size_t		 nkey;
+	size_t		 nbytes;
+	uint32_t	 flags;
+	uint64_t	 cas;
+};
+void		 item_view(const item_t *it, struct item_view *v);
+
 #endif

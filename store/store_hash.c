@@ -341,12 +341,14 @@ ht_peek(const store_t *st, const struct shard *sh, uint64_t hv,
 		w = (const volatile uint64_t *)p;
 		casnk = w[1];
 		nk = (uint32_t)(casnk & 0xff);
-		ext = item_ext_of((uint32_t)(w[2] >> 32));	/* ref */
-		if (p + sizeof(struct item) + ext + nk > end)
-			return PEEK_LOCK;
-		if (nk == nkey && PEEK_KEY_EQ(p + sizeof(struct item) + ext,
-		    key, nk))
-			break;
+		if (nk == nkey) {
+			ext = item_ext_of((uint32_t)(w[2] >> 32));	/* ref */
+			if (p + sizeof(struct item) + ext + nk > end)
+				return PEEK_LOCK;
+			if (PEEK_KEY_EQ(p + sizeof(struct item) + ext, key,
+			    nk))
+				break;
+		}
 		p = (uintptr_t)(w[0] & ITEM_LINK_MASK);
 	}
 	n = ITEM_SIZE_X(nk, (uint32_t)w[2], ext);	/* nbytes */
@@ -358,7 +360,7 @@ ht_peek(const store_t *st, const struct shard *sh, uint64_t hv,
 	copy = (item_t *)(void *)buf;
 	ref = atomic_load_explicit(&copy->ref, memory_order_relaxed);
 	if ((ref & ITEM_LOOSE) != 0 || item_cas(copy) <= wm ||
-	    item_size(copy) != n || time_passed(item_exptime(copy), now))
+	    time_passed(item_exptime_r(copy, ref), now))
 		return PEEK_LOCK;
 	if ((ref & PEEK_MARKS) == PEEK_MARKS && item_atime_is(copy, now))
 		return PEEK_HIT;

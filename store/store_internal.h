@@ -584,8 +584,9 @@ item_ref_word(const item_t *it)
 static inline size_t
 item_ext_of(uint32_t r)
 {
-	return ((r & ITEM_HAS_EXP) != 0 ? 4u : 0u) +
-	    ((r & ITEM_HAS_FLAGS) != 0 ? 4u : 0u);
+	_Static_assert(ITEM_HAS_EXP == 1u << 23 && ITEM_HAS_FLAGS == 1u << 24,
+	    "4 bytes for each bit, without a branch");
+	return ((r >> 21) & 4u) + ((r >> 22) & 4u);
 }
 
 /* Returns the key: after the header and the optional fields. */
@@ -595,15 +596,23 @@ item_key_at(const item_t *it)
 	return (char *)it->data + item_ext_of(item_ref_word(it));
 }
 
+/* Returns the exptime of an item whose ref word is r, 0 (never) for one
+ * without the field. */
+static inline uint32_t
+item_exptime_r(const item_t *it, uint32_t r)
+{
+	uint32_t e = 0;
+
+	if ((r & ITEM_HAS_EXP) != 0)
+		memcpy(&e, it->data, sizeof(e));
+	return e;
+}
+
 /* Returns the exptime, 0 (never) for an item without the field. */
 static inline uint32_t
 item_exptime(const item_t *it)
 {
-	uint32_t e = 0;
-
-	if ((item_ref_word(it) & ITEM_HAS_EXP) != 0)
-		memcpy(&e, it->data, sizeof(e));
-	return e;
+	return item_exptime_r(it, item_ref_word(it));
 }
 
 /* True if the item can take exptime e in place. */
