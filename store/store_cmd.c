@@ -464,11 +464,13 @@ item_access(store_t *st, const char *key, size_t nkey, uint64_t hv,
 	struct shard *sh;
 	item_t *it, *lk = NULL;
 
+	/* A retime into the past may free the item before fn sees it. */
+	assert(!(a->retime && a->fn != NULL));
 	if (a->out != NULL)
 		*a->out = NULL;
 	if (nkey > STORE_KEY_MAX)
 		return false;
-	if (a->fn != NULL && !a->retime && a->out == NULL) {
+	if (a->fn != NULL && a->out == NULL) {
 		/* A visited get first tries without the lock (ht_peek). */
 		uint64_t buf[PEEK_MAX / 8];
 		struct peek_at at;
@@ -495,11 +497,17 @@ item_access(store_t *st, const char *key, size_t nkey, uint64_t hv,
 		sh = shard_enter(st, hv, now);
 		if ((it = lookup_live(st, sh, hv, key, nkey, now)) == NULL)
 			break;
+		/* All before a retime, which may unlink it (and free a
+		 * loose one) or move it to a copy (which takes the bits). */
+		item_hit(it);
 		item_set_atime(it, now);
-		if (a->out != NULL) {	/* first: a retime may unlink it */
+		if (a->out != NULL || a->fn != NULL)
+			item_mark(it, ITEM_FETCHED);
+		if (a->out != NULL) {
 			item_ref(it);
 			*a->out = it;
 		}
+		lk = it;
 		if (a->retime && (lk = item_retime(st, sh, it, hv, a->exptime,
 		    now, force)) == NULL) {
 			/* No room for a copy with an exptime field. */
@@ -514,10 +522,6 @@ item_access(store_t *st, const char *key, size_t nkey, uint64_t hv,
 			now = store_now(st);
 			continue;
 		}
-		lk = a->retime ? lk : it;
-		item_hit(lk);
-		if (a->out != NULL || a->fn != NULL)
-			item_mark(lk, ITEM_FETCHED);
 		if (a->fn != NULL)
 			a->fn(a->ctx, lk);
 		break;

@@ -509,6 +509,34 @@ test_item_optional_fields(void **state)
 	store_destroy(st);
 }
 
+/* A touch or gat into the past removes a loose item (a malloc of its
+ * own at this size, freed with the table's reference) and touches it no
+ * more: ASan's check. */
+static void
+test_touch_past_loose(void **state)
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, 1024 * KB, 0, false);
+	char big[10001];
+	item_t *it;
+
+	(void)state;
+	memset(big, 'b', 10000);
+	big[10000] = '\0';
+	assert_true(10000 < STORE_LARGE_ALLOC);
+	assert_int_equal(put(st, "big", big, 0), STORE_STORED);
+	assert_true(ref_word(peek(st, "big")) & ITEM_LOOSE);
+	assert_int_equal(store_touch(st, "big", 3, -1), STORE_TOUCHED);
+	check_missing(st, "big");
+	assert_int_equal(put(st, "big", big, 0), STORE_STORED);
+	assert_int_equal(store_gat(st, "big", 3, -1, &it), STORE_OK);
+	assert_int_equal(item_nbytes(it), 10000);
+	store_release(st, it);
+	check_missing(st, "big");
+	assert_int_equal(stats(st).curr_items, 0);
+	store_destroy(st);
+}
+
 /* Under no_evict every item has both fields, so a touch or an overwrite
  * in place never needs a copy. */
 static void
@@ -3473,6 +3501,7 @@ main(void)
 		cmocka_unit_test(test_item_layout),
 		cmocka_unit_test(test_item_optional_fields),
 		cmocka_unit_test(test_item_fields_no_evict),
+		cmocka_unit_test(test_touch_past_loose),
 		cmocka_unit_test(test_retime_no_room),
 		cmocka_unit_test(test_exptime_conversion),
 		cmocka_unit_test(test_ttl_rules),
