@@ -342,7 +342,8 @@ ht_peek(const store_t *st, const struct shard *sh, uint64_t hv,
 		casnk = w[1];
 		nk = (uint32_t)(casnk & 0xff);
 		if (nk == nkey) {
-			ext = item_ext_of((uint32_t)(w[2] >> 32));	/* ref */
+			/* the ref word: the high half of word 2 */
+			ext = item_ext_of((uint32_t)(w[2] >> 32));
 			if (p + sizeof(struct item) + ext + nk > end)
 				return PEEK_LOCK;
 			if (PEEK_KEY_EQ(p + sizeof(struct item) + ext, key,

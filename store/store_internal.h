@@ -10,8 +10,9 @@
  * the value (no "\r\n"), rounded up to 8 bytes.  Under no_evict, and in
  * loose items, both fields are always there, so either can change in
  * place; else an exptime set on an item without the field moves it to a
- * copy with one (item_retime).  The only link is the hash chain; eviction and
- * expiry work on the memory the items sit in, not on per-item lists.
+ * copy with one (item_retime).  The only link is the hash chain;
+ * eviction and expiry work on the memory the items sit in, not on
+ * per-item lists.
  *
  * Segments (log-structured memory, after Segcache, Yang et al., NSDI '21):
  * items up to `small_max` bytes are carved, one after the other, from
@@ -285,9 +286,10 @@ struct pool {
 	_Atomic size_t	 limit;		/* store_set_limit may move it */
 	size_t		 page_size;
 	store_clock_fn	 clock;		/* stamps seg->born */
-	bool		 full_hdr;	/* carve both optional fields always
-					 * (no_evict: set before use) */
 	void		*clock_ctx;
+	bool		 full_hdr;	/* carve both optional fields
+					 * always (no_evict; set before
+					 * use) */
 	_Atomic bool	 prefault;	/* map new segments populated */
 	_Atomic uint64_t mem;		/* segments held + loose items */
 	uint32_t	 scan_gen;	/* pool_scan passes (lock) */
@@ -817,8 +819,8 @@ enum liveness item_liveness(const struct shard *sh, const item_t *it,
 	    uint32_t now);
 void	 item_reap(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
 	    enum liveness why);
-item_t	*item_retime(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
-	    uint32_t exptime, uint32_t now, bool force);
+item_t	*item_retime(store_t *st, struct shard *sh, item_t *it,
+	    uint64_t hv, uint32_t exptime, uint32_t now, bool force);
 void	 item_replace(store_t *st, struct shard *sh, item_t *old, item_t *it,
 	    uint64_t hv, uint32_t now, uint64_t *cas_out);
 void	 item_replace_cas(store_t *st, struct shard *sh, item_t *old,

@@ -67,8 +67,8 @@ mget_win(const item_t *it, const struct store_mget_opts *o, uint32_t now,
 }
 
 /* mg on a live item: info and the token as it was, the caller's
- * reference, the touch, the hit.  False, with nothing changed, if the touch found no room for
- * a copy (item_retime). */
+ * reference, the touch, the hit.  False, with nothing changed but the
+ * access time, if the touch found no room for a copy (item_retime). */
 static bool
 mget_hit(store_t *st, struct shard *sh, item_t *it, uint64_t hv,
     const struct store_mget_opts *o, uint32_t exp, uint32_t now, bool force,

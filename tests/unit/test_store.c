@@ -405,7 +405,8 @@ check_fields(store_t *st, const char *key, uint32_t bits, uint32_t exptime,
 	assert_int_equal(item_exptime(it), exptime);
 	assert_int_equal(item_flags(it), flags);
 	assert_ptr_equal(item_key(it), (const char *)it + 24 +
-	    ((bits & ITEM_HAS_EXP) ? 4 : 0) + ((bits & ITEM_HAS_FLAGS) ? 4 : 0));
+	    ((bits & ITEM_HAS_EXP) ? 4 : 0) +
+	    ((bits & ITEM_HAS_FLAGS) ? 4 : 0));
 	assert_memory_equal(item_key(it), key, strlen(key));
 	assert_int_equal(item_nbytes(it), strlen(val));
 	assert_memory_equal(item_value(it), val, strlen(val));
