@@ -731,12 +731,7 @@ item_in_segment(const item_t *it)
 uint32_t
 item_flags(const item_t *it)
 {
-	uint32_t r = item_ref_word(it), f = 0;
-
-	if ((r & ITEM_HAS_FLAGS) != 0)
-		memcpy(&f, it->data + ((r & ITEM_HAS_EXP) != 0 ? 4 : 0),
-		    sizeof(f));
-	return f;
+	return item_flags_r(it, item_ref_word(it));
 }
 
 /* Fills v with the key, value, lengths, flags and CAS: one read of each
@@ -752,10 +747,7 @@ item_view(const item_t *it, struct item_view *v)
 	v->key = it->data + item_ext_of(r);
 	v->value = v->key + v->nkey;
 	v->nbytes = it->nbytes;
-	v->flags = 0;
-	if ((r & ITEM_HAS_FLAGS) != 0)
-		memcpy(&v->flags, it->data + ((r & ITEM_HAS_EXP) != 0 ? 4 : 0),
-		    sizeof(v->flags));
+	v->flags = item_flags_r(it, r);
 }
 
 /* Returns the CAS unique. */

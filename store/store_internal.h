@@ -610,6 +610,19 @@ item_exptime_r(const item_t *it, uint32_t r)
 	return e;
 }
 
+/* Returns the client's flags of an item whose ref word is r, 0 for one
+ * without the field (it follows the exptime's, if any). */
+static inline uint32_t
+item_flags_r(const item_t *it, uint32_t r)
+{
+	uint32_t f = 0;
+
+	if ((r & ITEM_HAS_FLAGS) != 0)
+		memcpy(&f, it->data + ((r & ITEM_HAS_EXP) != 0 ? 4 : 0),
+		    sizeof(f));
+	return f;
+}
+
 /* Returns the exptime, 0 (never) for an item without the field. */
 static inline uint32_t
 item_exptime(const item_t *it)
