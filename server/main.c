@@ -440,6 +440,7 @@ run(struct server *srv, struct listeners *ls)
 	sc.mem_limit = srv->opts->mem_limit;
 	sc.item_size_max = srv->opts->item_size_max;
 	sc.no_evict = srv->opts->no_evict;
+	sc.large_pages = srv->opts->large_pages;
 	sc.clock = wall_clock;
 	sc.evicted = watch_evicted;
 	if ((srv->store = store_create(&sc)) == NULL) {
@@ -513,6 +514,9 @@ main(int argc, char **argv)
 		break;
 	}
 	log_set_level(opts.verbose);
+	/* As memcached: -L where huge pages cannot be had is an error. */
+	if (opts.large_pages && !options_thp_usable(OPTIONS_THP_PATH))
+		return 1;
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(opts.maxconns);
 	if (opts.enable_coredumps)

@@ -49,7 +49,8 @@ static const char usage_text[] =
 "  -W, --disable-watch     refuse the watch command (log streams)\n"
 "  -D CHAR                 key prefix delimiter for per-prefix stats (default :),\n"
 "                          which it turns on (stats detail dump)\n"
-"  -L, --enable-largepages accepted with a warning: no large pages are used\n"
+"  -L, --enable-largepages item memory in transparent huge pages (2 MiB),\n"
+"                          put in place as it is first needed\n"
 "  -f, --slab-growth-factor=F, -n, --slab-min-size=BYTES, -N, --napi-ids=N\n"
 "                          accepted with a warning: cached has no slab classes\n"
 "                          and no NAPI steering\n"
@@ -656,7 +657,6 @@ apply_memcached(struct options *o, int ch, char *arg)
 		break;
 	case 'L':
 		o->large_pages = true;
-		warn_ignored("-L", "cached does not use large pages");
 		break;
 	case 'f':
 		if (!parse_double(arg, &d) || d <= 1.0)
@@ -760,4 +760,29 @@ options_parse(struct options *o, int argc, char **argv)
 	else if (r == OPTIONS_RUN && o->auth_file != NULL)
 		o->protocol = OPTIONS_PROTO_ASCII;	/* as memcached -Y */
 	return r;
+}
+
+bool
+options_thp_usable(const char *path)
+{
+	char buf[128];
+	size_t n;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		fprintf(stderr, "cached: -L: cannot read %s: %s (no "
+		    "transparent huge pages on this system?)\n", path,
+		    strerror(errno));
+		return false;
+	}
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* The mode in force is the bracketed one. */
+	if (strstr(buf, "[always]") != NULL || strstr(buf, "[madvise]") != NULL)
+		return true;
+	buf[strcspn(buf, "\n")] = '\0';
+	fprintf(stderr, "cached: -L: transparent huge pages are disabled on "
+	    "this system (%s: %s)\n", path, buf);
+	return false;
 }

@@ -47,7 +47,7 @@ struct options {
 	 * settings" shows each under in memcached */
 	bool		 enable_coredumps; /* -r: raise the core size limit */
 	bool		 lock_memory;	/* -k: mlockall() */
-	bool		 large_pages;	/* -L: asked for, never used */
+	bool		 large_pages;	/* -L: item memory in huge pages */
 	unsigned	 reqs_per_event; /* -R, "reqs_per_event" (20) */
 	bool		 cas_enabled;	/* -C clears, "cas_enabled" */
 	bool		 flush_enabled;	/* -F clears, "flush_enabled" */
@@ -97,5 +97,14 @@ enum options_result {
 /* Fills opts with defaults, then applies argv; prints errors to stderr. */
 enum options_result options_parse(struct options *opts, int argc,
 	    char **argv);
+
+/* Where Linux tells whether transparent huge pages may be used. */
+#define OPTIONS_THP_PATH "/sys/kernel/mm/transparent_hugepage/enabled"
+
+/* -L: true if the transparent huge page mode in the file at path (as
+ * OPTIONS_THP_PATH's "always [madvise] never") is "always" or
+ * "madvise"; else says why on stderr and returns false (memcached then
+ * refuses to start). */
+bool	 options_thp_usable(const char *path);
 
 #endif

@@ -616,6 +616,7 @@ store_configure(store_t *st, const struct store_config *cfg)
 	st->pool.clock_ctx = st->clock_ctx;
 	/* item_overwrite and item_retime change both fields in place. */
 	st->pool.full_hdr = st->no_evict;
+	st->pool.huge = cfg->large_pages;
 	return true;
 }
 

@@ -77,6 +77,11 @@ struct store_config {
 	size_t		item_size_max;	/* largest value (data bytes) accepted */
 	unsigned	shards_log2;	/* 0 means the default (6) */
 	bool		no_evict;	/* -M: fail stores instead of evicting */
+	/* -L: map segment memory a huge page (2 MiB) at a time, advised
+	 * MADV_HUGEPAGE and with its pages in place, as far as the limit
+	 * allows: no page faults while segments are carved, fewer TLB
+	 * misses.  Loose (large) items are unaffected. */
+	bool		large_pages;
 	store_clock_fn	clock;		/* NULL means time(NULL) */
 	void	       *clock_ctx;
 	/* Called for each item evicted, under its shard lock: must not call

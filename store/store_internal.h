@@ -233,6 +233,9 @@ struct seg {
 _Static_assert(sizeof(struct seg) <= SEG_HDR, "segment header too big");
 
 #define NARENAS		4
+/* What a bulk load, and -L, map at once: one transparent huge page on
+ * x86-64 and most others. */
+#define PREFAULT_CHUNK	(2 * 1024 * 1024)
 /* TTL buckets an arena may keep an active segment for: no TTL, then
  * remaining TTLs of 1-7 s, 8-63 s, ... (powers of 8), 262144 s and up. */
 #define NTTL		8
@@ -290,7 +293,10 @@ struct pool {
 	bool		 full_hdr;	/* carve both optional fields
 					 * always (no_evict; set before
 					 * use) */
-	_Atomic bool	 prefault;	/* map new segments populated */
+	_Atomic bool	 prefault;	/* map new segments populated, a
+					 * huge page's worth at once */
+	bool		 huge;		/* map them so always (-L; set
+					 * before use) */
 	_Atomic uint64_t mem;		/* segments held + loose items */
 	uint32_t	 scan_gen;	/* pool_scan passes (lock) */
 	uint64_t	 room_gen;	/* evacuations ended + frees (lock) */

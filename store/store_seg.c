@@ -46,9 +46,12 @@
  * every other loose item at what malloc charges for it, and is raised by
  * compare-and-swap only when that keeps it within the limit.
  *
- * Bulk loads (pool_prefault: a snapshot being loaded) map segments a
+ * Bulk loads (pool_prefault: a snapshot being loaded), and every store
+ * under -L (store_config.large_pages, pool.huge), map segments a
  * transparent huge page's worth at a time with their pages in place,
- * the rest of the chunk going to the free list.
+ * the rest of the chunk going to the free list (charged: `mem` counts
+ * them as held).  Near the limit, where a whole chunk no longer fits,
+ * segments come one at a time, populated but in small pages.
  */
 #define _GNU_SOURCE
 #include "store_internal.h"
@@ -63,9 +66,6 @@
 #define SEG_SIZE_MAX	(256 * 1024)
 #define SEGS_PER_LIMIT	32	/* a limit holds at least this many */
 #define FREE_RESERVE	1	/* free segments kept for evacuation */
-/* What pool_prefault maps at once: one transparent huge page on x86-64
- * and most others. */
-#define PREFAULT_CHUNK	(2 * 1024 * 1024)
 
 /* The arena a thread carves from: threads are dealt out round-robin. */
 static _Atomic unsigned arena_next;
@@ -542,10 +542,11 @@ seg_get(struct pool *p, bool reserve)
 	}
 	lock_drop(&p->lock, LOCK_POOL);
 	if (s == NULL) {
-		prefault = atomic_load_explicit(&p->prefault,
+		prefault = p->huge || atomic_load_explicit(&p->prefault,
 		    memory_order_relaxed);
-		/* A bulk load takes a huge page's worth of segments at once,
-		 * if the limit allows; all but one go to the free list. */
+		/* Under -L, and in a bulk load, a huge page's worth of
+		 * segments comes at once, if the limit allows; all but one
+		 * go to the free list. */
 		n = prefault && p->seg_size < PREFAULT_CHUNK ?
 		    PREFAULT_CHUNK / p->seg_size : 1;
 		if (n > 1 && !mem_try_charge(p, n * p->seg_size,

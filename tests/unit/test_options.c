@@ -10,7 +10,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -160,12 +162,52 @@ test_usage_errors(void **state)
 	}
 }
 
+/* Writes text to a new file under /tmp; returns its path (free it). */
+static char *
+tmp_file(const char *text)
+{
+	char *path = strdup("/tmp/test_options.XXXXXX");
+	int fd;
+
+	assert_non_null(path);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+/* -L: the transparent huge page mode in force is the bracketed one; with
+ * "never", or no file (no THP in the kernel), it cannot be used. */
+static void
+test_thp_usable(void **state)
+{
+	static const struct { const char *text; bool ok; } cases[] = {
+		{ "always [madvise] never\n", true },
+		{ "[always] madvise never\n", true },
+		{ "always madvise [never]\n", false },
+		{ "", false },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *path = tmp_file(cases[i].text);
+
+		assert_int_equal(options_thp_usable(path), cases[i].ok);
+		unlink(path);
+		free(path);
+	}
+	assert_false(options_thp_usable("/nonexistent/thp/enabled"));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_memcached_flags),
+		cmocka_unit_test(test_thp_usable),
 		cmocka_unit_test(test_extended_lists),
 		cmocka_unit_test(test_usage_errors),
 	};

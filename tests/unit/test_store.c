@@ -30,6 +30,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -2312,6 +2313,129 @@ check_big(store_t *st, const char *key, size_t n, char c)
 	store_release(st, it);
 }
 
+/* Creates a store on a fake clock with store_config.large_pages (-L). */
+static store_t *
+mk_store_huge(struct fake_clock *fc, size_t limit)
+{
+	struct store_config cfg = {
+		.mem_limit = limit,
+		.item_size_max = 1024 * KB,
+		.shards_log2 = 1,
+		.large_pages = true,
+		.clock = fake_now,
+		.clock_ctx = fc,
+	};
+	store_t *st;
+
+	fc->now = T0;
+	st = store_create(&cfg);
+	assert_non_null(st);
+	return st;
+}
+
+/* Pages of [p, p + n) the system has in place (mincore). */
+static size_t
+resident_pages(const void *p, size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), i, in = 0;
+	unsigned char *v = malloc(n / page);
+
+	assert_non_null(v);
+	assert_int_equal(mincore((void *)(uintptr_t)p, n, v), 0);
+	for (i = 0; i < n / page; i++)
+		in += v[i] & 1;
+	free(v);
+	return in;
+}
+
+/* True if this kernel puts pages in place on MADV_POPULATE_WRITE. */
+static bool
+populate_works(void)
+{
+	bool ok = false;
+#ifdef MADV_POPULATE_WRITE
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	void *m = mmap(NULL, page, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	assert_true(m != MAP_FAILED);
+	ok = madvise(m, page, MADV_POPULATE_WRITE) == 0;
+	munmap(m, page);
+#endif
+	if (!ok)
+		print_message("no MADV_POPULATE_WRITE: residency not checked\n");
+	return ok;
+}
+
+/*
+ * -L (store_config.large_pages): segments come a huge page's worth at a
+ * time (PREFAULT_CHUNK), their pages in place, the chunk's other
+ * segments on the free list and charged; a filling store takes no page
+ * fault per 4 KiB.  Without it, one segment at a time, its pages faulted
+ * in as items are carved.  The limit holds through eviction either way,
+ * and where a whole chunk does not fit in the limit, segments come one at
+ * a time.
+ */
+static void
+test_large_pages(void **state)
+{
+	struct fake_clock fc;
+	size_t limit = 8 * PREFAULT_CHUNK, chunk;
+	store_t *st = mk_store_huge(&fc, limit), *plain;
+	struct pool *p = store_debug_pool(st);
+	char key[32], val[VLEN + 1];
+	uint64_t evictions;
+	int i;
+
+	(void)state;
+	memset(val, 'v', VLEN);
+	val[VLEN] = '\0';
+	chunk = PREFAULT_CHUNK / p->seg_size;
+	assert_true(chunk > 1);
+	assert_int_equal(put(st, "k0", val, 0), STORE_STORED);
+	assert_int_equal(p->nsegs, chunk);
+	assert_int_equal(p->nfree, chunk - 1);
+	assert_int_equal(stats(st).mem_bytes, PREFAULT_CHUNK);
+	/* The chunk's pages are in place (MADV_POPULATE_WRITE: Linux 5.14
+	 * on; before, they fault in as used). */
+	if (populate_works())
+		assert_int_equal(resident_pages(p->free, p->seg_size),
+		    p->seg_size / (size_t)sysconf(_SC_PAGESIZE));
+
+	/* Without: one segment, not yet touched but for what was carved. */
+	plain = mk_store(&fc, limit, 1, false);
+	assert_int_equal(put(plain, "k0", val, 0), STORE_STORED);
+	assert_int_equal(store_debug_pool(plain)->nsegs, 1);
+	assert_int_equal(stats(plain).mem_bytes, store_debug_pool(plain)->seg_size);
+	store_destroy(plain);
+
+	/* Filled three times over: the limit holds, the newest are there. */
+	for (i = 1; (size_t)i * ITEM_SIZE(7, VLEN) < 3 * limit; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		assert_int_equal(put(st, key, val, 0), STORE_STORED);
+		check_mem(st);
+	}
+	evictions = stats(st).evictions;
+	assert_true(evictions > 0);
+	assert_true(p->nsegs * p->seg_size <= limit);
+	check_value(st, key, val);
+	store_destroy(st);
+
+	/* A limit smaller than a chunk: one segment at a time, populated. */
+	st = mk_store_huge(&fc, PREFAULT_CHUNK / 2);
+	p = store_debug_pool(st);
+	assert_int_equal(put(st, "k0", val, 0), STORE_STORED);
+	assert_int_equal(p->nsegs, 1);
+	for (i = 1; (size_t)i * ITEM_SIZE(7, VLEN) < PREFAULT_CHUNK; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		assert_int_equal(put(st, key, val, 0), STORE_STORED);
+		check_mem(st);
+	}
+	assert_true(stats(st).evictions > 0);
+	check_value(st, key, val);
+	store_destroy(st);
+}
+
 /* The memory held by segments and kept large blocks, with every loose
  * item gone: mem_bytes must be exactly that. */
 static uint64_t
@@ -3540,6 +3664,7 @@ main(void)
 		cmocka_unit_test(test_flush_absolute_past),
 		cmocka_unit_test(test_flush_drains),
 		cmocka_unit_test(test_large_blocks_reused),
+		cmocka_unit_test(test_large_pages),
 		cmocka_unit_test(test_large_mixed_sizes),
 		cmocka_unit_test(test_expire_reclaims),
 		cmocka_unit_test(test_expire_proportional),
