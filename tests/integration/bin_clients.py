@@ -22,7 +22,6 @@ test.  Each script run is bounded by SCRIPT_TIMEOUT seconds.
 """
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile

@@ -25,7 +25,7 @@ from common import TIME_SCALE, Server  # noqa: E402
 import binproto  # noqa: E402
 from binproto import CLOSED, TIMEOUT, read_reply, sentinel  # noqa: E402
 from bin_cases import (BIN, BIN_DIFFERENCES, BIN_SPLIT_MAX,  # noqa: E402
-                       Cas, counter_difference, normalise)
+                       counter_difference, normalise)
 from test_differential import COUNTERS, MEMCACHED, Memcached  # noqa: E402
 
 

@@ -19,7 +19,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import TIME_SCALE, Server, wait_for  # noqa: E402
+from common import TIME_SCALE, wait_for  # noqa: E402
 import binproto as bp  # noqa: E402
 import serverctl  # noqa: E402
 

@@ -13,7 +13,6 @@
     reply slowly but steadily is not closed, one that stops reading is.
 """
 import os
-import select
 import signal
 import socket
 import subprocess

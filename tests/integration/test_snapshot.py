@@ -44,7 +44,7 @@ import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (CACHED, INSTRUMENTED, TIME_SCALE, WRAPPER,  # noqa: E402
-                    Server, wait_for)
+                    wait_for)
 import serverctl  # noqa: E402
 
 SNAP_ITEMS = int(os.environ.get("CACHED_SNAP_ITEMS",
