@@ -7,8 +7,12 @@
 #   sh tests/lint.sh
 set -u
 cd "$(dirname "$0")/.."
+install() {
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q pyflakes3 \
+	    >/dev/null 2>&1
+}
 if ! command -v pyflakes3 >/dev/null; then
-	apt-get install -y -q pyflakes3 >/dev/null 2>&1 ||
+	install || { apt-get update -q >/dev/null 2>&1 && install; } ||
 	    { echo "lint.sh: cannot install pyflakes3"; exit 1; }
 fi
 # Python files, and the scripts that are Python without the suffix.
