@@ -45,16 +45,17 @@
 /* The eviction tests' value: ITEM_SIZE(7, 100) is 136, 29 a segment. */
 #define VLEN	100
 
-/* Creates a store on a fake clock starting at T0. */
+/* Creates a store on a fake clock starting at T0; large_pages is -L. */
 static store_t *
-mk_store(struct fake_clock *fc, size_t limit, unsigned shards_log2,
-    bool no_evict)
+mk_store_lp(struct fake_clock *fc, size_t limit, unsigned shards_log2,
+    bool no_evict, bool large_pages)
 {
 	struct store_config cfg = {
 		.mem_limit = limit,
 		.item_size_max = 1024 * KB,
 		.shards_log2 = shards_log2,
 		.no_evict = no_evict,
+		.large_pages = large_pages,
 		.clock = fake_now,
 		.clock_ctx = fc,
 	};
@@ -64,6 +65,14 @@ mk_store(struct fake_clock *fc, size_t limit, unsigned shards_log2,
 	st = store_create(&cfg);
 	assert_non_null(st);
 	return st;
+}
+
+/* The same in small pages. */
+static store_t *
+mk_store(struct fake_clock *fc, size_t limit, unsigned shards_log2,
+    bool no_evict)
+{
+	return mk_store_lp(fc, limit, shards_log2, no_evict, false);
 }
 
 /* Stores a string value with a mode; returns the status. */
@@ -2313,26 +2322,6 @@ check_big(store_t *st, const char *key, size_t n, char c)
 	store_release(st, it);
 }
 
-/* Creates a store on a fake clock with store_config.large_pages (-L). */
-static store_t *
-mk_store_huge(struct fake_clock *fc, size_t limit)
-{
-	struct store_config cfg = {
-		.mem_limit = limit,
-		.item_size_max = 1024 * KB,
-		.shards_log2 = 1,
-		.large_pages = true,
-		.clock = fake_now,
-		.clock_ctx = fc,
-	};
-	store_t *st;
-
-	fc->now = T0;
-	st = store_create(&cfg);
-	assert_non_null(st);
-	return st;
-}
-
 /* Pages of [p, p + n) the system has in place (mincore). */
 static size_t
 resident_pages(const void *p, size_t n)
@@ -2381,10 +2370,9 @@ test_large_pages(void **state)
 {
 	struct fake_clock fc;
 	size_t limit = 8 * PREFAULT_CHUNK, chunk;
-	store_t *st = mk_store_huge(&fc, limit), *plain;
+	store_t *st = mk_store_lp(&fc, limit, 1, false, true), *plain;
 	struct pool *p = store_debug_pool(st);
 	char key[32], val[VLEN + 1];
-	uint64_t evictions;
 	int i;
 
 	(void)state;
@@ -2402,11 +2390,12 @@ test_large_pages(void **state)
 		assert_int_equal(resident_pages(p->free, p->seg_size),
 		    p->seg_size / (size_t)sysconf(_SC_PAGESIZE));
 
-	/* Without: one segment, not yet touched but for what was carved. */
+	/* Without: one segment at a time. */
 	plain = mk_store(&fc, limit, 1, false);
 	assert_int_equal(put(plain, "k0", val, 0), STORE_STORED);
 	assert_int_equal(store_debug_pool(plain)->nsegs, 1);
-	assert_int_equal(stats(plain).mem_bytes, store_debug_pool(plain)->seg_size);
+	assert_int_equal(stats(plain).mem_bytes,
+	    store_debug_pool(plain)->seg_size);
 	store_destroy(plain);
 
 	/* Filled three times over: the limit holds, the newest are there. */
@@ -2415,14 +2404,13 @@ test_large_pages(void **state)
 		assert_int_equal(put(st, key, val, 0), STORE_STORED);
 		check_mem(st);
 	}
-	evictions = stats(st).evictions;
-	assert_true(evictions > 0);
+	assert_true(stats(st).evictions > 0);
 	assert_true(p->nsegs * p->seg_size <= limit);
 	check_value(st, key, val);
 	store_destroy(st);
 
 	/* A limit smaller than a chunk: one segment at a time, populated. */
-	st = mk_store_huge(&fc, PREFAULT_CHUNK / 2);
+	st = mk_store_lp(&fc, PREFAULT_CHUNK / 2, 1, false, true);
 	p = store_debug_pool(st);
 	assert_int_equal(put(st, "k0", val, 0), STORE_STORED);
 	assert_int_equal(p->nsegs, 1);
