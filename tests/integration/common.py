@@ -218,6 +218,15 @@ class SharedServerTest(unittest.TestCase):
             raise AssertionError("cached exited with %d" % status)
 
 
+def read_log(f):
+    """All bytes of file f, which a server (running or not) has as its
+    stderr. Read with pread: the server shares f's open file description,
+    so f.seek(0) would move the offset it writes at, and a line it wrote
+    between that seek and the read would land on the start of the log."""
+    fd = f.fileno()
+    return os.pread(fd, os.fstat(fd).st_size, 0)
+
+
 def wait_for(predicate, timeout, interval=0.05):
     """Polls predicate until it is true or timeout seconds passed; returns
     the elapsed time, or None on timeout."""

@@ -27,7 +27,8 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import TIME_SCALE, Client, Server, wait_for  # noqa: E402
+from common import (TIME_SCALE, Client, Server, read_log,  # noqa: E402
+                    wait_for)
 import serverctl  # noqa: E402
 
 MEMCACHED = os.environ.get("MEMCACHED", shutil.which("memcached"))
@@ -146,8 +147,7 @@ class AuthTextTest(unittest.TestCase):
 
     def logged(self, text):
         def has():
-            self.log.seek(0)
-            return text in self.log.read()
+            return text.encode() in read_log(self.log)
         return wait_for(has, 10) is not None
 
     def test_exchanges(self):

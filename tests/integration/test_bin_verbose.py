@@ -19,7 +19,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import TIME_SCALE, wait_for  # noqa: E402
+from common import TIME_SCALE, read_log, wait_for  # noqa: E402
 import binproto as bp  # noqa: E402
 import serverctl  # noqa: E402
 
@@ -122,15 +122,13 @@ def run(server_args, binary, kind):
             conversation(srv.port)
 
             def closed():
-                err.seek(0)
                 return re.search(rb"Client using the binary protocol"
                                  rb"(.|\n)*connection closed\.",
-                                 err.read()) is not None or None
+                                 read_log(err)) is not None or None
             assert wait_for(closed, 5 * TIME_SCALE)
         finally:
             srv.stop()
-        err.seek(0)
-        return lines_of(err.read())
+        return lines_of(read_log(err))
 
 
 class BinaryVerboseTest(unittest.TestCase):

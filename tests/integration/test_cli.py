@@ -15,7 +15,8 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import CACHED, Client, Server, wait_for  # noqa: E402
+from common import (CACHED, Client, Server, read_log,  # noqa: E402
+                    wait_for)
 import serverctl  # noqa: E402  (common put tests/ on the path)
 
 
@@ -209,9 +210,8 @@ class CliTest(unittest.TestCase):
                                  b"STORED\r\n")
                 c.close()
                 self.assertEqual(srv.stop(), 0)
-                err.seek(0)
                 # (-k may warn that mlockall failed: a limit, not ours)
-                lines = [ln for ln in err.read().split(b"\n")
+                lines = [ln for ln in read_log(err).split(b"\n")
                          if b"warning" in ln and b"mlockall" not in ln]
                 self.assertEqual(len(lines), nwarn, lines)
                 self.assertTrue(all(ln.endswith(b"; ignored")
@@ -253,8 +253,7 @@ class CliTest(unittest.TestCase):
                                           else "no AnonHugePages line"))
             c.close()
             self.assertEqual(srv.stop(), 0)
-            err.seek(0)
-            self.assertNotIn(b"cached:", err.read())
+            self.assertNotIn(b"cached:", read_log(err))
 
     def test_usage_errors_exit_64(self):
         for args in (["-e", ""], ["-o", "snapshot_interval=5"]):
@@ -405,13 +404,11 @@ class VerboseTest(unittest.TestCase):
             run_verbose(srv.port, requests)
 
             def closed():
-                err.seek(0)
-                return b"connection closed." in err.read() or None
+                return b"connection closed." in read_log(err) or None
             if wait_close:
                 self.assertIsNotNone(wait_for(closed, 5))
             self.assertEqual(srv.stop(), 0)
-            err.seek(0)
-            return err.read()
+            return read_log(err)
 
     def test_vv_logs_commands_and_replies(self):
         log = self.log_of("-vv")
@@ -438,8 +435,7 @@ class VerboseTest(unittest.TestCase):
                 def closed():
                     # our connection's close (the launcher's probes may
                     # connect and log after it)
-                    err.seek(0)
-                    log = err.read()
+                    log = read_log(err)
                     m = re.search(rb"(?m)^<(\d+) set k 0 0 1$", log)
                     return m is not None and re.search(
                         rb"(?m)^<" + m.group(1) + rb" connection closed\.$",
@@ -447,8 +443,7 @@ class VerboseTest(unittest.TestCase):
                 self.assertIsNotNone(wait_for(closed, 5))
             finally:
                 mc.stop()
-            err.seek(0)
-            log = err.read()
+            log = read_log(err)
             ours = re.search(rb"(?m)^<(\d+) set k 0 0 1$", log).group(1)
             theirs = connection_lines(log, ours)
         # the launcher's readiness probes connected first

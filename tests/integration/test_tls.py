@@ -43,7 +43,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (CACHED, CLOSED, INSTRUMENTED, TIME_SCALE,  # noqa: E402
-                    Client, Server, raise_nofile, rss_kib, wait_for)
+                    Client, Server, raise_nofile, read_log, rss_kib,
+                    wait_for)
 import serverctl  # noqa: E402
 
 OPENSSL = shutil.which("openssl")
@@ -626,8 +627,7 @@ class CachedReloadTest(unittest.TestCase):
     def logged(self, text):
         """Waits until the server's stderr has text; true if it did."""
         def has():
-            self.log.seek(0)
-            return text in self.log.read()
+            return text.encode() in read_log(self.log)
         return wait_for(has, 10) is not None
 
     def test_failed_refresh_keeps_old(self):
