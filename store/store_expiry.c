@@ -15,7 +15,9 @@
  * free for new items and memory held stays near what the live items need
  * rather than growing to the limit; such segments are flagged as they
  * fall under half, and only then does a pass walk the FIFO for them.
- * After a flush_all comes due the next pass sweeps every segment.  Items
+ * After a flush_all comes due the next pass sweeps every segment (and the
+ * one after it too, if it skipped a segment another pass was scanning:
+ * tests run passes beside the thread's).  Items
  * carry their own exptime, so a get never returns an expired item, scan
  * or no scan.  Work is proportional to what is due (a pass with nothing
  * due pops nothing), and a shard lock is held for one item or `budget`
@@ -140,13 +142,17 @@ store_expire_run(store_t *st, size_t budget)
 	    w != atomic_load_explicit(&st->flush_swept, memory_order_relaxed);
 	uint64_t visited = 0;
 	unsigned i;
+	bool busy;
 
 	budget = budget == 0 ? 1 : budget;
 	atomic_fetch_add_explicit(&st->expiry_runs, 1, memory_order_relaxed);
-	pool_scan(&st->pool, c.now, all, scan_seg, &c, &visited);
+	pool_scan(&st->pool, c.now, all, scan_seg, &c, &visited, &busy);
 	atomic_fetch_add_explicit(&st->expire_segs, visited,
 	    memory_order_relaxed);
-	if (all)
+	/* Swept only if no segment was skipped for another pass's (one
+	 * that began before the flush came due may have passed its items
+	 * over): else the next pass sweeps again. */
+	if (all && !busy)
 		atomic_store_explicit(&st->flush_swept, w,
 		    memory_order_relaxed);
 	for (i = 0; i < st->nshards; i++)

@@ -411,12 +411,14 @@ bool	 pool_has_room(struct pool *p);
  * would keep the memory of every segment evicted meanwhile until the pass
  * ends), with `used` read and min_exp reset to 0 under the lock that
  * orders them against carving: fn recomputes min_exp from the items up to
- * `used`, and items carved later note their own exptime.  Adds the
- * segment headers looked at to *visited.  Returns the number of calls.
+ * `used`, and items carved later note their own exptime.  A sealed
+ * segment another pass is scanning is skipped, and *busy set (so an `all`
+ * pass knows it did not see every segment).  Adds the segment headers
+ * looked at to *visited.  Returns the number of calls.
  */
 size_t	 pool_scan(struct pool *p, uint32_t upto, bool all,
 	    void (*fn)(struct seg *s, uint32_t used, void *ctx), void *ctx,
-	    uint64_t *visited);
+	    uint64_t *visited, bool *busy);
 
 /* ---- the store: shards, and what its files share --------------------- */
 

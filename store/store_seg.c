@@ -1247,7 +1247,7 @@ heap_rebuild(struct pool *p)
 size_t
 pool_scan(struct pool *p, uint32_t upto, bool all,
     void (*fn)(struct seg *s, uint32_t used, void *ctx), void *ctx,
-    uint64_t *visited)
+    uint64_t *visited, bool *busy)
 {
 	struct seg *s, *due[NTTL];
 	uint32_t gen, used[NTTL];
@@ -1256,6 +1256,7 @@ pool_scan(struct pool *p, uint32_t upto, bool all,
 	bool walk, room, missed = false;
 	int a;
 
+	*busy = false;
 	lock_take(&p->lock, LOCK_POOL);
 	gen = ++p->scan_gen;
 	/* The heap: just the segments due, earliest first.  One seen in this
@@ -1286,6 +1287,7 @@ pool_scan(struct pool *p, uint32_t upto, bool all,
 		    s->heap_idx == HEAP_SCAN ||
 		    !scan_due(s, upto, all, room && !s->loose)); s = s->next) {
 			(*visited)++;
+			*busy |= s->heap_idx == HEAP_SCAN;
 			missed |= !room && !s->loose &&
 			    scan_due(s, upto, false, true);
 		}

@@ -2132,6 +2132,58 @@ test_flush_now(void **state)
 	store_destroy(st);
 }
 
+/* Marks the FIFO's first segment as scanned by another pass (busy) or
+ * not, as pool_scan's scan_one does; returns it. */
+static struct seg *
+fifo_head_busy(store_t *st, bool busy)
+{
+	struct seg *s;
+
+	lock_take(&st->pool.lock, LOCK_POOL);
+	s = st->pool.head;
+	assert_non_null(s);
+	assert_int_equal(s->heap_idx, busy ? HEAP_NONE : HEAP_SCAN);
+	s->heap_idx = busy ? HEAP_SCAN : HEAP_NONE;
+	lock_drop(&st->pool.lock, LOCK_POOL);
+	return s;
+}
+
+/* A flush's sweep that meets a segment another pass is scanning (two
+ * callers of store_expire_run at once: the expiry thread and a test, or
+ * the fuzzer's drain) leaves the flush to be swept again: once that pass
+ * is done, the next one frees the segment's flushed items too.  It used
+ * to mark the flush swept, and they stayed linked, memory and `bytes`
+ * held, until evicted (found by fuzz_store). */
+static void
+test_flush_sweep_waits_for_busy(void **state)
+{
+	struct fake_clock fc;
+	store_t *st = mk_store(&fc, SMALL_LIMIT, 0, false);
+	char key[16], val[VLEN + 1];
+	struct seg *busy;
+	int i;
+
+	(void)state;
+	memset(val, 'v', VLEN);
+	val[VLEN] = '\0';
+	for (i = 0; i < 100; i++) {		/* 3 sealed segments */
+		snprintf(key, sizeof(key), "k%d", i);
+		assert_int_equal(put(st, key, val, 0), STORE_STORED);
+	}
+	store_flush(st, 0);
+	busy = fifo_head_busy(st, true);
+	store_expire_run(st, 1000);
+	/* Only the busy segment's items are left. */
+	assert_int_not_equal(stats(st).bytes, 0);
+	assert_int_equal(stats(st).bytes, atomic_load(&busy->live));
+	fifo_head_busy(st, false);
+	expire_all(st, 1000);
+	assert_int_equal(stats(st).bytes, 0);
+	assert_int_equal(stats(st).curr_items, 0);
+	check_missing(st, "k0");
+	store_destroy(st);
+}
+
 /* A delayed flush hits items stored before its due time only. */
 static void
 test_flush_delayed(void **state)
@@ -3646,6 +3698,7 @@ main(void)
 		cmocka_unit_test(test_ref_survives_delete_replace),
 		cmocka_unit_test(test_ref_survives_eviction),
 		cmocka_unit_test(test_flush_now),
+		cmocka_unit_test(test_flush_sweep_waits_for_busy),
 		cmocka_unit_test(test_flush_delayed),
 		cmocka_unit_test(test_flush_replaces_pending),
 		cmocka_unit_test(test_flush_absolute),
